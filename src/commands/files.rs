@@ -1,0 +1,176 @@
+//! `git okr show`, `export` and `edit`: the state's files as files.
+
+use super::state::{okr_texts, require_initialized, validate_file};
+use super::Ctx;
+use crate::cli::{EditArgs, ExportArgs, ShowArgs};
+use crate::store::{Changes, Commit, Step};
+use anyhow::{bail, Context, Result};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let path = args.path.as_deref().map(normalize).transpose()?.unwrap_or_default();
+    if !path.is_empty() {
+        if let Some(bytes) = snap.read(&path)? {
+            std::io::stdout().write_all(&bytes)?;
+            return Ok(());
+        }
+        if !snap.is_dir(&path)? {
+            bail!("{path}: no such file on refs/okr/state");
+        }
+    }
+    let listing = snap.list(&path)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        for p in listing {
+            writeln!(out, "{p}")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let files = snap.list("")?;
+    for path in &files {
+        let bytes = snap.read(path)?.unwrap_or_default();
+        let target = args.dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
+    }
+    println!("Exported {} files to {}", files.len(), args.dir.display());
+    Ok(())
+}
+
+pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
+    let path = normalize(&args.path)?;
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    if snap.is_dir(&path)? {
+        bail!("{path}: is a folder; name a file");
+    }
+    let original = snap.read(&path)?;
+    let edited = edit_until_valid(ctx, &path, original.as_deref().unwrap_or_default(), &okr_texts(&snap)?)?;
+    if Some(&edited) == original.as_ref() || (original.is_none() && edited.is_empty()) {
+        println!("No changes to {path}");
+        return Ok(());
+    }
+    let summary = diff_summary(original.as_deref().unwrap_or_default(), &edited);
+    let outcome = ctx.store.transact(|now| {
+        // Someone else committed this file while the editor was open: never overwrite their change.
+        if now.read(&path)? != original {
+            let kept = keep_rejected(ctx, &path, &edited)?;
+            bail!("{path} changed on refs/okr/state while you were editing; your version is kept at {kept}");
+        }
+        validate_file(&path, &edited, &okr_texts(now)?)?;
+        let mut changes = Changes::new();
+        changes.write(path.clone(), edited.clone());
+        let message = ctx.message(format!("okr: edit {path} ({summary})"), "edit").trailer("Okr-File", &path);
+        Ok(Step::Commit(Commit { changes, message, value: () }))
+    })?;
+    match outcome.commit_id() {
+        Some(id) => println!("Committed {path} ({summary}) at {}", id.to_hex_with_len(7)),
+        None => println!("No changes to {path}"),
+    }
+    Ok(())
+}
+
+/// Open the editor on a temporary copy until the content validates, or the user gives up.
+fn edit_until_valid(ctx: &Ctx, path: &str, original: &[u8], okrs: &[(String, String)]) -> Result<Vec<u8>> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let tmp = tempfile::Builder::new().prefix("okr-edit-").suffix(&format!("-{name}")).tempfile()?;
+    std::fs::write(tmp.path(), original)?;
+    loop {
+        run_editor(tmp.path())?;
+        let edited = std::fs::read(tmp.path())?;
+        let Err(e) = validate_file(path, &edited, okrs) else { return Ok(edited) };
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            eprintln!("error: {e:#}");
+            eprint!("Re-open the editor? [Y/n] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !answer.trim().to_lowercase().starts_with('n') {
+                continue;
+            }
+        }
+        let kept = keep_rejected(ctx, path, &edited)?;
+        bail!("{e:#} (nothing committed; your edit is kept at {kept})");
+    }
+}
+
+fn run_editor(file: &Path) -> Result<()> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_string());
+    // Through the shell, as git does, so `EDITOR="code --wait"` works.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$@\""))
+        .arg(&editor)
+        .arg(file)
+        .status()
+        .with_context(|| format!("running the editor {editor:?}"))?;
+    if !status.success() {
+        bail!("the editor {editor:?} exited with {status}; nothing committed");
+    }
+    Ok(())
+}
+
+/// Save a rejected edit under `.git/okr/` so no typing is lost.
+fn keep_rejected(ctx: &Ctx, path: &str, bytes: &[u8]) -> Result<String> {
+    let file = ctx.store.okr_dir()?.join(format!("rejected-edit-{}", path.replace('/', "_")));
+    std::fs::write(&file, bytes)?;
+    Ok(file.display().to_string())
+}
+
+/// `+added -removed` lines between two versions.
+pub fn diff_summary(old: &[u8], new: &[u8]) -> String {
+    let old = String::from_utf8_lossy(old);
+    let new = String::from_utf8_lossy(new);
+    let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
+    let (mut added, mut removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    format!("+{added} -{removed}")
+}
+
+/// A state path as git stores it: relative, `/`-separated, no `.` or `..`.
+fn normalize(path: &str) -> Result<String> {
+    let trimmed = path.trim_matches('/');
+    if path.starts_with('/') || trimmed.split('/').any(|c| c == ".." || c == "." ) || trimmed.contains('\\') {
+        bail!("{path}: not a path on refs/okr/state (use a relative path like okrs/org.yml)");
+    }
+    Ok(trimmed.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>().join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_paths() {
+        assert_eq!(normalize("okrs/org.yml").unwrap(), "okrs/org.yml");
+        assert_eq!(normalize("okrs//").unwrap(), "okrs");
+        assert!(normalize("/etc/passwd").is_err());
+        assert!(normalize("okrs/../x").is_err());
+    }
+
+    #[test]
+    fn summarizes_diffs() {
+        assert_eq!(diff_summary(b"a\nb\n", b"a\nc\nd\n"), "+2 -1");
+    }
+}

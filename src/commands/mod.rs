@@ -1,0 +1,69 @@
+//! One function per command: they read the state, call the model, and write
+//! through the store's one transaction.
+
+mod files;
+mod init;
+mod metric;
+pub mod state;
+
+use crate::cli::{Cli, Command, MetricCommand};
+use crate::store::{CommitMessage, Store};
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Actor {
+    Person { name: String, email: String },
+    Agent(String),
+}
+
+impl Actor {
+    /// The value of the `Okr-Actor` trailer.
+    pub fn id(&self) -> String {
+        match self {
+            Actor::Person { email, .. } => email.clone(),
+            Actor::Agent(name) => format!("agent:{name}"),
+        }
+    }
+}
+
+/// What every command gets: the repository and who is acting.
+pub struct Ctx {
+    pub store: Store,
+    pub actor: Actor,
+}
+
+impl Ctx {
+    /// A commit message with the action and actor trailers every state commit carries.
+    pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
+        CommitMessage::new(subject).trailer("Okr-Action", action).trailer("Okr-Actor", self.actor.id())
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = cli.workspace.clone().or(cli.dir.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let store = Store::discover(&dir)?;
+    let actor = match cli.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(agent) => Actor::Agent(agent.to_string()),
+        None => {
+            let (name, email) = store.identity();
+            Actor::Person { name, email }
+        }
+    };
+    let ctx = Ctx { store, actor };
+    match cli.command {
+        Command::Init(args) => init::run(&ctx, args),
+        Command::Show(args) => files::show(&ctx, args),
+        Command::Export(args) => files::export(&ctx, args),
+        Command::Edit(args) => files::edit(&ctx, args),
+        Command::Metric(MetricCommand::Set(args)) => metric::set(&ctx, args),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line: the error and its causes.
+pub fn render_error(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}

@@ -1,0 +1,72 @@
+//! Reading the typed pieces of the state, and validating files by where they live.
+
+use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
+use crate::model::manual::{ManualMetrics, MANUAL_FILE};
+use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
+use crate::model::permissions::Permissions;
+use crate::store::Snapshot;
+use anyhow::{anyhow, bail, Result};
+
+/// Commands that need an initialized state say so clearly.
+pub fn require_initialized(snap: &Snapshot<'_>) -> Result<()> {
+    if !snap.is_initialized() {
+        bail!("refs/okr/state does not exist yet: run `git okr init` first");
+    }
+    Ok(())
+}
+
+/// Every OKR file of the state, validated together.
+pub fn load_okrs(snap: &Snapshot<'_>) -> Result<OkrSet> {
+    let files = okr_texts(snap)?;
+    OkrSet::parse(files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+}
+
+pub fn load_manual(snap: &Snapshot<'_>) -> Result<ManualMetrics> {
+    ManualMetrics::parse(MANUAL_FILE, &snap.read_text(MANUAL_FILE)?.unwrap_or_default())
+}
+
+pub fn load_definitions(snap: &Snapshot<'_>) -> Result<Definitions> {
+    Definitions::parse(DEFINITIONS_FILE, &snap.read_text(DEFINITIONS_FILE)?.unwrap_or_default())
+}
+
+pub fn load_permissions(snap: &Snapshot<'_>) -> Result<Permissions> {
+    Permissions::parse(PERMISSIONS_FILE, &snap.read_text(PERMISSIONS_FILE)?.unwrap_or_default())
+}
+
+/// Validate the content a state path would get. OKR files are checked together with
+/// the other OKR files in `others` (ids are unique across files).
+pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> Result<()> {
+    let text = std::str::from_utf8(bytes).map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.valid_up_to()))?;
+    if is_okr_file(path) {
+        let mut files: Vec<(&str, &str)> =
+            others.iter().filter(|(p, _)| p != path && is_okr_file(p)).map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        files.push((path, text));
+        files.sort();
+        OkrSet::parse(files)?;
+    } else if path == PERMISSIONS_FILE {
+        Permissions::parse(path, text)?;
+    } else if path == MANUAL_FILE {
+        ManualMetrics::parse(path, text)?;
+    } else if path == DEFINITIONS_FILE {
+        Definitions::parse(path, text)?;
+    } else if path.ends_with(".json") {
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
+    } else if path.ends_with(".jsonl") {
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            serde_json::from_str::<serde_json::Value>(line).map_err(|e| anyhow!("{path}:{}: {e}", i + 1))?;
+        }
+    } else if path.ends_with(".yml") || path.ends_with(".yaml") {
+        serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| crate::model::yaml_error(path, e))?;
+    }
+    Ok(())
+}
+
+/// The text of every OKR file in the state, for `validate_file`.
+pub fn okr_texts(snap: &Snapshot<'_>) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for path in snap.list("okrs")?.into_iter().filter(|p| is_okr_file(p)) {
+        let text = snap.read_text(&path)?.unwrap_or_default();
+        out.push((path, text));
+    }
+    Ok(out)
+}

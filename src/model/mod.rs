@@ -1,0 +1,86 @@
+//! Serde types and validation of everything stored on the state ref.
+//! `model` depends on nothing else of ours.
+
+pub mod definitions;
+pub mod manual;
+pub mod okrs;
+pub mod permissions;
+
+use anyhow::anyhow;
+
+/// A parse error of `file`, located at its line (serde_yaml knows where it stopped).
+pub fn yaml_error(file: &str, e: serde_yaml::Error) -> anyhow::Error {
+    let text = e.to_string();
+    match e.location() {
+        Some(loc) => {
+            // serde_yaml appends " at line L column C"; the location leads our message instead.
+            let msg = text.split(" at line ").next().unwrap_or(&text);
+            anyhow!("{file}:{}: {msg}", loc.line())
+        }
+        None => anyhow!("{file}: {text}"),
+    }
+}
+
+/// The 1-based line of the `nth` (0-based) line holding `key: value`, where known.
+/// Validation errors use it to point at the offending entry.
+pub fn line_of(text: &str, key: &str, value: &str, nth: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start().trim_start_matches("- ").trim_start();
+            let Some(rest) = line.strip_prefix(key) else { return false };
+            let Some(rest) = rest.trim_start().strip_prefix(':') else { return false };
+            let rest = rest.split(" #").next().unwrap_or(rest).trim();
+            rest.trim_matches(|c| c == '"' || c == '\'') == value
+        })
+        .nth(nth)
+        .map(|(i, _)| i + 1)
+}
+
+/// `file:line` when the line is known, else `file`.
+pub fn at(file: &str, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{file}:{l}"),
+        None => file.to_string(),
+    }
+}
+
+/// Format a number the way people write it: `102`, not `102.0`.
+pub fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Serialize whole numbers as integers (`85`, not `85.0`), as people write them.
+pub fn serialize_num<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_lines_of_keys() {
+        let text = "a:\n  - kr_id: KR-1\n  - kr_id: \"KR-1\"\n    x: 1\n";
+        assert_eq!(line_of(text, "kr_id", "KR-1", 0), Some(2));
+        assert_eq!(line_of(text, "kr_id", "KR-1", 1), Some(3));
+        assert_eq!(line_of(text, "kr_id", "KR-1", 2), None);
+    }
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(fmt_num(102.0), "102");
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_num(-3.25), "-3.25");
+        assert_eq!(fmt_num(1.0 / 3.0), "0.3333");
+    }
+}

@@ -1,0 +1,362 @@
+//! The state ref: reading its tree and the one write path (DESIGN §2).
+//!
+//! `store` knows git, not OKRs: it reads and writes files on `refs/okr/state`
+//! with gix and never touches the user's index, work tree, HEAD or branches.
+
+mod message;
+
+pub use message::{parse_trailers, CommitMessage};
+
+use anyhow::{anyhow, bail, Context, Result};
+use gix::object::tree::EntryKind;
+use gix::refs::transaction::PreviousValue;
+use gix::refs::Target;
+use gix::ObjectId;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The one ref that holds all of git-okr's shared state.
+pub const STATE_REF: &str = "refs/okr/state";
+
+/// How often a transaction re-reads and re-applies after losing a race.
+const MAX_ATTEMPTS: u32 = 100;
+
+/// Render a gix error with its whole chain: its Display shows only the top line.
+pub fn gix_error(e: impl Into<gix::Error>) -> anyhow::Error {
+    let e: gix::Error = e.into();
+    let mut parts: Vec<String> = Vec::new();
+    for err in e.iter_errors() {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
+    anyhow!(parts.join(": "))
+}
+
+trait GixContext<T> {
+    fn git(self, what: &str) -> Result<T>;
+}
+
+impl<T, E: Into<gix::Error>> GixContext<T> for std::result::Result<T, E> {
+    fn git(self, what: &str) -> Result<T> {
+        self.map_err(|e| gix_error(e).context(what.to_string()))
+    }
+}
+
+/// A repository opened for git-okr.
+pub struct Store {
+    repo: gix::Repository,
+}
+
+/// The files to change in one commit: `Some(bytes)` writes, `None` removes.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    files: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl Changes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn write(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> &mut Self {
+        self.files.insert(path.into(), Some(bytes.into()));
+        self
+    }
+    pub fn remove(&mut self, path: impl Into<String>) -> &mut Self {
+        self.files.insert(path.into(), None);
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+}
+
+/// What an operation wants committed, and what it returns to its caller.
+pub struct Commit<T> {
+    pub changes: Changes,
+    pub message: CommitMessage,
+    pub value: T,
+}
+
+/// What an operation decided after looking at the state.
+pub enum Step<T> {
+    /// Nothing to write; hand `T` back to the caller.
+    Nothing(T),
+    /// Write this commit.
+    Commit(Commit<T>),
+}
+
+/// The result of a transaction.
+pub enum Outcome<T> {
+    /// A commit was made and the ref moved to it.
+    Committed { id: ObjectId, value: T },
+    /// The operation decided there was nothing to write, or its changes left the tree as it was.
+    Unchanged { value: T },
+}
+
+impl<T> Outcome<T> {
+    pub fn value(&self) -> &T {
+        match self {
+            Outcome::Committed { value, .. } | Outcome::Unchanged { value } => value,
+        }
+    }
+    pub fn commit_id(&self) -> Option<ObjectId> {
+        match self {
+            Outcome::Committed { id, .. } => Some(*id),
+            Outcome::Unchanged { .. } => None,
+        }
+    }
+}
+
+/// A read-only view of `refs/okr/state` at one commit.
+pub struct Snapshot<'s> {
+    store: &'s Store,
+    tip: Option<ObjectId>,
+    tree: Option<ObjectId>,
+}
+
+impl Store {
+    /// Open the repository containing `path` (a work tree, a `.git` dir or a bare repository).
+    pub fn discover(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            bail!("no such directory: {}", path.display());
+        }
+        let mut repo = gix::discover(path)
+            .map_err(|e| anyhow!("not a git repository (or any parent up to /): {} ({})", path.display(), gix_error(e)))?;
+        // A state commit needs an identity; git-okr must work in hooks and daemons where none is set.
+        repo.committer_or_set_fallback("git-okr", "git-okr@localhost").git("reading the git identity")?;
+        Ok(Store { repo })
+    }
+
+    pub fn repo(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    /// `.git/okr/` (in the common dir, so every worktree shares it); created on demand.
+    pub fn okr_dir(&self) -> Result<PathBuf> {
+        let dir = self.repo.common_dir().join("okr");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// The user's identity as `Name <email>` parts (committer, as git resolves it).
+    pub fn identity(&self) -> (String, String) {
+        match self.repo.committer() {
+            Some(Ok(sig)) => (sig.name.to_string(), sig.email.to_string()),
+            _ => ("git-okr".into(), "git-okr@localhost".into()),
+        }
+    }
+
+    /// The commit `refs/okr/state` points at, if the ref exists.
+    pub fn tip(&self) -> Result<Option<ObjectId>> {
+        match self.repo.try_find_reference(STATE_REF).git("reading refs/okr/state")? {
+            None => Ok(None),
+            Some(mut r) => {
+                let id = r.peel_to_id().git("resolving refs/okr/state")?;
+                Ok(Some(id.detach()))
+            }
+        }
+    }
+
+    /// The state as it is now.
+    pub fn snapshot(&self) -> Result<Snapshot<'_>> {
+        let tip = self.tip()?;
+        self.snapshot_at(tip)
+    }
+
+    /// The state at `commit` (or the empty state for `None`).
+    pub fn snapshot_at(&self, commit: Option<ObjectId>) -> Result<Snapshot<'_>> {
+        let tree = match commit {
+            None => None,
+            Some(id) => {
+                let commit = self.repo.find_commit(id).git("reading a state commit")?;
+                Some(commit.tree_id().git("reading a state commit's tree")?.detach())
+            }
+        };
+        Ok(Snapshot { store: self, tip: commit, tree })
+    }
+
+    /// The one write path: read the tip, let `op` compute changes from that state,
+    /// write the commit and move the ref with compare-and-swap. On a lost race the
+    /// operation runs again on the new state, a bounded number of times.
+    pub fn transact<T>(&self, mut op: impl FnMut(&Snapshot<'_>) -> Result<Step<T>>) -> Result<Outcome<T>> {
+        let mut last_error = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            let snap = self.snapshot()?;
+            let commit = match op(&snap)? {
+                Step::Nothing(value) => return Ok(Outcome::Unchanged { value }),
+                Step::Commit(commit) => commit,
+            };
+            let tree = self.write_tree(snap.tree, &commit.changes)?;
+            if Some(tree) == snap.tree {
+                return Ok(Outcome::Unchanged { value: commit.value });
+            }
+            let id = self.write_commit(tree, snap.tip.into_iter().collect(), &commit.message)?;
+            match self.move_ref(snap.tip, id, &commit.message.subject) {
+                Ok(()) => return Ok(Outcome::Committed { id, value: commit.value }),
+                Err(e) => {
+                    if self.tip()? == snap.tip && !is_lock_contention(&e) {
+                        return Err(e.context("updating refs/okr/state"));
+                    }
+                    last_error = Some(e);
+                    backoff(attempt);
+                }
+            }
+        }
+        bail!(
+            "refs/okr/state kept moving under concurrent writers; gave up after {MAX_ATTEMPTS} attempts (last: {})",
+            last_error.map(|e| e.to_string()).unwrap_or_default()
+        )
+    }
+
+    /// Write a commit whose tree is `tree` with the given parents (used by sync's merge too).
+    pub fn write_commit(&self, tree: ObjectId, parents: Vec<ObjectId>, message: &CommitMessage) -> Result<ObjectId> {
+        let committer = self.repo.committer().ok_or_else(|| anyhow!("no git identity"))?.git("reading the git identity")?;
+        let author = match self.repo.author() {
+            Some(a) => a.git("reading the git identity")?,
+            None => committer,
+        };
+        let commit = self
+            .repo
+            .new_commit_as(committer, author, message.render(), tree, parents)
+            .git("writing a state commit")?;
+        Ok(commit.id)
+    }
+
+    /// Apply `changes` on top of `base` and return the new tree id.
+    fn write_tree(&self, base: Option<ObjectId>, changes: &Changes) -> Result<ObjectId> {
+        let base = base.unwrap_or_else(|| ObjectId::empty_tree(self.repo.object_hash()));
+        let mut editor = self.repo.edit_tree(base).git("editing the state tree")?;
+        for (path, content) in &changes.files {
+            match content {
+                Some(bytes) => {
+                    let blob = self.repo.write_blob(bytes).git("writing a blob")?;
+                    editor
+                        .upsert(path.as_str(), EntryKind::Blob, blob)
+                        .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
+                }
+                None => {
+                    editor
+                        .remove(path.as_str())
+                        .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
+                }
+            }
+        }
+        Ok(editor.write().git("writing the state tree")?.detach())
+    }
+
+    /// Compare-and-swap `refs/okr/state` from `old` to `new`.
+    pub fn move_ref(&self, old: Option<ObjectId>, new: ObjectId, why: &str) -> Result<()> {
+        let constraint = match old {
+            Some(prev) => PreviousValue::MustExistAndMatch(Target::Object(prev)),
+            None => PreviousValue::MustNotExist,
+        };
+        self.repo
+            .reference(STATE_REF, new, constraint, format!("git-okr: {why}"))
+            .map(|_| ())
+            .map_err(gix_error)
+    }
+}
+
+fn is_lock_contention(e: &anyhow::Error) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("lock")
+}
+
+/// Sleep a little, more on each attempt, with jitter so racing writers spread out.
+fn backoff(attempt: u32) {
+    use rand::Rng;
+    let cap = 2u64.saturating_pow(attempt.min(6)).min(50);
+    let ms = rand::rng().random_range(0..=cap);
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+impl<'s> Snapshot<'s> {
+    /// The commit this view was read from (`None` before `init`).
+    pub fn tip(&self) -> Option<ObjectId> {
+        self.tip
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.tip.is_some()
+    }
+
+    fn root(&self) -> Result<Option<gix::Tree<'s>>> {
+        match self.tree {
+            None => Ok(None),
+            Some(id) => Ok(Some(self.store.repo.find_tree(id).git("reading the state tree")?)),
+        }
+    }
+
+    /// The bytes of the file at `path`, if it exists (and is a file).
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(root) = self.root()? else { return Ok(None) };
+        let Some(entry) = root.lookup_entry_by_path(path).git("looking up a state file")? else {
+            return Ok(None);
+        };
+        if !entry.mode().is_blob() {
+            return Ok(None);
+        }
+        let object = entry.object().git("reading a state file")?;
+        Ok(Some(object.data.clone()))
+    }
+
+    /// The text of the file at `path`; a file that is not UTF-8 is an error naming it.
+    pub fn read_text(&self, path: &str) -> Result<Option<String>> {
+        match self.read(path)? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())),
+        }
+    }
+
+    /// Whether `path` names a directory on the ref.
+    pub fn is_dir(&self, path: &str) -> Result<bool> {
+        let Some(root) = self.root()? else { return Ok(false) };
+        if path.is_empty() {
+            return Ok(true);
+        }
+        Ok(root
+            .lookup_entry_by_path(path)
+            .git("looking up a state path")?
+            .is_some_and(|e| e.mode().is_tree()))
+    }
+
+    /// Every file below `dir` ("" for all), as full paths, sorted.
+    pub fn list(&self, dir: &str) -> Result<Vec<String>> {
+        let Some(root) = self.root()? else { return Ok(Vec::new()) };
+        let dir = dir.trim_end_matches('/');
+        let start = if dir.is_empty() {
+            root
+        } else {
+            match root.lookup_entry_by_path(dir).git("looking up a state path")? {
+                Some(e) if e.mode().is_tree() => e.object().git("reading a state tree")?.into_tree(),
+                _ => return Ok(Vec::new()),
+            }
+        };
+        let mut out = Vec::new();
+        collect_files(&start, if dir.is_empty() { String::new() } else { format!("{dir}/") }, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn collect_files(tree: &gix::Tree<'_>, prefix: String, out: &mut Vec<String>) -> Result<()> {
+    for entry in tree.iter() {
+        let entry = entry.git("reading a state tree")?;
+        let path = format!("{prefix}{}", entry.filename());
+        if entry.mode().is_tree() {
+            let sub = entry.object().git("reading a state tree")?.into_tree();
+            collect_files(&sub, format!("{path}/"), out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
