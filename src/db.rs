@@ -1,0 +1,106 @@
+//! `.git/okr/audit.sqlite`: the per-clone SQLite file holding the audit mirror and
+//! the per-commit metric cache. It is never the truth (the ref is): a missing,
+//! damaged or foreign file is deleted and rebuilt.
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+pub const DB_FILE: &str = "audit.sqlite";
+
+pub fn db_path(okr_dir: &Path) -> PathBuf {
+    okr_dir.join(DB_FILE)
+}
+
+/// Open the database, recreating it when it is not a usable SQLite file.
+pub fn open(okr_dir: &Path) -> Result<Connection> {
+    let path = db_path(okr_dir);
+    match try_open(&path) {
+        Ok(conn) => Ok(conn),
+        Err(e) if is_damage(&e) => {
+            remove(&path)?;
+            try_open(&path).with_context(|| format!("recreating {}", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
+    }
+}
+
+/// Run `f` on the database; if it finds the file damaged, delete it and run `f` once more
+/// on a fresh file (every table here can be rebuilt from the ref).
+pub fn with_db<T>(okr_dir: &Path, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
+    let mut conn = open(okr_dir)?;
+    match f(&mut conn) {
+        Err(e) if e.chain().any(|c| c.downcast_ref::<rusqlite::Error>().is_some_and(is_damage)) => {
+            drop(conn);
+            remove(&db_path(okr_dir))?;
+            let mut conn = open(okr_dir)?;
+            f(&mut conn)
+        }
+        other => other,
+    }
+}
+
+fn try_open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
+    // Reading the schema touches the file header and catalog: garbage fails here.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    Ok(conn)
+}
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
+}
+
+fn remove(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+        }
+    }
+    Ok(())
+}
+
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_files_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(db_path(dir.path()), b"this is not a database, not at all, no").unwrap();
+        let conn = open(dir.path()).unwrap();
+        meta_set(&conn, "k", "v").unwrap();
+        assert_eq!(meta_get(&conn, "k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn truncated_files_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = open(dir.path()).unwrap();
+            conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        }
+        let p = db_path(dir.path());
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len().min(100)]).unwrap();
+        let _ = std::fs::remove_file(format!("{}-wal", p.display()));
+        let conn = open(dir.path()).unwrap();
+        meta_set(&conn, "k", "v").unwrap();
+    }
+}
