@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub struct Cli {
     /// Run as if started in PATH (like `git -C`).
     #[arg(short = 'C', global = true, value_name = "PATH")]
-    pub dir: Option<PathBuf>,
+    pub chdir: Option<PathBuf>,
 
     /// The repository to work on (OKRchestra's name for -C).
     #[arg(long, global = true, value_name = "PATH")]

@@ -4,6 +4,6 @@
 
 pub mod cli;
 pub mod commands;
+pub mod db;
 pub mod model;
 pub mod store;
-pub mod db;
