@@ -41,6 +41,41 @@ pub enum Command {
     /// Record manual metrics.
     #[command(subcommand)]
     Metric(MetricCommand),
+    /// Measure and score key results.
+    #[command(subcommand)]
+    Kr(KrCommand),
+    /// The overview: scores, statuses and what needs attention.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KrCommand {
+    /// Collect metrics, update KR statuses and write the day's snapshot, in one commit.
+    Measure(MeasureArgs),
+    /// Score KRs against their targets, rolled up by objective and scope.
+    Score(ScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// The branch or commit to measure git metrics on (default: definitions' branch, else HEAD).
+    #[arg(long)]
+    pub rev: Option<String>,
+    /// Print what happened as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

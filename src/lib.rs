@@ -5,5 +5,7 @@
 pub mod cli;
 pub mod commands;
 pub mod db;
+pub mod measure;
 pub mod model;
+pub mod score;
 pub mod store;

@@ -29,10 +29,15 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut manual = load_manual(snap)?;
+        // A new value without --unit keeps the unit the metric already has.
+        let unit = args
+            .unit
+            .clone()
+            .or_else(|| manual.get(&args.key).and_then(|m| m.unit.clone()));
         manual.upsert(ManualMetric {
             key: args.key.clone(),
             value,
-            unit: args.unit.clone(),
+            unit,
             evidence: args.evidence.clone(),
             timestamp: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             source: Some(ctx.actor.id()),

@@ -3,10 +3,13 @@
 
 mod files;
 mod init;
+pub mod kr;
 mod metric;
+mod output;
 pub mod state;
+mod status;
 
-use crate::cli::{Cli, Command, MetricCommand};
+use crate::cli::{Cli, Command, KrCommand, MetricCommand};
 use crate::store::{CommitMessage, Store};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -70,6 +73,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => files::export(&ctx, args),
         Command::Edit(args) => files::edit(&ctx, args),
         Command::Metric(MetricCommand::Set(args)) => metric::set(&ctx, args),
+        Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
+        Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
+        Command::Status(args) => status::run(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,243 @@
+//! `kr measure`, `kr score` and `status`: OKRchestra's workflow end to end.
+
+mod common;
+
+use common::TestRepo;
+
+const OKRS: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Ship production-ready feature
+    key_results:
+      - kr_id: KR-1.1
+        description: Complete 100 unit tests
+        metric_key: ci.test_count
+        baseline: 0
+        target: 100
+        status: not_started
+      - kr_id: KR-1.2
+        description: p95 latency in ms
+        metric_key: manual.latency_ms
+        baseline: 300
+        target: 200
+        status: not_started
+      - kr_id: KR-1.3
+        description: blocked by a vendor
+        metric_key: manual.vendor
+        baseline: 0
+        target: 10
+        status: blocked
+";
+
+const TEAM: &str = "scope: team
+owner_id: team-web
+objectives:
+  - objective_id: OBJ-T1
+    objective: Docs
+    key_results:
+      - kr_id: KR-T1.1
+        metric_key: manual.docs_pages
+        baseline: 0
+        target: 4
+";
+
+fn setup() -> TestRepo {
+    let repo = TestRepo::with_commit();
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join("okrs")).unwrap();
+    std::fs::write(ws.path().join("okrs/org.yml"), OKRS).unwrap();
+    std::fs::write(ws.path().join("okrs/team-web.yml"), TEAM).unwrap();
+    repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
+    repo
+}
+
+fn today() -> String {
+    chrono::Local::now().format("%Y-%m-%d").to_string()
+}
+
+fn status_of(repo: &TestRepo, file: &str, kr: &str) -> String {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&repo.state_file(file)).unwrap();
+    for o in doc["objectives"].as_sequence().unwrap() {
+        for k in o["key_results"].as_sequence().unwrap() {
+            if k["kr_id"].as_str() == Some(kr) {
+                return k["status"].as_str().unwrap_or("not_started").to_string();
+            }
+        }
+    }
+    panic!("{kr} not found");
+}
+
+#[test]
+fn okrchestra_workflow_end_to_end() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "ci.test_count", "85", "--unit", "count"]);
+    repo.ok(&["metric", "set", "manual.vendor", "50"]);
+    let out = repo.ok(&["kr", "measure"]);
+    let snapshot = format!("metrics/snapshots/{}.json", today());
+    assert!(
+        out.contains("Status updated: KR-1.1 not_started -> in_progress (85/100)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("No value: KR-1.2 (metric manual.latency_ms); status unchanged"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(&format!("Wrote snapshot: {snapshot}\n")),
+        "{out}"
+    );
+    assert_eq!(status_of(&repo, "okrs/org.yml", "KR-1.1"), "in_progress");
+    assert_eq!(
+        status_of(&repo, "okrs/org.yml", "KR-1.3"),
+        "blocked",
+        "a blocked KR is left alone"
+    );
+
+    repo.ok(&["metric", "set", "ci.test_count", "102"]);
+    repo.ok(&["metric", "set", "manual.latency_ms", "250"]);
+    let before = repo.git(&["rev-list", "--count", "refs/okr/state"]);
+    let out = repo.ok(&["kr", "measure"]);
+    assert!(
+        out.contains("Status updated: KR-1.1 in_progress -> achieved (102/100)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Status updated: KR-1.2 not_started -> in_progress (250/200)\n"),
+        "{out}"
+    );
+    let after = repo.git(&["rev-list", "--count", "refs/okr/state"]);
+    assert_eq!(
+        after.trim().parse::<u32>().unwrap(),
+        before.trim().parse::<u32>().unwrap() + 1,
+        "one commit"
+    );
+    // Snapshot, statuses and evidence are in that one commit.
+    let changed = repo.git(&["show", "--name-only", "--format=", "refs/okr/state"]);
+    assert_eq!(changed, format!("{snapshot}\nokrs/org.yml\n"));
+    let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(msg.starts_with("okr: measure (2 status changes)"), "{msg}");
+    assert!(
+        msg.contains("Okr-Status: KR-1.1 in_progress -> achieved (102/100)"),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("Okr-Snapshot: {snapshot}")), "{msg}");
+    let org = repo.state_file("okrs/org.yml");
+    assert!(
+        org.contains(&format!("- {snapshot} ci.test_count=102 source=manual")),
+        "{org}"
+    );
+    let snap: serde_json::Value = serde_json::from_str(&repo.state_file(&snapshot)).unwrap();
+    assert_eq!(snap["schema_version"], 1);
+    assert_eq!(snap["as_of"], today());
+    let point = snap["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "ci.test_count")
+        .unwrap();
+    assert_eq!(point["value"], 102.0);
+    assert_eq!(point["unit"], "count");
+
+    // The decreasing KR reaches its target going down.
+    repo.ok(&["metric", "set", "manual.latency_ms", "190"]);
+    let out = repo.ok(&["kr", "measure"]);
+    assert!(
+        out.contains("Status updated: KR-1.2 in_progress -> achieved (190/200)"),
+        "{out}"
+    );
+
+    // Nothing changed: no commit, and it says so.
+    let tip = repo.state_tip();
+    let out = repo.ok(&["kr", "measure"]);
+    assert!(out.contains("nothing committed"), "{out}");
+    assert_eq!(repo.state_tip(), tip);
+
+    // A fall below target is a regression, not a status change.
+    repo.ok(&["metric", "set", "ci.test_count", "95"]);
+    let out = repo.ok(&["kr", "measure"]);
+    assert!(
+        out.contains("Regression: KR-1.1 is achieved but measures 95/100"),
+        "{out}"
+    );
+    assert_eq!(status_of(&repo, "okrs/org.yml", "KR-1.1"), "achieved");
+    let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(msg.contains("Okr-Regression: KR-1.1 95/100"), "{msg}");
+}
+
+#[test]
+fn every_scope_is_measured() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "manual.docs_pages", "4"]);
+    let out = repo.ok(&["kr", "measure"]);
+    assert!(
+        out.contains("Status updated: KR-T1.1 not_started -> achieved (4/4)"),
+        "{out}"
+    );
+    assert_eq!(status_of(&repo, "okrs/team-web.yml", "KR-T1.1"), "achieved");
+}
+
+#[test]
+fn a_decreasing_kr_does_not_start_by_going_up() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "manual.latency_ms", "320"]);
+    let out = repo.ok(&["kr", "measure"]);
+    assert!(!out.contains("KR-1.2 not_started ->"), "{out}");
+    assert_eq!(status_of(&repo, "okrs/org.yml", "KR-1.2"), "not_started");
+}
+
+#[test]
+fn score_and_status_show_the_rollup() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "ci.test_count", "50"]);
+    repo.ok(&["metric", "set", "manual.latency_ms", "250"]);
+    repo.ok(&["kr", "measure"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["kr", "score", "--json"])).unwrap();
+    let org = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scope"] == "org")
+        .unwrap();
+    let obj = &org["objectives"][0];
+    let scores: Vec<f64> = obj["key_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scores, vec![0.5, 0.5, 0.0]);
+    assert!((obj["score"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    let table = repo.ok(&["kr", "score"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["KR-1.1", "50", "100", "0.50", "in_progress"]),
+        "{table}"
+    );
+    assert!(table.contains("scope team"), "{table}");
+    assert!(!table.contains('\x1b'), "no colour when not a terminal");
+    let status = repo.ok(&["status"]);
+    assert!(
+        status.contains("OBJ-1 Ship production-ready feature  0.33"),
+        "{status}"
+    );
+    assert!(status.contains("KR-1.3 is blocked"), "{status}");
+    assert!(
+        status.contains("KR-T1.1 has no value for manual.docs_pages"),
+        "{status}"
+    );
+}
+
+#[test]
+fn measure_needs_a_valid_state() {
+    let repo = TestRepo::with_commit();
+    let err = repo.fails(&["kr", "measure"]);
+    assert!(err.contains("git okr init"), "{err}");
+    repo.ok(&["init"]);
+    let tip = repo.state_tip();
+    let err = repo.fails(&["kr", "measure", "--rev", "no-such-branch"]);
+    assert!(err.contains("--rev no-such-branch"), "{err}");
+    assert_eq!(repo.state_tip(), tip);
+}
