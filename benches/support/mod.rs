@@ -92,3 +92,61 @@ pub fn report(name: &str, value: Duration, goal: Duration) {
         ms(goal)
     );
 }
+
+/// Run `cmd` to completion, returning its wall time and peak resident memory in KiB
+/// (read from /proc while it runs: VmHWM only grows, so the last reading is the peak
+/// up to a few milliseconds before exit).
+pub fn run_with_peak_rss(mut cmd: Command) -> (Duration, Option<u64>) {
+    let start = Instant::now();
+    let mut child = cmd.stdout(Stdio::null()).spawn().expect("command runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = None;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = Some(peak.unwrap_or(0).max(kib));
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "command failed");
+            return (start.elapsed(), peak);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Write `count` commits onto `branch` in fast-import syntax: each changes one line of one
+/// of 400 small files in 20 folders (some with unicode names), every 97th renames a file,
+/// authors rotate among 7 people.
+pub fn history(w: &mut dyn Write, branch: &str, first: usize, count: usize, from: Option<&str>) {
+    for i in first..first + count {
+        let author = i % 7;
+        let file = i % 400;
+        let path = if file % 50 == 0 { format!("d{}/ünï-{file}.txt", file % 20) } else { format!("d{}/f{file}.rs", file % 20) };
+        let mut body = String::new();
+        for line in 0..12 {
+            body.push_str(&format!("line {line} of {file} at {}\n", if line == i % 12 { i } else { i / 400 }));
+        }
+        let msg = format!("change {i}\n");
+        writeln!(w, "commit {branch}").unwrap();
+        writeln!(w, "author Dev {author} <dev{author}@example.com> {} +0000", 1_600_000_000 + i * 60).unwrap();
+        writeln!(w, "committer Dev {author} <dev{author}@example.com> {} +0000", 1_600_000_000 + i * 60).unwrap();
+        writeln!(w, "data {}\n{msg}", msg.len()).unwrap();
+        if i == first {
+            if let Some(from) = from {
+                writeln!(w, "from {from}").unwrap();
+            }
+        }
+        writeln!(w, "M 100644 inline {path}\ndata {}\n{body}", body.len()).unwrap();
+        if i % 97 == 96 && i > 400 {
+            let old = format!("d{}/f{}.rs", (i - 1) % 400 % 20, (i - 1) % 400);
+            if (i - 1) % 400 % 50 != 0 {
+                writeln!(w, "R {old} {old}.moved").unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `git okr kr measure` on a 100,000-commit repository, beside git in the same run:
+//! cold measure vs `git log --numstat --format=%H` (goal: faster than git),
+//! warm measure after 10 new commits (goal: median <= 50 ms),
+//! peak memory of the cold run (goal: <= 200 MiB).
+//! `OKR_BENCH_COMMITS` overrides the history size.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn main() {
+    let commits: usize = std::env::var("OKR_BENCH_COMMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    let start = Instant::now();
+    fast_import(repo, |w: &mut dyn Write| history(w, "refs/heads/main", 0, commits, None));
+    git(repo, &["reset", "-q", "--hard", "main"]);
+    println!("built {commits} commits with git fast-import in {:.1} s", start.elapsed().as_secs_f64());
+    okr(repo, &["init"]);
+
+    let (git_time, _) = run_with_peak_rss({
+        let mut c = cmd("git", repo);
+        c.args(["log", "--numstat", "--format=%H"]);
+        c
+    });
+    let db = repo.join(".git/okr/audit.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let (cold, peak) = run_with_peak_rss({
+        let mut c = cmd(okr_bin(), repo);
+        c.args(["kr", "measure"]);
+        c
+    });
+    let lines_git = git(repo, &["log", "--numstat", "--format="]).lines().count();
+    println!("numstat lines per git: {lines_git}");
+    println!("{:<48} {:>10}", "git log --numstat --format=%H", ms(git_time));
+    println!(
+        "{:<48} {:>10}   goal < git: {}",
+        "git okr kr measure, cold (empty cache)",
+        ms(cold),
+        if cold < git_time { "PASS" } else { "MISS" }
+    );
+    match peak {
+        Some(kib) => println!(
+            "{:<48} {:>7} MiB   goal <= 200 MiB {}",
+            "peak memory of the cold measure",
+            kib / 1024,
+            if kib <= 200 * 1024 { "PASS" } else { "MISS" }
+        ),
+        None => println!("peak memory: not readable from /proc on this system"),
+    }
+
+    let mut next = commits;
+    let mut warm = Vec::new();
+    for round in 0..9 {
+        fast_import(repo, |w: &mut dyn Write| history(w, "refs/heads/main", next, 10, Some("refs/heads/main^0")));
+        next += 10;
+        okr(repo, &["metric", "set", "manual.round", &round.to_string()]);
+        let t = Instant::now();
+        okr(repo, &["kr", "measure"]);
+        warm.push(t.elapsed());
+    }
+    warm.sort();
+    report("git okr kr measure, warm, 10 new commits (median)", median(&warm), Duration::from_millis(50));
+    let t = Instant::now();
+    git(repo, &["rev-list", "--count", "HEAD"]);
+    println!("{:<48} {:>10}", "git rev-list --count HEAD (for scale)", ms(t.elapsed()));
+}
