@@ -1,0 +1,127 @@
+//! LCOV tracefiles as lcov, grcov, cargo-llvm-cov, c8/istanbul and
+//! coverage.py write them: records `SF:` … `end_of_record`, line data in
+//! `DA:<line>,<hits>[,<checksum>]` and the totals `LF:`/`LH:`.
+
+use super::LineCoverage;
+use anyhow::{anyhow, bail, Result};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Default)]
+struct FileData {
+    records: usize,
+    /// Whether every record of the file had DA lines (then they are merged per line).
+    all_have_da: bool,
+    da: BTreeMap<u64, bool>,
+    lf: u64,
+    lh: u64,
+}
+
+/// Parse the LCOV `text` read from `file` into line totals.
+///
+/// A file traced in several records (one per test binary, as `lcov -a` input
+/// often is) counts each line once: covered when any record hit it. Otherwise
+/// the totals are the sums of `LF`/`LH`, or counted from `DA` where those are missing.
+pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
+    let mut files: HashMap<String, FileData> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    // The open record: source file, its DA lines, LF and LH, and where it began.
+    let mut open: Option<(String, BTreeMap<u64, bool>, Option<u64>, Option<u64>, usize)> = None;
+    let mut last_line = 0;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        last_line = n;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "end_of_record" {
+            let Some((sf, da, lf, lh, _)) = open.take() else {
+                bail!("{file}:{n}: end_of_record without a preceding SF: line");
+            };
+            let entry = files.entry(sf.clone()).or_insert_with(|| {
+                order.push(sf.clone());
+                FileData {
+                    all_have_da: true,
+                    ..FileData::default()
+                }
+            });
+            entry.records += 1;
+            entry.all_have_da &= !da.is_empty();
+            let found = lf.unwrap_or(da.len() as u64);
+            let hit = lh.unwrap_or(da.values().filter(|&&h| h).count() as u64);
+            if hit > found {
+                bail!("{file}:{n}: record for {sf} says LH:{hit} of LF:{found} lines");
+            }
+            entry.lf += found;
+            entry.lh += hit;
+            for (line_no, covered) in da {
+                *entry.da.entry(line_no).or_insert(false) |= covered;
+            }
+            continue;
+        }
+        let Some((tag, value)) = line.split_once(':') else {
+            bail!("{file}:{n}: not an LCOV line: {:?}", shorten(line));
+        };
+        if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            bail!("{file}:{n}: not an LCOV line: {:?}", shorten(line));
+        }
+        let number = |v: &str, what: &str| -> Result<u64> {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| anyhow!("{file}:{n}: {tag}: {what} {v:?} is not a whole number"))
+        };
+        match tag {
+            "SF" => {
+                if let Some((sf, .., start)) = &open {
+                    bail!("{file}:{n}: SF: line inside the record for {sf} begun at line {start} (missing end_of_record)");
+                }
+                open = Some((value.to_string(), BTreeMap::new(), None, None, n));
+            }
+            "DA" | "LF" | "LH" => {
+                let Some((_, da, lf, lh, _)) = open.as_mut() else {
+                    bail!("{file}:{n}: {tag}: line outside a record (no SF: line before it)");
+                };
+                match tag {
+                    "DA" => {
+                        let mut parts = value.split(',');
+                        let line_no = number(parts.next().unwrap_or(""), "line")?;
+                        let hits = parts
+                            .next()
+                            .ok_or_else(|| anyhow!("{file}:{n}: DA: needs <line>,<hits>"))?;
+                        // gcov can emit negative counts on overflow; lcov treats them as not hit.
+                        let hits: i128 = hits.trim().parse().map_err(|_| {
+                            anyhow!("{file}:{n}: DA: hits {hits:?} is not a whole number")
+                        })?;
+                        *da.entry(line_no).or_insert(false) |= hits > 0;
+                    }
+                    "LF" => *lf = Some(number(value, "count")?),
+                    _ => *lh = Some(number(value, "count")?),
+                }
+            }
+            // TN, FN, FNDA, FNF, FNH, FNL, FNA, BRDA, BRF, BRH, VER, …: not line coverage.
+            _ => {}
+        }
+    }
+    if let Some((sf, .., start)) = open {
+        bail!("{file}:{last_line}: truncated: the record for {sf} begun at line {start} has no end_of_record");
+    }
+    if order.is_empty() {
+        bail!("{file}: no LCOV records (SF: … end_of_record) found");
+    }
+    let mut total = LineCoverage::default();
+    for sf in order {
+        let data = &files[&sf];
+        if data.records > 1 && data.all_have_da {
+            total.valid += data.da.len() as u64;
+            total.covered += data.da.values().filter(|&&h| h).count() as u64;
+        } else {
+            total.valid += data.lf;
+            total.covered += data.lh;
+        }
+    }
+    Ok(total)
+}
+
+fn shorten(line: &str) -> String {
+    line.chars().take(60).collect()
+}
