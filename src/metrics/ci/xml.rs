@@ -138,7 +138,7 @@ pub fn walk(
             String::from_utf8_lossy(name)
         );
     }
-    root.ok_or_else(|| anyhow!("{file}: empty document (no XML element)"))
+    root.ok_or_else(|| anyhow!("{file}: no XML element found (not an XML file?)"))
 }
 
 /// The 1-based line of byte offset `pos`.
