@@ -88,7 +88,7 @@ impl Build {
 }
 
 /// Collects the inputs of one `ci ingest` and turns them into a report.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ReportBuilder {
     tests: Option<TestCounts>,
     lines: Option<LineCoverage>,
