@@ -16,6 +16,15 @@ struct FileData {
     lh: u64,
 }
 
+/// The record being read: its source file, DA lines, LF and LH, and where it began.
+struct OpenRecord {
+    sf: String,
+    da: BTreeMap<u64, bool>,
+    lf: Option<u64>,
+    lh: Option<u64>,
+    start: usize,
+}
+
 /// Parse the LCOV `text` read from `file` into line totals.
 ///
 /// A file traced in several records (one per test binary, as `lcov -a` input
@@ -24,8 +33,7 @@ struct FileData {
 pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
     let mut files: HashMap<String, FileData> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
-    // The open record: source file, its DA lines, LF and LH, and where it began.
-    let mut open: Option<(String, BTreeMap<u64, bool>, Option<u64>, Option<u64>, usize)> = None;
+    let mut open: Option<OpenRecord> = None;
     let mut last_line = 0;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -35,7 +43,7 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
             continue;
         }
         if line == "end_of_record" {
-            let Some((sf, da, lf, lh, _)) = open.take() else {
+            let Some(OpenRecord { sf, da, lf, lh, .. }) = open.take() else {
                 bail!("{file}:{n}: end_of_record without a preceding SF: line");
             };
             let entry = files.entry(sf.clone()).or_insert_with(|| {
@@ -72,13 +80,19 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
         };
         match tag {
             "SF" => {
-                if let Some((sf, .., start)) = &open {
+                if let Some(OpenRecord { sf, start, .. }) = &open {
                     bail!("{file}:{n}: SF: line inside the record for {sf} begun at line {start} (missing end_of_record)");
                 }
-                open = Some((value.to_string(), BTreeMap::new(), None, None, n));
+                open = Some(OpenRecord {
+                    sf: value.to_string(),
+                    da: BTreeMap::new(),
+                    lf: None,
+                    lh: None,
+                    start: n,
+                });
             }
             "DA" | "LF" | "LH" => {
-                let Some((_, da, lf, lh, _)) = open.as_mut() else {
+                let Some(OpenRecord { da, lf, lh, .. }) = open.as_mut() else {
                     bail!("{file}:{n}: {tag}: line outside a record (no SF: line before it)");
                 };
                 match tag {
@@ -102,7 +116,7 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
             _ => {}
         }
     }
-    if let Some((sf, .., start)) = open {
+    if let Some(OpenRecord { sf, start, .. }) = open {
         bail!("{file}:{last_line}: truncated: the record for {sf} begun at line {start} has no end_of_record");
     }
     if order.is_empty() {
