@@ -4,14 +4,15 @@
 
 use super::LineCoverage;
 use anyhow::{anyhow, bail, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 #[derive(Default)]
 struct FileData {
     records: usize,
     /// Whether every record of the file had DA lines (then they are merged per line).
     all_have_da: bool,
-    da: BTreeMap<u64, bool>,
+    /// (line, hit) of all its records, unmerged.
+    da: Vec<(u64, bool)>,
     lf: u64,
     lh: u64,
 }
@@ -19,7 +20,7 @@ struct FileData {
 /// The record being read: its source file, DA lines, LF and LH, and where it began.
 struct OpenRecord {
     sf: String,
-    da: BTreeMap<u64, bool>,
+    da: Vec<(u64, bool)>,
     lf: Option<u64>,
     lh: Option<u64>,
     start: usize,
@@ -55,16 +56,19 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
             });
             entry.records += 1;
             entry.all_have_da &= !da.is_empty();
-            let found = lf.unwrap_or(da.len() as u64);
-            let hit = lh.unwrap_or(da.values().filter(|&&h| h).count() as u64);
+            let (found, hit) = match (lf, lh) {
+                (Some(lf), Some(lh)) => (lf, lh),
+                _ => {
+                    let (f, h) = line_totals(da.clone());
+                    (lf.unwrap_or(f), lh.unwrap_or(h))
+                }
+            };
             if hit > found {
                 bail!("{file}:{n}: record for {sf} says LH:{hit} of LF:{found} lines");
             }
             entry.lf += found;
             entry.lh += hit;
-            for (line_no, covered) in da {
-                *entry.da.entry(line_no).or_insert(false) |= covered;
-            }
+            entry.da.extend(da);
             continue;
         }
         let Some((tag, value)) = line.split_once(':') else {
@@ -85,7 +89,7 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
                 }
                 open = Some(OpenRecord {
                     sf: value.to_string(),
-                    da: BTreeMap::new(),
+                    da: Vec::new(),
                     lf: None,
                     lh: None,
                     start: n,
@@ -106,7 +110,7 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
                         let hits: i128 = hits.trim().parse().map_err(|_| {
                             anyhow!("{file}:{n}: DA: hits {hits:?} is not a whole number")
                         })?;
-                        *da.entry(line_no).or_insert(false) |= hits > 0;
+                        da.push((line_no, hits > 0));
                     }
                     "LF" => *lf = Some(number(value, "count")?),
                     _ => *lh = Some(number(value, "count")?),
@@ -124,16 +128,33 @@ pub fn parse(file: &str, text: &str) -> Result<LineCoverage> {
     }
     let mut total = LineCoverage::default();
     for sf in order {
-        let data = &files[&sf];
+        let data = files.remove(&sf).expect("every file in order has data");
         if data.records > 1 && data.all_have_da {
-            total.valid += data.da.len() as u64;
-            total.covered += data.da.values().filter(|&&h| h).count() as u64;
+            let (found, hit) = line_totals(data.da);
+            total.valid += found;
+            total.covered += hit;
         } else {
             total.valid += data.lf;
             total.covered += data.lh;
         }
     }
     Ok(total)
+}
+
+/// Distinct lines and lines hit at least once (a line listed twice counts once).
+fn line_totals(mut da: Vec<(u64, bool)>) -> (u64, u64) {
+    // Per line, a hit sorts after a miss, so the last entry of a line tells.
+    da.sort_unstable();
+    let mut found = 0;
+    let mut hit = 0;
+    for (i, (line, covered)) in da.iter().enumerate() {
+        if da.get(i + 1).is_some_and(|(next, _)| next == line) {
+            continue;
+        }
+        found += 1;
+        hit += u64::from(*covered);
+    }
+    (found, hit)
 }
 
 fn shorten(line: &str) -> String {

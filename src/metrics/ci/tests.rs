@@ -456,3 +456,9 @@ fn history_lines_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn lcov_counts_a_line_listed_twice_once() {
+    let text = "SF:a.c\nDA:3,0\nDA:3,2\nDA:4,0\nDA:4,0\nend_of_record\n";
+    assert_eq!(lcov::parse("a.info", text).unwrap(), LineCoverage { covered: 1, valid: 2 });
+}
