@@ -41,6 +41,9 @@ pub enum Command {
     /// Record manual metrics.
     #[command(subcommand)]
     Metric(MetricCommand),
+    /// Record CI results: tests, coverage, builds.
+    #[command(subcommand)]
+    Ci(CiCommand),
     /// Measure and score key results.
     #[command(subcommand)]
     Kr(KrCommand),
@@ -128,4 +131,31 @@ pub struct MetricSetArgs {
     /// Evidence for the value (repeatable).
     #[arg(long = "evidence", value_name = "E")]
     pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Record test results, coverage and the build outcome in metrics/ci_report.json
+    /// and metrics/ci_history.jsonl (one commit).
+    Ingest(CiIngestArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(true).args(["junit", "lcov", "cobertura", "json", "build"]))]
+pub struct CiIngestArgs {
+    /// JUnit XML (nextest, pytest, Surefire, go-junit-report…); repeatable, counts add up.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Vec<PathBuf>,
+    /// LCOV tracefile (lcov, grcov, cargo-llvm-cov…); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub lcov: Vec<PathBuf>,
+    /// Cobertura XML (coverage.py, cobertura-maven, gcovr…); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub cobertura: Vec<PathBuf>,
+    /// A ci_report.json of your own: its numeric keys, flat or under "metrics", become ci.<key>.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The build's outcome, counted by ci.build_success_rate.
+    #[arg(long, value_parser = ["success", "failure"])]
+    pub build: Option<String>,
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod measure;
+pub mod metrics;
 pub mod model;
 pub mod score;
 pub mod store;

@@ -241,3 +241,32 @@ fn measure_needs_a_valid_state() {
     assert!(err.contains("--rev no-such-branch"), "{err}");
     assert_eq!(repo.state_tip(), tip);
 }
+
+#[test]
+fn ci_metrics_drive_statuses() {
+    let repo = setup();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ci/pytest-junit.xml"
+    );
+    repo.ok(&["ci", "ingest", "--junit", fixture, "--build", "success"]);
+    let out = repo.ok(&["kr", "measure", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let change = &json["status_changes"][0];
+    assert_eq!(change["kr_id"], "KR-1.1");
+    assert_eq!(change["to"], "in_progress");
+    assert_eq!(
+        change["current"], 3.0,
+        "three test cases in the pytest report"
+    );
+    let snapshot = repo.state_file(&format!("metrics/snapshots/{}.json", today()));
+    let snap: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+    let rate = snap["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "ci.build_success_rate")
+        .unwrap();
+    assert_eq!(rate["value"], 100.0);
+    assert_eq!(rate["source"], "ci");
+}

@@ -1,7 +1,7 @@
 //! `git okr kr measure` and `git okr kr score`.
 
 use super::output::{paint_grade, table};
-use super::state::{load_manual, load_okrs, require_initialized};
+use super::state::{load_definitions, load_manual, load_okrs, require_initialized};
 use super::Ctx;
 use crate::cli::{MeasureArgs, ScoreArgs};
 use crate::measure::{assess, merge_points, same_measurement, Assessment};
@@ -38,6 +38,11 @@ pub fn measure(ctx: &Ctx, args: MeasureArgs) -> Result<()> {
     let outcome = ctx.store.transact(|snap| {
         let mut set = load_okrs(snap)?;
         let mut points = repo_points.clone();
+        points.extend(crate::metrics::ci::points(
+            snap,
+            &load_definitions(snap)?,
+            now,
+        )?);
         points.extend(manual_points(snap)?);
         let points = merge_points(points);
         let values: BTreeMap<String, f64> =

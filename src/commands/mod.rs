@@ -1,6 +1,7 @@
 //! One function per command: they read the state, call the model, and write
 //! through the store's one transaction.
 
+mod ci;
 mod files;
 mod init;
 pub mod kr;
@@ -9,7 +10,7 @@ mod output;
 pub mod state;
 mod status;
 
-use crate::cli::{Cli, Command, KrCommand, MetricCommand};
+use crate::cli::*;
 use crate::store::{CommitMessage, Store};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Ci(CiCommand::Ingest(args)) => ci::ingest(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 //!
 //! ```yaml
 //! branch: HEAD            # the measured branch (default HEAD)
-//! build_window: 20        # builds counted by ci.build_success_rate
+//! build_window: 20        # builds counted by ci.build_success_rate (percent 0–100)
 //! git:
 //!   - key: git.commits.q1
 //!     stat: commits       # commits | contributors | lines_added | lines_removed | lines_changed | merge_commits

@@ -1,0 +1,3 @@
+//! Metric collectors: each turns one kind of evidence into snapshot points.
+
+pub mod ci;
