@@ -256,8 +256,8 @@ fn ci_metrics_drive_statuses() {
     assert_eq!(change["kr_id"], "KR-1.1");
     assert_eq!(change["to"], "in_progress");
     assert_eq!(
-        change["current"], 3.0,
-        "three test cases in the pytest report"
+        change["current"], 7.0,
+        "seven test cases in the pytest report"
     );
     let snapshot = repo.state_file(&format!("metrics/snapshots/{}.json", today()));
     let snap: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
