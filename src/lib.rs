@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod commands;
 pub mod model;
+pub mod proposal;
 pub mod store;
 pub mod db;
