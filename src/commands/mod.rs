@@ -4,9 +4,10 @@
 mod files;
 mod init;
 mod metric;
+mod proposals;
 pub mod state;
 
-use crate::cli::{Cli, Command, MetricCommand};
+use crate::cli::{Cli, Command, MetricCommand, OkrCommand};
 use crate::store::{CommitMessage, Store};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -38,14 +39,25 @@ pub struct Ctx {
 impl Ctx {
     /// A commit message with the action and actor trailers every state commit carries.
     pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
-        CommitMessage::new(subject).trailer("Okr-Action", action).trailer("Okr-Actor", self.actor.id())
+        CommitMessage::new(subject)
+            .trailer("Okr-Action", action)
+            .trailer("Okr-Actor", self.actor.id())
     }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let dir = cli.workspace.clone().or(cli.dir.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let dir = cli
+        .workspace
+        .clone()
+        .or(cli.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
-    let actor = match cli.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+    let actor = match cli
+        .agent
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
         Some(agent) => Actor::Agent(agent.to_string()),
         None => {
             let (name, email) = store.identity();
@@ -59,6 +71,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => files::export(&ctx, args),
         Command::Edit(args) => files::edit(&ctx, args),
         Command::Metric(MetricCommand::Set(args)) => metric::set(&ctx, args),
+        Command::Okr(cmd) => proposals::run(&ctx, cmd),
+        Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
+        Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
     }?;
     Ok(ExitCode::SUCCESS)
 }

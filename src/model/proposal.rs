@@ -20,8 +20,12 @@ pub fn proposal_path(id: &str) -> String {
 
 /// Whether `id` has the shape of a proposal id (`P-YYYYMMDD-xxxxxx`), so it is safe in a path.
 pub fn is_proposal_id(id: &str) -> bool {
-    let Some(rest) = id.strip_prefix("P-") else { return false };
-    let Some((date, hex)) = rest.split_once('-') else { return false };
+    let Some(rest) = id.strip_prefix("P-") else {
+        return false;
+    };
+    let Some((date, hex)) = rest.split_once('-') else {
+        return false;
+    };
     date.len() == 8
         && date.bytes().all(|b| b.is_ascii_digit())
         && (4..=16).contains(&hex.len())
@@ -38,8 +42,12 @@ pub enum ProposalStatus {
 }
 
 impl ProposalStatus {
-    pub const ALL: [ProposalStatus; 4] =
-        [ProposalStatus::Proposed, ProposalStatus::Approved, ProposalStatus::Rejected, ProposalStatus::Applied];
+    pub const ALL: [ProposalStatus; 4] = [
+        ProposalStatus::Proposed,
+        ProposalStatus::Approved,
+        ProposalStatus::Rejected,
+        ProposalStatus::Applied,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -76,7 +84,11 @@ impl fmt::Display for ProposalStatus {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// Set one field of a KR or objective (`KR-1.1.target=120`).
-    Set { id: String, field: String, value: Value },
+    Set {
+        id: String,
+        field: String,
+        value: Value,
+    },
     /// Append a key result to an objective.
     AddKr { objective: String, kr: Value },
     /// Remove a key result or an objective.
@@ -88,13 +100,17 @@ pub enum Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::Set { id, field, value } => write!(f, "set {id}.{field} = {}", show_value(value)),
+            Change::Set { id, field, value } => {
+                write!(f, "set {id}.{field} = {}", show_value(value))
+            }
             Change::AddKr { objective, kr } => {
                 let id = kr.get("kr_id").and_then(Value::as_str).unwrap_or("?");
                 write!(f, "add {id} to {objective}")
             }
             Change::Remove { id } => write!(f, "remove {id}"),
-            Change::PutFile { path, content } => write!(f, "write {path} ({} lines)", content.lines().count()),
+            Change::PutFile { path, content } => {
+                write!(f, "write {path} ({} lines)", content.lines().count())
+            }
         }
     }
 }
@@ -106,7 +122,10 @@ pub fn show_value(v: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().replace('\n', " "),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .replace('\n', " "),
     }
 }
 
@@ -139,6 +158,11 @@ pub struct Proposal {
     pub base: String,
     pub reason: String,
     pub changes: Vec<Change>,
+    /// The key results and objectives the changes touch (for the audit and trailers).
+    #[serde(default)]
+    pub krs: Vec<String>,
+    #[serde(default)]
+    pub objectives: Vec<String>,
     pub lifecycle: Vec<Step>,
     pub files: Vec<FileDiff>,
 }
@@ -147,18 +171,30 @@ impl Proposal {
     pub fn parse(path: &str, text: &str) -> Result<Proposal> {
         let p: Proposal = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
         if !is_proposal_id(&p.id) {
-            bail!("{path}: id {:?} is not a proposal id (P-YYYYMMDD-hex)", p.id);
+            bail!(
+                "{path}: id {:?} is not a proposal id (P-YYYYMMDD-hex)",
+                p.id
+            );
         }
         if p.changes.is_empty() {
             bail!("{path}: a proposal needs at least one change");
         }
-        let Some(first) = p.lifecycle.first() else { bail!("{path}: lifecycle is empty") };
+        let Some(first) = p.lifecycle.first() else {
+            bail!("{path}: lifecycle is empty")
+        };
         if first.status != ProposalStatus::Proposed {
-            bail!("{path}: lifecycle must start with `proposed`, not `{}`", first.status);
+            bail!(
+                "{path}: lifecycle must start with `proposed`, not `{}`",
+                first.status
+            );
         }
         for pair in p.lifecycle.windows(2) {
             if !pair[0].status.may_become(pair[1].status) {
-                bail!("{path}: lifecycle goes from {} to {}, which is not allowed", pair[0].status, pair[1].status);
+                bail!(
+                    "{path}: lifecycle goes from {} to {}, which is not allowed",
+                    pair[0].status,
+                    pair[1].status
+                );
             }
         }
         Ok(p)
@@ -170,7 +206,10 @@ impl Proposal {
 
     /// The status is the last step of the lifecycle.
     pub fn status(&self) -> ProposalStatus {
-        self.lifecycle.last().map(|s| s.status).unwrap_or(ProposalStatus::Proposed)
+        self.lifecycle
+            .last()
+            .map(|s| s.status)
+            .unwrap_or(ProposalStatus::Proposed)
     }
 
     /// `okrs/org.yml +1 -1, okrs/team.yml +12 -0`
@@ -181,7 +220,11 @@ impl Proposal {
 
 /// `path +N -M` per file, comma separated.
 pub fn diff_summary(files: &[FileDiff]) -> String {
-    files.iter().map(|f| format!("{} +{} -{}", f.path, f.added, f.removed)).collect::<Vec<_>>().join(", ")
+    files
+        .iter()
+        .map(|f| format!("{} +{} -{}", f.path, f.added, f.removed))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -199,6 +242,8 @@ mod tests {
                 Change::Set { id: "KR-1.1".into(), field: "target".into(), value: Value::from(120) },
                 Change::Remove { id: "KR-2.3".into() },
             ],
+            krs: vec!["KR-1.1".into(), "KR-2.3".into()],
+            objectives: vec![],
             lifecycle: vec![Step {
                 status: ProposalStatus::Proposed,
                 by: "agent:codex".into(),
@@ -230,7 +275,9 @@ mod tests {
         let mut step = p.lifecycle[0].clone();
         step.status = ProposalStatus::Applied;
         p.lifecycle.push(step);
-        let err = Proposal::parse("proposals/x.yml", &p.render().unwrap()).unwrap_err().to_string();
+        let err = Proposal::parse("proposals/x.yml", &p.render().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("from proposed to applied"), "{err}");
     }
 

@@ -28,10 +28,27 @@ pub fn file_diff(path: &str, old: Option<&str>, new: Option<&str>) -> FileDiff {
             ChangeTag::Equal => {}
         }
     }
-    let a = if old.is_some() { format!("a/{path}") } else { "/dev/null".into() };
-    let b = if new.is_some() { format!("b/{path}") } else { "/dev/null".into() };
-    let text = diff.unified_diff().context_radius(3).header(&a, &b).to_string();
-    FileDiff { path: path.to_string(), added, removed, diff: text }
+    let a = if old.is_some() {
+        format!("a/{path}")
+    } else {
+        "/dev/null".into()
+    };
+    let b = if new.is_some() {
+        format!("b/{path}")
+    } else {
+        "/dev/null".into()
+    };
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_string();
+    FileDiff {
+        path: path.to_string(),
+        added,
+        removed,
+        diff: text,
+    }
 }
 
 /// ANSI colours as `git diff` uses them: headers bold, hunks cyan, removals red, additions green.
@@ -70,10 +87,19 @@ mod tests {
     fn diffs_with_headers_and_counts() {
         let d = file_diff("okrs/org.yml", Some("a: 1\nb: 2\n"), Some("a: 1\nb: 3\n"));
         assert_eq!((d.added, d.removed), (1, 1));
-        assert!(d.diff.starts_with("--- a/okrs/org.yml\n+++ b/okrs/org.yml\n@@ -1,2 +1,2 @@\n"), "{}", d.diff);
+        assert!(
+            d.diff
+                .starts_with("--- a/okrs/org.yml\n+++ b/okrs/org.yml\n@@ -1,2 +1,2 @@\n"),
+            "{}",
+            d.diff
+        );
         assert!(d.diff.contains("-b: 2\n+b: 3\n"), "{}", d.diff);
         let new = file_diff("okrs/t.yml", None, Some("x: 1\n"));
-        assert!(new.diff.starts_with("--- /dev/null\n+++ b/okrs/t.yml\n"), "{}", new.diff);
+        assert!(
+            new.diff.starts_with("--- /dev/null\n+++ b/okrs/t.yml\n"),
+            "{}",
+            new.diff
+        );
     }
 
     #[test]

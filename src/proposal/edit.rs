@@ -1,5 +1,6 @@
 //! Applying structured changes to the OKR files' texts, with type checks per field.
 
+use super::text_edit::edit_text;
 use super::Texts;
 use crate::model::okrs::{is_okr_file, KeyResult, OkrDoc, OkrSet, Status, PERMISSIONS_FILE};
 use crate::model::proposal::{show_value, Change};
@@ -28,8 +29,12 @@ const KR_FIELDS: &[(&str, Kind)] = &[
     ("unit", Kind::Text),
 ];
 
-const OBJECTIVE_FIELDS: &[(&str, Kind)] =
-    &[("objective", Kind::Text), ("owner_id", Kind::Text), ("weight", Kind::Number), ("due", Kind::Date)];
+const OBJECTIVE_FIELDS: &[(&str, Kind)] = &[
+    ("objective", Kind::Text),
+    ("owner_id", Kind::Text),
+    ("weight", Kind::Number),
+    ("due", Kind::Date),
+];
 
 /// Apply `changes` in order to the OKR files `texts`, then validate the whole result as
 /// `init` would (unique ids, target ≠ baseline, …). Returns every OKR file's new text and
@@ -46,17 +51,24 @@ pub fn apply_changes(texts: &Texts, changes: &[Change]) -> Result<(Texts, Vec<Ch
 
 /// A `--set ID.FIELD=VALUE` argument as a change (the value is typed when applied).
 pub fn parse_set(arg: &str) -> Result<Change> {
-    let (target, value) =
-        arg.split_once('=').ok_or_else(|| anyhow!("--set {arg:?}: expected ID.FIELD=VALUE, e.g. KR-1.1.target=120"))?;
+    let (target, value) = arg
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--set {arg:?}: expected ID.FIELD=VALUE, e.g. KR-1.1.target=120"))?;
     // Ids contain dots (KR-1.1), field names do not: the field is after the last dot.
     let (id, field) = target
         .trim()
         .rsplit_once('.')
         .filter(|(id, field)| {
-            !id.is_empty() && field.starts_with(|c: char| c.is_ascii_alphabetic()) && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            !id.is_empty()
+                && field.starts_with(|c: char| c.is_ascii_alphabetic())
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
         .ok_or_else(|| anyhow!("--set {arg:?}: expected ID.FIELD=VALUE, e.g. KR-1.1.target=120"))?;
-    Ok(Change::Set { id: id.to_string(), field: field.to_string(), value: Value::String(value.to_string()) })
+    Ok(Change::Set {
+        id: id.to_string(),
+        field: field.to_string(),
+        value: Value::String(value.to_string()),
+    })
 }
 
 fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
@@ -68,21 +80,38 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
         }
         Change::Set { id, field, value } => {
             let (path, mut doc, is_kr) = find(texts, id)?;
-            let (fields, what) = if is_kr { (KR_FIELDS, "KR") } else { (OBJECTIVE_FIELDS, "objective") };
+            let (fields, what) = if is_kr {
+                (KR_FIELDS, "KR")
+            } else {
+                (OBJECTIVE_FIELDS, "objective")
+            };
             let Some((_, kind)) = fields.iter().find(|(name, _)| name == field) else {
                 let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
-                bail!("{what} {id} has no field {field:?} a proposal can set (fields: {})", names.join(", "));
+                bail!(
+                    "{what} {id} has no field {field:?} a proposal can set (fields: {})",
+                    names.join(", ")
+                );
             };
             let value = typed(id, field, *kind, value)?;
             let map = entry_mut(&mut doc, id, is_kr)?;
             map.insert(Value::String(field.clone()), value.clone());
-            texts.insert(path, doc.render()?);
-            Ok(Change::Set { id: id.clone(), field: field.clone(), value })
+            let typed = Change::Set {
+                id: id.clone(),
+                field: field.clone(),
+                value,
+            };
+            let text = new_text(&texts[&path], &mut doc, &typed, is_kr)?;
+            texts.insert(path, text);
+            Ok(typed)
         }
         Change::Remove { id } => {
             let (path, mut doc, is_kr) = find(texts, id)?;
-            let objectives = doc.value_mut().get_mut("objectives").and_then(Value::as_sequence_mut);
-            let objectives = objectives.ok_or_else(|| anyhow!("{path}: objectives is not a list"))?;
+            let objectives = doc
+                .value_mut()
+                .get_mut("objectives")
+                .and_then(Value::as_sequence_mut);
+            let objectives =
+                objectives.ok_or_else(|| anyhow!("{path}: objectives is not a list"))?;
             if is_kr {
                 for o in objectives.iter_mut() {
                     if let Some(krs) = o.get_mut("key_results").and_then(Value::as_sequence_mut) {
@@ -92,7 +121,8 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
             } else {
                 objectives.retain(|o| o.get("objective_id").and_then(Value::as_str) != Some(id));
             }
-            texts.insert(path, doc.render()?);
+            let text = new_text(&texts[&path], &mut doc, change, is_kr)?;
+            texts.insert(path, text);
             Ok(change.clone())
         }
         Change::AddKr { objective, kr } => {
@@ -102,13 +132,29 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
                 bail!("--add-kr {objective}: {objective} is a key result; name its objective");
             }
             let map = entry_mut(&mut doc, objective, false)?;
-            let krs = map.entry(Value::String("key_results".into())).or_insert_with(|| Value::Sequence(Vec::new()));
-            let krs = krs.as_sequence_mut().ok_or_else(|| anyhow!("{path}: {objective}.key_results is not a list"))?;
+            let krs = map
+                .entry(Value::String("key_results".into()))
+                .or_insert_with(|| Value::Sequence(Vec::new()));
+            let krs = krs
+                .as_sequence_mut()
+                .ok_or_else(|| anyhow!("{path}: {objective}.key_results is not a list"))?;
             krs.push(kr.clone());
-            texts.insert(path, doc.render()?);
+            let text = new_text(&texts[&path], &mut doc, change, false)?;
+            texts.insert(path, text);
             Ok(change.clone())
         }
     }
+}
+
+/// The edited document's text: a small edit of `old` when it yields exactly the edited
+/// tree (comments and layout survive, the diff stays small), else the tree re-serialized.
+fn new_text(old: &str, doc: &mut OkrDoc, change: &Change, is_kr: bool) -> Result<String> {
+    if let Some(text) = edit_text(old, change, is_kr) {
+        if serde_yaml::from_str::<Value>(&text).ok().as_ref() == Some(&*doc.value_mut()) {
+            return Ok(text);
+        }
+    }
+    doc.render()
 }
 
 /// Proposals change OKR files only, and never the permissions that judge them.
@@ -127,9 +173,12 @@ fn check_put_path(path: &str) -> Result<()> {
 /// A KR given to `--add-kr` must be a complete key result.
 fn check_new_kr(kr: &Value) -> Result<()> {
     if !kr.is_mapping() {
-        bail!("the key result to add must be a mapping with kr_id, metric_key, baseline and target");
+        bail!(
+            "the key result to add must be a mapping with kr_id, metric_key, baseline and target"
+        );
     }
-    serde_yaml::from_value::<KeyResult>(kr.clone()).map_err(|e| anyhow!("the key result to add is not valid: {e}"))?;
+    serde_yaml::from_value::<KeyResult>(kr.clone())
+        .map_err(|e| anyhow!("the key result to add is not valid: {e}"))?;
     Ok(())
 }
 
@@ -151,7 +200,11 @@ fn find(texts: &Texts, id: &str) -> Result<(String, OkrDoc, bool)> {
 
 fn entry_mut<'d>(doc: &'d mut OkrDoc, id: &str, is_kr: bool) -> Result<&'d mut Mapping> {
     let path = doc.path.clone();
-    let found = if is_kr { doc.kr_value_mut(id) } else { doc.objective_value_mut(id) };
+    let found = if is_kr {
+        doc.kr_value_mut(id)
+    } else {
+        doc.objective_value_mut(id)
+    };
     found.ok_or_else(|| anyhow!("{path}: {id} is not a mapping"))
 }
 
@@ -165,14 +218,19 @@ fn typed(id: &str, field: &str, kind: Kind, value: &Value) -> Result<Value> {
                 Value::String(s) => s.trim().parse::<f64>().ok(),
                 _ => None,
             };
-            let n = n.filter(|n| n.is_finite()).ok_or_else(|| wrong("a number"))?;
+            let n = n
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| wrong("a number"))?;
             Ok(number(n))
         }
         Kind::Status => {
-            let s = value.as_str().and_then(|s| Status::parse(s.trim())).ok_or_else(|| {
-                let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                wrong(&format!("a status ({})", all.join(", ")))
-            })?;
+            let s = value
+                .as_str()
+                .and_then(|s| Status::parse(s.trim()))
+                .ok_or_else(|| {
+                    let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                    wrong(&format!("a status ({})", all.join(", ")))
+                })?;
             Ok(Value::String(s.as_str().into()))
         }
         Kind::Text => match value {
@@ -181,7 +239,8 @@ fn typed(id: &str, field: &str, kind: Kind, value: &Value) -> Result<Value> {
         },
         Kind::Date => {
             let s = value.as_str().map(str::trim).unwrap_or_default();
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| wrong("a date (YYYY-MM-DD)"))?;
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| wrong("a date (YYYY-MM-DD)"))?;
             Ok(Value::String(s.to_string()))
         }
     }
@@ -203,7 +262,9 @@ mod tests {
     const ORG: &str = "scope: org\nowner_id: ceo\nobjectives:\n  - objective_id: OBJ-1\n    objective: Ship\n    owner_id: team-backend\n    key_results:\n      - kr_id: KR-1.1\n        metric_key: ci.test_count\n        baseline: 0\n        target: 100\n        status: not_started\n";
 
     fn texts() -> Texts {
-        [("okrs/org.yml".to_string(), ORG.to_string())].into_iter().collect()
+        [("okrs/org.yml".to_string(), ORG.to_string())]
+            .into_iter()
+            .collect()
     }
 
     fn set(arg: &str) -> Result<(Texts, Vec<Change>)> {
@@ -213,8 +274,18 @@ mod tests {
     #[test]
     fn sets_typed_values() {
         let (out, typed) = set("KR-1.1.target=120").unwrap();
-        assert!(out["okrs/org.yml"].contains("target: 120\n"), "{}", out["okrs/org.yml"]);
-        assert_eq!(typed[0], Change::Set { id: "KR-1.1".into(), field: "target".into(), value: Value::from(120) });
+        assert_eq!(
+            out["okrs/org.yml"],
+            ORG.replace("target: 100", "target: 120")
+        );
+        assert_eq!(
+            typed[0],
+            Change::Set {
+                id: "KR-1.1".into(),
+                field: "target".into(),
+                value: Value::from(120)
+            }
+        );
         let (out, _) = set("OBJ-1.objective=Ship it, well").unwrap();
         assert!(out["okrs/org.yml"].contains("objective: Ship it, well"));
         let (out, _) = set("KR-1.1.status=at_risk").unwrap();
@@ -232,7 +303,10 @@ mod tests {
         let err = set("KR-1.1.target=lots").unwrap_err().to_string();
         assert_eq!(err, "KR-1.1.target: \"lots\" is not a number");
         let err = set("KR-1.1.status=done").unwrap_err().to_string();
-        assert!(err.starts_with("KR-1.1.status: \"done\" is not a status"), "{err}");
+        assert!(
+            err.starts_with("KR-1.1.status: \"done\" is not a status"),
+            "{err}"
+        );
         let err = set("KR-1.1.target=0").unwrap_err().to_string();
         assert!(err.contains("target equals baseline"), "{err}");
         let err = set("OBJ-1.due=soon").unwrap_err().to_string();
@@ -244,28 +318,50 @@ mod tests {
     #[test]
     fn several_changes_are_validated_together() {
         // Moving baseline to the old target first is fine once target moves too.
-        let changes = [parse_set("KR-1.1.baseline=100").unwrap(), parse_set("KR-1.1.target=200").unwrap()];
+        let changes = [
+            parse_set("KR-1.1.baseline=100").unwrap(),
+            parse_set("KR-1.1.target=200").unwrap(),
+        ];
         let (out, _) = apply_changes(&texts(), &changes).unwrap();
         assert!(out["okrs/org.yml"].contains("baseline: 100"));
     }
 
     #[test]
     fn adds_and_removes() {
-        let kr: Value = serde_yaml::from_str("kr_id: KR-1.2\nmetric_key: m\nbaseline: 1\ntarget: 2\n").unwrap();
-        let add = Change::AddKr { objective: "OBJ-1".into(), kr: kr.clone() };
+        let kr: Value =
+            serde_yaml::from_str("kr_id: KR-1.2\nmetric_key: m\nbaseline: 1\ntarget: 2\n").unwrap();
+        let add = Change::AddKr {
+            objective: "OBJ-1".into(),
+            kr: kr.clone(),
+        };
         let (out, _) = apply_changes(&texts(), &[add]).unwrap();
         assert!(out["okrs/org.yml"].contains("kr_id: KR-1.2"));
-        let (out, _) = apply_changes(&out, &[Change::Remove { id: "KR-1.1".into() }]).unwrap();
+        let (out, _) = apply_changes(
+            &out,
+            &[Change::Remove {
+                id: "KR-1.1".into(),
+            }],
+        )
+        .unwrap();
         assert!(!out["okrs/org.yml"].contains("KR-1.1"));
-        let dup = Change::AddKr { objective: "OBJ-1".into(), kr: serde_yaml::from_str("kr_id: KR-1.1\nmetric_key: m\nbaseline: 1\ntarget: 2\n").unwrap() };
+        let dup = Change::AddKr {
+            objective: "OBJ-1".into(),
+            kr: serde_yaml::from_str("kr_id: KR-1.1\nmetric_key: m\nbaseline: 1\ntarget: 2\n")
+                .unwrap(),
+        };
         let err = apply_changes(&texts(), &[dup]).unwrap_err().to_string();
         assert!(err.contains("duplicate kr_id \"KR-1.1\""), "{err}");
     }
 
     #[test]
     fn permissions_and_other_files_are_off_limits() {
-        let put = |path: &str| Change::PutFile { path: path.into(), content: "default_policy: allow\n".into() };
-        let err = apply_changes(&texts(), &[put(PERMISSIONS_FILE)]).unwrap_err().to_string();
+        let put = |path: &str| Change::PutFile {
+            path: path.into(),
+            content: "default_policy: allow\n".into(),
+        };
+        let err = apply_changes(&texts(), &[put(PERMISSIONS_FILE)])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("may not change okrs/permissions.yml"), "{err}");
         assert!(apply_changes(&texts(), &[put("metrics/manual.yml")]).is_err());
     }

@@ -7,6 +7,7 @@
 mod diff;
 mod edit;
 mod fields;
+mod text_edit;
 
 pub use diff::{colorize, file_diff, file_diffs};
 pub use edit::{apply_changes, parse_set};
@@ -40,7 +41,14 @@ pub fn effect(before: &Texts, changes: &[Change]) -> Result<Effect> {
     let (after, changes) = apply_changes(before, changes)?;
     let (fb, fa) = (flatten(before)?, flatten(&after)?);
     let (krs, objectives) = touched_ids(&fb, &fa);
-    Ok(Effect { files: file_diffs(before, &after), owners: owners_of_change(&fb, &fa), after, changes, krs, objectives })
+    Ok(Effect {
+        files: file_diffs(before, &after),
+        owners: owners_of_change(&fb, &fa),
+        after,
+        changes,
+        krs,
+        objectives,
+    })
 }
 
 /// Refuse unless `agent` may propose for every owner in `owners`. The refusal names the
@@ -67,8 +75,9 @@ pub fn check_agent(perms: &Permissions, agent: &str, owners: &BTreeSet<Owned>) -
 /// field when something it changes was changed since `base` (the files at its base
 /// commit) to another value; otherwise returns the effect on `now`.
 pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Result<Effect> {
-    let (proposed, _) = apply_changes(base, changes)
-        .map_err(|e| anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}"))?;
+    let (proposed, _) = apply_changes(base, changes).map_err(|e| {
+        anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}")
+    })?;
     let whole_files: Vec<String> = changes
         .iter()
         .filter_map(|c| match c {
@@ -76,11 +85,24 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
             _ => None,
         })
         .collect();
-    let found = conflicts(&flatten(base)?, &flatten(&proposed)?, &flatten(now)?, &whole_files);
+    let found = conflicts(
+        &flatten(base)?,
+        &flatten(&proposed)?,
+        &flatten(now)?,
+        &whole_files,
+    );
     if let Some(first) = found.first() {
         let more = match found.len() {
             1 => String::new(),
-            n => format!(" (and {} more: {})", n - 1, found[1..].iter().map(|c| c.key.as_str()).collect::<Vec<_>>().join(", ")),
+            n => format!(
+                " (and {} more: {})",
+                n - 1,
+                found[1..]
+                    .iter()
+                    .map(|c| c.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         bail!("conflict: {first}{more}; nothing applied (propose the change again on the current state)");
     }
@@ -90,14 +112,19 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
             bail!("conflict: {path} changed since the proposal's base (comments or layout); nothing applied");
         }
     }
-    effect(now, changes).map_err(|e| anyhow::anyhow!("the proposal is no longer valid on the current state: {e:#}"))
+    effect(now, changes)
+        .map_err(|e| anyhow::anyhow!("the proposal is no longer valid on the current state: {e:#}"))
 }
 
 /// A new proposal id: `P-YYYYMMDD-` and 6 random hex digits, not one of `taken`.
 pub fn new_id(date: chrono::NaiveDate, taken: impl Fn(&str) -> bool) -> String {
     use rand::Rng;
     loop {
-        let id = format!("P-{}-{:06x}", date.format("%Y%m%d"), rand::rng().random_range(0..0x100_0000u32));
+        let id = format!(
+            "P-{}-{:06x}",
+            date.format("%Y%m%d"),
+            rand::rng().random_range(0..0x100_0000u32)
+        );
         debug_assert!(is_proposal_id(&id));
         if !taken(&id) {
             return id;
@@ -112,14 +139,18 @@ mod tests {
     const ORG: &str = "scope: org\nobjectives:\n  - objective_id: OBJ-1\n    objective: Ship\n    owner_id: team-backend\n    key_results:\n      - kr_id: KR-1.1\n        metric_key: ci.test_count\n        baseline: 0\n        target: 100\n";
 
     fn texts(t: &str) -> Texts {
-        [("okrs/org.yml".to_string(), t.to_string())].into_iter().collect()
+        [("okrs/org.yml".to_string(), t.to_string())]
+            .into_iter()
+            .collect()
     }
 
     #[test]
     fn refusals_name_agent_objective_owner_and_rule() {
         let perms = Permissions::parse("p", "default_policy: deny\npermissions:\n  - agent: web\n    can_propose_for:\n      - owner: team-web\n").unwrap();
         let e = effect(&texts(ORG), &[parse_set("KR-1.1.target=120").unwrap()]).unwrap();
-        let err = check_agent(&perms, "web", &e.owners).unwrap_err().to_string();
+        let err = check_agent(&perms, "web", &e.owners)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "agent web may not propose changes to OBJ-1 (KR-1.1) owned by team-backend (refused by okrs/permissions.yml rule `default_policy: deny`)"
@@ -133,11 +164,23 @@ mod tests {
         let change = [parse_set("KR-1.1.target=120").unwrap()];
         let renamed = ORG.replace("objective: Ship", "objective: Ship it");
         let e = effect_on_moved_base(&texts(ORG), &texts(&renamed), &change).unwrap();
-        assert!(e.after["okrs/org.yml"].contains("objective: Ship it") && e.after["okrs/org.yml"].contains("target: 120"));
-        let err = effect_on_moved_base(&texts(ORG), &texts(&ORG.replace("target: 100", "target: 90")), &change)
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("conflict: KR-1.1.target changed since the proposal's base: was 100, is now 90"), "{err}");
+        assert!(
+            e.after["okrs/org.yml"].contains("objective: Ship it")
+                && e.after["okrs/org.yml"].contains("target: 120")
+        );
+        let err = effect_on_moved_base(
+            &texts(ORG),
+            &texts(&ORG.replace("target: 100", "target: 90")),
+            &change,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "conflict: KR-1.1.target changed since the proposal's base: was 100, is now 90"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
