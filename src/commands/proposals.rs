@@ -9,7 +9,7 @@ use super::{Actor, Ctx};
 use crate::cli::{OkrCommand, ProposalListArgs, ProposeArgs};
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{
-    diff_summary, is_proposal_id, proposal_path, Change, Proposal, ProposalStatus,
+    diff_summary, proposal_path, Change, Proposal, ProposalStatus,
     Step as LifeStep, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
@@ -452,9 +452,6 @@ fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
 }
 
 fn show(ctx: &Ctx, given: &str) -> Result<()> {
-    if given.is_empty() || (given.contains('/') && !is_proposal_id(given)) {
-        bail!("{given:?} is not a proposal id");
-    }
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let p = load(&snap, given)?;
