@@ -246,6 +246,7 @@ fn permission_matrix() {
 #[test]
 fn whole_lifecycle_with_trailers() {
     let repo = repo();
+    let untouched = repo.user_visible_state();
     let id = proposed_id(&repo.ok(&strs(&as_agent(
         ORG_OWNER,
         &[
@@ -349,6 +350,11 @@ fn whole_lifecycle_with_trailers() {
     }
     assert!(msgs[0].contains("okrs/org.yml +2 -2"), "{}", msgs[0]);
     assert_eq!(trailer_values(&msgs[3], "Okr-Action"), vec!["init"]);
+    assert_eq!(
+        repo.user_visible_state(),
+        untouched,
+        "work tree, index, HEAD and branches untouched"
+    );
 }
 
 #[test]

@@ -9,8 +9,7 @@ use super::{Actor, Ctx};
 use crate::cli::{OkrCommand, ProposalListArgs, ProposeArgs};
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{
-    diff_summary, proposal_path, Change, Proposal, ProposalStatus,
-    Step as LifeStep, PROPOSALS_DIR,
+    diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
 use crate::proposal::{
