@@ -4,7 +4,7 @@
 
 pub mod cli;
 pub mod commands;
-pub mod db;
 pub mod model;
 pub mod proposal;
 pub mod store;
+pub mod db;
