@@ -49,6 +49,13 @@ pub enum Command {
     Kr(KrCommand),
     /// The overview: scores, statuses and what needs attention.
     Status(StatusArgs),
+    /// OKR change proposals: propose, list, show, approve, reject, apply.
+    #[command(subcommand)]
+    Okr(OkrCommand),
+    /// Propose an OKR change (short for `git okr okr propose`).
+    Propose(ProposeArgs),
+    /// Apply an approved proposal (short for `git okr okr apply`).
+    Apply(ProposalIdArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,4 +165,72 @@ pub struct CiIngestArgs {
     /// The build's outcome, counted by ci.build_success_rate.
     #[arg(long, value_parser = ["success", "failure"])]
     pub build: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OkrCommand {
+    /// Propose a change to the OKR files; it is committed as proposals/<id>.yml for review.
+    Propose(ProposeArgs),
+    /// List proposals, oldest first.
+    List(ProposalListArgs),
+    /// Show a proposal and its diff.
+    Show(ProposalIdArgs),
+    /// Approve a proposal (people only; `approvers` in okrs/permissions.yml).
+    Approve(ProposalIdArgs),
+    /// Reject a proposal.
+    Reject(RejectArgs),
+    /// Apply an approved proposal to the OKR files in one commit.
+    Apply(ProposalIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// Set a field of a KR or objective (repeatable), e.g. KR-1.1.target=120.
+    #[arg(long = "set", value_name = "ID.FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// Add the key result in --file to this objective.
+    #[arg(long = "add-kr", value_name = "OBJECTIVE", requires = "file")]
+    pub add_kr: Option<String>,
+    /// Remove a key result or an objective (repeatable).
+    #[arg(long = "remove", value_name = "ID")]
+    pub remove: Vec<String>,
+    /// A YAML file: the KR for --add-kr, else a whole OKR file to add or replace.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Where the whole file of --file goes (default: okrs/<its name>).
+    #[arg(
+        long,
+        value_name = "STATE_PATH",
+        requires = "file",
+        conflicts_with = "add_kr"
+    )]
+    pub path: Option<String>,
+    /// Why the change is needed (required).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalListArgs {
+    /// Only proposals in this status (proposed, approved, rejected, applied).
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalIdArgs {
+    /// The proposal id (or a unique prefix of it).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The proposal id (or a unique prefix of it).
+    pub id: String,
+    /// Why it is rejected (required).
+    #[arg(long)]
+    pub reason: String,
 }

@@ -8,5 +8,6 @@ pub mod db;
 pub mod measure;
 pub mod metrics;
 pub mod model;
+pub mod proposal;
 pub mod score;
 pub mod store;

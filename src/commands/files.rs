@@ -173,7 +173,7 @@ pub fn diff_summary(old: &[u8], new: &[u8]) -> String {
 }
 
 /// A state path as git stores it: relative, `/`-separated, no `.` or `..`.
-fn normalize(path: &str) -> Result<String> {
+pub(super) fn normalize(path: &str) -> Result<String> {
     let trimmed = path.trim_matches('/');
     if path.starts_with('/')
         || trimmed.split('/').any(|c| c == ".." || c == ".")

@@ -7,6 +7,7 @@ mod init;
 pub mod kr;
 mod metric;
 mod output;
+mod proposals;
 pub mod state;
 mod status;
 
@@ -78,6 +79,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Ci(CiCommand::Ingest(args)) => ci::ingest(&ctx, args),
+        Command::Okr(cmd) => proposals::run(&ctx, cmd),
+        Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
+        Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
     }?;
     Ok(ExitCode::SUCCESS)
 }

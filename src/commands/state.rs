@@ -4,6 +4,7 @@ use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
 use crate::model::manual::{ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
 use crate::model::permissions::Permissions;
+use crate::model::proposal::{Proposal, PROPOSALS_DIR};
 use crate::store::Snapshot;
 use anyhow::{anyhow, bail, Result};
 
@@ -62,6 +63,8 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
         ManualMetrics::parse(path, text)?;
     } else if path == DEFINITIONS_FILE {
         Definitions::parse(path, text)?;
+    } else if path.starts_with(PROPOSALS_DIR) && path.ends_with(".yml") {
+        Proposal::parse(path, text)?;
     } else if path.ends_with(".json") {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;

@@ -1,0 +1,495 @@
+//! `git okr okr propose|list|show|approve|reject|apply` (and `git okr propose|apply`).
+//!
+//! Every step is one state commit carrying `Okr-Action`, `Okr-Actor`, `Okr-Proposal` and
+//! the KRs/objectives it touches. Permissions are read from the current state only.
+
+use super::files::normalize;
+use super::state::{load_permissions, okr_texts, require_initialized};
+use super::{Actor, Ctx};
+use crate::cli::{OkrCommand, ProposalListArgs, ProposeArgs};
+use crate::model::permissions::Permissions;
+use crate::model::proposal::{
+    diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
+};
+use crate::model::yaml_error;
+use crate::proposal::{
+    check_agent, colorize, effect, effect_on_moved_base, new_id, parse_set, Texts,
+};
+use crate::store::{Changes, Commit, CommitMessage, Snapshot, Step};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{IsTerminal, Write};
+
+pub fn run(ctx: &Ctx, cmd: OkrCommand) -> Result<()> {
+    match cmd {
+        OkrCommand::Propose(args) => propose(ctx, args),
+        OkrCommand::List(args) => list(ctx, args),
+        OkrCommand::Show(args) => show(ctx, &args.id),
+        OkrCommand::Approve(args) => decide(ctx, &args.id, ProposalStatus::Approved, None),
+        OkrCommand::Reject(args) => {
+            decide(ctx, &args.id, ProposalStatus::Rejected, Some(args.reason))
+        }
+        OkrCommand::Apply(args) => apply(ctx, &args.id),
+    }
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The structured changes the command line asks for (files are read here, once).
+fn requested_changes(args: &ProposeArgs) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    for set in &args.set {
+        changes.push(parse_set(set)?);
+    }
+    let file = match &args.file {
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            Some((f, text))
+        }
+        None => None,
+    };
+    if let (Some(objective), Some((f, text))) = (&args.add_kr, &file) {
+        let kr: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| yaml_error(&f.display().to_string(), e))?;
+        changes.push(Change::AddKr {
+            objective: objective.clone(),
+            kr,
+        });
+    }
+    for id in &args.remove {
+        changes.push(Change::Remove { id: id.clone() });
+    }
+    if let (None, Some((f, text))) = (&args.add_kr, &file) {
+        let path = match &args.path {
+            Some(p) => normalize(p)?,
+            None => {
+                let name = f
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| anyhow!("{}: no file name", f.display()))?;
+                format!("okrs/{name}")
+            }
+        };
+        changes.push(Change::PutFile {
+            path,
+            content: text.clone(),
+        });
+    }
+    if changes.is_empty() {
+        bail!("nothing to propose: give --set ID.FIELD=VALUE, --add-kr OBJECTIVE --file KR.yml, --remove ID or --file OKRS.yml");
+    }
+    Ok(changes)
+}
+
+fn okr_map(snap: &Snapshot<'_>) -> Result<Texts> {
+    Ok(okr_texts(snap)?.into_iter().collect())
+}
+
+/// `Okr-Proposal`, `Okr-KR` and `Okr-Objective` trailers of a proposal's commits.
+fn with_ids(
+    mut msg: CommitMessage,
+    id: &str,
+    krs: &[String],
+    objectives: &[String],
+) -> CommitMessage {
+    msg = msg.trailer("Okr-Proposal", id);
+    for kr in krs {
+        msg = msg.trailer("Okr-KR", kr);
+    }
+    for objective in objectives {
+        msg = msg.trailer("Okr-Objective", objective);
+    }
+    msg
+}
+
+fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
+    let reason = args.reason.trim().to_string();
+    if reason.is_empty() {
+        bail!("--reason must say why the change is needed");
+    }
+    let requested = requested_changes(&args)?;
+    let created = now_text();
+    let today = chrono::Utc::now().date_naive();
+    let outcome = ctx.store.transact(|snap| {
+        require_initialized(snap)?;
+        // Read (and so validate) the permissions even for people: a broken file must be loud.
+        let perms = load_permissions(snap)?;
+        let effect = effect(&okr_map(snap)?, &requested)?;
+        if effect.files.is_empty() {
+            bail!("the proposal changes nothing: the OKR files already say this");
+        }
+        if let Actor::Agent(agent) = &ctx.actor {
+            check_agent(&perms, agent, &effect.owners)?;
+        }
+        let taken = proposal_ids(snap)?;
+        let id = new_id(today, |id| taken.iter().any(|t| t == id));
+        let proposal = Proposal {
+            id: id.clone(),
+            proposer: ctx.actor.id(),
+            created: created.clone(),
+            base: snap.tip().map(|t| t.to_string()).unwrap_or_default(),
+            reason: reason.clone(),
+            changes: effect.changes.clone(),
+            krs: effect.krs.iter().cloned().collect(),
+            objectives: effect.objectives.iter().cloned().collect(),
+            lifecycle: vec![LifeStep {
+                status: ProposalStatus::Proposed,
+                by: ctx.actor.id(),
+                at: created.clone(),
+                reason: None,
+            }],
+            files: effect.files.clone(),
+        };
+        let mut changes = Changes::new();
+        changes.write(proposal_path(&id), proposal.render()?);
+        let body = std::iter::once(reason.clone())
+            .chain(std::iter::once(String::new()))
+            .chain(proposal.changes.iter().map(|c| format!("- {c}")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let message = ctx
+            .message(
+                format!("okr: propose {id} ({})", proposal.summary()),
+                "propose",
+            )
+            .body(body);
+        let message = with_ids(message, &id, &proposal.krs, &proposal.objectives);
+        Ok(Step::Commit(Commit {
+            changes,
+            message,
+            value: proposal,
+        }))
+    })?;
+    let p = outcome.value();
+    println!("Proposed {} ({})", p.id, p.summary());
+    for change in &p.changes {
+        println!("  {change}");
+    }
+    println!(
+        "Review with `git okr okr show {}`; a person approves with `git okr okr approve {}`",
+        p.id, p.id
+    );
+    Ok(())
+}
+
+/// The ids of every proposal on the state, sorted.
+fn proposal_ids(snap: &Snapshot<'_>) -> Result<Vec<String>> {
+    Ok(snap
+        .list(PROPOSALS_DIR)?
+        .iter()
+        .filter_map(|p| {
+            p.strip_prefix(PROPOSALS_DIR)?
+                .strip_suffix(".yml")
+                .map(String::from)
+        })
+        .collect())
+}
+
+/// The proposal named by `given`: its exact id, or a unique prefix of one.
+fn load(snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
+    let ids = proposal_ids(snap)?;
+    let id = if ids.iter().any(|i| i == given) {
+        given.to_string()
+    } else {
+        let matches: Vec<&String> = ids
+            .iter()
+            .filter(|i| !given.is_empty() && i.starts_with(given))
+            .collect();
+        match matches.as_slice() {
+            [one] => one.to_string(),
+            [] => bail!("no proposal {given:?} on refs/okr/state (see `git okr okr list`)"),
+            many => bail!(
+                "{given:?} names {} proposals ({}); give more of the id",
+                many.len(),
+                many.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    };
+    let path = proposal_path(&id);
+    let text = snap
+        .read_text(&path)?
+        .ok_or_else(|| anyhow!("{path}: missing"))?;
+    let proposal = Proposal::parse(&path, &text)?;
+    if proposal.id != id {
+        bail!("{path}: its id says {:?}", proposal.id);
+    }
+    Ok(proposal)
+}
+
+/// People approve and apply (those in `approvers`, or anyone when the list is empty);
+/// agents never do.
+fn require_approver(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
+    match &ctx.actor {
+        Actor::Agent(agent) => {
+            bail!("agent {agent} may not {verb} proposals: agents never approve or apply (a person must)")
+        }
+        Actor::Person { name, email } => {
+            if !perms.may_approve(name, email) {
+                bail!(
+                    "{email} may not {verb} proposals: not among the approvers in okrs/permissions.yml ({})",
+                    perms.approvers.join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Approve or reject: one lifecycle step. Proposers may also withdraw (reject) their own.
+fn decide(ctx: &Ctx, given: &str, to: ProposalStatus, reason: Option<String>) -> Result<()> {
+    let verb = if to == ProposalStatus::Approved {
+        "approve"
+    } else {
+        "reject"
+    };
+    let reason = reason.map(|r| r.trim().to_string());
+    if reason.as_deref() == Some("") {
+        bail!("--reason must say why the proposal is rejected");
+    }
+    let at = now_text();
+    let outcome = ctx.store.transact(|snap| {
+        require_initialized(snap)?;
+        let perms = load_permissions(snap)?;
+        let mut p = load(snap, given)?;
+        let withdrawing = to == ProposalStatus::Rejected && p.proposer == ctx.actor.id();
+        if !withdrawing {
+            require_approver(ctx, &perms, verb)?;
+        }
+        if !p.status().may_become(to) {
+            bail!(
+                "{} is {}; only a proposed proposal can be {verb}d",
+                p.id,
+                p.status()
+            );
+        }
+        p.lifecycle.push(LifeStep {
+            status: to,
+            by: ctx.actor.id(),
+            at: at.clone(),
+            reason: reason.clone(),
+        });
+        let mut changes = Changes::new();
+        changes.write(proposal_path(&p.id), p.render()?);
+        let mut message = ctx.message(format!("okr: {verb} {}", p.id), verb);
+        if let Some(r) = &reason {
+            message = message.body(r.clone());
+        }
+        let message = with_ids(message, &p.id, &p.krs, &p.objectives);
+        Ok(Step::Commit(Commit {
+            changes,
+            message,
+            value: p.id.clone(),
+        }))
+    })?;
+    let id = outcome.value();
+    match to {
+        ProposalStatus::Approved => {
+            println!("Approved {id}; apply it with `git okr okr apply {id}`")
+        }
+        _ => println!("Rejected {id}"),
+    }
+    Ok(())
+}
+
+fn apply(ctx: &Ctx, given: &str) -> Result<()> {
+    let at = now_text();
+    let outcome = ctx.store.transact(|snap| {
+        require_initialized(snap)?;
+        let perms = load_permissions(snap)?;
+        require_approver(ctx, &perms, "apply")?;
+        let mut p = load(snap, given)?;
+        let last = p.lifecycle.last().cloned();
+        match p.status() {
+            ProposalStatus::Approved => {}
+            ProposalStatus::Proposed => bail!(
+                "{} is not approved yet: a person runs `git okr okr approve {}` first",
+                p.id,
+                p.id
+            ),
+            status => {
+                let step = last.expect("a parsed proposal has a lifecycle");
+                let why = step.reason.map(|r| format!(": {r}")).unwrap_or_default();
+                bail!(
+                    "{} cannot be applied: it was {status} by {} at {}{why}",
+                    p.id,
+                    step.by,
+                    step.at
+                );
+            }
+        }
+        let base_id = gix::ObjectId::from_hex(p.base.as_bytes()).map_err(|_| {
+            anyhow!(
+                "{}: base {:?} is not a commit id",
+                proposal_path(&p.id),
+                p.base
+            )
+        })?;
+        let base_snap = ctx.store.snapshot_at(Some(base_id)).with_context(|| {
+            format!(
+                "reading the base commit {} of {}",
+                &p.base[..p.base.len().min(7)],
+                p.id
+            )
+        })?;
+        let effect = effect_on_moved_base(&okr_map(&base_snap)?, &okr_map(snap)?, &p.changes)
+            .with_context(|| format!("cannot apply {}", p.id))?;
+        // The proposer's rights are judged by today's permissions, not those of the day it proposed.
+        if let Some(agent) = p.proposer.strip_prefix("agent:") {
+            check_agent(&perms, agent, &effect.owners)
+                .with_context(|| format!("cannot apply {}", p.id))?;
+        }
+        p.lifecycle.push(LifeStep {
+            status: ProposalStatus::Applied,
+            by: ctx.actor.id(),
+            at: at.clone(),
+            reason: None,
+        });
+        let mut changes = Changes::new();
+        for f in &effect.files {
+            changes.write(f.path.clone(), effect.after[&f.path].clone());
+        }
+        changes.write(proposal_path(&p.id), p.render()?);
+        let summary = if effect.files.is_empty() {
+            "no OKR file changes".to_string()
+        } else {
+            diff_summary(&effect.files)
+        };
+        let mut body = vec![p.reason.clone(), String::new()];
+        body.extend(
+            effect
+                .files
+                .iter()
+                .map(|f| format!("{} +{} -{}", f.path, f.added, f.removed)),
+        );
+        if effect.files.is_empty() {
+            body.push("The OKR files already held these changes.".into());
+        }
+        let message = ctx
+            .message(format!("okr: apply {} ({summary})", p.id), "apply")
+            .body(body.join("\n"));
+        let krs: Vec<String> = effect.krs.iter().cloned().collect();
+        let objectives: Vec<String> = effect.objectives.iter().cloned().collect();
+        let message = with_ids(message, &p.id, &krs, &objectives);
+        Ok(Step::Commit(Commit {
+            changes,
+            message,
+            value: (p.id.clone(), summary),
+        }))
+    })?;
+    let (id, summary) = outcome.value();
+    match outcome.commit_id() {
+        Some(commit) => println!("Applied {id} ({summary}) at {}", commit.to_hex_with_len(7)),
+        None => println!("Applied {id} ({summary})"),
+    }
+    Ok(())
+}
+
+fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
+    let status = match &args.status {
+        Some(s) => Some(ProposalStatus::parse(s.trim()).ok_or_else(|| {
+            let all: Vec<&str> = ProposalStatus::ALL.iter().map(|s| s.as_str()).collect();
+            anyhow!(
+                "--status {s:?} is not a proposal status ({})",
+                all.join(", ")
+            )
+        })?),
+        None => None,
+    };
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let mut proposals = Vec::new();
+    for id in proposal_ids(&snap)? {
+        let p = load(&snap, &id)?;
+        if status.is_none_or(|s| p.status() == s) {
+            proposals.push(p);
+        }
+    }
+    proposals.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let rows: Vec<serde_json::Value> = proposals
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id, "status": p.status().as_str(), "proposer": p.proposer, "created": p.created,
+                    "base": p.base, "reason": p.reason, "krs": p.krs, "objectives": p.objectives,
+                    "changes": p.changes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                    "files": p.files.iter().map(|f| serde_json::json!({"path": f.path, "added": f.added, "removed": f.removed})).collect::<Vec<_>>(),
+                    "lifecycle": p.lifecycle,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(());
+    }
+    if proposals.is_empty() {
+        writeln!(
+            out,
+            "No proposals{}",
+            status
+                .map(|s| format!(" in status {s}"))
+                .unwrap_or_default()
+        )?;
+    }
+    for p in &proposals {
+        writeln!(
+            out,
+            "{}  {:<8}  {:<24}  {}  {}",
+            p.id,
+            p.status().as_str(),
+            p.proposer,
+            p.created,
+            p.reason.lines().next().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+fn show(ctx: &Ctx, given: &str) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let p = load(&snap, given)?;
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = String::new();
+    out.push_str(&format!("proposal  {}  [{}]\n", p.id, p.status()));
+    out.push_str(&format!(
+        "proposer  {}\ncreated   {}\nbase      {}\nreason    {}\n",
+        p.proposer,
+        p.created,
+        &p.base[..p.base.len().min(12)],
+        p.reason
+    ));
+    out.push_str("changes\n");
+    for c in &p.changes {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out.push_str("lifecycle\n");
+    for s in &p.lifecycle {
+        let why = s
+            .reason
+            .as_deref()
+            .map(|r| format!("  ({r})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {:<8}  {}  {}{why}\n",
+            s.status.as_str(),
+            s.by,
+            s.at
+        ));
+    }
+    out.push_str(&format!("files     {}\n\n", p.summary()));
+    for f in &p.files {
+        out.push_str(&if colour {
+            colorize(&f.diff)
+        } else {
+            f.diff.clone()
+        });
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! The OKR files flattened to one value per field (`KR-1.1.target`, `OBJ-1.owner_id`,
+//! `okrs/org.yml:owner_id`), so a proposal's effect, the owners it touches and its
+//! conflicts with later changes are all found by comparing maps.
+
+use super::Texts;
+use crate::model::proposal::show_value;
+use anyhow::{anyhow, Result};
+use serde_yaml::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One field of the OKR files and where it sits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    pub path: String,
+    pub objective: Option<String>,
+    pub kr: Option<String>,
+    /// The entry says that the KR/objective exists (its value: where it sits).
+    pub existence: bool,
+}
+
+pub type Fields = BTreeMap<String, Entry>;
+
+/// Flatten every OKR file. Keys: `PATH:field` for file-level fields, `OBJ` (value: its
+/// file) and `OBJ.field`, `KR` (value: its objective) and `KR.field`.
+pub fn flatten(texts: &Texts) -> Result<Fields> {
+    let mut out = Fields::new();
+    for (path, text) in texts {
+        let root: Value = if text.trim().is_empty() {
+            Value::Mapping(Default::default())
+        } else {
+            serde_yaml::from_str(text).map_err(|e| crate::model::yaml_error(path, e))?
+        };
+        let root = root
+            .as_mapping()
+            .ok_or_else(|| anyhow!("{path}: expected a mapping"))?;
+        let entry =
+            |value: &Value, objective: Option<&str>, kr: Option<&str>, existence: bool| Entry {
+                value: value.clone(),
+                path: path.clone(),
+                objective: objective.map(String::from),
+                kr: kr.map(String::from),
+                existence,
+            };
+        for (key, value) in root {
+            let key = key_name(key);
+            if key != "objectives" {
+                out.insert(format!("{path}:{key}"), entry(value, None, None, false));
+            }
+        }
+        for objective in root
+            .get("objectives")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(oid) = objective.get("objective_id").and_then(Value::as_str) else {
+                continue;
+            };
+            out.insert(
+                oid.to_string(),
+                entry(&Value::String(path.clone()), Some(oid), None, true),
+            );
+            for (key, value) in objective.as_mapping().into_iter().flatten() {
+                let key = key_name(key);
+                if key != "key_results" && key != "objective_id" {
+                    out.insert(format!("{oid}.{key}"), entry(value, Some(oid), None, false));
+                }
+            }
+            for kr in objective
+                .get("key_results")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let Some(kid) = kr.get("kr_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                out.insert(
+                    kid.to_string(),
+                    entry(&Value::String(oid.into()), Some(oid), Some(kid), true),
+                );
+                for (key, value) in kr.as_mapping().into_iter().flatten() {
+                    let key = key_name(key);
+                    if key != "kr_id" {
+                        out.insert(
+                            format!("{kid}.{key}"),
+                            entry(value, Some(oid), Some(kid), false),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn key_name(key: &Value) -> String {
+    key.as_str()
+        .map(String::from)
+        .unwrap_or_else(|| show_value(key))
+}
+
+/// The keys whose value differs between `a` and `b` (present in one only counts).
+pub fn touched(a: &Fields, b: &Fields) -> BTreeSet<String> {
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k).map(|e| &e.value) != b.get(*k).map(|e| &e.value))
+        .cloned()
+        .collect()
+}
+
+/// Someone whose permission a change needs: the objective (and KR) it touches and its owner.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Owned {
+    /// `OBJ-1`, `OBJ-1 (KR-1.1)` or `file okrs/team.yml`.
+    pub what: String,
+    pub owner: Option<String>,
+}
+
+fn text(fields: &Fields, key: &str) -> Option<String> {
+    fields
+        .get(key)
+        .and_then(|e| e.value.as_str())
+        .map(String::from)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// The owners a change of `key` needs, as they are in `fields`: a KR's `owner_id`, else its
+/// objective's, else its file's. Adding or removing a KR also touches its objective, and
+/// adding or removing an objective also touches its file's owner when the file has one.
+pub fn owners(fields: &Fields, key: &str) -> Vec<Owned> {
+    let Some(entry) = fields.get(key) else {
+        return Vec::new();
+    };
+    let file_owner = text(fields, &format!("{}:owner_id", entry.path));
+    let objective_owner =
+        |oid: &str| text(fields, &format!("{oid}.owner_id")).or_else(|| file_owner.clone());
+    let mut out = Vec::new();
+    match (&entry.objective, &entry.kr) {
+        (Some(oid), Some(kid)) => {
+            let owner = text(fields, &format!("{kid}.owner_id")).or_else(|| objective_owner(oid));
+            out.push(Owned {
+                what: format!("{oid} ({kid})"),
+                owner,
+            });
+            if entry.existence {
+                out.push(Owned {
+                    what: oid.clone(),
+                    owner: objective_owner(oid),
+                });
+            }
+        }
+        (Some(oid), None) => {
+            out.push(Owned {
+                what: oid.clone(),
+                owner: objective_owner(oid),
+            });
+            if entry.existence && file_owner.is_some() {
+                out.push(Owned {
+                    what: format!("file {}", entry.path),
+                    owner: file_owner,
+                });
+            }
+        }
+        _ => out.push(Owned {
+            what: format!("file {}", entry.path),
+            owner: file_owner,
+        }),
+    }
+    out
+}
+
+/// Every owner a change from `before` to `after` needs, looked up on both sides (so a
+/// change of `owner_id` needs the old owner and the new one).
+pub fn owners_of_change(before: &Fields, after: &Fields) -> BTreeSet<Owned> {
+    touched(before, after)
+        .iter()
+        .flat_map(|k| owners(before, k).into_iter().chain(owners(after, k)))
+        .collect()
+}
+
+/// The KRs and objectives a change touches, for `Okr-KR` / `Okr-Objective` trailers.
+pub fn touched_ids(before: &Fields, after: &Fields) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut krs, mut objectives) = (BTreeSet::new(), BTreeSet::new());
+    for key in touched(before, after) {
+        let Some(e) = after.get(&key).or_else(|| before.get(&key)) else {
+            continue;
+        };
+        match (&e.objective, &e.kr) {
+            (_, Some(kid)) => {
+                krs.insert(kid.clone());
+                if e.existence {
+                    objectives.extend(e.objective.clone());
+                }
+            }
+            (Some(oid), None) => {
+                objectives.insert(oid.clone());
+            }
+            _ => {}
+        }
+    }
+    (krs, objectives)
+}
+
+/// A field the proposal changes that someone else changed since its base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub key: String,
+    pub base: Option<Value>,
+    pub now: Option<Value>,
+    pub proposed: Option<Value>,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &Option<Value>| {
+            v.as_ref()
+                .map(show_value)
+                .unwrap_or_else(|| "(absent)".into())
+        };
+        write!(
+            f,
+            "{} changed since the proposal's base: was {}, is now {}, the proposal sets {}",
+            self.key,
+            show(&self.base),
+            show(&self.now),
+            show(&self.proposed)
+        )
+    }
+}
+
+/// The fields the proposal changes (base → proposed) that changed since (base → now) to
+/// something other than what the proposal sets. For files the proposal writes whole,
+/// every field of the file counts: writing it would undo any later change.
+pub fn conflicts(
+    base: &Fields,
+    proposed: &Fields,
+    now: &Fields,
+    whole_files: &[String],
+) -> Vec<Conflict> {
+    let mut keys = touched(base, proposed);
+    for fields in [base, proposed, now] {
+        keys.extend(
+            fields
+                .iter()
+                .filter(|(_, e)| whole_files.contains(&e.path))
+                .map(|(k, _)| k.clone()),
+        );
+    }
+    let value = |f: &Fields, k: &str| f.get(k).map(|e| e.value.clone());
+    keys.into_iter()
+        .filter_map(|key| {
+            let (b, n, p) = (value(base, &key), value(now, &key), value(proposed, &key));
+            (n != b && n != p).then_some(Conflict {
+                key,
+                base: b,
+                now: n,
+                proposed: p,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "scope: org\nowner_id: ceo\nobjectives:\n  - objective_id: OBJ-1\n    objective: Ship\n    owner_id: team-backend\n    key_results:\n      - kr_id: KR-1.1\n        metric_key: ci.test_count\n        baseline: 0\n        target: 100\n      - kr_id: KR-1.2\n        metric_key: x\n        owner_id: alice\n        baseline: 0\n        target: 1\n  - objective_id: OBJ-2\n    objective: Other\n    key_results: []\n";
+
+    fn fields(text: &str) -> Fields {
+        flatten(
+            &[("okrs/org.yml".to_string(), text.to_string())]
+                .into_iter()
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn flattens_and_finds_owners() {
+        let f = fields(ORG);
+        assert_eq!(f["KR-1.1.target"].value, Value::from(100));
+        assert_eq!(f["okrs/org.yml:owner_id"].value, Value::from("ceo"));
+        assert_eq!(
+            owners(&f, "KR-1.1.target"),
+            vec![Owned {
+                what: "OBJ-1 (KR-1.1)".into(),
+                owner: Some("team-backend".into())
+            }]
+        );
+        assert_eq!(
+            owners(&f, "KR-1.2.target")[0].owner.as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            owners(&f, "OBJ-2.objective")[0].owner.as_deref(),
+            Some("ceo")
+        );
+    }
+
+    #[test]
+    fn changing_an_owner_needs_both_owners() {
+        let before = fields(ORG);
+        let after = fields(&ORG.replace("owner_id: alice", "owner_id: bob"));
+        let owners: Vec<Option<String>> = owners_of_change(&before, &after)
+            .into_iter()
+            .map(|o| o.owner)
+            .collect();
+        assert_eq!(
+            owners,
+            vec![Some("alice".to_string()), Some("bob".to_string())]
+        );
+    }
+
+    #[test]
+    fn conflicts_only_where_both_sides_moved() {
+        let base = fields(ORG);
+        let proposed = fields(&ORG.replace("target: 100", "target: 120"));
+        let elsewhere = fields(&ORG.replace("objective: Other", "objective: Renamed"));
+        assert!(conflicts(&base, &proposed, &elsewhere, &[]).is_empty());
+        let same = fields(&ORG.replace("target: 100", "target: 120"));
+        assert!(conflicts(&base, &proposed, &same, &[]).is_empty());
+        let moved = fields(&ORG.replace("target: 100", "target: 110"));
+        let c = conflicts(&base, &proposed, &moved, &[]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].to_string(), "KR-1.1.target changed since the proposal's base: was 100, is now 110, the proposal sets 120");
+        // A whole-file write conflicts with any later change in that file.
+        let c = conflicts(&base, &base, &elsewhere, &["okrs/org.yml".to_string()]);
+        assert_eq!(c[0].key, "OBJ-2.objective");
+    }
+
+    #[test]
+    fn trailer_ids() {
+        let before = fields(ORG);
+        let after = fields(&ORG.replace("target: 100", "target: 120"));
+        let (krs, objectives) = touched_ids(&before, &after);
+        assert_eq!(krs.into_iter().collect::<Vec<_>>(), vec!["KR-1.1"]);
+        assert!(objectives.is_empty());
+    }
+}

@@ -1,0 +1,192 @@
+//! OKR change proposals: applying structured changes to the OKR files, the diff people
+//! review, the permissions an agent needs, and the conflict check of `apply`.
+//!
+//! Everything here is a pure function of file texts; the commands read the state and
+//! commit through the store.
+
+mod diff;
+mod edit;
+mod fields;
+mod text_edit;
+
+pub use diff::{colorize, file_diff, file_diffs};
+pub use edit::{apply_changes, parse_set};
+pub use fields::{conflicts, flatten, owners_of_change, touched_ids, Conflict, Fields, Owned};
+
+use crate::model::permissions::Permissions;
+use crate::model::proposal::{is_proposal_id, Change, FileDiff};
+use anyhow::{bail, Result};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// OKR files by state path.
+pub type Texts = BTreeMap<String, String>;
+
+/// The effect of a proposal's changes on a set of OKR files.
+#[derive(Debug, Clone)]
+pub struct Effect {
+    /// Every OKR file's text after the changes.
+    pub after: Texts,
+    /// The changes with typed values.
+    pub changes: Vec<Change>,
+    /// The files that differ, with their unified diffs.
+    pub files: Vec<FileDiff>,
+    pub krs: BTreeSet<String>,
+    pub objectives: BTreeSet<String>,
+    /// Who owns what the changes touch (for the permission check).
+    pub owners: BTreeSet<Owned>,
+}
+
+/// Apply `changes` to `before`, validate the result and describe what changed.
+pub fn effect(before: &Texts, changes: &[Change]) -> Result<Effect> {
+    let (after, changes) = apply_changes(before, changes)?;
+    let (fb, fa) = (flatten(before)?, flatten(&after)?);
+    let (krs, objectives) = touched_ids(&fb, &fa);
+    Ok(Effect {
+        files: file_diffs(before, &after),
+        owners: owners_of_change(&fb, &fa),
+        after,
+        changes,
+        krs,
+        objectives,
+    })
+}
+
+/// Refuse unless `agent` may propose for every owner in `owners`. The refusal names the
+/// agent, the objective, its owner and the rule that refused.
+pub fn check_agent(perms: &Permissions, agent: &str, owners: &BTreeSet<Owned>) -> Result<()> {
+    for owned in owners {
+        let decision = perms.may_propose(agent, owned.owner.as_deref());
+        if !decision.allowed {
+            let owner = match &owned.owner {
+                Some(o) => format!("owned by {o}"),
+                None => "which has no owner_id".to_string(),
+            };
+            bail!(
+                "agent {agent} may not propose changes to {} {owner} (refused by okrs/permissions.yml rule `{}`)",
+                owned.what,
+                decision.rule
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Re-apply an approved proposal on today's files `now`. Stops with a conflict naming the
+/// field when something it changes was changed since `base` (the files at its base
+/// commit) to another value; otherwise returns the effect on `now`.
+pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Result<Effect> {
+    let (proposed, _) = apply_changes(base, changes).map_err(|e| {
+        anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}")
+    })?;
+    let whole_files: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::PutFile { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    let found = conflicts(
+        &flatten(base)?,
+        &flatten(&proposed)?,
+        &flatten(now)?,
+        &whole_files,
+    );
+    if let Some(first) = found.first() {
+        let more = match found.len() {
+            1 => String::new(),
+            n => format!(
+                " (and {} more: {})",
+                n - 1,
+                found[1..]
+                    .iter()
+                    .map(|c| c.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        bail!("conflict: {first}{more}; nothing applied (propose the change again on the current state)");
+    }
+    // A file written whole that changed since base only in comments or layout would lose that too.
+    for path in &whole_files {
+        if now.get(path) != base.get(path) && now.get(path) != proposed.get(path) {
+            bail!("conflict: {path} changed since the proposal's base (comments or layout); nothing applied");
+        }
+    }
+    effect(now, changes)
+        .map_err(|e| anyhow::anyhow!("the proposal is no longer valid on the current state: {e:#}"))
+}
+
+/// A new proposal id: `P-YYYYMMDD-` and 6 random hex digits, not one of `taken`.
+pub fn new_id(date: chrono::NaiveDate, taken: impl Fn(&str) -> bool) -> String {
+    use rand::Rng;
+    loop {
+        let id = format!(
+            "P-{}-{:06x}",
+            date.format("%Y%m%d"),
+            rand::rng().random_range(0..0x100_0000u32)
+        );
+        debug_assert!(is_proposal_id(&id));
+        if !taken(&id) {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "scope: org\nobjectives:\n  - objective_id: OBJ-1\n    objective: Ship\n    owner_id: team-backend\n    key_results:\n      - kr_id: KR-1.1\n        metric_key: ci.test_count\n        baseline: 0\n        target: 100\n";
+
+    fn texts(t: &str) -> Texts {
+        [("okrs/org.yml".to_string(), t.to_string())]
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn refusals_name_agent_objective_owner_and_rule() {
+        let perms = Permissions::parse("p", "default_policy: deny\npermissions:\n  - agent: web\n    can_propose_for:\n      - owner: team-web\n").unwrap();
+        let e = effect(&texts(ORG), &[parse_set("KR-1.1.target=120").unwrap()]).unwrap();
+        let err = check_agent(&perms, "web", &e.owners)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "agent web may not propose changes to OBJ-1 (KR-1.1) owned by team-backend (refused by okrs/permissions.yml rule `default_policy: deny`)"
+        );
+        let perms = Permissions::parse("p", "default_policy: deny\npermissions:\n  - agent: be\n    can_propose_for:\n      - owner: team-backend\n").unwrap();
+        check_agent(&perms, "be", &e.owners).unwrap();
+    }
+
+    #[test]
+    fn moved_base() {
+        let change = [parse_set("KR-1.1.target=120").unwrap()];
+        let renamed = ORG.replace("objective: Ship", "objective: Ship it");
+        let e = effect_on_moved_base(&texts(ORG), &texts(&renamed), &change).unwrap();
+        assert!(
+            e.after["okrs/org.yml"].contains("objective: Ship it")
+                && e.after["okrs/org.yml"].contains("target: 120")
+        );
+        let err = effect_on_moved_base(
+            &texts(ORG),
+            &texts(&ORG.replace("target: 100", "target: 90")),
+            &change,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "conflict: KR-1.1.target changed since the proposal's base: was 100, is now 90"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ids_are_fresh() {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let id = new_id(date, |_| false);
+        assert!(id.starts_with("P-20261124-") && is_proposal_id(&id), "{id}");
+    }
+}
