@@ -234,3 +234,11 @@ pub struct RejectArgs {
     #[arg(long)]
     pub reason: String,
 }
+
+impl Command {
+    /// Short commands whose output is often piped; long-running ones (daemon, plan runs)
+    /// must not die of SIGPIPE.
+    pub fn prints_to_pipes(&self) -> bool {
+        true
+    }
+}
