@@ -46,6 +46,8 @@ pub enum Command {
     Kr(KrCommand),
     /// The overview: scores, statuses and what needs attention.
     Status(StatusArgs),
+    /// Write an HTML report: scores, charts over time, forecasts, proposals and runs.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +78,16 @@ pub struct ScoreArgs {
 pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where to write the self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Open the page with xdg-open/open afterwards (best effort).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

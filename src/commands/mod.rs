@@ -6,6 +6,7 @@ mod init;
 pub mod kr;
 mod metric;
 mod output;
+mod report;
 pub mod state;
 mod status;
 
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Report(args) => report::run(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }
