@@ -249,7 +249,7 @@ pub fn render(c: &ChartInput<'_>) -> String {
         let to = p.status.as_deref().unwrap_or("");
         let _ = write!(
             s,
-            r##"<circle class="change" cx="{:.1}" cy="{:.1}" r="6" fill="{}" stroke="#ffffff" stroke-width="2"><title>{}: {} -&gt; {} at {}</title></circle>"##,
+            r##"<circle class="change" cx="{:.1}" cy="{:.1}" r="5.5" fill="#ffffff" stroke="{}" stroke-width="2.5"><title>{}: {} -&gt; {} at {}</title></circle>"##,
             x(p.date),
             y(p.value),
             status_colour(to),

@@ -55,6 +55,7 @@ svg circle.trend.ok{fill:#059669}svg circle.trend.miss{fill:#dc2626}
 svg .due{stroke:#c4b5fd;stroke-width:1}
 svg .empty{fill:#9ca3af;font-size:13px}
 .legend{color:#6b7280;font-size:12px;margin:4px 0 0 56px}
+.legend b.ring{display:inline-block;width:10px;height:10px;border:2.5px solid #2563eb;border-radius:50%;vertical-align:middle;margin:0 4px 0 10px}
 .legend i{display:inline-block;width:16px;height:0;border-top:2px solid;vertical-align:middle;margin:0 4px 0 10px}
 table.list{border-collapse:collapse;width:100%;background:#fff;border:1px solid #e5e7eb;border-radius:10px;overflow:hidden}
 table.list th,table.list td{text-align:left;padding:7px 12px;border-bottom:1px solid #f0f1f3;vertical-align:top}
@@ -149,7 +150,7 @@ fn objective(s: &mut String, scope: &str, o: &ObjectiveScore, r: &Report) {
         .unwrap_or_else(|| " · no due date (no forecast)".into());
     let _ = write!(
         s,
-        r#"<section class="objective" id="{id}"><header><span class="id">{id}</span><h2>{}</h2><span class="score {}" data-objective-score="{:.2}">{:.2}</span><p class="meta">{} · {}{}</p></header>"#,
+        r#"<section class="objective" id="{id}"><header><span class="id">{id}</span><h2>{}</h2><span class="score {}" data-objective-score="{:.4}">{:.2}</span><p class="meta">{} · {}{}</p></header>"#,
         esc(&o.objective),
         grade_class(o.score),
         o.score,
@@ -224,7 +225,7 @@ fn kr(s: &mut String, k: &KrScore, h: &KrHistory) {
         target: k.target,
         forecast: h.forecast.as_ref(),
     }));
-    s.push_str(r#"<div class="legend"><i style="border-color:#2563eb"></i>value<i style="border-color:#15803d;border-top-style:dashed"></i>target<i style="border-color:#9ca3af;border-top-style:dashed"></i>baseline<i style="border-color:#dc2626;border-top-style:dotted"></i>trend to due date · dots: status changes</div></div></div>"#);
+    s.push_str(r#"<div class="legend"><i style="border-color:#2563eb"></i>value<i style="border-color:#15803d;border-top-style:dashed"></i>target<i style="border-color:#9ca3af;border-top-style:dashed"></i>baseline<i style="border-color:#dc2626;border-top-style:dotted"></i>trend to due date<b class="ring"></b>status change</div></div></div>"#);
 }
 
 fn signed(v: f64) -> String {

@@ -64,8 +64,15 @@ pub struct Report {
 
 /// Everything the report shows, from one view of the state.
 pub fn gather(snap: &StateView<'_>, set: &OkrSet) -> Result<Report> {
-    let paths = snapshot_paths(snap)?;
-    let snapshots = read_snapshots(snap, &paths)?;
+    let files: Vec<(String, Vec<u8>)> = snap
+        .read_dir_files(SNAPSHOT_DIR)?
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".json"))
+        .collect();
+    let snapshots = files
+        .iter()
+        .map(|(path, bytes)| parse_snapshot(path, bytes))
+        .collect::<Result<Vec<_>>>()?;
     let values: BTreeMap<String, f64> = snapshots
         .last()
         .map(|(_, s)| s.points.iter().map(|p| (p.key.clone(), p.value)).collect())
@@ -107,27 +114,26 @@ fn snapshot_paths(snap: &StateView<'_>) -> Result<Vec<String>> {
 }
 
 fn read_snapshots(snap: &StateView<'_>, paths: &[String]) -> Result<Vec<(NaiveDate, Snapshot)>> {
-    let mut out = Vec::with_capacity(paths.len());
-    for path in paths {
-        let text = snap.read_text(path)?.unwrap_or_default();
-        let parsed: Snapshot =
-            serde_json::from_str(&text).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
-        let stem = path
-            .rsplit('/')
-            .next()
-            .unwrap_or(path)
-            .trim_end_matches(".json");
-        let date = NaiveDate::parse_from_str(&parsed.as_of, "%Y-%m-%d")
-            .or_else(|_| NaiveDate::parse_from_str(stem, "%Y-%m-%d"))
-            .map_err(|_| {
-                anyhow!(
-                    "{path}: as_of {:?} is not a date (YYYY-MM-DD)",
-                    parsed.as_of
-                )
-            })?;
-        out.push((date, parsed));
-    }
-    Ok(out)
+    paths
+        .iter()
+        .map(|path| parse_snapshot(path, &snap.read(path)?.unwrap_or_default()))
+        .collect()
+}
+
+/// A snapshot and its date (`as_of`, else the file name).
+fn parse_snapshot(path: &str, bytes: &[u8]) -> Result<(NaiveDate, Snapshot)> {
+    let parsed: Snapshot =
+        serde_json::from_slice(bytes).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
+    let stem = file_stem(path);
+    let date = NaiveDate::parse_from_str(&parsed.as_of, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(stem, "%Y-%m-%d"))
+        .map_err(|_| {
+            anyhow!(
+                "{path}: as_of {:?} is not a date (YYYY-MM-DD)",
+                parsed.as_of
+            )
+        })?;
+    Ok((date, parsed))
 }
 
 /// Each KR's values over the snapshots, its status changes, and its forecast.
