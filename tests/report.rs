@@ -178,15 +178,13 @@ fn check_well_formed(html: &str) -> (usize, Vec<usize>) {
                 }
                 stack.push(name);
             }
-            Event::Empty(e) => {
-                if e.name().as_ref() == b"polyline" {
-                    let attr = e.try_get_attribute("data-points").unwrap().unwrap();
-                    let n: usize = std::str::from_utf8(&attr.value).unwrap().parse().unwrap();
-                    let pts = e.try_get_attribute("points").unwrap().unwrap();
-                    let pairs = std::str::from_utf8(&pts.value).unwrap().split(' ').count();
-                    assert_eq!(n, pairs, "data-points matches the drawn points");
-                    polylines.push(n);
-                }
+            Event::Empty(e) if e.name().as_ref() == b"polyline" => {
+                let attr = e.try_get_attribute("data-points").unwrap().unwrap();
+                let n: usize = std::str::from_utf8(&attr.value).unwrap().parse().unwrap();
+                let pts = e.try_get_attribute("points").unwrap().unwrap();
+                let pairs = std::str::from_utf8(&pts.value).unwrap().split(' ').count();
+                assert_eq!(n, pairs, "data-points matches the drawn points");
+                polylines.push(n);
             }
             Event::End(e) => {
                 let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
@@ -576,4 +574,23 @@ fn renders_in_headless_chromium_and_is_not_blank() {
     if let Some(dest) = std::env::var_os("OKR_DOCS_SCREENSHOT") {
         std::fs::copy(&png_path, dest).unwrap();
     }
+}
+
+#[test]
+fn open_without_an_opener_says_so_and_a_bad_path_fails_clearly() {
+    let repo = setup(OKRS);
+    let out = repo.path().join("r.html");
+    let empty = tempfile::tempdir().unwrap();
+    let output = repo
+        .okr()
+        .env("PATH", empty.path())
+        .args(["report", "--html", out.to_str().unwrap(), "--open"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("Could not open it"), "{stdout}");
+    assert!(out.is_file());
+    let err = repo.fails(&["report", "--html", "/nonexistent-dir/r.html"]);
+    assert!(err.contains("writing /nonexistent-dir/r.html"), "{err}");
 }
