@@ -12,22 +12,14 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn main() {
-    let commits: usize = std::env::var("OKR_BENCH_COMMITS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let commits: usize = std::env::var("OKR_BENCH_COMMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
     git(repo, &["init", "-q", "-b", "main"]);
     let start = Instant::now();
-    fast_import(repo, |w: &mut dyn Write| {
-        history(w, "refs/heads/main", 0, commits, None)
-    });
+    fast_import(repo, |w: &mut dyn Write| history(w, "refs/heads/main", 0, commits, None));
     git(repo, &["reset", "-q", "--hard", "main"]);
-    println!(
-        "built {commits} commits with git fast-import in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
+    println!("built {commits} commits with git fast-import in {:.1} s", start.elapsed().as_secs_f64());
     okr(repo, &["init"]);
 
     let (git_time, _) = run_with_peak_rss({
@@ -42,15 +34,9 @@ fn main() {
         c.args(["kr", "measure"]);
         c
     });
-    let lines_git = git(repo, &["log", "--numstat", "--format="])
-        .lines()
-        .count();
+    let lines_git = git(repo, &["log", "--numstat", "--format="]).lines().count();
     println!("numstat lines per git: {lines_git}");
-    println!(
-        "{:<48} {:>10}",
-        "git log --numstat --format=%H",
-        ms(git_time)
-    );
+    println!("{:<48} {:>10}", "git log --numstat --format=%H", ms(git_time));
     println!(
         "{:<48} {:>10}   goal < git: {}",
         "git okr kr measure, cold (empty cache)",
@@ -70,9 +56,7 @@ fn main() {
     let mut next = commits;
     let mut warm = Vec::new();
     for round in 0..9 {
-        fast_import(repo, |w: &mut dyn Write| {
-            history(w, "refs/heads/main", next, 10, Some("refs/heads/main^0"))
-        });
+        fast_import(repo, |w: &mut dyn Write| history(w, "refs/heads/main", next, 10, Some("refs/heads/main^0")));
         next += 10;
         okr(repo, &["metric", "set", "manual.round", &round.to_string()]);
         let t = Instant::now();
@@ -80,16 +64,8 @@ fn main() {
         warm.push(t.elapsed());
     }
     warm.sort();
-    report(
-        "git okr kr measure, warm, 10 new commits (median)",
-        median(&warm),
-        Duration::from_millis(50),
-    );
+    report("git okr kr measure, warm, 10 new commits (median)", median(&warm), Duration::from_millis(50));
     let t = Instant::now();
     git(repo, &["rev-list", "--count", "HEAD"]);
-    println!(
-        "{:<48} {:>10}",
-        "git rev-list --count HEAD (for scale)",
-        ms(t.elapsed())
-    );
+    println!("{:<48} {:>10}", "git rev-list --count HEAD (for scale)", ms(t.elapsed()));
 }

@@ -126,32 +126,15 @@ pub fn history(w: &mut dyn Write, branch: &str, first: usize, count: usize, from
     for i in first..first + count {
         let author = i % 7;
         let file = i % 400;
-        let path = if file % 50 == 0 {
-            format!("d{}/ünï-{file}.txt", file % 20)
-        } else {
-            format!("d{}/f{file}.rs", file % 20)
-        };
+        let path = if file % 50 == 0 { format!("d{}/ünï-{file}.txt", file % 20) } else { format!("d{}/f{file}.rs", file % 20) };
         let mut body = String::new();
         for line in 0..12 {
-            body.push_str(&format!(
-                "line {line} of {file} at {}\n",
-                if line == i % 12 { i } else { i / 400 }
-            ));
+            body.push_str(&format!("line {line} of {file} at {}\n", if line == i % 12 { i } else { i / 400 }));
         }
         let msg = format!("change {i}\n");
         writeln!(w, "commit {branch}").unwrap();
-        writeln!(
-            w,
-            "author Dev {author} <dev{author}@example.com> {} +0000",
-            1_600_000_000 + i * 60
-        )
-        .unwrap();
-        writeln!(
-            w,
-            "committer Dev {author} <dev{author}@example.com> {} +0000",
-            1_600_000_000 + i * 60
-        )
-        .unwrap();
+        writeln!(w, "author Dev {author} <dev{author}@example.com> {} +0000", 1_600_000_000 + i * 60).unwrap();
+        writeln!(w, "committer Dev {author} <dev{author}@example.com> {} +0000", 1_600_000_000 + i * 60).unwrap();
         writeln!(w, "data {}\n{msg}", msg.len()).unwrap();
         if i == first {
             if let Some(from) = from {
