@@ -56,6 +56,8 @@ pub enum Command {
     Propose(ProposeArgs),
     /// Apply an approved proposal (short for `git okr okr apply`).
     Apply(ProposalIdArgs),
+    /// Write an HTML report: scores, charts over time, forecasts, proposals and runs.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +88,16 @@ pub struct ScoreArgs {
 pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where to write the self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Open the page with xdg-open/open afterwards (best effort).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

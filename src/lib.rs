@@ -9,5 +9,6 @@ pub mod measure;
 pub mod metrics;
 pub mod model;
 pub mod proposal;
+pub mod report;
 pub mod score;
 pub mod store;

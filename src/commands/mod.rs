@@ -8,6 +8,7 @@ pub mod kr;
 mod metric;
 mod output;
 mod proposals;
+mod report;
 pub mod state;
 mod status;
 
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Okr(cmd) => proposals::run(&ctx, cmd),
         Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
+        Command::Report(args) => report::run(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,14 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let values = latest_values(&snap)?;
     let scopes = score(&set, &values);
     let last = latest_snapshot(&snap)?;
-    let attention = attention(&set, &values);
+    let mut attention = attention(&set, &values);
+    let forecasts = crate::report::recent_forecasts(&snap, &set)?;
+    attention.extend(
+        forecasts
+            .iter()
+            .filter(|(_, f)| f.likely_to_miss)
+            .map(|(kr, f)| f.describe(kr)),
+    );
     if args.json {
         let out = serde_json::json!({
             "state": snap.tip().map(|t| t.to_string()),

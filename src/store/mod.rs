@@ -417,6 +417,35 @@ impl<'s> Snapshot<'s> {
     }
 }
 
+impl<'s> Snapshot<'s> {
+    /// The files directly inside `dir` with their bytes, sorted by name, reading the
+    /// directory's tree once (reading thousands of files one `read` at a time would
+    /// decode the directory's tree again for each).
+    pub fn read_dir_files(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let Some(root) = self.root()? else {
+            return Ok(Vec::new());
+        };
+        let dir = dir.trim_end_matches('/');
+        let tree = match root
+            .lookup_entry_by_path(dir)
+            .git("looking up a state path")?
+        {
+            Some(e) if e.mode().is_tree() => e.object().git("reading a state tree")?.into_tree(),
+            _ => return Ok(Vec::new()),
+        };
+        let mut out = Vec::new();
+        for entry in tree.iter() {
+            let entry = entry.git("reading a state tree")?;
+            if entry.mode().is_blob() {
+                let object = entry.object().git("reading a state file")?;
+                out.push((format!("{dir}/{}", entry.filename()), object.data.clone()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
 fn collect_files(tree: &gix::Tree<'_>, prefix: String, out: &mut Vec<String>) -> Result<()> {
     for entry in tree.iter() {
         let entry = entry.git("reading a state tree")?;
