@@ -7,5 +7,6 @@ pub mod commands;
 pub mod db;
 pub mod measure;
 pub mod model;
+pub mod plan;
 pub mod score;
 pub mod store;

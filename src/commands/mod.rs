@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Plan(command) => crate::plan::dispatch(&ctx, command),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ pub mod definitions;
 pub mod manual;
 pub mod okrs;
 pub mod permissions;
+pub mod plan;
 pub mod snapshot;
 
 use anyhow::anyhow;
