@@ -210,6 +210,7 @@ fn ask_agent(ctx: &Ctx, adapter: &Adapter, plan: &Plan) -> Result<Vec<Task>> {
         .workdir()
         .map(|p| p.to_path_buf())
         .unwrap_or_else(|| ctx.store.repo().git_dir().to_path_buf());
+    let workdir = std::fs::canonicalize(&workdir).unwrap_or(workdir);
     let scratch = tempfile::tempdir()?;
     let task_file = scratch.path().join("plan-request.json");
     std::fs::write(&task_file, serde_json::to_vec_pretty(plan)?)?;

@@ -30,14 +30,12 @@ pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
     }
     // Everything that can be checked is checked before the first agent starts.
     let adapter = adapters::load(&ctx.store, &args.adapter)?;
-    let workdir = ctx
-        .store
-        .repo()
-        .workdir()
-        .ok_or_else(|| {
-            anyhow!("plan run needs a work tree for the agents (this repository is bare)")
-        })?
-        .to_path_buf();
+    let workdir = ctx.store.repo().workdir().ok_or_else(|| {
+        anyhow!("plan run needs a work tree for the agents (this repository is bare)")
+    })?;
+    // Absolute, so `codex -C DIR` and the agents' cwd mean the same place whatever our cwd.
+    let workdir = std::fs::canonicalize(workdir)
+        .with_context(|| format!("resolving the work tree {}", workdir.display()))?;
     let timeout_secs = args
         .timeout
         .or(adapter.timeout)
