@@ -332,11 +332,10 @@ fn templates(kr: &KrContext) -> Vec<(String, String, String)> {
             ),
             t(
                 format!("Cover error paths of the most used modules ({id})"),
-                format!(
-                    "For the modules with tests already, add tests for the error paths and edge \
-                     cases they miss (invalid input, empty input, boundaries). Never delete or \
-                     weaken an existing test."
-                ),
+                "For the modules with tests already, add tests for the error paths and edge \
+                 cases they miss (invalid input, empty input, boundaries). Never delete or \
+                 weaken an existing test."
+                    .to_string(),
                 "The test command passes; the new tests are listed in the task report with the \
                  behaviour each one checks."
                     .to_string(),

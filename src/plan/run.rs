@@ -47,7 +47,6 @@ pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
     let base = snap
         .tip()
         .ok_or_else(|| anyhow!("refs/okr/state vanished"))?;
-    drop(snap);
 
     let started_at = chrono::Local::now();
     let run_id = new_id("run", started_at);
