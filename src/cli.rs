@@ -58,6 +58,52 @@ pub enum Command {
     Apply(ProposalIdArgs),
     /// Write an HTML report: scores, charts over time, forecasts, proposals and runs.
     Report(ReportArgs),
+    /// Plans for key results, and runs of coding agents on them.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Make a plan (KR context, guardrails, tasks) for one KR, an objective, or every KR not achieved.
+    Generate(PlanGenerateArgs),
+    /// Run a plan's tasks with a coding agent; one commit with runs/<run-id>/result.json.
+    Run(PlanRunArgs),
+    /// Print the JSON Schema an agent's planning answer must match.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanGenerateArgs {
+    /// Plan for this key result.
+    #[arg(long, conflicts_with = "objective")]
+    pub kr_id: Option<String>,
+    /// Plan for the KRs of this objective that are not achieved.
+    #[arg(long)]
+    pub objective: Option<String>,
+    /// Ask this agent for the tasks (codex, claude, or okr.adapter.NAME.command).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanRunArgs {
+    /// The agent to run the tasks with (codex, claude, or okr.adapter.NAME.command).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: String,
+    /// Seconds each task may take (default: okr.adapter.NAME.timeout, else 1800).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// How many tasks run at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub parallel: usize,
+    /// Print the run result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A plan id or its state path (plans/YYYY-MM-DD/<id>.json).
+    pub plan: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +297,6 @@ impl Command {
     /// Short commands whose output is often piped; long-running ones (daemon, plan runs)
     /// must not die of SIGPIPE.
     pub fn prints_to_pipes(&self) -> bool {
-        true
+        !matches!(self, Command::Plan(PlanCommand::Run(_)))
     }
 }

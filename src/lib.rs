@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod model;
 pub mod proposal;
 pub mod report;
+pub mod plan;
 pub mod score;
 pub mod store;

@@ -84,6 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
+        Command::Plan(command) => crate::plan::dispatch(&ctx, command),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ pub mod manual;
 pub mod okrs;
 pub mod permissions;
 pub mod proposal;
+pub mod plan;
 pub mod snapshot;
 
 use anyhow::anyhow;

@@ -1,0 +1,377 @@
+//! Plans (`plans/YYYY-MM-DD/<plan-id>.json`) and run results (`runs/<run-id>/result.json`).
+//!
+//! A plan carries everything an agent needs without reading the state ref: the KRs'
+//! context, the guardrails (culture/standards.md and values.md, verbatim) and tasks.
+//! Agents asked for tasks answer in `TASKS_SCHEMA`; `parse_tasks_answer` checks an
+//! answer against exactly that schema (by hand: the schema is small and fixed).
+
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+
+pub const PLANS_DIR: &str = "plans";
+pub const RUNS_DIR: &str = "runs";
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// The state path of a plan made on `date` (YYYY-MM-DD).
+pub fn plan_path(date: &str, plan_id: &str) -> String {
+    format!("{PLANS_DIR}/{date}/{plan_id}.json")
+}
+
+pub fn run_dir(run_id: &str) -> String {
+    format!("{RUNS_DIR}/{run_id}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub plan_id: String,
+    pub created_at: String,
+    /// Who asked for the plan (`Okr-Actor` form).
+    pub created_by: String,
+    /// `builtin` (the deterministic planner) or `adapter:NAME`.
+    pub generator: String,
+    /// The owner shared by every KR of the plan, if they share one.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The state commit the plan was made from.
+    #[serde(default)]
+    pub base: Option<String>,
+    pub key_results: Vec<KrContext>,
+    pub guardrails: Guardrails,
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KrContext {
+    pub kr_id: String,
+    pub description: String,
+    pub objective_id: String,
+    pub objective: String,
+    pub metric_key: String,
+    pub baseline: f64,
+    /// The latest measured value (snapshot, else the KR's `current`); none before any measurement.
+    pub current: Option<f64>,
+    pub target: f64,
+    /// How far the metric still has to move towards the target (target − current, or
+    /// target − baseline without a value); negative for decreasing KRs.
+    pub gap: f64,
+    /// `increase` or `decrease`.
+    pub direction: String,
+    pub owner: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub evidence: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Guardrails {
+    /// culture/standards.md, verbatim.
+    pub standards: String,
+    /// culture/values.md, verbatim.
+    pub values: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub kr_id: String,
+    pub title: String,
+    pub instructions: String,
+    /// How a reviewer (or CI) tells the task is done.
+    pub acceptance_check: String,
+    /// The metric the task is expected to move.
+    pub metric_key: String,
+}
+
+/// The JSON Schema of an agent's answer to a planning request (codex gets it with
+/// `--output-schema`; strict: every property required, no others).
+pub const TASKS_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "git-okr plan tasks",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["tasks"],
+  "properties": {
+    "tasks": {
+      "type": "array",
+      "minItems": 1,
+      "maxItems": 20,
+      "items": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["kr_id", "title", "instructions", "acceptance_check", "metric_key"],
+        "properties": {
+          "kr_id": {"type": "string", "description": "the KR this task moves; one of the plan's KRs"},
+          "title": {"type": "string", "minLength": 1, "maxLength": 200},
+          "instructions": {"type": "string", "minLength": 1, "description": "what to do, concretely, in this repository"},
+          "acceptance_check": {"type": "string", "minLength": 1, "description": "a check a reviewer or CI can run to tell the task is done"},
+          "metric_key": {"type": "string", "minLength": 1, "description": "the metric this task is expected to move"}
+        }
+      }
+    }
+  }
+}
+"#;
+
+/// The JSON Schema of an agent's final report on a task (codex `--output-schema` during runs).
+pub const REPORT_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "git-okr task report",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["status", "summary"],
+  "properties": {
+    "status": {"type": "string", "enum": ["done", "blocked", "failed"]},
+    "summary": {"type": "string", "description": "what changed, what was verified, what could not be done"}
+  }
+}
+"#;
+
+pub const MAX_TASKS: usize = 20;
+
+/// Check an agent's planning answer against `TASKS_SCHEMA` and the plan's KRs; number the
+/// tasks `T1…`. Accepts the JSON bare or inside one Markdown code fence.
+pub fn parse_tasks_answer(answer: &str, krs: &[KrContext]) -> Result<Vec<Task>> {
+    let text = strip_fence(answer.trim());
+    if text.is_empty() {
+        bail!("the answer is empty (expected a JSON object with \"tasks\")");
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| anyhow!("the answer is not JSON (line {}: {e})", e.line()))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| anyhow!("the answer must be a JSON object with \"tasks\""))?;
+    if let Some(extra) = obj.keys().find(|k| *k != "tasks") {
+        bail!("the answer has an unknown property {extra:?} (only \"tasks\" is allowed)");
+    }
+    let tasks = obj
+        .get("tasks")
+        .ok_or_else(|| anyhow!("the answer has no \"tasks\""))?
+        .as_array()
+        .ok_or_else(|| anyhow!("\"tasks\" must be an array"))?;
+    if tasks.is_empty() {
+        bail!("\"tasks\" is empty: a plan needs at least one task");
+    }
+    if tasks.len() > MAX_TASKS {
+        bail!(
+            "\"tasks\" has {} entries; at most {MAX_TASKS} are allowed",
+            tasks.len()
+        );
+    }
+    const FIELDS: [&str; 5] = [
+        "kr_id",
+        "title",
+        "instructions",
+        "acceptance_check",
+        "metric_key",
+    ];
+    let mut out = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let task = task
+            .as_object()
+            .ok_or_else(|| anyhow!("tasks[{i}] must be an object"))?;
+        if let Some(extra) = task.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            bail!("tasks[{i}] has an unknown property {extra:?}");
+        }
+        let field = |name: &str| -> Result<String> {
+            let v = task
+                .get(name)
+                .ok_or_else(|| anyhow!("tasks[{i}].{name} is missing"))?
+                .as_str()
+                .ok_or_else(|| anyhow!("tasks[{i}].{name} must be a string"))?
+                .trim();
+            if v.is_empty() {
+                bail!("tasks[{i}].{name} is empty");
+            }
+            Ok(v.to_string())
+        };
+        let kr_id = field("kr_id")?;
+        if !krs.iter().any(|k| k.kr_id == kr_id) {
+            let known: Vec<&str> = krs.iter().map(|k| k.kr_id.as_str()).collect();
+            bail!(
+                "tasks[{i}].kr_id {kr_id:?} is not a KR of this plan (expected one of {})",
+                known.join(", ")
+            );
+        }
+        let title = field("title")?;
+        if title.chars().count() > 200 {
+            bail!("tasks[{i}].title is longer than 200 characters");
+        }
+        out.push(Task {
+            id: format!("T{}", i + 1),
+            kr_id,
+            title,
+            instructions: field("instructions")?,
+            acceptance_check: field("acceptance_check")?,
+            metric_key: field("metric_key")?,
+        });
+    }
+    Ok(out)
+}
+
+fn strip_fence(text: &str) -> &str {
+    let Some(rest) = text.strip_prefix("```") else {
+        return text;
+    };
+    let rest = rest.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    rest.trim_end().strip_suffix("```").unwrap_or(rest).trim()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Passed,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Passed => "passed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::TimedOut => "timed_out",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A captured stream: the tail that was kept, and how much there was.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogInfo {
+    pub path: String,
+    pub bytes_total: u64,
+    pub bytes_kept: u64,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskResult {
+    pub task_id: String,
+    pub kr_id: String,
+    pub title: String,
+    pub status: TaskStatus,
+    pub duration_ms: u64,
+    pub started_at: Option<String>,
+    pub exit_code: Option<i32>,
+    /// The signal that ended the agent, when one did.
+    pub signal: Option<i32>,
+    /// Why the task did not pass, in one line.
+    pub reason: Option<String>,
+    /// The agent's own summary (codex report, claude result), shortened.
+    pub summary: Option<String>,
+    pub agent: String,
+    pub stdout: Option<LogInfo>,
+    pub stderr: Option<LogInfo>,
+    #[serde(default)]
+    pub violations: Vec<Violation>,
+}
+
+/// An agent changed OKR state directly instead of proposing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Violation {
+    /// `state-ref` (a commit on refs/okr/state that is not a proposal, or a rewrite of the
+    /// ref) or `work-tree` (files under okrs/ in the work tree).
+    pub kind: String,
+    pub detail: String,
+    /// The state commits discarded (ref) or the work-tree files touched.
+    pub items: Vec<String>,
+    /// What git-okr did about it.
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub plan_id: String,
+    pub plan_path: String,
+    pub adapter: String,
+    /// `completed` (every task passed), `failed`, or `cancelled`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub parallel: usize,
+    pub timeout_secs: u64,
+    /// The state tip when the run started.
+    pub base: Option<String>,
+    pub tasks: Vec<TaskResult>,
+    /// Violations found but not tied to one task.
+    #[serde(default)]
+    pub violations: Vec<Violation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn krs() -> Vec<KrContext> {
+        vec![KrContext {
+            kr_id: "KR-1.1".into(),
+            description: String::new(),
+            objective_id: "OBJ-1".into(),
+            objective: String::new(),
+            metric_key: "ci.test_count".into(),
+            baseline: 0.0,
+            current: None,
+            target: 100.0,
+            gap: 100.0,
+            direction: "increase".into(),
+            owner: None,
+            status: "not_started".into(),
+            unit: None,
+            evidence: vec![],
+        }]
+    }
+
+    const GOOD: &str = r#"{"tasks":[{"kr_id":"KR-1.1","title":"t","instructions":"i","acceptance_check":"a","metric_key":"ci.test_count"}]}"#;
+
+    #[test]
+    fn accepts_a_good_answer_bare_or_fenced() {
+        let tasks = parse_tasks_answer(GOOD, &krs()).unwrap();
+        assert_eq!(tasks[0].id, "T1");
+        let fenced = format!("```json\n{GOOD}\n```\n");
+        assert_eq!(parse_tasks_answer(&fenced, &krs()).unwrap(), tasks);
+    }
+
+    #[test]
+    fn refuses_bad_answers_clearly() {
+        let cases = [
+            ("", "empty"),
+            ("not json", "not JSON"),
+            ("[]", "JSON object"),
+            (r#"{"tasks":[]}"#, "empty"),
+            (
+                r#"{"tasks":[{"kr_id":"KR-1.1"}]}"#,
+                "tasks[0].title is missing",
+            ),
+            (&GOOD.replace("KR-1.1", "KR-9"), "not a KR of this plan"),
+            (
+                &GOOD.replace("\"t\"", "3"),
+                "tasks[0].title must be a string",
+            ),
+            (
+                &GOOD.replace("\"i\"", "\"  \""),
+                "tasks[0].instructions is empty",
+            ),
+            (
+                &GOOD.replace("\"a\",", "\"a\",\"x\":1,"),
+                "unknown property \"x\"",
+            ),
+        ];
+        for (answer, want) in cases {
+            let err = parse_tasks_answer(answer, &krs()).unwrap_err().to_string();
+            assert!(err.contains(want), "{answer}: {err}");
+        }
+    }
+
+    #[test]
+    fn schemas_are_json() {
+        serde_json::from_str::<serde_json::Value>(TASKS_SCHEMA).unwrap();
+        serde_json::from_str::<serde_json::Value>(REPORT_SCHEMA).unwrap();
+    }
+}
