@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod db;
+pub mod metrics;
 pub mod model;
 pub mod store;
-pub mod db;

@@ -38,14 +38,25 @@ pub struct Ctx {
 impl Ctx {
     /// A commit message with the action and actor trailers every state commit carries.
     pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
-        CommitMessage::new(subject).trailer("Okr-Action", action).trailer("Okr-Actor", self.actor.id())
+        CommitMessage::new(subject)
+            .trailer("Okr-Action", action)
+            .trailer("Okr-Actor", self.actor.id())
     }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let dir = cli.workspace.clone().or(cli.dir.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let dir = cli
+        .workspace
+        .clone()
+        .or(cli.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
-    let actor = match cli.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+    let actor = match cli
+        .agent
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
         Some(agent) => Actor::Agent(agent.to_string()),
         None => {
             let (name, email) = store.identity();

@@ -1,0 +1,3 @@
+//! Metric collectors.
+
+pub mod git;
