@@ -516,3 +516,20 @@ mod points {
         assert!(commits.evidence[0].starts_with("feature @ "));
     }
 }
+
+/// Timing probe for a large repository, run by hand:
+/// `GIT_METRICS_PROBE=/path/to/repo cargo test --release --test git_metrics probe -- --ignored --nocapture`.
+/// Prints the wall time of one measurement (the default metrics: all history and 30 days).
+#[test]
+#[ignore]
+fn probe() {
+    let path = std::env::var("GIT_METRICS_PROBE").expect("GIT_METRICS_PROBE=<repo>");
+    let repo = gix::open(&path).unwrap();
+    let okr = repo.common_dir().join("okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let paths: Vec<String> = std::env::var("GIT_METRICS_PROBE_PATHS").map(|p| vec![p]).unwrap_or_default();
+    let queries = [GitQuery { paths, ..GitQuery::rev("HEAD") }];
+    let start = std::time::Instant::now();
+    let (stats, report) = measure_with_report(&repo, &okr, &queries, true).unwrap();
+    println!("probe: {:?} {report:?} in {:.3}s", stats[0], start.elapsed().as_secs_f64());
+}

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 const PARALLEL_FROM: usize = 200;
 const THREADS: usize = 2;
 /// Decoded objects kept per thread: a commit's trees are its child's parent trees.
-const OBJECT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// Delta bases kept per thread (unless `core.deltaBaseCacheLimit` says otherwise):
+/// gix's default keeps only 64 entries, which made a cold scan ~2-3x slower.
+const PACK_CACHE_BYTES: usize = 48 * 1024 * 1024;
 /// A scan shorter than this shows no progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_millis(500);
 
@@ -49,6 +52,8 @@ pub fn scan(
     // Contiguous chunks: neighbouring commits share trees and pack deltas.
     let chunk = jobs.len().div_ceil(threads);
     let sync = repo.clone().into_sync();
+    let pack_cache_configured = repo.config_snapshot().integer("core.deltaBaseCacheLimit").is_some()
+        || std::env::var_os("GIX_PACK_CACHE_MEMORY").is_some();
     let results = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
@@ -57,6 +62,11 @@ pub fn scan(
                 s.spawn(move || -> Result<Vec<(ObjectId, CommitStats)>> {
                     let mut repo = sync.to_thread_local();
                     repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
+                    if !pack_cache_configured {
+                        repo.objects.set_pack_cache(|| {
+                            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(PACK_CACHE_BYTES))
+                        });
+                    }
                     let mut scanner = Scanner::new(&repo)?;
                     let mut out = Vec::with_capacity(part.len());
                     for job in part {
