@@ -527,9 +527,18 @@ fn probe() {
     let repo = gix::open(&path).unwrap();
     let okr = repo.common_dir().join("okr");
     std::fs::create_dir_all(&okr).unwrap();
-    let paths: Vec<String> = std::env::var("GIT_METRICS_PROBE_PATHS").map(|p| vec![p]).unwrap_or_default();
-    let queries = [GitQuery { paths, ..GitQuery::rev("HEAD") }];
+    let paths: Vec<String> = std::env::var("GIT_METRICS_PROBE_PATHS")
+        .map(|p| vec![p])
+        .unwrap_or_default();
+    let queries = [GitQuery {
+        paths,
+        ..GitQuery::rev("HEAD")
+    }];
     let start = std::time::Instant::now();
     let (stats, report) = measure_with_report(&repo, &okr, &queries, true).unwrap();
-    println!("probe: {:?} {report:?} in {:.3}s", stats[0], start.elapsed().as_secs_f64());
+    println!(
+        "probe: {:?} {report:?} in {:.3}s",
+        stats[0],
+        start.elapsed().as_secs_f64()
+    );
 }

@@ -52,7 +52,10 @@ pub fn scan(
     // Contiguous chunks: neighbouring commits share trees and pack deltas.
     let chunk = jobs.len().div_ceil(threads);
     let sync = repo.clone().into_sync();
-    let pack_cache_configured = repo.config_snapshot().integer("core.deltaBaseCacheLimit").is_some()
+    let pack_cache_configured = repo
+        .config_snapshot()
+        .integer("core.deltaBaseCacheLimit")
+        .is_some()
         || std::env::var_os("GIX_PACK_CACHE_MEMORY").is_some();
     let results = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
@@ -64,7 +67,9 @@ pub fn scan(
                     repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
                     if !pack_cache_configured {
                         repo.objects.set_pack_cache(|| {
-                            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(PACK_CACHE_BYTES))
+                            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                                PACK_CACHE_BYTES,
+                            ))
                         });
                     }
                     let mut scanner = Scanner::new(&repo)?;
