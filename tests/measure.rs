@@ -270,3 +270,62 @@ fn ci_metrics_drive_statuses() {
     assert_eq!(rate["value"], 100.0);
     assert_eq!(rate["source"], "ci");
 }
+
+#[test]
+fn git_metrics_come_from_the_repository() {
+    let repo = setup();
+    for i in 0..4 {
+        repo.write(&format!("src/f{i}.rs"), "fn main() {}\n".repeat(i + 1));
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-q", "-m", &format!("c{i}")]);
+    }
+    let out = repo.ok(&["kr", "measure", "--json"]);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+        "{out}"
+    );
+    let snap: serde_json::Value =
+        serde_json::from_str(&repo.state_file(&format!("metrics/snapshots/{}.json", today())))
+            .unwrap();
+    let value = |key: &str| {
+        snap["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"] == key)
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let commits: f64 = repo
+        .git(&["rev-list", "--count", "HEAD"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(value("git.commits"), commits);
+    assert_eq!(value("git.commits_30d"), commits);
+    assert_eq!(value("git.contributors"), 1.0);
+    let added: f64 = repo
+        .git(&["log", "--numstat", "--format="])
+        .lines()
+        .filter_map(|l| l.split('\t').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(value("git.lines_added"), added);
+    assert_eq!(
+        value("git.lines_changed"),
+        added + value("git.lines_removed")
+    );
+    let evidence = snap["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "git.commits")
+        .unwrap()["evidence"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        evidence,
+        format!("HEAD @ {}", repo.git(&["rev-parse", "HEAD"]).trim())
+    );
+}

@@ -34,7 +34,8 @@ pub fn measure(ctx: &Ctx, args: MeasureArgs) -> Result<()> {
     let measured_commit = resolve_commit(ctx, args.rev.as_deref())?;
     // Expensive, and a function of the repository rather than of the state: collected once,
     // outside the transaction that may re-run.
-    let repo_points: Vec<MetricPoint> = Vec::new();
+    let defs = load_definitions(&start)?;
+    let repo_points = crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?;
     let outcome = ctx.store.transact(|snap| {
         let mut set = load_okrs(snap)?;
         let mut points = repo_points.clone();

@@ -1,3 +1,4 @@
 //! Metric collectors: each turns one kind of evidence into snapshot points.
 
 pub mod ci;
+pub mod git;

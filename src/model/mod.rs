@@ -5,8 +5,8 @@ pub mod definitions;
 pub mod manual;
 pub mod okrs;
 pub mod permissions;
-pub mod proposal;
 pub mod plan;
+pub mod proposal;
 pub mod snapshot;
 
 use anyhow::anyhow;

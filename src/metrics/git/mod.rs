@@ -1,0 +1,301 @@
+//! Git metrics: commits, merges, contributors and line counts for a revision,
+//! optionally within a committer-date window and under some paths, equal to
+//! what git itself reports (see [`select`] for exactly which commits count):
+//!
+//! - `commits` = `git rev-list --count REV [--since] [--until] [-- paths]`,
+//!   `merge_commits` = the same with `--merges`;
+//! - `contributors` = the number of lines of `git shortlog -sne …` (distinct
+//!   author name and email after `.mailmap`; merges count too);
+//! - `lines_added`/`lines_removed` = the sums of `git log --numstat --format= …`
+//!   (merges show nothing, binary files count 0, renames detected as git's
+//!   `diff.renames` configuration says — by default renames at 50% similarity).
+//!
+//! Per-commit results are cached by commit id in `.git/okr/audit.sqlite`
+//! ([`cache`]), so a measurement only reads the commits it has not seen before;
+//! a cold scan splits them over two threads.
+
+mod cache;
+mod graph;
+mod scan;
+pub mod select;
+mod stats;
+
+use crate::model::definitions::{parse_date, Definitions, GitStat};
+use crate::model::snapshot::MetricPoint;
+use anyhow::{anyhow, Context, Result};
+use chrono::{DateTime, Utc};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitQuery {
+    /// A revision git understands (`HEAD`, `main`, `v1.0`, a commit id).
+    pub rev: String,
+    /// Committer date bounds, inclusive, as `--since`/`--until`.
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Literal path prefixes (see [`select::Pathspec`]); empty = the whole tree.
+    pub paths: Vec<String>,
+}
+
+impl GitQuery {
+    pub fn rev(rev: impl Into<String>) -> GitQuery {
+        GitQuery {
+            rev: rev.into(),
+            since: None,
+            until: None,
+            paths: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GitStats {
+    pub commits: u64,
+    pub merge_commits: u64,
+    pub contributors: u64,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+}
+
+/// What a measurement did, for tests and verbose output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanReport {
+    /// Commits reachable from the queried revisions.
+    pub reachable: u64,
+    /// Commits read and diffed because the cache did not know them.
+    pub scanned: u64,
+}
+
+/// One [`GitStats`] per query, in the same order. `okr_dir` is `.git/okr`
+/// (`Store::okr_dir()`). `progress`: show a progress bar on stderr when it is a
+/// terminal and the scan takes more than a moment.
+pub fn measure(
+    repo: &gix::Repository,
+    okr_dir: &Path,
+    queries: &[GitQuery],
+    progress: bool,
+) -> Result<Vec<GitStats>> {
+    measure_with_report(repo, okr_dir, queries, progress).map(|(stats, _)| stats)
+}
+
+/// [`measure`], also telling how much history had to be read.
+pub fn measure_with_report(
+    repo: &gix::Repository,
+    okr_dir: &Path,
+    queries: &[GitQuery],
+    progress: bool,
+) -> Result<(Vec<GitStats>, ScanReport)> {
+    if queries.is_empty() {
+        return Ok((Vec::new(), ScanReport::default()));
+    }
+    let tips = queries
+        .iter()
+        .map(|q| resolve(repo, &q.rev))
+        .collect::<Result<Vec<_>>>()?;
+    let specs = queries
+        .iter()
+        .map(|q| select::Pathspec::new(&q.paths))
+        .collect::<Result<Vec<_>>>()?;
+    let with_files = specs.iter().any(Option::is_some);
+
+    let graph = graph::Graph::load(repo, &tips)?;
+    let settings = diff_settings(repo);
+    let cached = crate::db::with_db(okr_dir, |conn| {
+        cache::prepare(conn, &settings)?;
+        let mut cached = cache::load(conn, with_files)?;
+        let jobs = scan::missing(&graph, &cached);
+        let fresh = scan::scan(repo, &jobs, progress)?;
+        cache::store(conn, &mut cached, fresh)?;
+        Ok((cached, jobs.len()))
+    })
+    .context("updating the git stats cache in .git/okr")?;
+    let (cached, scanned) = cached;
+
+    let mailmap = repo.open_mailmap();
+    let mut out = Vec::with_capacity(queries.len());
+    for ((q, tip), spec) in queries.iter().zip(&tips).zip(&specs) {
+        let tip = graph
+            .get(tip)
+            .ok_or_else(|| anyhow!("internal error: {} not in the walked history", q.rev))?;
+        let query = select::Query {
+            tip,
+            // git compares whole seconds: a commit at `since` counts, one at `until` too.
+            since: q
+                .since
+                .map(|d| d.timestamp() + i64::from(d.timestamp_subsec_nanos() > 0)),
+            until: q.until.map(|d| d.timestamp()),
+            paths: spec.as_ref(),
+        };
+        out.push(select::evaluate(repo, &graph, &cached, &mailmap, &query)?);
+    }
+    Ok((
+        out,
+        ScanReport {
+            reachable: graph.nodes.len() as u64,
+            scanned: scanned as u64,
+        },
+    ))
+}
+
+/// The commit `rev` names.
+fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId> {
+    let id = repo
+        .rev_parse_single(rev)
+        .map_err(|e| crate::store::gix_error(e).context(format!("unknown revision {rev:?}")))?;
+    let commit = id
+        .object()
+        .and_then(|o| o.peel_to_commit().map_err(Into::into))
+        .map_err(|e| {
+            crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
+        })?;
+    Ok(commit.id)
+}
+
+/// The settings that change what a diff reports; the cache is rebuilt when they change.
+fn diff_settings(repo: &gix::Repository) -> String {
+    let config = repo.config_snapshot();
+    let get = |key: &str| {
+        config
+            .string(key)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "renames={};renameLimit={};algorithm={}",
+        get("diff.renames"),
+        get("diff.renameLimit"),
+        get("diff.algorithm")
+    )
+}
+
+/// The metric points of a measurement: `git.commits`, `git.contributors`,
+/// `git.lines_added`, `git.lines_removed`, `git.lines_changed` over all of the
+/// history of `rev` (default: the definitions' `branch`, else `HEAD`),
+/// `git.commits_30d` and `git.merge_commits_30d` (committer dates from
+/// `now` − 30 days to `now`), and every metric of `definitions.git`. A bare-date
+/// `until` in a definition includes that whole day (UTC).
+///
+/// An empty repository (unborn `HEAD`) yields no points at all.
+pub fn points(
+    store: &crate::store::Store,
+    defs: &Definitions,
+    rev: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<MetricPoint>> {
+    let repo = store.repo();
+    let main_rev = rev.or(defs.branch.as_deref()).unwrap_or("HEAD").to_string();
+    if main_rev == "HEAD" && repo.head().map(|h| h.is_unborn()).unwrap_or(false) {
+        return Ok(Vec::new());
+    }
+    let main_id = resolve(repo, &main_rev).with_context(|| match (rev, &defs.branch) {
+        (None, Some(_)) => format!("{}: branch", crate::model::definitions::DEFINITIONS_FILE),
+        _ => "measuring git metrics".to_string(),
+    })?;
+
+    let mut queries = vec![
+        GitQuery::rev(&main_rev),
+        GitQuery {
+            since: Some(now - chrono::Duration::days(30)),
+            until: Some(now),
+            ..GitQuery::rev(&main_rev)
+        },
+    ];
+    let mut evidence = vec![format!("{main_rev} @ {main_id}")];
+    for def in &defs.git {
+        let def_rev = def.branch.clone().unwrap_or_else(|| main_rev.clone());
+        let id = resolve(repo, &def_rev).with_context(|| {
+            format!(
+                "git metric {}: branch {def_rev:?} is not a known revision",
+                def.key
+            )
+        })?;
+        let since = def
+            .since
+            .as_deref()
+            .map(parse_date)
+            .transpose()
+            .with_context(|| format!("git metric {}: since", def.key))?;
+        let until = def
+            .until
+            .as_deref()
+            .map(inclusive_until)
+            .transpose()
+            .with_context(|| format!("git metric {}: until", def.key))?;
+        queries.push(GitQuery {
+            rev: def_rev.clone(),
+            since,
+            until,
+            paths: def.paths.clone(),
+        });
+        evidence.push(format!("{def_rev} @ {id}"));
+    }
+
+    let stats = measure(repo, &store.okr_dir()?, &queries, true)?;
+    let timestamp = now.to_rfc3339();
+    let point = |key: &str, value: u64, evidence: &str| MetricPoint {
+        key: key.to_string(),
+        value: value as f64,
+        unit: None,
+        timestamp: timestamp.clone(),
+        source: "git".to_string(),
+        evidence: vec![evidence.to_string()],
+        dimensions: Default::default(),
+    };
+    let (all, recent) = (&stats[0], &stats[1]);
+    let mut out = vec![
+        point("git.commits", all.commits, &evidence[0]),
+        point("git.contributors", all.contributors, &evidence[0]),
+        point("git.lines_added", all.lines_added, &evidence[0]),
+        point("git.lines_removed", all.lines_removed, &evidence[0]),
+        point(
+            "git.lines_changed",
+            all.lines_added + all.lines_removed,
+            &evidence[0],
+        ),
+        point("git.commits_30d", recent.commits, &evidence[0]),
+        point("git.merge_commits_30d", recent.merge_commits, &evidence[0]),
+    ];
+    for (i, def) in defs.git.iter().enumerate() {
+        let s = &stats[i + 2];
+        let value = match def.stat {
+            GitStat::Commits => s.commits,
+            GitStat::MergeCommits => s.merge_commits,
+            GitStat::Contributors => s.contributors,
+            GitStat::LinesAdded => s.lines_added,
+            GitStat::LinesRemoved => s.lines_removed,
+            GitStat::LinesChanged => s.lines_added + s.lines_removed,
+        };
+        // A definition may reuse a built-in key: its own definition wins.
+        out.retain(|p| p.key != def.key);
+        out.push(point(&def.key, value, &evidence[i + 1]));
+    }
+    Ok(out)
+}
+
+/// `until: 2026-03-31` means the whole of that day; a full timestamp means itself.
+fn inclusive_until(s: &str) -> Result<DateTime<Utc>> {
+    let d = parse_date(s)?;
+    if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
+        return Ok(d + chrono::Duration::days(1) - chrono::Duration::seconds(1));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_until_dates_include_the_day() {
+        assert_eq!(
+            inclusive_until("2026-03-31").unwrap().to_rfc3339(),
+            "2026-03-31T23:59:59+00:00"
+        );
+        assert_eq!(
+            inclusive_until("2026-03-31T12:00:00Z")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-03-31T12:00:00+00:00"
+        );
+    }
+}
