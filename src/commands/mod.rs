@@ -1,7 +1,9 @@
 //! One function per command: they read the state, call the model, and write
 //! through the store's one transaction.
 
+mod daemon;
 mod files;
+mod hooks;
 mod init;
 pub mod kr;
 mod metric;
@@ -76,6 +78,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Daemon(cmd) => daemon::run(&ctx, cmd),
+        Command::Hooks(cmd) => hooks::run(&ctx, cmd),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,8 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
         ManualMetrics::parse(path, text)?;
     } else if path == DEFINITIONS_FILE {
         Definitions::parse(path, text)?;
+    } else if path == crate::model::jobs::JOBS_FILE {
+        crate::daemon::validate_jobs(text)?;
     } else if path.ends_with(".json") {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
