@@ -103,7 +103,6 @@ pub fn systemd_unit(exe: &Path, repo: &Path, path_env: &str) -> String {
     format!(
         "[Unit]
 Description=git-okr daemon for {repo_desc}
-Documentation=man:git-okr(1)
 
 [Service]
 Type=simple
