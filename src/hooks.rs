@@ -199,6 +199,7 @@ mod tests {
         for (name, script) in HOOKS {
             assert!(script.lines().nth(1).unwrap().starts_with(MARKER), "{name}");
             assert!(script.contains("git okr kr measure --hook"), "{name}");
+            assert!(script.contains("git-okr kr measure --hook"), "{name}");
         }
     }
 
