@@ -8,6 +8,14 @@ use anyhow::Result;
 pub fn run(ctx: &Ctx, cmd: HooksCommand) -> Result<()> {
     let repo = ctx.store.repo();
     let dir = hooks::hooks_dir(repo)?;
+    // Shown to people: absolute, even when git-okr was started with `-C .`.
+    let dir = match (
+        dir.parent().and_then(|p| p.canonicalize().ok()),
+        dir.file_name(),
+    ) {
+        (Some(parent), Some(name)) => parent.join(name),
+        _ => dir,
+    };
     let lines = match cmd {
         HooksCommand::Install => hooks::install(&dir)?,
         HooksCommand::Uninstall => hooks::uninstall(&dir)?,

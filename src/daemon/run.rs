@@ -149,6 +149,7 @@ impl Logger {
 /// Take the lock and run the scheduler until a signal (or, with `once`, until what is due ran).
 pub fn run(store: &Store, opts: Options) -> Result<()> {
     let okr_dir = store.okr_dir()?;
+    let okr_dir = okr_dir.canonicalize().unwrap_or(okr_dir);
     let _lock = DaemonLock::acquire(&okr_dir)?;
     let mut log = Logger::open(&okr_dir.join(LOG_FILE));
     let runtime = tokio::runtime::Builder::new_current_thread()
