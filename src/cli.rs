@@ -49,6 +49,12 @@ pub enum Command {
     Kr(KrCommand),
     /// The overview: scores, statuses and what needs attention.
     Status(StatusArgs),
+    /// Scheduled jobs, and the daemon that runs them.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+    /// Install, remove or inspect git-okr's git hooks (pre-push, post-merge).
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// OKR change proposals: propose, list, show, approve, reject, apply.
     #[command(subcommand)]
     Okr(OkrCommand),
@@ -122,6 +128,9 @@ pub struct MeasureArgs {
     /// Print what happened as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run as a git hook: quiet unless a status changes; failures only warn unless okr.hooks.strict.
+    #[arg(long)]
+    pub hook: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +306,74 @@ impl Command {
     /// Short commands whose output is often piped; long-running ones (daemon, plan runs)
     /// must not die of SIGPIPE.
     pub fn prints_to_pipes(&self) -> bool {
-        !matches!(self, Command::Plan(PlanCommand::Run(_)))
+        !matches!(self, Command::Plan(PlanCommand::Run(_)) | Command::Daemon(DaemonCommand::Run(_)))
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Schedule a job: `--cron "0 9 * * 1-5" --job kr_measure [-- ARGS…]`.
+    Schedule(ScheduleArgs),
+    /// List scheduled jobs with their next run times.
+    Jobs(JobsArgs),
+    /// Remove a scheduled job.
+    Unschedule(UnscheduleArgs),
+    /// Run due jobs until stopped (SIGINT/SIGTERM), one daemon per repository.
+    Run(DaemonRunArgs),
+    /// Print (or --install) a macOS LaunchAgent that keeps the daemon running.
+    Launchd(UnitArgs),
+    /// Print (or --install) a systemd user service that keeps the daemon running.
+    Systemd(UnitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Crontab expression: 5 fields, 6 with seconds first, or @hourly/@daily/@weekly/@monthly/@yearly.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cron: String,
+    /// The job: kr_measure, plan_generate, plan_run or sync (those this build has).
+    #[arg(long)]
+    pub job: String,
+    /// IANA time zone the expression is read in (default: the daemon machine's local time).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Arguments for the job's command, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnscheduleArgs {
+    /// The job's id, as `daemon jobs` shows it.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonRunArgs {
+    /// Run the jobs that are due now, then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// Write the file where the service manager looks for it instead of printing it.
+    #[arg(long)]
+    pub install: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Put the hooks into the repository's hooks folder, chaining hooks already there.
+    Install,
+    /// Remove the hooks and restore the hooks they chained.
+    Uninstall,
+    /// Show which hooks are installed and where.
+    Status,
 }

@@ -4,7 +4,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod db;
+pub mod hooks;
 pub mod measure;
 pub mod metrics;
 pub mod model;

@@ -24,6 +24,13 @@ struct Measured {
 }
 
 pub fn measure(ctx: &Ctx, args: MeasureArgs) -> Result<()> {
+    if args.hook {
+        return crate::hooks::measure_from_hook(&ctx.store, || measure_now(ctx, &args));
+    }
+    measure_now(ctx, &args)
+}
+
+fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
     let start = ctx.store.snapshot()?;
     require_initialized(&start)?;
     let now = chrono::Utc::now();
@@ -109,7 +116,7 @@ pub fn measure(ctx: &Ctx, args: MeasureArgs) -> Result<()> {
             },
         }))
     })?;
-    print_measured(outcome.value(), args.json)
+    print_measured(outcome.value(), args.json, args.hook)
 }
 
 /// Set `current`/`last_updated` where the value moved, and status + evidence where it changed.
@@ -201,7 +208,7 @@ fn measure_message(ctx: &Ctx, a: &Assessment, snapshot: &str) -> crate::store::C
     msg
 }
 
-fn print_measured(m: &Measured, json: bool) -> Result<()> {
+fn print_measured(m: &Measured, json: bool, hook: bool) -> Result<()> {
     let a = &m.assessment;
     if json {
         let out = serde_json::json!({
@@ -217,6 +224,9 @@ fn print_measured(m: &Measured, json: bool) -> Result<()> {
     }
     for c in &a.changes {
         println!("Status updated: {}", c.describe());
+    }
+    if hook {
+        return Ok(()); // a hook speaks only of status changes
     }
     for (kr, cur, target) in &a.regressions {
         println!(

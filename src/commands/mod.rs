@@ -2,7 +2,9 @@
 //! through the store's one transaction.
 
 mod ci;
+mod daemon;
 mod files;
+mod hooks;
 mod init;
 pub mod kr;
 mod metric;
@@ -79,6 +81,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Daemon(cmd) => daemon::run(&ctx, cmd),
+        Command::Hooks(cmd) => hooks::run(&ctx, cmd),
         Command::Ci(CiCommand::Ingest(args)) => ci::ingest(&ctx, args),
         Command::Okr(cmd) => proposals::run(&ctx, cmd),
         Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),

@@ -63,6 +63,8 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
         ManualMetrics::parse(path, text)?;
     } else if path == DEFINITIONS_FILE {
         Definitions::parse(path, text)?;
+    } else if path == crate::model::jobs::JOBS_FILE {
+        crate::daemon::validate_jobs(text)?;
     } else if path.starts_with(PROPOSALS_DIR) && path.ends_with(".yml") {
         Proposal::parse(path, text)?;
     } else if path.ends_with(".json") {

@@ -1,0 +1,163 @@
+//! The daemon: scheduled jobs (on the state ref), the scheduler that runs them,
+//! launchd/systemd units to start it, and desktop notifications.
+
+pub mod lock;
+pub mod notify;
+pub mod run;
+pub mod schedule;
+pub mod units;
+
+use crate::model::jobs::{Job, Jobs, JOBS_FILE};
+use anyhow::{anyhow, bail, Result};
+use clap::{CommandFactory, Parser};
+use schedule::{Cron, Zone};
+
+/// A job the daemon knows and the `git okr` subcommand it runs.
+#[derive(Debug)]
+pub struct JobKind {
+    pub name: &'static str,
+    pub command: &'static [&'static str],
+    /// Run with `--json` so the daemon can read what happened (and notify).
+    pub json: bool,
+}
+
+/// Every job git-okr knows. A job whose command this build does not have is refused
+/// (`available` asks the command tree), so a new job is one line here.
+pub const JOB_KINDS: &[JobKind] = &[
+    JobKind {
+        name: "kr_measure",
+        command: &["kr", "measure"],
+        json: true,
+    },
+    JobKind {
+        name: "plan_generate",
+        command: &["plan", "generate"],
+        json: false,
+    },
+    JobKind {
+        name: "plan_run",
+        command: &["plan", "run"],
+        json: false,
+    },
+    JobKind {
+        name: "sync",
+        command: &["sync"],
+        json: false,
+    },
+];
+
+impl JobKind {
+    /// Whether this binary has the job's subcommand.
+    pub fn available(&self) -> bool {
+        let mut cmd = crate::cli::Cli::command();
+        for name in self.command {
+            match cmd.find_subcommand(name) {
+                Some(sub) => cmd = sub.clone(),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The arguments after `git-okr -C REPO`.
+    pub fn argv(&self, args: &[String]) -> Vec<String> {
+        let mut argv: Vec<String> = self.command.iter().map(|s| s.to_string()).collect();
+        argv.extend(args.iter().cloned());
+        if self.json && !args.iter().any(|a| a == "--json") {
+            argv.push("--json".into());
+        }
+        argv
+    }
+}
+
+/// The jobs this build can run, by name.
+pub fn available_jobs() -> Vec<&'static str> {
+    JOB_KINDS
+        .iter()
+        .filter(|k| k.available())
+        .map(|k| k.name)
+        .collect()
+}
+
+/// The kind named `name`, if this build can run it; the error lists what it can.
+pub fn job_kind(name: &str) -> Result<&'static JobKind> {
+    let known = available_jobs().join(", ");
+    match JOB_KINDS.iter().find(|k| k.name == name) {
+        Some(k) if k.available() => Ok(k),
+        Some(k) => Err(anyhow!(
+            "job {name} needs `git okr {}`, which this build does not have; jobs available: {known}",
+            k.command.join(" ")
+        )),
+        None => Err(anyhow!("unknown job {name:?}; jobs available: {known}")),
+    }
+}
+
+/// A job checked and ready to schedule.
+pub struct Scheduled {
+    pub job: Job,
+    pub kind: &'static JobKind,
+    pub cron: Cron,
+    pub zone: Zone,
+}
+
+/// Check a job completely: its name, arguments (parsed as the command would), cron and zone.
+pub fn compile(job: &Job) -> Result<Scheduled> {
+    let kind = job_kind(&job.job)?;
+    let argv = std::iter::once("git-okr".to_string()).chain(kind.argv(&job.args));
+    if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
+        let first = e.to_string();
+        let first = first
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        bail!("arguments {:?} for job {}: {first}", job.args, job.job);
+    }
+    let cron = Cron::parse(&job.cron)?;
+    let zone = Zone::parse(job.tz.as_deref())?;
+    Ok(Scheduled {
+        job: job.clone(),
+        kind,
+        cron,
+        zone,
+    })
+}
+
+/// Validate `daemon/jobs.yml` as a whole (for `git okr edit`).
+pub fn validate_jobs(text: &str) -> Result<Jobs> {
+    let jobs = Jobs::parse(JOBS_FILE, text)?;
+    for job in &jobs.jobs {
+        compile(job).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_jobs_with_a_command_are_available() {
+        assert!(available_jobs().contains(&"kr_measure"));
+        for kind in JOB_KINDS {
+            assert_eq!(
+                available_jobs().contains(&kind.name),
+                kind.available(),
+                "{}",
+                kind.name
+            );
+        }
+        let err = job_kind("coffee").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown job \"coffee\"") && err.contains("kr_measure"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn measure_runs_with_json_once() {
+        let k = job_kind("kr_measure").unwrap();
+        assert_eq!(k.argv(&[]), ["kr", "measure", "--json"]);
+        assert_eq!(k.argv(&["--json".into()]), ["kr", "measure", "--json"]);
+    }
+}

@@ -1,0 +1,124 @@
+//! `daemon/jobs.yml`: the scheduled jobs, shared on the state ref.
+//!
+//! Only the shape is checked here; cron expressions, time zones and job names are
+//! checked by the daemon, which knows the scheduler and the commands of this build.
+
+use super::yaml_error;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+pub const JOBS_FILE: &str = "daemon/jobs.yml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// Short and stable, for `daemon unschedule ID`.
+    pub id: String,
+    /// What runs: kr_measure, plan_generate, plan_run, sync.
+    pub job: String,
+    /// Crontab expression as the user wrote it.
+    pub cron: String,
+    /// IANA time zone the expression is read in; absent: the daemon machine's local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// Extra arguments for the job's command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jobs {
+    #[serde(default)]
+    pub jobs: Vec<Job>,
+}
+
+impl Jobs {
+    pub fn parse(file: &str, text: &str) -> Result<Jobs> {
+        if text.trim().is_empty() {
+            return Ok(Jobs::default());
+        }
+        let jobs: Jobs = serde_yaml::from_str(text).map_err(|e| yaml_error(file, e))?;
+        for (i, job) in jobs.jobs.iter().enumerate() {
+            let line = super::line_of(text, "id", &job.id, 0)
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            if job.id.trim().is_empty() || job.id.contains(char::is_whitespace) {
+                bail!("{file}{line}: job id {:?} must be a word", job.id);
+            }
+            if jobs.jobs[..i].iter().any(|j| j.id == job.id) {
+                let dup = super::line_of(text, "id", &job.id, 1)
+                    .map(|l| format!(":{l}"))
+                    .unwrap_or_default();
+                bail!("{file}{dup}: job id {} is used twice", job.id);
+            }
+        }
+        Ok(jobs)
+    }
+
+    pub fn render(&self) -> Result<String> {
+        Ok(format!(
+            "# Scheduled jobs, run by `git okr daemon run`. Change with `git okr daemon schedule/unschedule`.\n{}",
+            serde_yaml::to_string(self)?
+        ))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+
+    /// One more than the largest numeric id (ids are never reused while their job exists).
+    pub fn next_id(&self) -> String {
+        let max = self
+            .jobs
+            .iter()
+            .filter_map(|j| j.id.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        (max + 1).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_ids() {
+        let mut jobs = Jobs::default();
+        assert_eq!(jobs.next_id(), "1");
+        jobs.jobs.push(Job {
+            id: "1".into(),
+            job: "kr_measure".into(),
+            cron: "0 9 * * 1-5".into(),
+            tz: Some("Europe/Paris".into()),
+            args: vec!["--rev".into(), "main".into()],
+            created_at: None,
+            created_by: None,
+        });
+        let text = jobs.render().unwrap();
+        assert_eq!(Jobs::parse(JOBS_FILE, &text).unwrap(), jobs);
+        assert_eq!(jobs.next_id(), "2");
+    }
+
+    #[test]
+    fn rejects_duplicates_and_unknown_fields() {
+        let text = "jobs:\n- id: a\n  job: kr_measure\n  cron: '@daily'\n- id: a\n  job: sync\n  cron: '@daily'\n";
+        let err = Jobs::parse(JOBS_FILE, text).unwrap_err().to_string();
+        assert_eq!(err, "daemon/jobs.yml:5: job id a is used twice");
+        let err = Jobs::parse(
+            JOBS_FILE,
+            "jobs:\n- id: a\n  job: x\n  cron: y\n  when: z\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("daemon/jobs.yml:") && err.contains("when"),
+            "{err}"
+        );
+    }
+}

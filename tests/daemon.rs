@@ -1,0 +1,501 @@
+//! `git okr daemon`: schedules on the state ref, the scheduler, and service units.
+
+mod common;
+
+use common::{stderr, TestRepo};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const OKRS: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Grow x
+    key_results:
+      - kr_id: KR-1.1
+        metric_key: manual.x
+        baseline: 0
+        target: 100
+        status: not_started
+";
+
+fn setup() -> TestRepo {
+    let repo = TestRepo::with_commit();
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join("okrs")).unwrap();
+    std::fs::write(ws.path().join("okrs/org.yml"), OKRS).unwrap();
+    repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
+    repo
+}
+
+fn okr_dir(repo: &TestRepo) -> std::path::PathBuf {
+    repo.path().join(".git/okr")
+}
+
+/// The daemon in the background, its stderr in a file; no notification service reachable.
+fn spawn_daemon(repo: &TestRepo, log: &std::path::Path) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-okr"));
+    cmd.current_dir(repo.path())
+        .args(["daemon", "run"])
+        .env_remove("OKR_AGENT")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in repo.env() {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn measure_commits(repo: &TestRepo) -> usize {
+    repo.git(&[
+        "log",
+        "--format=%(trailers:key=Okr-Action,valueonly)",
+        "refs/okr/state",
+    ])
+    .lines()
+    .filter(|l| l.trim() == "measure")
+    .count()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn daemon_picks_up_a_per_second_schedule_measures_and_stops_on_sigterm() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "manual.x", "5"]);
+    let stderr_file = repo.home.path().join("daemon.stderr");
+    // Started with nothing scheduled: the schedule below must be picked up without a restart.
+    let mut daemon = spawn_daemon(&repo, &stderr_file);
+    wait_until("the daemon to start", Duration::from_secs(5), || {
+        std::fs::read_to_string(okr_dir(&repo).join("daemon.log"))
+            .is_ok_and(|l| l.contains("daemon started"))
+    });
+
+    // A second daemon is refused and names the first.
+    let err = repo.fails(&["daemon", "run"]);
+    assert!(
+        err.contains("another git-okr daemon is running")
+            && err.contains(&format!("pid {}", daemon.id())),
+        "{err}"
+    );
+
+    repo.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "* * * * * *",
+        "--job",
+        "kr_measure",
+    ]);
+    wait_until("a first measurement", Duration::from_secs(5), || {
+        measure_commits(&repo) >= 1
+    });
+    repo.ok(&["metric", "set", "manual.x", "7"]);
+    wait_until("a second measurement", Duration::from_secs(5), || {
+        measure_commits(&repo) >= 2
+    });
+    assert!(repo.state_file("okrs/org.yml").contains("current: 7"));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(okr_dir(&repo).join("daemon.log")).unwrap();
+    assert!(log.contains("daemon stopped on signal"), "{log}");
+    assert!(log.contains("job 1 (kr_measure) done in"), "{log}");
+    // not_started -> in_progress on the first measurement: noticed, and logged without a notification service.
+    assert!(
+        log.contains("notice: 🚀 KR in progress: KR-1.1: KR-1.1 5/100"),
+        "{log}"
+    );
+    // The same lines went to stderr.
+    let err = std::fs::read_to_string(&stderr_file).unwrap();
+    assert!(err.contains("daemon stopped on signal"), "{err}");
+    // The lock is free again.
+    repo.ok(&["daemon", "run", "--once"]);
+}
+
+#[test]
+fn once_runs_only_due_jobs() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "manual.x", "5"]);
+    repo.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "* * * * * *",
+        "--job",
+        "kr_measure",
+    ]);
+    // Yearly, on 1 January: scheduled just now, so not due.
+    repo.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "@yearly",
+        "--job",
+        "kr_measure",
+        "--",
+        "--rev",
+        "HEAD",
+    ]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = measure_commits(&repo);
+    let out = repo
+        .okr()
+        .args(["daemon", "run", "--once"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(measure_commits(&repo), before + 1);
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(okr_dir(&repo).join("daemon-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(state["jobs"]["1"]["last_run"].is_string(), "{state}");
+    assert_eq!(state["jobs"]["1"]["last_exit"], 0, "{state}");
+    assert!(state["jobs"]["2"]["last_run"].is_null(), "{state}");
+    let log = stderr(&out);
+    assert!(
+        log.contains("job 1 (kr_measure) runs") && !log.contains("job 2"),
+        "{log}"
+    );
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["daemon", "jobs", "--json"])).unwrap();
+    assert_eq!(listed[1]["id"], "2");
+    assert_eq!(listed[1]["due"], false);
+    assert!(
+        listed[1]["next_run"].as_str().unwrap().contains("-01-01T"),
+        "{listed}"
+    );
+    assert!(listed[0]["last_run"].is_string());
+}
+
+#[test]
+fn schedule_and_unschedule_are_audited_commits() {
+    let repo = setup();
+    let out = repo.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "0 9 * * 1-5",
+        "--job",
+        "kr_measure",
+        "--tz",
+        "Europe/Paris",
+    ]);
+    assert!(
+        out.starts_with("Scheduled job 1: kr_measure at \"0 9 * * 1-5\" (Europe/Paris)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Next run: ") && out.contains(" 09:00:00 +0"),
+        "{out}"
+    );
+    let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(
+        msg.contains("Okr-Action: schedule\n") && msg.contains("Okr-Job: 1\n"),
+        "{msg}"
+    );
+    let jobs = repo.state_file("daemon/jobs.yml");
+    assert!(
+        jobs.contains("cron: 0 9 * * 1-5") && jobs.contains("tz: Europe/Paris"),
+        "{jobs}"
+    );
+    let table = repo.ok(&["daemon", "jobs"]);
+    assert!(
+        table.contains("Europe/Paris") && table.contains("09:00:00 +0"),
+        "{table}"
+    );
+
+    repo.ok(&["daemon", "unschedule", "1"]);
+    let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(
+        msg.contains("Okr-Action: unschedule\n") && msg.contains("Okr-Job: 1\n"),
+        "{msg}"
+    );
+    assert!(!repo.state_file("daemon/jobs.yml").contains("kr_measure"));
+    let err = repo.fails(&["daemon", "unschedule", "1"]);
+    assert!(err.contains("no scheduled job \"1\""), "{err}");
+}
+
+#[test]
+fn bad_cron_and_unknown_jobs_are_rejected_with_nothing_written() {
+    let repo = setup();
+    let tip = repo.state_tip();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--cron", "0 25 * * *", "--job", "kr_measure"],
+            "hour field \"25\": 25 is out of range 0-23",
+        ),
+        (
+            &["--cron", "0 9 * * 8", "--job", "kr_measure"],
+            "day-of-week field \"8\"",
+        ),
+        (
+            &["--cron", "0 9 * *", "--job", "kr_measure"],
+            "has 4 fields",
+        ),
+        (
+            &["--cron", "@daily", "--job", "coffee"],
+            "unknown job \"coffee\"; jobs available: kr_measure",
+        ),
+        (
+            &[
+                "--cron",
+                "@daily",
+                "--job",
+                "kr_measure",
+                "--tz",
+                "Mars/Olympus",
+            ],
+            "Mars/Olympus",
+        ),
+        (
+            &["--cron", "@daily", "--job", "kr_measure", "--", "--nope"],
+            "--nope",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut full = vec!["daemon", "schedule"];
+        full.extend_from_slice(args);
+        let err = repo.fails(&full);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(repo.state_tip(), tip, "{args:?} wrote something");
+    }
+    // An edited jobs.yml is checked the same way.
+    let content = repo.home.path().join("jobs.content");
+    std::fs::write(
+        &content,
+        "jobs:\n- id: a\n  job: kr_measure\n  cron: 0 9 * * 9\n",
+    )
+    .unwrap();
+    let editor = repo.home.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        format!("#!/bin/sh\ncp '{}' \"$1\"\n", content.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = repo
+        .okr()
+        .args(["edit", "daemon/jobs.yml"])
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("day-of-week field \"9\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(repo.state_tip(), tip);
+}
+
+/// A plist as nested JSON values: dict, array, string, true/false, integer.
+fn parse_plist(xml: &str) -> serde_json::Value {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().trim_text(true);
+    let mut stack: Vec<(String, serde_json::Value, Option<String>)> = Vec::new();
+    let mut text = String::new();
+    let mut root = None;
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) => {
+                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                let v = match name.as_str() {
+                    "dict" => serde_json::json!({}),
+                    "array" => serde_json::json!([]),
+                    _ => serde_json::Value::Null,
+                };
+                stack.push((name, v, None));
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.decode().unwrap()),
+            Event::GeneralRef(r) => {
+                let name = String::from_utf8(r.to_vec()).unwrap();
+                text.push_str(match name.as_str() {
+                    "amp" => "&",
+                    "lt" => "<",
+                    "gt" => ">",
+                    "quot" => "\"",
+                    "apos" => "'",
+                    other => panic!("unknown entity {other}"),
+                });
+            }
+            Event::Empty(e) => {
+                let v = match e.name().as_ref() {
+                    b"true" => serde_json::Value::Bool(true),
+                    b"false" => serde_json::Value::Bool(false),
+                    other => panic!("unexpected <{}/>", String::from_utf8_lossy(other)),
+                };
+                add(&mut stack, v, &mut root);
+            }
+            Event::End(_) => {
+                let (name, v, _) = stack.pop().unwrap();
+                let v = match name.as_str() {
+                    "string" => serde_json::Value::String(std::mem::take(&mut text)),
+                    "integer" => serde_json::json!(text.parse::<i64>().unwrap()),
+                    "key" => {
+                        let key = std::mem::take(&mut text);
+                        stack.last_mut().unwrap().2 = Some(key);
+                        continue;
+                    }
+                    "dict" | "array" => v,
+                    "plist" => {
+                        root = root.or(Some(v));
+                        continue;
+                    }
+                    other => panic!("unexpected <{other}>"),
+                };
+                add(&mut stack, v, &mut root);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    fn add(
+        stack: &mut [(String, serde_json::Value, Option<String>)],
+        v: serde_json::Value,
+        root: &mut Option<serde_json::Value>,
+    ) {
+        match stack.last_mut() {
+            Some((name, parent, key)) if name == "dict" => {
+                let k = key.take().expect("a value in a dict follows a <key>");
+                parent.as_object_mut().unwrap().insert(k, v);
+            }
+            Some((name, parent, _)) if name == "array" => parent.as_array_mut().unwrap().push(v),
+            Some((name, _, _)) if name == "plist" => *root = Some(v),
+            _ => panic!("value outside a container"),
+        }
+    }
+    root.expect("a plist holds one value")
+}
+
+#[test]
+fn launchd_plist_parses_and_runs_the_daemon_for_this_repo() {
+    let repo = setup();
+    let plist = repo.ok(&["daemon", "launchd"]);
+    let v = parse_plist(&plist);
+    let repo_path = repo.path().canonicalize().unwrap().display().to_string();
+    assert!(
+        v["Label"]
+            .as_str()
+            .unwrap()
+            .starts_with("dev.git-okr.daemon."),
+        "{v}"
+    );
+    let args: Vec<&str> = v["ProgramArguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args[0].ends_with("git-okr"), "{args:?}");
+    assert_eq!(&args[1..], ["-C", repo_path.as_str(), "daemon", "run"]);
+    assert_eq!(v["RunAtLoad"], true);
+    assert_eq!(v["WorkingDirectory"], repo_path.as_str());
+    assert!(v["StandardErrorPath"]
+        .as_str()
+        .unwrap()
+        .ends_with(".git/okr/daemon.launchd.log"));
+
+    let out = repo.ok(&["daemon", "launchd", "--install"]);
+    let installed = repo
+        .home
+        .path()
+        .join("Library/LaunchAgents")
+        .join(format!("{}.plist", v["Label"].as_str().unwrap()));
+    assert!(out.contains(&installed.display().to_string()), "{out}");
+    assert_eq!(std::fs::read_to_string(installed).unwrap(), plist);
+}
+
+#[test]
+fn systemd_unit_is_a_valid_user_service() {
+    let repo = setup();
+    let out = repo.ok(&["daemon", "systemd", "--install"]);
+    let dir = repo.home.path().join(".config/systemd/user");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(out.contains(&file.display().to_string()), "{out}");
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("git-okr-") && name.ends_with(".service"),
+        "{name}"
+    );
+    let unit = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(unit, repo.ok(&["daemon", "systemd"]));
+
+    // Sections and keys, as systemd reads them.
+    let mut section = String::new();
+    let mut keys = Vec::new();
+    for line in unit
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_string();
+        } else {
+            let (k, v) = line.split_once('=').expect("key=value");
+            keys.push((section.clone(), k.to_string(), v.to_string()));
+        }
+    }
+    let get = |s: &str, k: &str| {
+        keys.iter()
+            .find(|(sec, key, _)| sec == s && key == k)
+            .map(|(_, _, v)| v.clone())
+            .unwrap_or_else(|| panic!("[{s}] {k} missing:\n{unit}"))
+    };
+    let repo_path = repo.path().canonicalize().unwrap().display().to_string();
+    let exec = get("Service", "ExecStart");
+    assert!(
+        exec.ends_with(&format!("\" -C \"{repo_path}\" daemon run")),
+        "{exec}"
+    );
+    assert_eq!(get("Service", "KillSignal"), "SIGTERM");
+    assert_eq!(get("Install", "WantedBy"), "default.target");
+
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "systemd-analyze verify: {}",
+            stderr(&out)
+        );
+    }
+}
