@@ -306,7 +306,10 @@ impl Command {
     /// Short commands whose output is often piped; long-running ones (daemon, plan runs)
     /// must not die of SIGPIPE.
     pub fn prints_to_pipes(&self) -> bool {
-        !matches!(self, Command::Plan(PlanCommand::Run(_)) | Command::Daemon(DaemonCommand::Run(_)))
+        !matches!(
+            self,
+            Command::Plan(PlanCommand::Run(_)) | Command::Daemon(DaemonCommand::Run(_))
+        )
     }
 }
 

@@ -499,3 +499,43 @@ fn systemd_unit_is_a_valid_user_service() {
         );
     }
 }
+
+#[test]
+fn agent_jobs_from_the_shared_ref_need_local_consent() {
+    let repo = setup();
+    repo.ok(&["plan", "generate"]);
+    let plans = repo.ok(&["show", "plans"]);
+    let plan = plans
+        .lines()
+        .next()
+        .expect("a plan was committed")
+        .to_string();
+    repo.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "* * * * * *",
+        "--job",
+        "plan_run",
+        "--",
+        "--adapter",
+        "codex",
+        &plan,
+    ]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = repo.state_tip();
+    let out = repo
+        .okr()
+        .args(["daemon", "run", "--once"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("job 1 (plan_run) skipped: it starts coding agents"),
+        "{log}"
+    );
+    assert!(log.contains("okr.daemon.allowAgents"), "{log}");
+    assert_eq!(repo.state_tip(), before, "no run was recorded");
+}

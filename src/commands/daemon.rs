@@ -29,6 +29,12 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
                     .config_snapshot()
                     .boolean("okr.daemon.notify")
                     .unwrap_or(true),
+                allow_agents: ctx
+                    .store
+                    .repo()
+                    .config_snapshot()
+                    .boolean("okr.daemon.allowAgents")
+                    .unwrap_or(false),
             },
         ),
         DaemonCommand::Launchd(args) => launchd(ctx, args),

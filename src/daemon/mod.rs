@@ -19,6 +19,15 @@ pub struct JobKind {
     pub command: &'static [&'static str],
     /// Run with `--json` so the daemon can read what happened (and notify).
     pub json: bool,
+    /// Starts coding agents: always, or only when its arguments name one (`--adapter`).
+    pub agents: Agents,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agents {
+    Never,
+    Always,
+    WithAdapter,
 }
 
 /// Every job git-okr knows. A job whose command this build does not have is refused
@@ -28,21 +37,25 @@ pub const JOB_KINDS: &[JobKind] = &[
         name: "kr_measure",
         command: &["kr", "measure"],
         json: true,
+        agents: Agents::Never,
     },
     JobKind {
         name: "plan_generate",
         command: &["plan", "generate"],
         json: false,
+        agents: Agents::WithAdapter,
     },
     JobKind {
         name: "plan_run",
         command: &["plan", "run"],
         json: false,
+        agents: Agents::Always,
     },
     JobKind {
         name: "sync",
         command: &["sync"],
         json: false,
+        agents: Agents::Never,
     },
 ];
 
@@ -57,6 +70,17 @@ impl JobKind {
             }
         }
         true
+    }
+
+    /// Whether running this job with `args` starts a coding agent.
+    pub fn starts_agents(&self, args: &[String]) -> bool {
+        match self.agents {
+            Agents::Never => false,
+            Agents::Always => true,
+            Agents::WithAdapter => args
+                .iter()
+                .any(|a| a == "--adapter" || a.starts_with("--adapter=")),
+        }
     }
 
     /// The arguments after `git-okr -C REPO`.

@@ -35,6 +35,10 @@ pub struct Options {
     pub repo: PathBuf,
     /// Show desktop notifications (else only log them).
     pub notify: bool,
+    /// Run jobs that start coding agents (`okr.daemon.allowAgents`). Jobs come from the shared
+    /// ref, so a teammate's schedule must not start agents on this machine unless its owner
+    /// said so locally.
+    pub allow_agents: bool,
 }
 
 /// What this clone remembers of each job.
@@ -295,6 +299,14 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
     let argv = s.kind.argv(&s.job.args);
     let started_at = Utc::now();
     state.entry(s).last_run = Some(started_at);
+    if s.kind.starts_agents(&s.job.args) && !opts.allow_agents {
+        log.log(format!(
+            "job {} ({}) skipped: it starts coding agents, which the daemon runs only after \
+             `git config okr.daemon.allowAgents true` in this clone",
+            s.job.id, s.job.job
+        ));
+        return;
+    }
     log.log(format!(
         "job {} ({}) runs: git okr {}",
         s.job.id,
