@@ -30,7 +30,10 @@ pub fn open(okr_dir: &Path) -> Result<Connection> {
 pub fn with_db<T>(okr_dir: &Path, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
     let mut conn = open(okr_dir)?;
     match f(&mut conn) {
-        Err(e) if e.chain().any(|c| c.downcast_ref::<rusqlite::Error>().is_some_and(is_damage)) => {
+        Err(e)
+            if e.chain()
+                .any(|c| c.downcast_ref::<rusqlite::Error>().is_some_and(is_damage)) =>
+        {
             drop(conn);
             remove(&db_path(okr_dir))?;
             let mut conn = open(okr_dir)?;
@@ -45,14 +48,21 @@ fn try_open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )?;
     // Reading the schema touches the file header and catalog: garbage fails here.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
     Ok(conn)
 }
 
 fn is_damage(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
 }
 
 fn remove(path: &Path) -> Result<()> {
@@ -68,7 +78,9 @@ fn remove(path: &Path) -> Result<()> {
 }
 
 pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
 }
 
 pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
@@ -83,7 +95,11 @@ mod tests {
     #[test]
     fn garbage_files_are_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(db_path(dir.path()), b"this is not a database, not at all, no").unwrap();
+        std::fs::write(
+            db_path(dir.path()),
+            b"this is not a database, not at all, no",
+        )
+        .unwrap();
         let conn = open(dir.path()).unwrap();
         meta_set(&conn, "k", "v").unwrap();
         assert_eq!(meta_get(&conn, "k").unwrap().as_deref(), Some("v"));
@@ -94,7 +110,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = open(dir.path()).unwrap();
-            conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+            conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+                .unwrap();
         }
         let p = db_path(dir.path());
         let bytes = std::fs::read(&p).unwrap();

@@ -2,8 +2,9 @@
 //!
 //! Data flows one way: `cli` → `commands` → (`model`, `store`, …).
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod db;
 pub mod model;
 pub mod store;
-pub mod db;

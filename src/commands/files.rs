@@ -11,7 +11,12 @@ use std::path::Path;
 pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
-    let path = args.path.as_deref().map(normalize).transpose()?.unwrap_or_default();
+    let path = args
+        .path
+        .as_deref()
+        .map(normalize)
+        .transpose()?
+        .unwrap_or_default();
     if !path.is_empty() {
         if let Some(bytes) = snap.read(&path)? {
             std::io::stdout().write_all(&bytes)?;
@@ -41,7 +46,8 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
         let bytes = snap.read(path)?.unwrap_or_default();
         let target = args.dir.join(path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
     }
@@ -57,7 +63,12 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
         bail!("{path}: is a folder; name a file");
     }
     let original = snap.read(&path)?;
-    let edited = edit_until_valid(ctx, &path, original.as_deref().unwrap_or_default(), &okr_texts(&snap)?)?;
+    let edited = edit_until_valid(
+        ctx,
+        &path,
+        original.as_deref().unwrap_or_default(),
+        &okr_texts(&snap)?,
+    )?;
     if Some(&edited) == original.as_ref() || (original.is_none() && edited.is_empty()) {
         println!("No changes to {path}");
         return Ok(());
@@ -83,14 +94,24 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
 }
 
 /// Open the editor on a temporary copy until the content validates, or the user gives up.
-fn edit_until_valid(ctx: &Ctx, path: &str, original: &[u8], okrs: &[(String, String)]) -> Result<Vec<u8>> {
+fn edit_until_valid(
+    ctx: &Ctx,
+    path: &str,
+    original: &[u8],
+    okrs: &[(String, String)],
+) -> Result<Vec<u8>> {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let tmp = tempfile::Builder::new().prefix("okr-edit-").suffix(&format!("-{name}")).tempfile()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("okr-edit-")
+        .suffix(&format!("-{name}"))
+        .tempfile()?;
     std::fs::write(tmp.path(), original)?;
     loop {
         run_editor(tmp.path())?;
         let edited = std::fs::read(tmp.path())?;
-        let Err(e) = validate_file(path, &edited, okrs) else { return Ok(edited) };
+        let Err(e) = validate_file(path, &edited, okrs) else {
+            return Ok(edited);
+        };
         if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
             eprintln!("error: {e:#}");
             eprint!("Re-open the editor? [Y/n] ");
@@ -127,7 +148,10 @@ fn run_editor(file: &Path) -> Result<()> {
 
 /// Save a rejected edit under `.git/okr/` so no typing is lost.
 fn keep_rejected(ctx: &Ctx, path: &str, bytes: &[u8]) -> Result<String> {
-    let file = ctx.store.okr_dir()?.join(format!("rejected-edit-{}", path.replace('/', "_")));
+    let file = ctx
+        .store
+        .okr_dir()?
+        .join(format!("rejected-edit-{}", path.replace('/', "_")));
     std::fs::write(&file, bytes)?;
     Ok(file.display().to_string())
 }
@@ -151,10 +175,17 @@ pub fn diff_summary(old: &[u8], new: &[u8]) -> String {
 /// A state path as git stores it: relative, `/`-separated, no `.` or `..`.
 fn normalize(path: &str) -> Result<String> {
     let trimmed = path.trim_matches('/');
-    if path.starts_with('/') || trimmed.split('/').any(|c| c == ".." || c == "." ) || trimmed.contains('\\') {
+    if path.starts_with('/')
+        || trimmed.split('/').any(|c| c == ".." || c == ".")
+        || trimmed.contains('\\')
+    {
         bail!("{path}: not a path on refs/okr/state (use a relative path like okrs/org.yml)");
     }
-    Ok(trimmed.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>().join("/"))
+    Ok(trimmed
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join("/"))
 }
 
 #[cfg(test)]

@@ -12,18 +12,31 @@ use std::path::Path;
 /// The files a new state starts with: the worked example of OKRchestra's README.
 const TEMPLATE: &[(&str, &str)] = &[
     ("okrs/org.yml", include_str!("../templates/org.yml")),
-    ("okrs/permissions.yml", include_str!("../templates/permissions.yml")),
+    (
+        "okrs/permissions.yml",
+        include_str!("../templates/permissions.yml"),
+    ),
     ("okrs/schema.md", include_str!("../templates/schema.md")),
     ("culture/values.md", include_str!("../templates/values.md")),
-    ("culture/standards.md", include_str!("../templates/standards.md")),
-    ("metrics/manual.yml", include_str!("../templates/manual.yml")),
-    ("metrics/definitions.yml", include_str!("../templates/definitions.yml")),
+    (
+        "culture/standards.md",
+        include_str!("../templates/standards.md"),
+    ),
+    (
+        "metrics/manual.yml",
+        include_str!("../templates/manual.yml"),
+    ),
+    (
+        "metrics/definitions.yml",
+        include_str!("../templates/definitions.yml"),
+    ),
 ];
 
 /// Files of an OKRchestra workspace that an import carries over, besides `okrs/*.yml`.
 fn is_importable(path: &str) -> bool {
     let in_dir = |dir: &str, ext: &str| {
-        path.strip_prefix(dir).is_some_and(|rest| !rest.contains('/') && rest.ends_with(ext))
+        path.strip_prefix(dir)
+            .is_some_and(|rest| !rest.contains('/') && rest.ends_with(ext))
     };
     is_okr_file(path)
         || matches!(
@@ -41,8 +54,17 @@ fn is_importable(path: &str) -> bool {
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
     let (files, origin) = match &args.from {
-        Some(dir) => (import(dir).with_context(|| format!("importing {}", dir.display()))?, format!(" from {}", dir.display())),
-        None => (TEMPLATE.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect(), String::new()),
+        Some(dir) => (
+            import(dir).with_context(|| format!("importing {}", dir.display()))?,
+            format!(" from {}", dir.display()),
+        ),
+        None => (
+            TEMPLATE
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+                .collect(),
+            String::new(),
+        ),
     };
     let count = files.len();
     let outcome = ctx.store.transact(|snap| {
@@ -67,7 +89,10 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
         Ok(Step::Commit(Commit { changes, message, value: () }))
     })?;
     match outcome.commit_id() {
-        Some(id) => println!("Initialized refs/okr/state with {count} files{origin} at {}", id.to_hex_with_len(7)),
+        Some(id) => println!(
+            "Initialized refs/okr/state with {count} files{origin} at {}",
+            id.to_hex_with_len(7)
+        ),
         None => println!("refs/okr/state already holds exactly these files; nothing to commit"),
     }
     Ok(())
@@ -80,16 +105,22 @@ fn import(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     }
     let mut files = BTreeMap::new();
     for sub in ["okrs", "culture", "metrics", "metrics/snapshots"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
         for entry in entries {
             let entry = entry?;
             if !entry.file_type()?.is_file() {
                 continue;
             }
-            let name = entry.file_name().into_string().map_err(|n| anyhow!("{sub}/{n:?}: file name is not UTF-8"))?;
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|n| anyhow!("{sub}/{n:?}: file name is not UTF-8"))?;
             let path = format!("{sub}/{name}");
             if is_importable(&path) {
-                let bytes = std::fs::read(entry.path()).with_context(|| format!("reading {path}"))?;
+                let bytes =
+                    std::fs::read(entry.path()).with_context(|| format!("reading {path}"))?;
                 files.insert(path, bytes);
             }
         }
@@ -106,7 +137,9 @@ fn import(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
         validate_file(path, bytes, &okr_texts)?;
     }
     for (path, text) in TEMPLATE.iter().filter(|(p, _)| !is_okr_file(p)) {
-        files.entry(path.to_string()).or_insert_with(|| text.as_bytes().to_vec());
+        files
+            .entry(path.to_string())
+            .or_insert_with(|| text.as_bytes().to_vec());
     }
     Ok(files)
 }
@@ -117,8 +150,11 @@ mod tests {
 
     #[test]
     fn the_template_is_valid() {
-        let okrs: Vec<(String, String)> =
-            TEMPLATE.iter().filter(|(p, _)| is_okr_file(p)).map(|(p, t)| (p.to_string(), t.to_string())).collect();
+        let okrs: Vec<(String, String)> = TEMPLATE
+            .iter()
+            .filter(|(p, _)| is_okr_file(p))
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
         for (path, text) in TEMPLATE {
             validate_file(path, text.as_bytes(), &okrs).unwrap();
         }

@@ -17,7 +17,15 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
         .ok()
         .filter(|v: &f64| v.is_finite())
         .ok_or_else(|| anyhow!("VALUE {:?} is not a number", args.value))?;
-    let shown = format!("{} = {}{}", args.key, fmt_num(value), args.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default());
+    let shown = format!(
+        "{} = {}{}",
+        args.key,
+        fmt_num(value),
+        args.unit
+            .as_deref()
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default()
+    );
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut manual = load_manual(snap)?;
@@ -35,7 +43,11 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
             .message(format!("okr: metric set {shown}"), "metric-set")
             .trailer("Okr-Metric", &args.key)
             .trailer("Okr-Value", fmt_num(value));
-        Ok(Step::Commit(Commit { changes, message, value: () }))
+        Ok(Step::Commit(Commit {
+            changes,
+            message,
+            value: (),
+        }))
     })?;
     match outcome.commit_id() {
         Some(id) => println!("Set {shown} at {}", id.to_hex_with_len(7)),

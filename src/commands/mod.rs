@@ -1,12 +1,13 @@
 //! One function per command: they read the state, call the model, and write
 //! through the store's one transaction.
 
+mod audit;
 mod files;
 mod init;
 mod metric;
 pub mod state;
 
-use crate::cli::{Cli, Command, MetricCommand};
+use crate::cli::{Cli, Command, KrCommand, MetricCommand};
 use crate::store::{CommitMessage, Store};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -38,14 +39,25 @@ pub struct Ctx {
 impl Ctx {
     /// A commit message with the action and actor trailers every state commit carries.
     pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
-        CommitMessage::new(subject).trailer("Okr-Action", action).trailer("Okr-Actor", self.actor.id())
+        CommitMessage::new(subject)
+            .trailer("Okr-Action", action)
+            .trailer("Okr-Actor", self.actor.id())
     }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let dir = cli.workspace.clone().or(cli.dir.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let dir = cli
+        .workspace
+        .clone()
+        .or(cli.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
-    let actor = match cli.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+    let actor = match cli
+        .agent
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
         Some(agent) => Actor::Agent(agent.to_string()),
         None => {
             let (name, email) = store.identity();
@@ -59,6 +71,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => files::export(&ctx, args),
         Command::Edit(args) => files::edit(&ctx, args),
         Command::Metric(MetricCommand::Set(args)) => metric::set(&ctx, args),
+        Command::Audit(args) => audit::audit(&ctx, args),
+        Command::Kr(KrCommand::History(args)) => audit::kr_history(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,24 +22,37 @@ pub fn load_okrs(snap: &Snapshot<'_>) -> Result<OkrSet> {
 }
 
 pub fn load_manual(snap: &Snapshot<'_>) -> Result<ManualMetrics> {
-    ManualMetrics::parse(MANUAL_FILE, &snap.read_text(MANUAL_FILE)?.unwrap_or_default())
+    ManualMetrics::parse(
+        MANUAL_FILE,
+        &snap.read_text(MANUAL_FILE)?.unwrap_or_default(),
+    )
 }
 
 pub fn load_definitions(snap: &Snapshot<'_>) -> Result<Definitions> {
-    Definitions::parse(DEFINITIONS_FILE, &snap.read_text(DEFINITIONS_FILE)?.unwrap_or_default())
+    Definitions::parse(
+        DEFINITIONS_FILE,
+        &snap.read_text(DEFINITIONS_FILE)?.unwrap_or_default(),
+    )
 }
 
 pub fn load_permissions(snap: &Snapshot<'_>) -> Result<Permissions> {
-    Permissions::parse(PERMISSIONS_FILE, &snap.read_text(PERMISSIONS_FILE)?.unwrap_or_default())
+    Permissions::parse(
+        PERMISSIONS_FILE,
+        &snap.read_text(PERMISSIONS_FILE)?.unwrap_or_default(),
+    )
 }
 
 /// Validate the content a state path would get. OKR files are checked together with
 /// the other OKR files in `others` (ids are unique across files).
 pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> Result<()> {
-    let text = std::str::from_utf8(bytes).map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.valid_up_to()))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.valid_up_to()))?;
     if is_okr_file(path) {
-        let mut files: Vec<(&str, &str)> =
-            others.iter().filter(|(p, _)| p != path && is_okr_file(p)).map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        let mut files: Vec<(&str, &str)> = others
+            .iter()
+            .filter(|(p, _)| p != path && is_okr_file(p))
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
         files.push((path, text));
         files.sort();
         OkrSet::parse(files)?;
@@ -50,13 +63,20 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
     } else if path == DEFINITIONS_FILE {
         Definitions::parse(path, text)?;
     } else if path.ends_with(".json") {
-        serde_json::from_str::<serde_json::Value>(text).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
     } else if path.ends_with(".jsonl") {
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            serde_json::from_str::<serde_json::Value>(line).map_err(|e| anyhow!("{path}:{}: {e}", i + 1))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            serde_json::from_str::<serde_json::Value>(line)
+                .map_err(|e| anyhow!("{path}:{}: {e}", i + 1))?;
         }
     } else if path.ends_with(".yml") || path.ends_with(".yaml") {
-        serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| crate::model::yaml_error(path, e))?;
+        serde_yaml::from_str::<serde_yaml::Value>(text)
+            .map_err(|e| crate::model::yaml_error(path, e))?;
     }
     Ok(())
 }

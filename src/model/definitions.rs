@@ -66,11 +66,18 @@ impl Definitions {
         for def in &d.git {
             let here = at(path, line_of(text, "key", &def.key, 0));
             if !def.key.starts_with("git.") {
-                bail!("{here}: git metric key {:?} must start with \"git.\"", def.key);
+                bail!(
+                    "{here}: git metric key {:?} must start with \"git.\"",
+                    def.key
+                );
             }
             super::manual::validate_key(&def.key).map_err(|e| anyhow!("{here}: {e}"))?;
             if !keys.insert(def.key.as_str()) {
-                bail!("{}: duplicate git metric key {:?}", at(path, line_of(text, "key", &def.key, 1)), def.key);
+                bail!(
+                    "{}: duplicate git metric key {:?}",
+                    at(path, line_of(text, "key", &def.key, 1)),
+                    def.key
+                );
             }
             for (field, date) in [("since", &def.since), ("until", &def.until)] {
                 if let Some(date) = date {
@@ -79,7 +86,10 @@ impl Definitions {
             }
         }
         if d.build_window == Some(0) {
-            bail!("{}: build_window must be at least 1", at(path, line_of(text, "build_window", "0", 0)));
+            bail!(
+                "{}: build_window must be at least 1",
+                at(path, line_of(text, "build_window", "0", 0))
+            );
         }
         Ok(d)
     }
@@ -116,13 +126,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_definitions() {
-        let err = Definitions::parse(DEFINITIONS_FILE, "git:\n  - key: git.x\n    stat: commits\n    since: yesterday\n")
+        let err = Definitions::parse(
+            DEFINITIONS_FILE,
+            "git:\n  - key: git.x\n    stat: commits\n    since: yesterday\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("metrics/definitions.yml:2: git.x: since"),
+            "{err}"
+        );
+        let err = Definitions::parse(DEFINITIONS_FILE, "git:\n  - key: ci.x\n    stat: commits\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("metrics/definitions.yml:2: git.x: since"), "{err}");
-        let err = Definitions::parse(DEFINITIONS_FILE, "git:\n  - key: ci.x\n    stat: commits\n").unwrap_err().to_string();
         assert!(err.contains("must start with"), "{err}");
-        let err = Definitions::parse(DEFINITIONS_FILE, "git:\n  - key: git.x\n    stat: stars\n").unwrap_err().to_string();
+        let err = Definitions::parse(DEFINITIONS_FILE, "git:\n  - key: git.x\n    stat: stars\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("metrics/definitions.yml:3:"), "{err}");
     }
 }

@@ -46,7 +46,11 @@ impl ManualMetrics {
                 bail!("{}: duplicate metric key {:?}", at(path, line), metric.key);
             }
             if !metric.value.is_finite() {
-                bail!("{}: {}: value must be a finite number", at(path, line), metric.key);
+                bail!(
+                    "{}: {}: value must be a finite number",
+                    at(path, line),
+                    metric.key
+                );
             }
         }
         Ok(m)
@@ -73,7 +77,10 @@ impl ManualMetrics {
 pub fn validate_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.split('.').all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         });
     if !ok {
         bail!("invalid metric key {key:?}: use dotted words like manual.feature_count");
@@ -97,11 +104,16 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_and_bad_values() {
-        let err = ManualMetrics::parse(MANUAL_FILE, "metrics:\n  - key: a.b\n    value: 1\n  - key: a.b\n    value: 2\n")
+        let err = ManualMetrics::parse(
+            MANUAL_FILE,
+            "metrics:\n  - key: a.b\n    value: 1\n  - key: a.b\n    value: 2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "metrics/manual.yml:4: duplicate metric key \"a.b\"");
+        let err = ManualMetrics::parse(MANUAL_FILE, "metrics:\n  - key: a.b\n    value: many\n")
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "metrics/manual.yml:4: duplicate metric key \"a.b\"");
-        let err = ManualMetrics::parse(MANUAL_FILE, "metrics:\n  - key: a.b\n    value: many\n").unwrap_err().to_string();
         assert!(err.starts_with("metrics/manual.yml:3:"), "{err}");
         assert!(validate_key("bad key").is_err());
         assert!(validate_key("a..b").is_err());

@@ -29,8 +29,12 @@ pub fn line_of(text: &str, key: &str, value: &str, nth: usize) -> Option<usize> 
         .enumerate()
         .filter(|(_, line)| {
             let line = line.trim_start().trim_start_matches("- ").trim_start();
-            let Some(rest) = line.strip_prefix(key) else { return false };
-            let Some(rest) = rest.trim_start().strip_prefix(':') else { return false };
+            let Some(rest) = line.strip_prefix(key) else {
+                return false;
+            };
+            let Some(rest) = rest.trim_start().strip_prefix(':') else {
+                return false;
+            };
             let rest = rest.split(" #").next().unwrap_or(rest).trim();
             rest.trim_matches(|c| c == '"' || c == '\'') == value
         })

@@ -17,9 +17,9 @@ pub const PERMISSIONS_FILE: &str = "okrs/permissions.yml";
 
 /// Whether a state path is an OKR definition file.
 pub fn is_okr_file(path: &str) -> bool {
-    path.strip_prefix(OKR_DIR)
-        .is_some_and(|name| !name.contains('/') && (name.ends_with(".yml") || name.ends_with(".yaml")))
-        && path != PERMISSIONS_FILE
+    path.strip_prefix(OKR_DIR).is_some_and(|name| {
+        !name.contains('/') && (name.ends_with(".yml") || name.ends_with(".yaml"))
+    }) && path != PERMISSIONS_FILE
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -52,7 +52,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [Status::NotStarted, Status::InProgress, Status::Achieved, Status::AtRisk, Status::Blocked];
+    pub const ALL: [Status; 5] = [
+        Status::NotStarted,
+        Status::InProgress,
+        Status::Achieved,
+        Status::AtRisk,
+        Status::Blocked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -157,7 +163,11 @@ pub struct OkrDoc {
 impl OkrDoc {
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
         let file: OkrFile = if text.trim().is_empty() {
-            OkrFile { scope: None, owner_id: None, objectives: Vec::new() }
+            OkrFile {
+                scope: None,
+                owner_id: None,
+                objectives: Vec::new(),
+            }
         } else {
             serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
         };
@@ -166,7 +176,13 @@ impl OkrDoc {
         } else {
             serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
         };
-        Ok(OkrDoc { path: path.to_string(), text: text.to_string(), file, parsed: value.clone(), value })
+        Ok(OkrDoc {
+            path: path.to_string(),
+            text: text.to_string(),
+            file,
+            parsed: value.clone(),
+            value,
+        })
     }
 
     pub fn scope(&self) -> Scope {
@@ -235,12 +251,18 @@ impl OkrSet {
     }
 
     pub fn objectives(&self) -> impl Iterator<Item = (&OkrDoc, &Objective)> {
-        self.docs.iter().flat_map(|d| d.file.objectives.iter().map(move |o| (d, o)))
+        self.docs
+            .iter()
+            .flat_map(|d| d.file.objectives.iter().map(move |o| (d, o)))
     }
 
     pub fn krs(&self) -> impl Iterator<Item = KrRef<'_>> {
-        self.objectives()
-            .flat_map(|(doc, objective)| objective.key_results.iter().map(move |kr| KrRef { doc, objective, kr }))
+        self.objectives().flat_map(|(doc, objective)| {
+            objective
+                .key_results
+                .iter()
+                .map(move |kr| KrRef { doc, objective, kr })
+        })
     }
 
     pub fn find_kr(&self, kr_id: &str) -> Option<KrRef<'_>> {
@@ -248,7 +270,8 @@ impl OkrSet {
     }
 
     pub fn find_objective(&self, objective_id: &str) -> Option<(&OkrDoc, &Objective)> {
-        self.objectives().find(|(_, o)| o.objective_id == objective_id)
+        self.objectives()
+            .find(|(_, o)| o.objective_id == objective_id)
     }
 
     pub fn doc_mut(&mut self, path: &str) -> Option<&mut OkrDoc> {
@@ -260,11 +283,20 @@ impl OkrSet {
     pub fn rendered_changes(&self) -> Result<Vec<(String, String)>> {
         let mut texts = Vec::new();
         for doc in &self.docs {
-            let text = if doc.is_edited() { doc.render()? } else { doc.text.clone() };
+            let text = if doc.is_edited() {
+                doc.render()?
+            } else {
+                doc.text.clone()
+            };
             texts.push((doc.path.clone(), text));
         }
         OkrSet::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
-        Ok(texts.into_iter().zip(&self.docs).filter(|(_, doc)| doc.is_edited()).map(|(t, _)| t).collect())
+        Ok(texts
+            .into_iter()
+            .zip(&self.docs)
+            .filter(|(_, doc)| doc.is_edited())
+            .map(|(t, _)| t)
+            .collect())
     }
 
     /// The rules every OKR set must keep; the first broken one is reported with file and line.
@@ -284,12 +316,22 @@ impl OkrSet {
                     bail!("{}: objective_id is empty", at(path, line));
                 }
                 if let Some((first, first_line)) = objective_ids.insert(id, (path, line)) {
-                    bail!("{}: duplicate objective_id {id:?} (first defined at {})", at(path, line), at(first, first_line));
+                    bail!(
+                        "{}: duplicate objective_id {id:?} (first defined at {})",
+                        at(path, line),
+                        at(first, first_line)
+                    );
                 }
-                check_weight(objective.weight, &format!("{}: objective {id}", at(path, line)))?;
+                check_weight(
+                    objective.weight,
+                    &format!("{}: objective {id}", at(path, line)),
+                )?;
                 if let Some(due) = &objective.due {
                     chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").map_err(|_| {
-                        anyhow!("{}: objective {id}: due {due:?} is not a date (YYYY-MM-DD)", at(path, line))
+                        anyhow!(
+                            "{}: objective {id}: due {due:?} is not a date (YYYY-MM-DD)",
+                            at(path, line)
+                        )
                     })?;
                 }
                 for kr in &objective.key_results {
@@ -302,7 +344,10 @@ impl OkrSet {
                         bail!("{here}: kr_id is empty");
                     }
                     if let Some((first, first_line)) = kr_ids.insert(id, (path, line)) {
-                        bail!("{here}: duplicate kr_id {id:?} (first defined at {})", at(first, first_line));
+                        bail!(
+                            "{here}: duplicate kr_id {id:?} (first defined at {})",
+                            at(first, first_line)
+                        );
                     }
                     validate_kr(kr, &here)?;
                 }
@@ -364,30 +409,49 @@ mod tests {
     fn duplicate_kr_ids_name_both_lines() {
         let text = format!("{ORG}      - kr_id: KR-1.1\n        metric_key: x\n        baseline: 0\n        target: 1\n");
         let err = parse(&text).unwrap_err().to_string();
-        assert!(err.contains("okrs/org.yml:13: duplicate kr_id \"KR-1.1\""), "{err}");
+        assert!(
+            err.contains("okrs/org.yml:13: duplicate kr_id \"KR-1.1\""),
+            "{err}"
+        );
         assert!(err.contains("okrs/org.yml:6"), "{err}");
     }
 
     #[test]
     fn duplicate_ids_across_files() {
-        let err = OkrSet::parse([("okrs/org.yml", ORG), ("okrs/team.yml", ORG)]).unwrap_err().to_string();
-        assert!(err.starts_with("okrs/team.yml:3: duplicate objective_id"), "{err}");
+        let err = OkrSet::parse([("okrs/org.yml", ORG), ("okrs/team.yml", ORG)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("okrs/team.yml:3: duplicate objective_id"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_status_is_located() {
-        let err = parse(&ORG.replace("not_started", "done")).unwrap_err().to_string();
+        let err = parse(&ORG.replace("not_started", "done"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("okrs/org.yml:11:"), "{err}");
         assert!(err.contains("unknown variant `done`"), "{err}");
     }
 
     #[test]
     fn wrong_types_and_missing_fields() {
-        let err = parse(&ORG.replace("target: 100", "target: lots")).unwrap_err().to_string();
-        assert!(err.contains("target") && err.starts_with("okrs/org.yml:10"), "{err}");
-        let err = parse(&ORG.replace("        metric_key: ci.test_count\n", "")).unwrap_err().to_string();
+        let err = parse(&ORG.replace("target: 100", "target: lots"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("target") && err.starts_with("okrs/org.yml:10"),
+            "{err}"
+        );
+        let err = parse(&ORG.replace("        metric_key: ci.test_count\n", ""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing field `metric_key`"), "{err}");
-        let err = parse(&ORG.replace("target: 100", "target: 0")).unwrap_err().to_string();
+        let err = parse(&ORG.replace("target: 100", "target: 0"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("target equals baseline"), "{err}");
     }
 
@@ -395,7 +459,9 @@ mod tests {
     fn edits_keep_unknown_fields() {
         let mut set = parse(ORG).unwrap();
         let doc = set.doc_mut("okrs/org.yml").unwrap();
-        doc.kr_value_mut("KR-1.1").unwrap().insert("status".into(), "achieved".into());
+        doc.kr_value_mut("KR-1.1")
+            .unwrap()
+            .insert("status".into(), "achieved".into());
         let changes = set.rendered_changes().unwrap();
         assert_eq!(changes.len(), 1);
         assert!(changes[0].1.contains("status: achieved"));

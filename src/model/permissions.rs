@@ -92,21 +92,37 @@ impl Permissions {
         if text.trim().is_empty() {
             return Ok(Permissions::default());
         }
-        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
         if !value.is_mapping() {
             bail!("{path}:1: expected a mapping with default_policy and permissions");
         }
         // Parse the chosen form from the text (not the Value) so errors keep their line numbers.
         let perms = if value.get("permissions").is_some_and(|p| p.is_mapping()) {
             let f: ModeForm = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
-            Permissions { default_policy: f.default_policy, rules: Vec::new(), modes: Some(f.permissions), delegations: f.delegations, approvers: f.approvers }
+            Permissions {
+                default_policy: f.default_policy,
+                rules: Vec::new(),
+                modes: Some(f.permissions),
+                delegations: f.delegations,
+                approvers: f.approvers,
+            }
         } else {
             let f: ListForm = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
-            Permissions { default_policy: f.default_policy, rules: f.permissions, modes: None, delegations: f.delegations, approvers: f.approvers }
+            Permissions {
+                default_policy: f.default_policy,
+                rules: f.permissions,
+                modes: None,
+                delegations: f.delegations,
+                approvers: f.approvers,
+            }
         };
         for (i, rule) in perms.rules.iter().enumerate() {
             if rule.agent.trim().is_empty() {
-                bail!("{}: permissions[{i}].agent is empty", at(path, line_of(text, "agent", "", 0)));
+                bail!(
+                    "{}: permissions[{i}].agent is empty",
+                    at(path, line_of(text, "agent", "", 0))
+                );
             }
         }
         Ok(perms)
@@ -116,30 +132,63 @@ impl Permissions {
     pub fn may_propose(&self, agent: &str, owner: Option<&str>) -> Decision {
         let owner_name = owner.unwrap_or("");
         for rule in self.rules.iter().filter(|r| r.agent == agent) {
-            if rule.can_propose_for.iter().any(|o| o.owner == owner_name || o.owner == "*") {
-                return Decision { allowed: true, rule: format!("permissions: agent {agent} can_propose_for owner {owner_name}") };
+            if rule
+                .can_propose_for
+                .iter()
+                .any(|o| o.owner == owner_name || o.owner == "*")
+            {
+                return Decision {
+                    allowed: true,
+                    rule: format!("permissions: agent {agent} can_propose_for owner {owner_name}"),
+                };
             }
         }
         if let Some(modes) = &self.modes {
             if modes.write.contains(&WriteMode::OwnerIdMatch) && owner == Some(agent) {
-                return Decision { allowed: true, rule: "permissions.write: owner_id_match".into() };
+                return Decision {
+                    allowed: true,
+                    rule: "permissions.write: owner_id_match".into(),
+                };
             }
             if modes.write.contains(&WriteMode::DelegatedExplicitly)
-                && self.delegations.get(owner_name).is_some_and(|agents| agents.iter().any(|a| a == agent))
+                && self
+                    .delegations
+                    .get(owner_name)
+                    .is_some_and(|agents| agents.iter().any(|a| a == agent))
             {
-                return Decision { allowed: true, rule: format!("permissions.write: delegated_explicitly (delegations.{owner_name})") };
+                return Decision {
+                    allowed: true,
+                    rule: format!(
+                        "permissions.write: delegated_explicitly (delegations.{owner_name})"
+                    ),
+                };
             }
-        } else if self.delegations.get(owner_name).is_some_and(|agents| agents.iter().any(|a| a == agent)) {
-            return Decision { allowed: true, rule: format!("delegations.{owner_name}") };
+        } else if self
+            .delegations
+            .get(owner_name)
+            .is_some_and(|agents| agents.iter().any(|a| a == agent))
+        {
+            return Decision {
+                allowed: true,
+                rule: format!("delegations.{owner_name}"),
+            };
         }
         let known = self.rules.iter().any(|r| r.agent == agent);
         match self.default_policy {
-            Policy::Allow if !known => Decision { allowed: true, rule: "default_policy: allow".into() },
+            Policy::Allow if !known => Decision {
+                allowed: true,
+                rule: "default_policy: allow".into(),
+            },
             Policy::Allow => Decision {
                 allowed: false,
-                rule: format!("permissions: agent {agent} is listed but not for owner {owner_name}"),
+                rule: format!(
+                    "permissions: agent {agent} is listed but not for owner {owner_name}"
+                ),
             },
-            Policy::Deny => Decision { allowed: false, rule: "default_policy: deny".into() },
+            Policy::Deny => Decision {
+                allowed: false,
+                rule: "default_policy: deny".into(),
+            },
         }
     }
 
@@ -192,9 +241,16 @@ mod tests {
 
     #[test]
     fn malformed_files_are_located() {
-        let err = Permissions::parse("okrs/permissions.yml", "default_policy: maybe\n").unwrap_err().to_string();
+        let err = Permissions::parse("okrs/permissions.yml", "default_policy: maybe\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("okrs/permissions.yml:1:"), "{err}");
-        let err = Permissions::parse("okrs/permissions.yml", "permissions:\n  write: [everything]\n").unwrap_err().to_string();
+        let err = Permissions::parse(
+            "okrs/permissions.yml",
+            "permissions:\n  write: [everything]\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("okrs/permissions.yml:2:"), "{err}");
     }
 }

@@ -10,7 +10,10 @@ pub struct CommitMessage {
 
 impl CommitMessage {
     pub fn new(subject: impl Into<String>) -> Self {
-        CommitMessage { subject: subject.into(), ..Default::default() }
+        CommitMessage {
+            subject: subject.into(),
+            ..Default::default()
+        }
     }
 
     pub fn body(mut self, body: impl Into<String>) -> Self {
@@ -21,7 +24,8 @@ impl CommitMessage {
     /// Add a trailer; values are kept on one line so `git interpret-trailers` reads them.
     pub fn trailer(mut self, key: &str, value: impl AsRef<str>) -> Self {
         let value = value.as_ref().replace(['\n', '\r'], " ");
-        self.trailers.push((key.to_string(), value.trim().to_string()));
+        self.trailers
+            .push((key.to_string(), value.trim().to_string()));
         self
     }
 
@@ -55,7 +59,9 @@ pub fn parse_trailers(message: &str) -> Vec<(String, String)> {
     }
     let mut out = Vec::new();
     for line in last.lines() {
-        let Some((key, value)) = line.split_once(": ") else { return Vec::new() };
+        let Some((key, value)) = line.split_once(": ") else {
+            return Vec::new();
+        };
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Vec::new();
         }

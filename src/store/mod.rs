@@ -126,10 +126,16 @@ impl Store {
         if !path.exists() {
             bail!("no such directory: {}", path.display());
         }
-        let mut repo = gix::discover(path)
-            .map_err(|e| anyhow!("not a git repository (or any parent up to /): {} ({})", path.display(), gix_error(e)))?;
+        let mut repo = gix::discover(path).map_err(|e| {
+            anyhow!(
+                "not a git repository (or any parent up to /): {} ({})",
+                path.display(),
+                gix_error(e)
+            )
+        })?;
         // A state commit needs an identity; git-okr must work in hooks and daemons where none is set.
-        repo.committer_or_set_fallback("git-okr", "git-okr@localhost").git("reading the git identity")?;
+        repo.committer_or_set_fallback("git-okr", "git-okr@localhost")
+            .git("reading the git identity")?;
         Ok(Store { repo })
     }
 
@@ -154,7 +160,11 @@ impl Store {
 
     /// The commit `refs/okr/state` points at, if the ref exists.
     pub fn tip(&self) -> Result<Option<ObjectId>> {
-        match self.repo.try_find_reference(STATE_REF).git("reading refs/okr/state")? {
+        match self
+            .repo
+            .try_find_reference(STATE_REF)
+            .git("reading refs/okr/state")?
+        {
             None => Ok(None),
             Some(mut r) => {
                 let id = r.peel_to_id().git("resolving refs/okr/state")?;
@@ -175,16 +185,28 @@ impl Store {
             None => None,
             Some(id) => {
                 let commit = self.repo.find_commit(id).git("reading a state commit")?;
-                Some(commit.tree_id().git("reading a state commit's tree")?.detach())
+                Some(
+                    commit
+                        .tree_id()
+                        .git("reading a state commit's tree")?
+                        .detach(),
+                )
             }
         };
-        Ok(Snapshot { store: self, tip: commit, tree })
+        Ok(Snapshot {
+            store: self,
+            tip: commit,
+            tree,
+        })
     }
 
     /// The one write path: read the tip, let `op` compute changes from that state,
     /// write the commit and move the ref with compare-and-swap. On a lost race the
     /// operation runs again on the new state, a bounded number of times.
-    pub fn transact<T>(&self, mut op: impl FnMut(&Snapshot<'_>) -> Result<Step<T>>) -> Result<Outcome<T>> {
+    pub fn transact<T>(
+        &self,
+        mut op: impl FnMut(&Snapshot<'_>) -> Result<Step<T>>,
+    ) -> Result<Outcome<T>> {
         let mut last_error = None;
         for attempt in 0..MAX_ATTEMPTS {
             let snap = self.snapshot()?;
@@ -194,11 +216,18 @@ impl Store {
             };
             let tree = self.write_tree(snap.tree, &commit.changes)?;
             if Some(tree) == snap.tree {
-                return Ok(Outcome::Unchanged { value: commit.value });
+                return Ok(Outcome::Unchanged {
+                    value: commit.value,
+                });
             }
             let id = self.write_commit(tree, snap.tip.into_iter().collect(), &commit.message)?;
             match self.move_ref(snap.tip, id, &commit.message.subject) {
-                Ok(()) => return Ok(Outcome::Committed { id, value: commit.value }),
+                Ok(()) => {
+                    return Ok(Outcome::Committed {
+                        id,
+                        value: commit.value,
+                    })
+                }
                 Err(e) => {
                     if self.tip()? == snap.tip && !is_lock_contention(&e) {
                         return Err(e.context("updating refs/okr/state"));
@@ -215,8 +244,17 @@ impl Store {
     }
 
     /// Write a commit whose tree is `tree` with the given parents (used by sync's merge too).
-    pub fn write_commit(&self, tree: ObjectId, parents: Vec<ObjectId>, message: &CommitMessage) -> Result<ObjectId> {
-        let committer = self.repo.committer().ok_or_else(|| anyhow!("no git identity"))?.git("reading the git identity")?;
+    pub fn write_commit(
+        &self,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+        message: &CommitMessage,
+    ) -> Result<ObjectId> {
+        let committer = self
+            .repo
+            .committer()
+            .ok_or_else(|| anyhow!("no git identity"))?
+            .git("reading the git identity")?;
         let author = match self.repo.author() {
             Some(a) => a.git("reading the git identity")?,
             None => committer,
@@ -238,12 +276,14 @@ impl Store {
                     let blob = self.repo.write_blob(bytes).git("writing a blob")?;
                     editor
                         .upsert(path.as_str(), EntryKind::Blob, blob)
-                        .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
+                        .map_err(|e| {
+                            gix_error(e).context(format!("invalid state path {path:?}"))
+                        })?;
                 }
                 None => {
-                    editor
-                        .remove(path.as_str())
-                        .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
+                    editor.remove(path.as_str()).map_err(|e| {
+                        gix_error(e).context(format!("invalid state path {path:?}"))
+                    })?;
                 }
             }
         }
@@ -289,14 +329,24 @@ impl<'s> Snapshot<'s> {
     fn root(&self) -> Result<Option<gix::Tree<'s>>> {
         match self.tree {
             None => Ok(None),
-            Some(id) => Ok(Some(self.store.repo.find_tree(id).git("reading the state tree")?)),
+            Some(id) => Ok(Some(
+                self.store
+                    .repo
+                    .find_tree(id)
+                    .git("reading the state tree")?,
+            )),
         }
     }
 
     /// The bytes of the file at `path`, if it exists (and is a file).
     pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let Some(root) = self.root()? else { return Ok(None) };
-        let Some(entry) = root.lookup_entry_by_path(path).git("looking up a state file")? else {
+        let Some(root) = self.root()? else {
+            return Ok(None);
+        };
+        let Some(entry) = root
+            .lookup_entry_by_path(path)
+            .git("looking up a state file")?
+        else {
             return Ok(None);
         };
         if !entry.mode().is_blob() {
@@ -310,15 +360,20 @@ impl<'s> Snapshot<'s> {
     pub fn read_text(&self, path: &str) -> Result<Option<String>> {
         match self.read(path)? {
             None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())),
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+                anyhow!(
+                    "{path}: not valid UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to()
+                )
+            }),
         }
     }
 
     /// Whether `path` names a directory on the ref.
     pub fn is_dir(&self, path: &str) -> Result<bool> {
-        let Some(root) = self.root()? else { return Ok(false) };
+        let Some(root) = self.root()? else {
+            return Ok(false);
+        };
         if path.is_empty() {
             return Ok(true);
         }
@@ -330,18 +385,33 @@ impl<'s> Snapshot<'s> {
 
     /// Every file below `dir` ("" for all), as full paths, sorted.
     pub fn list(&self, dir: &str) -> Result<Vec<String>> {
-        let Some(root) = self.root()? else { return Ok(Vec::new()) };
+        let Some(root) = self.root()? else {
+            return Ok(Vec::new());
+        };
         let dir = dir.trim_end_matches('/');
         let start = if dir.is_empty() {
             root
         } else {
-            match root.lookup_entry_by_path(dir).git("looking up a state path")? {
-                Some(e) if e.mode().is_tree() => e.object().git("reading a state tree")?.into_tree(),
+            match root
+                .lookup_entry_by_path(dir)
+                .git("looking up a state path")?
+            {
+                Some(e) if e.mode().is_tree() => {
+                    e.object().git("reading a state tree")?.into_tree()
+                }
                 _ => return Ok(Vec::new()),
             }
         };
         let mut out = Vec::new();
-        collect_files(&start, if dir.is_empty() { String::new() } else { format!("{dir}/") }, &mut out)?;
+        collect_files(
+            &start,
+            if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            },
+            &mut out,
+        )?;
         out.sort();
         Ok(out)
     }
