@@ -41,7 +41,10 @@ impl TestRepo {
     }
 
     fn empty_dir() -> TestRepo {
-        TestRepo { dir: tempfile::tempdir().unwrap(), home: tempfile::tempdir().unwrap() }
+        TestRepo {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -52,14 +55,20 @@ impl TestRepo {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("HOME", self.home.path().display().to_string()),
-            ("XDG_CONFIG_HOME", self.home.path().join(".config").display().to_string()),
+            (
+                "XDG_CONFIG_HOME",
+                self.home.path().join(".config").display().to_string(),
+            ),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
-            ("GIT_CONFIG_GLOBAL", self.home.path().join(".gitconfig").display().to_string()),
+            (
+                "GIT_CONFIG_GLOBAL",
+                self.home.path().join(".gitconfig").display().to_string(),
+            ),
             ("GIT_AUTHOR_NAME", AUTHOR_NAME.into()),
             ("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL.into()),
             ("GIT_COMMITTER_NAME", AUTHOR_NAME.into()),
             ("GIT_COMMITTER_EMAIL", AUTHOR_EMAIL.into()),
-            ("LC_ALL", "C"),
+            ("LC_ALL", "C".into()),
             ("TZ", "UTC".into()),
         ]
         .into_iter()
@@ -70,13 +79,19 @@ impl TestRepo {
     /// A `git` command in this repository; panics unless it succeeds.
     pub fn git(&self, args: &[&str]) -> String {
         let out = self.git_output(args);
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn git_output(&self, args: &[&str]) -> Output {
         let mut cmd = std::process::Command::new("git");
-        cmd.current_dir(self.path()).args(args).env_remove("OKR_AGENT");
+        cmd.current_dir(self.path())
+            .args(args)
+            .env_remove("OKR_AGENT");
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
@@ -86,7 +101,10 @@ impl TestRepo {
     /// The `git-okr` binary, run inside this repository.
     pub fn okr(&self) -> Command {
         let mut cmd = Command::cargo_bin("git-okr").unwrap();
-        cmd.current_dir(self.path()).env_remove("OKR_AGENT").env_remove("VISUAL").env_remove("EDITOR");
+        cmd.current_dir(self.path())
+            .env_remove("OKR_AGENT")
+            .env_remove("VISUAL")
+            .env_remove("EDITOR");
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
@@ -130,7 +148,9 @@ impl TestRepo {
     /// The commit refs/okr/state points at, if any.
     pub fn state_tip(&self) -> Option<String> {
         let out = self.git_output(&["rev-parse", "--verify", "-q", "refs/okr/state"]);
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// A file of the state as git shows it.
@@ -144,7 +164,9 @@ impl TestRepo {
         let mut out = BTreeMap::new();
         let git_dir = self.git(&["rev-parse", "--git-dir"]).trim().to_string();
         let git_dir = self.path().join(git_dir);
-        collect(self.path(), self.path(), &mut out, &|p: &Path| p.starts_with(&git_dir));
+        collect(self.path(), self.path(), &mut out, &|p: &Path| {
+            p.starts_with(&git_dir)
+        });
         for name in ["index", "HEAD", "packed-refs", "config"] {
             if let Ok(bytes) = std::fs::read(git_dir.join(name)) {
                 out.insert(PathBuf::from(".git").join(name), bytes);
@@ -156,8 +178,15 @@ impl TestRepo {
     }
 }
 
-fn collect(dir: &Path, base: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>, skip: &dyn Fn(&Path) -> bool) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+fn collect(
+    dir: &Path,
+    base: &Path,
+    out: &mut BTreeMap<PathBuf, Vec<u8>>,
+    skip: &dyn Fn(&Path) -> bool,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let p = entry.path();
         if skip(&p) {
@@ -166,7 +195,10 @@ fn collect(dir: &Path, base: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>, skip: 
         if p.is_dir() {
             collect(&p, base, out, skip);
         } else {
-            out.insert(p.strip_prefix(base).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            out.insert(
+                p.strip_prefix(base).unwrap().to_path_buf(),
+                std::fs::read(&p).unwrap(),
+            );
         }
     }
 }
