@@ -2,7 +2,8 @@
 //! then the mirror's rebuild rate and the median of `git okr audit --kr` and
 //! `git okr kr history`, each beside the same question asked of `git log --grep`.
 //!
-//! Run: `cargo bench --bench audit` (OKR_BENCH_COMMITS=N for another size).
+//! Run: `cargo bench --bench audit` (OKR_BENCH_COMMITS=N for another size,
+//! OKR_BENCH_KEEP=1 to keep the repository for a closer look).
 
 use std::io::Write;
 use std::path::Path;
@@ -117,6 +118,9 @@ fn main() {
         verdict(kr_query <= Duration::from_millis(20)),
         verdict(history <= Duration::from_millis(20))
     );
+    if std::env::var_os("OKR_BENCH_KEEP").is_some() {
+        println!("kept the repository: {}", dir.keep().display());
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -281,7 +281,7 @@ impl<'c> Writer<'c> {
                 "INSERT INTO audit_events (seq, commit_id, parent, time, actor, action, objective, kr, proposal, plan, run, from_status, to_status, value, metric, message)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?,
-            event_ref: conn.prepare("INSERT INTO audit_event_refs (event, kind, ref) VALUES (?1, ?2, ?3)")?,
+            event_ref: conn.prepare("INSERT INTO audit_event_refs (event, seq, kind, ref) VALUES (?1, ?2, ?3, ?4)")?,
             value: conn.prepare(
                 "INSERT INTO audit_snapshot_values (seq, commit_id, time, path, as_of, kind, metric, kr, value, status, score)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -311,11 +311,11 @@ impl<'c> Writer<'c> {
             e.message
         ])?;
         for kr in &e.krs {
-            self.event_ref.execute(params![id, "kr", kr])?;
+            self.event_ref.execute(params![id, seq, "kr", kr])?;
         }
         for objective in &e.objectives {
             self.event_ref
-                .execute(params![id, "objective", objective])?;
+                .execute(params![id, seq, "objective", objective])?;
         }
         self.inserted += 1;
         if self.abort_after.is_some_and(|n| self.inserted >= n) {

@@ -26,6 +26,8 @@ pub fn with_mirror<T>(store: &Store, mut f: impl FnMut(&Connection) -> Result<T>
     let okr_dir = store.okr_dir()?;
     let tip = store.tip()?;
     db::with_db(&okr_dir, |conn| {
+        // Memory-mapped reads: a short-lived process reads its rows without a syscall per page.
+        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
         follow::follow(store.repo(), conn, tip, false)?;
         f(conn)
     })

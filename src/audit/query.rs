@@ -54,20 +54,33 @@ fn event_of(r: &Row<'_>) -> rusqlite::Result<Event> {
 
 /// Matching events, newest commit first; a commit's own action event before its status changes.
 pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<Event>> {
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events e WHERE 1 = 1");
+    // With --kr/--objective the refs index drives the query (already in display order);
+    // otherwise the events' own indexes do.
+    let driver = match (&f.kr, &f.objective) {
+        (Some(id), _) => Some(("kr", id)),
+        (None, Some(id)) => Some(("objective", id)),
+        (None, None) => None,
+    };
     let mut args: Vec<Value> = Vec::new();
+    let (mut sql, order) = match driver {
+        Some((kind, id)) => {
+            args.push(kind.to_string().into());
+            args.push(id.clone().into());
+            (
+                format!("SELECT {EVENT_COLUMNS} FROM audit_event_refs r JOIN audit_events e ON e.id = r.event WHERE r.kind = ?1 AND r.ref = ?2"),
+                " ORDER BY r.seq DESC, r.event ASC",
+            )
+        }
+        None => (
+            format!("SELECT {EVENT_COLUMNS} FROM audit_events e WHERE 1 = 1"),
+            " ORDER BY e.seq DESC, e.id ASC",
+        ),
+    };
     let mut arg = |sql: &mut String, clause: &str, v: Value| {
         args.push(v);
         sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
     };
-    if let Some(kr) = &f.kr {
-        arg(
-            &mut sql,
-            " AND e.id IN (SELECT event FROM audit_event_refs WHERE kind = 'kr' AND ref = ?)",
-            kr.clone().into(),
-        );
-    }
-    if let Some(o) = &f.objective {
+    if let (Some(_), Some(o)) = (&f.kr, &f.objective) {
         arg(&mut sql, " AND e.id IN (SELECT event FROM audit_event_refs WHERE kind = 'objective' AND ref = ?)", o.clone().into());
     }
     if let Some(a) = &f.actor {
@@ -88,7 +101,7 @@ pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<Event>> {
     if let Some(t) = f.until {
         arg(&mut sql, " AND e.time < ?", t.into());
     }
-    sql.push_str(" ORDER BY e.seq DESC, e.id ASC");
+    sql.push_str(order);
     if let Some(n) = f.limit {
         sql.push_str(&format!(" LIMIT {n}"));
     }

@@ -5,7 +5,7 @@ use crate::db::{meta_get, meta_set};
 use anyhow::Result;
 use rusqlite::{Connection, TransactionBehavior};
 
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 /// meta key: the schema version of the audit tables.
 pub const SCHEMA_KEY: &str = "audit.schema";
 /// meta key: the commit of refs/okr/state the tables mirror ("" for no ref).
@@ -33,17 +33,20 @@ CREATE TABLE IF NOT EXISTS audit_events (
     metric      TEXT,
     message     TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_events_by_seq ON audit_events(seq);
-CREATE INDEX IF NOT EXISTS audit_events_by_action ON audit_events(action, seq);
-CREATE INDEX IF NOT EXISTS audit_events_by_actor ON audit_events(actor, seq);
+-- Every index ends in the rowid (ascending), so `seq DESC` indexes give the display
+-- order (newest commit first, a commit's events in order) without sorting.
+CREATE INDEX IF NOT EXISTS audit_events_by_seq ON audit_events(seq DESC);
+CREATE INDEX IF NOT EXISTS audit_events_by_action ON audit_events(action, seq DESC);
+CREATE INDEX IF NOT EXISTS audit_events_by_actor ON audit_events(actor, seq DESC);
 CREATE INDEX IF NOT EXISTS audit_events_by_time ON audit_events(time);
 -- Every KR / objective an event is about, one row each (`--kr`, `--objective`).
 CREATE TABLE IF NOT EXISTS audit_event_refs (
     event INTEGER NOT NULL,
+    seq   INTEGER NOT NULL,           -- the event's seq, so the index yields display order
     kind  TEXT NOT NULL,              -- 'kr' | 'objective'
     ref   TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_event_refs_by_ref ON audit_event_refs(kind, ref, event);
+CREATE INDEX IF NOT EXISTS audit_event_refs_by_ref ON audit_event_refs(kind, ref, seq DESC, event);
 -- The values of every snapshot file a commit wrote (metrics/snapshots/*.json).
 CREATE TABLE IF NOT EXISTS audit_snapshot_values (
     seq       INTEGER NOT NULL,

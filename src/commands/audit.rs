@@ -10,6 +10,7 @@ use crate::cli::{AuditArgs, AuditCommand, KrHistoryArgs};
 use crate::model::fmt_num;
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Local, NaiveDate, TimeZone};
+use std::io::{BufWriter, Write};
 
 pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
     if let Some(AuditCommand::Rebuild) = args.command {
@@ -97,7 +98,7 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
     } else if events.is_empty() {
         println!("No audit events match.");
     } else {
-        print_events(&events);
+        quiet_pipe(print_events(&events))?;
     }
     Ok(())
 }
@@ -110,7 +111,16 @@ fn event_json(e: &Event) -> serde_json::Value {
     v
 }
 
-fn print_events(events: &[Event]) {
+/// A reader that went away (`| head`) is not an error.
+fn quiet_pipe(r: std::io::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn print_events(events: &[Event]) -> std::io::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
     let actor_w = events
         .iter()
         .map(|e| e.actor.chars().count())
@@ -119,15 +129,17 @@ fn print_events(events: &[Event]) {
     let action_w = events.iter().map(|e| e.action.len()).max().unwrap_or(0);
     for e in events {
         let summary = e.message.lines().next().unwrap_or("");
-        println!(
+        writeln!(
+            out,
             "{}  {}  {:actor_w$}  {:action_w$}  {}",
             date_time(e.time).format("%Y-%m-%d %H:%M"),
             &e.commit[..e.commit.len().min(7)],
             e.actor,
             e.action,
             summary
-        );
+        )?;
     }
+    out.flush()
 }
 
 pub fn kr_history(ctx: &Ctx, args: KrHistoryArgs) -> Result<()> {
@@ -154,23 +166,23 @@ pub fn kr_history(ctx: &Ctx, args: KrHistoryArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    print_history(&kr, &points);
-    Ok(())
+    quiet_pipe(print_history(&kr, &points))
 }
 
-fn print_history(kr: &str, points: &[HistoryPoint]) {
+fn print_history(kr: &str, points: &[HistoryPoint]) -> std::io::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
     let values: Vec<f64> = points.iter().filter_map(|p| p.value).collect();
     if points.is_empty() {
-        println!("{kr}: no measurements or status changes recorded yet");
-        return;
+        writeln!(out, "{kr}: no measurements or status changes recorded yet")?;
+        return out.flush();
     }
     let range = match (values.first(), values.last()) {
         (Some(a), Some(b)) => format!(", value {} -> {}", fmt_num(*a), fmt_num(*b)),
         _ => String::new(),
     };
-    println!("{kr}: {} points{range}", points.len());
+    writeln!(out, "{kr}: {} points{range}", points.len())?;
     if !values.is_empty() {
-        println!("{}", sparkline(&values, 60));
+        writeln!(out, "{}", sparkline(&values, 60))?;
     }
     for p in points {
         let status = match (&p.from, &p.status) {
@@ -189,12 +201,14 @@ fn print_history(kr: &str, points: &[HistoryPoint]) {
             .map(|s| format!("{s:.2}"))
             .unwrap_or_else(|| "-".into());
         let source = p.path.clone().unwrap_or_else(|| p.source.clone());
-        println!(
+        writeln!(
+            out,
             "{}  {}  value {value:>8}  score {score:>4}  {status:<28}  {source}",
             date_time(p.time).format("%Y-%m-%d %H:%M"),
             &p.commit[..p.commit.len().min(7)],
-        );
+        )?;
     }
+    out.flush()
 }
 
 /// Values as ▁▂▃▄▅▆▇█, at most `width` characters (later values win in a squeezed bucket).
