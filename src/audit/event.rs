@@ -67,6 +67,8 @@ pub struct Event {
     pub to: Option<String>,
     pub value: Option<f64>,
     pub metric: Option<String>,
+    /// The whole commit message (a derived event: its trailer's text). Queries fill it
+    /// with only the first line unless `Filter::full_messages` is set.
     pub message: String,
     /// Every KR / objective id this event is about (indexed for `--kr` / `--objective`).
     #[serde(skip)]

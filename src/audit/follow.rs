@@ -109,8 +109,8 @@ pub fn follow(
                 author_email: &author,
                 message: &message,
             };
-            for event in events_of(&info) {
-                writer.event(seq, &event)?;
+            for (i, event) in events_of(&info).iter().enumerate() {
+                writer.event(seq, event, i > 0)?;
                 report.events += 1;
             }
             // Snapshot files this commit wrote (compared with its first parent).
@@ -269,6 +269,7 @@ fn changed_files(
 struct Writer<'c> {
     event: Statement<'c>,
     event_ref: Statement<'c>,
+    message: Statement<'c>,
     value: Statement<'c>,
     inserted: usize,
     abort_after: Option<usize>,
@@ -278,10 +279,11 @@ impl<'c> Writer<'c> {
     fn new(conn: &'c Connection) -> Result<Self> {
         Ok(Writer {
             event: conn.prepare(
-                "INSERT INTO audit_events (seq, commit_id, parent, time, actor, action, objective, kr, proposal, plan, run, from_status, to_status, value, metric, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                "INSERT INTO audit_events (seq, commit_id, parent, time, actor, action, objective, kr, proposal, plan, run, from_status, to_status, value, metric, summary, derived)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )?,
             event_ref: conn.prepare("INSERT INTO audit_event_refs (event, seq, kind, ref) VALUES (?1, ?2, ?3, ?4)")?,
+            message: conn.prepare("INSERT INTO audit_messages (seq, message) VALUES (?1, ?2)")?,
             value: conn.prepare(
                 "INSERT INTO audit_snapshot_values (seq, commit_id, time, path, as_of, kind, metric, kr, value, status, score)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -291,7 +293,8 @@ impl<'c> Writer<'c> {
         })
     }
 
-    fn event(&mut self, seq: i64, e: &Event) -> Result<()> {
+    /// Insert an event; the first of a commit (`derived` false) also stores the whole message.
+    fn event(&mut self, seq: i64, e: &Event, derived: bool) -> Result<()> {
         let id = self.event.insert(params![
             seq,
             e.commit,
@@ -308,8 +311,16 @@ impl<'c> Writer<'c> {
             e.to,
             e.value,
             e.metric,
-            e.message
+            if derived {
+                e.message.as_str()
+            } else {
+                e.message.lines().next().unwrap_or("")
+            },
+            derived
         ])?;
+        if !derived {
+            self.message.execute(params![seq, e.message])?;
+        }
         for kr in &e.krs {
             self.event_ref.execute(params![id, seq, "kr", kr])?;
         }

@@ -19,10 +19,22 @@ pub struct Filter {
     /// Unix seconds, exclusive.
     pub until: Option<i64>,
     pub limit: Option<usize>,
+    /// Fill `Event::message` with the whole commit message instead of its first line.
+    pub full_messages: bool,
 }
 
 const EVENT_COLUMNS: &str =
-    "e.commit_id, e.parent, e.time, e.actor, e.action, e.objective, e.kr, e.proposal, e.plan, e.run, e.from_status, e.to_status, e.value, e.metric, e.message";
+    "e.commit_id, e.parent, e.time, e.actor, e.action, e.objective, e.kr, e.proposal, e.plan, e.run, e.from_status, e.to_status, e.value, e.metric";
+
+/// The message column: the whole commit message, or only its first line (cheaper: the
+/// whole messages live in their own table).
+fn message_column(full: bool) -> &'static str {
+    if full {
+        "CASE WHEN e.derived THEN e.summary ELSE (SELECT m.message FROM audit_messages m WHERE m.seq = e.seq) END"
+    } else {
+        "e.summary"
+    }
+}
 
 fn event_of(r: &Row<'_>) -> rusqlite::Result<Event> {
     let split = |s: Option<String>| -> Vec<String> {
@@ -67,12 +79,15 @@ pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<Event>> {
             args.push(kind.to_string().into());
             args.push(id.clone().into());
             (
-                format!("SELECT {EVENT_COLUMNS} FROM audit_event_refs r JOIN audit_events e ON e.id = r.event WHERE r.kind = ?1 AND r.ref = ?2"),
+                format!("SELECT {EVENT_COLUMNS}, {} FROM audit_event_refs r JOIN audit_events e ON e.id = r.event WHERE r.kind = ?1 AND r.ref = ?2", message_column(f.full_messages)),
                 " ORDER BY r.seq DESC, r.event ASC",
             )
         }
         None => (
-            format!("SELECT {EVENT_COLUMNS} FROM audit_events e WHERE 1 = 1"),
+            format!(
+                "SELECT {EVENT_COLUMNS}, {} FROM audit_events e WHERE 1 = 1",
+                message_column(f.full_messages)
+            ),
             " ORDER BY e.seq DESC, e.id ASC",
         ),
     };

@@ -5,13 +5,18 @@ use crate::db::{meta_get, meta_set};
 use anyhow::Result;
 use rusqlite::{Connection, TransactionBehavior};
 
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 /// meta key: the schema version of the audit tables.
 pub const SCHEMA_KEY: &str = "audit.schema";
 /// meta key: the commit of refs/okr/state the tables mirror ("" for no ref).
 pub const TIP_KEY: &str = "audit.tip";
 
-const TABLES: &[&str] = &["audit_events", "audit_event_refs", "audit_snapshot_values"];
+const TABLES: &[&str] = &[
+    "audit_events",
+    "audit_event_refs",
+    "audit_messages",
+    "audit_snapshot_values",
+];
 
 const CREATE: &str = r#"
 CREATE TABLE IF NOT EXISTS audit_events (
@@ -31,7 +36,14 @@ CREATE TABLE IF NOT EXISTS audit_events (
     to_status   TEXT,
     value       REAL,
     metric      TEXT,
-    message     TEXT NOT NULL
+    -- The first line of the message (a derived event's trailer text); the whole
+    -- message of an action event lives in audit_messages, keeping these rows small.
+    summary     TEXT NOT NULL,
+    derived     INTEGER NOT NULL      -- 1 for status-change / regression events
+);
+CREATE TABLE IF NOT EXISTS audit_messages (
+    seq     INTEGER PRIMARY KEY,
+    message TEXT NOT NULL
 );
 -- Every index ends in the rowid (ascending), so `seq DESC` indexes give the display
 -- order (newest commit first, a commit's events in order) without sorting.

@@ -41,6 +41,7 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
             .map(|d| parse_date("until", d, true))
             .transpose()?,
         limit: args.limit,
+        full_messages: args.json,
     };
     let (events, actions, kr_known, objective_known) = audit::with_mirror(&ctx.store, |conn| {
         let events = query::events(conn, &filter)?;
