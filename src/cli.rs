@@ -49,6 +49,8 @@ pub enum Command {
     Kr(KrCommand),
     /// The overview: scores, statuses and what needs attention.
     Status(StatusArgs),
+    /// Query the history of refs/okr/state (events from its commits' trailers).
+    Audit(AuditArgs),
     /// Scheduled jobs, and the daemon that runs them.
     #[command(subcommand)]
     Daemon(DaemonCommand),
@@ -118,6 +120,8 @@ pub enum KrCommand {
     Measure(MeasureArgs),
     /// Score KRs against their targets, rolled up by objective and scope.
     Score(ScoreArgs),
+    /// Value, status and score of a key result over time.
+    History(KrHistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -379,4 +383,50 @@ pub enum HooksCommand {
     Uninstall,
     /// Show which hooks are installed and where.
     Status,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Only events about this key result.
+    #[arg(long, value_name = "ID")]
+    pub kr: Option<String>,
+    /// Only events about this objective.
+    #[arg(long, value_name = "ID")]
+    pub objective: Option<String>,
+    /// Only events by this actor (an email, `agent:NAME` or an agent's NAME).
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
+    /// Only events of this action (init, edit, metric-set, measure, status-change, …).
+    #[arg(long, value_name = "A")]
+    pub action: Option<String>,
+    /// Only events at or after DATE (YYYY-MM-DD, local time, or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only events up to DATE (a day is included whole).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Show at most N events (newest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the events as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Rebuild the audit mirror from every commit of refs/okr/state.
+    Rebuild,
+}
+
+#[derive(Debug, Args)]
+pub struct KrHistoryArgs {
+    /// The key result, e.g. KR-1.1.
+    pub kr: String,
+    /// Print the history as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: `cli` → `commands` → (`model`, `store`, …).
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod daemon;

@@ -2,6 +2,7 @@
 //! through the store's one transaction.
 
 mod ci;
+mod audit;
 mod daemon;
 mod files;
 mod hooks;
@@ -81,6 +82,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Audit(args) => audit::audit(&ctx, args),
+        Command::Kr(KrCommand::History(args)) => audit::kr_history(&ctx, args),
         Command::Daemon(cmd) => daemon::run(&ctx, cmd),
         Command::Hooks(cmd) => hooks::run(&ctx, cmd),
         Command::Ci(CiCommand::Ingest(args)) => ci::ingest(&ctx, args),
