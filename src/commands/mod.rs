@@ -1,8 +1,8 @@
 //! One function per command: they read the state, call the model, and write
 //! through the store's one transaction.
 
-mod ci;
 mod audit;
+mod ci;
 mod daemon;
 mod files;
 mod hooks;
