@@ -19,12 +19,7 @@ objectives:
 ";
 
 fn setup() -> TestRepo {
-    let repo = TestRepo::with_commit();
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(ws.path().join("okrs")).unwrap();
-    std::fs::write(ws.path().join("okrs/org.yml"), OKRS).unwrap();
-    repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
-    repo
+    TestRepo::with_state(&[("okrs/org.yml", OKRS)])
 }
 
 fn okr_dir(repo: &TestRepo) -> std::path::PathBuf {

@@ -57,13 +57,10 @@ permissions:
 ";
 
 fn setup() -> TestRepo {
-    let repo = TestRepo::with_commit();
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(ws.path().join("okrs")).unwrap();
-    std::fs::write(ws.path().join("okrs/org.yml"), OKRS).unwrap();
-    std::fs::write(ws.path().join("okrs/permissions.yml"), PERMISSIONS).unwrap();
-    repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
-    repo
+    TestRepo::with_state(&[
+        ("okrs/org.yml", OKRS),
+        ("okrs/permissions.yml", PERMISSIONS),
+    ])
 }
 
 /// A folder of fake agents, first on PATH, with `git-okr` beside them so `git okr` works.

@@ -121,12 +121,7 @@ fn day(start: &str, i: usize) -> String {
 }
 
 fn setup(okrs: &str) -> TestRepo {
-    let repo = TestRepo::with_commit();
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(ws.path().join("okrs")).unwrap();
-    std::fs::write(ws.path().join("okrs/org.yml"), okrs).unwrap();
-    repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
-    repo
+    TestRepo::with_state(&[("okrs/org.yml", okrs)])
 }
 
 /// 20 days from 2026-01-01: KR-1.1 rises 2/day from 10 (on track for 100 by 03-01),

@@ -40,6 +40,20 @@ impl TestRepo {
         repo
     }
 
+    /// A repository with one commit whose state is imported from `files`
+    /// (state paths and contents, e.g. `("okrs/org.yml", OKRS)`) with `git okr init --from`.
+    pub fn with_state(files: &[(&str, &str)]) -> TestRepo {
+        let repo = TestRepo::with_commit();
+        let ws = tempfile::tempdir().unwrap();
+        for (path, content) in files {
+            let p = ws.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
+        repo
+    }
+
     fn empty_dir() -> TestRepo {
         TestRepo {
             dir: tempfile::tempdir().unwrap(),
