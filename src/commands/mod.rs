@@ -11,6 +11,7 @@ mod proposals;
 mod report;
 pub mod state;
 mod status;
+mod sync;
 
 use crate::cli::*;
 use crate::store::{CommitMessage, Store};
@@ -84,6 +85,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
+        Command::Sync(args) => sync::sync(&ctx, args),
+        Command::Pull(args) => sync::pull(&ctx, args),
+        Command::Push(args) => sync::push(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }
