@@ -446,3 +446,6 @@ pub fn setup(store: &Store, remote: &Remote, push_too: bool) -> Result<Setup> {
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests;

@@ -227,7 +227,7 @@ fn merge_field(
         }
     }
     if level == Level::Kr {
-        if let (Some(merged), true) = (measured_field(key, o, t), true) {
+        if let Some(merged) = measured_field(key, o, t) {
             return Some(merged);
         }
     }
