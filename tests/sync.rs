@@ -475,6 +475,7 @@ fn push_refuses_a_non_fast_forward_and_pull_merges() {
     let out = c[1].ok(&["push"]);
     assert!(out.contains("Pushed refs/okr/state to origin"), "{out}");
     assert_eq!(remote.state_tip(), c[1].state_tip());
+    assert_eq!(c[1].ok(&["push"]).trim(), "origin is up to date");
     let out = c[0].ok(&["pull"]);
     assert!(out.starts_with("Fast-forwarded"), "{out}");
     assert_eq!(c[0].ok(&["pull"]).trim(), "Already up to date with origin");

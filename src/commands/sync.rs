@@ -128,8 +128,9 @@ pub fn pull(ctx: &Ctx, args: PullArgs) -> Result<()> {
 
 pub fn push(ctx: &Ctx, args: PushArgs) -> Result<()> {
     let remote = sync::resolve_remote(&ctx.store, args.remote.as_deref())?;
-    if let Some(tip) = sync::push_only(&ctx.store, &remote)? {
-        println!("Pushed refs/okr/state to {} ({})", remote.name, short(tip));
+    match sync::push_only(&ctx.store, &remote)? {
+        (tip, true) => println!("Pushed refs/okr/state to {} ({})", remote.name, short(tip)),
+        (_, false) => println!("{} is up to date", remote.name),
     }
     Ok(())
 }

@@ -151,7 +151,7 @@ pub fn merge_states<K: Clone + Eq>(
             }
         }
     }
-    check_okrs(base, ours, theirs, &mut out, load, m)?;
+    check_okrs(ours, theirs, &mut out, load, m)?;
     Ok(out)
 }
 
@@ -297,14 +297,12 @@ fn whole_file_conflict(path: &str, m: &mut Merger) -> Pick {
 /// different files, a KR whose merged baseline equals its merged target, …). If not,
 /// that is a conflict; `--ours/--theirs` then take that side's OKR files as they were.
 fn check_okrs<K: Clone + Eq>(
-    base: &BTreeMap<String, K>,
     ours: &BTreeMap<String, K>,
     theirs: &BTreeMap<String, K>,
     out: &mut MergedFiles<K>,
     load: &dyn Fn(&K) -> Result<Vec<u8>>,
     m: &mut Merger,
 ) -> Result<()> {
-    let _ = base;
     let mut texts = Vec::new();
     for (path, f) in out.iter().filter(|(p, _)| is_okr_file(p)) {
         let bytes = match f {

@@ -23,7 +23,7 @@ use std::process::Command;
 pub const HOOK_GUARD_ENV: &str = "OKR_HOOK_RUNNING";
 
 /// How many fetch → merge → push rounds a sync tries while the remote keeps moving.
-const MAX_ROUNDS: u32 = 5;
+const MAX_ROUNDS: u32 = 8;
 
 /// A remote to sync with: a configured remote's name, or a URL/path given directly.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct Remote {
     pub configured: bool,
     /// `refs/okr-remotes/<slug>/state`.
     pub tracking: String,
+    /// `refs/okr-remotes/<slug>/`, where the remote's `refs/okr/*` are kept.
+    prefix: String,
 }
 
 impl Remote {
@@ -50,23 +52,22 @@ impl Remote {
             })
             .collect();
         let slug = slug.trim_matches(|c| c == '.' || c == '_').to_string();
+        let prefix = format!(
+            "refs/okr-remotes/{}/",
+            if slug.is_empty() { "remote" } else { &slug }
+        );
         Remote {
             name: name.to_string(),
             configured,
-            tracking: format!(
-                "refs/okr-remotes/{}/state",
-                if slug.is_empty() { "remote" } else { &slug }
-            ),
+            tracking: format!("{prefix}state"),
+            prefix,
         }
     }
 
     /// The fetch refspec that brings every `refs/okr/*` of the remote into tracking refs
     /// (a wildcard, so a remote without the ref is not an error).
     pub fn fetch_refspec(&self) -> String {
-        format!(
-            "+refs/okr/*:{}",
-            self.tracking.trim_end_matches("state").to_string() + "*"
-        )
+        format!("+refs/okr/*:{}*", self.prefix)
     }
 }
 
@@ -79,7 +80,7 @@ pub fn resolve_remote(store: &Store, arg: Option<&str>) -> Result<Remote> {
         if names.iter().any(|n| n == arg) {
             return Ok(Remote::new(arg, true));
         }
-        if arg.contains(['/', ':', '\\']) || arg.starts_with('.') {
+        if arg.contains(['/', ':', '\\']) || std::path::Path::new(arg).exists() {
             return Ok(Remote::new(arg, false));
         }
         bail!(
@@ -162,6 +163,8 @@ pub fn fetch(store: &Store, remote: &Remote) -> Result<Option<ObjectId>> {
 #[derive(Debug, PartialEq)]
 pub enum Pushed {
     Done,
+    /// The remote already had this commit.
+    UpToDate,
     /// The remote refused: it moved since `expected`, or the push was not a fast-forward.
     Rejected(String),
 }
@@ -191,7 +194,12 @@ pub fn push(
     let (ok, out, err) = git(store, &args)?;
     if ok {
         store.set_ref(&remote.tracking, tip, "pushed")?;
-        return Ok(Pushed::Done);
+        // `--porcelain`: `=` flags a ref that was already up to date.
+        return Ok(if out.lines().any(|l| l.starts_with("=\t")) {
+            Pushed::UpToDate
+        } else {
+            Pushed::Done
+        });
     }
     // `--porcelain`: `!<TAB>from:to<TAB>[rejected] (why)` for a refused ref.
     if let Some(line) = out
@@ -364,7 +372,7 @@ pub fn sync(
             });
         }
         match push(store, remote, local, Some(remote_tip))? {
-            Pushed::Done => {
+            Pushed::Done | Pushed::UpToDate => {
                 return Ok(SyncReport {
                     merge,
                     pushed: true,
@@ -375,6 +383,12 @@ pub fn sync(
             Pushed::Rejected(why) => {
                 retries += 1;
                 last_refusal = why;
+                // Racing clones spread out so one of them wins each round.
+                use rand::Rng;
+                let cap = 25u64 << retries.min(5);
+                std::thread::sleep(std::time::Duration::from_millis(
+                    rand::rng().random_range(0..=cap),
+                ));
             }
         }
     }
@@ -386,12 +400,14 @@ pub fn sync(
 }
 
 /// Push only: refused unless it is a fast-forward on the remote.
-pub fn push_only(store: &Store, remote: &Remote) -> Result<Option<ObjectId>> {
+/// Returns the tip and whether the remote changed.
+pub fn push_only(store: &Store, remote: &Remote) -> Result<(ObjectId, bool)> {
     let Some(local) = store.tip()? else {
         bail!("no refs/okr/state to push: run `git okr init` or `git okr pull` first");
     };
     match push(store, remote, local, None)? {
-        Pushed::Done => Ok(Some(local)),
+        Pushed::Done => Ok((local, true)),
+        Pushed::UpToDate => Ok((local, false)),
         Pushed::Rejected(why) => bail!(
             "{name} refused the push ({why}): its refs/okr/state has changes you do not have; \
              run `git okr sync {name}` to merge them and push",
