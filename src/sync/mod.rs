@@ -186,7 +186,7 @@ pub fn push(
             l.map(|id| id.to_string()).unwrap_or_default()
         )
     });
-    let mut args = vec!["push", "--porcelain", "--quiet"];
+    let mut args = vec!["push", "--porcelain", "--verbose"];
     if let Some(l) = &lease_arg {
         args.push(l);
     }
@@ -194,7 +194,7 @@ pub fn push(
     let (ok, out, err) = git(store, &args)?;
     if ok {
         store.set_ref(&remote.tracking, tip, "pushed")?;
-        // `--porcelain`: `=` flags a ref that was already up to date.
+        // `--porcelain --verbose`: `=` flags a ref that was already up to date.
         return Ok(if out.lines().any(|l| l.starts_with("=\t")) {
             Pushed::UpToDate
         } else {
