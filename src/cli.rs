@@ -51,6 +51,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Query the history of refs/okr/state (events from its commits' trailers).
     Audit(AuditArgs),
+    /// Share refs/okr/state through a git remote: fetch, merge by meaning, push.
+    Sync(SyncArgs),
+    /// Fetch the remote's refs/okr/state and merge it into yours (no push).
+    Pull(PullArgs),
+    /// Push refs/okr/state; refused unless it is a fast-forward there (then run sync).
+    Push(PushArgs),
     /// Scheduled jobs, and the daemon that runs them.
     #[command(subcommand)]
     Daemon(DaemonCommand),
@@ -429,4 +435,36 @@ pub struct KrHistoryArgs {
     /// Print the history as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub pull: PullArgs,
+    /// Instead of syncing, add the fetch refspec +refs/okr/*:refs/okr-remotes/REMOTE/*
+    /// so plain `git fetch` brings the remote's state too.
+    #[arg(long)]
+    pub setup: bool,
+    /// With --setup, add push refspecs too. A configured push refspec REPLACES git's
+    /// default push, so `HEAD` (the current branch) is added with refs/okr/state.
+    #[arg(long, requires = "setup")]
+    pub push_too: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The remote (default: the current branch's remote, else origin), a URL or a path.
+    pub remote: Option<String>,
+    /// Settle every conflict with your side.
+    #[arg(long, conflicts_with = "theirs")]
+    pub ours: bool,
+    /// Settle every conflict with the remote's side.
+    #[arg(long)]
+    pub theirs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The remote (default: the current branch's remote, else origin), a URL or a path.
+    pub remote: Option<String>,
 }

@@ -19,6 +19,10 @@ pub const CHAINED: &str = ".okr-chained";
 /// Every script of ours says so on its second line.
 const MARKER: &str = "# git-okr hook";
 
+/// Set while one of our hooks runs, and on every `git` that git-okr itself runs for
+/// transport: a hook that sees it does not measure again (no recursion).
+pub const GUARD_ENV: &str = "GIT_OKR_HOOK";
+
 /// Git config key: when true, a git-okr failure in a hook stops the push.
 pub const STRICT_KEY: &str = "okr.hooks.strict";
 

@@ -16,3 +16,4 @@ pub mod proposal;
 pub mod report;
 pub mod score;
 pub mod store;
+pub mod sync;

@@ -14,6 +14,7 @@ mod proposals;
 mod report;
 pub mod state;
 mod status;
+mod sync;
 
 use crate::cli::*;
 use crate::store::{CommitMessage, Store};
@@ -82,6 +83,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Sync(args) => sync::sync(&ctx, args),
+        Command::Pull(args) => sync::pull(&ctx, args),
+        Command::Push(args) => sync::push(&ctx, args),
         Command::Audit(args) => audit::audit(&ctx, args),
         Command::Kr(KrCommand::History(args)) => audit::kr_history(&ctx, args),
         Command::Daemon(cmd) => daemon::run(&ctx, cmd),

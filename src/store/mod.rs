@@ -303,6 +303,108 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The directory to run `git` in for transport (the work tree, else the git dir).
+    pub fn git_cwd(&self) -> PathBuf {
+        self.repo
+            .workdir()
+            .unwrap_or_else(|| self.repo.git_dir())
+            .to_path_buf()
+    }
+
+    /// The commit any ref points at, if it exists (e.g. a remote-tracking state ref).
+    pub fn ref_tip(&self, name: &str) -> Result<Option<ObjectId>> {
+        match self.repo.try_find_reference(name).git("reading a ref")? {
+            None => Ok(None),
+            Some(mut r) => Ok(Some(r.peel_to_id().git("resolving a ref")?.detach())),
+        }
+    }
+
+    /// Point `name` at `id` whatever it pointed at before (for tracking refs, never the state ref).
+    pub fn set_ref(&self, name: &str, id: ObjectId, why: &str) -> Result<()> {
+        self.repo
+            .reference(name, id, PreviousValue::Any, format!("git-okr: {why}"))
+            .map(|_| ())
+            .map_err(gix_error)
+    }
+
+    /// The best common ancestor of two commits, or `None` when their histories are unrelated.
+    pub fn merge_base(&self, one: ObjectId, two: ObjectId) -> Result<Option<ObjectId>> {
+        Ok(self
+            .repo
+            .merge_base(one, two)
+            .git("finding the merge base")?
+            .map(|id| id.detach()))
+    }
+
+    /// Every file of `commit`'s tree as path → blob id, without reading the blobs.
+    pub fn file_ids(&self, commit: ObjectId) -> Result<BTreeMap<String, ObjectId>> {
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .git("reading a state commit")?
+            .tree()
+            .git("reading a state commit's tree")?;
+        let mut out = BTreeMap::new();
+        collect_ids(&tree, String::new(), &mut out)?;
+        Ok(out)
+    }
+
+    pub fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>> {
+        Ok(self
+            .repo
+            .find_blob(id)
+            .git("reading a state file")?
+            .data
+            .clone())
+    }
+
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<ObjectId> {
+        Ok(self.repo.write_blob(bytes).git("writing a blob")?.detach())
+    }
+
+    /// Write a whole tree from path → blob id (e.g. a merged state) and return its id.
+    pub fn write_tree_of(&self, files: &BTreeMap<String, ObjectId>) -> Result<ObjectId> {
+        let empty = ObjectId::empty_tree(self.repo.object_hash());
+        let mut editor = self.repo.edit_tree(empty).git("editing the state tree")?;
+        for (path, id) in files {
+            editor
+                .upsert(path.as_str(), EntryKind::Blob, *id)
+                .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
+        }
+        Ok(editor.write().git("writing the state tree")?.detach())
+    }
+
+    /// The tree id of a commit.
+    pub fn tree_of(&self, commit: ObjectId) -> Result<ObjectId> {
+        Ok(self
+            .repo
+            .find_commit(commit)
+            .git("reading a state commit")?
+            .tree_id()
+            .git("reading a state commit's tree")?
+            .detach())
+    }
+}
+
+fn collect_ids(
+    tree: &gix::Tree<'_>,
+    prefix: String,
+    out: &mut BTreeMap<String, ObjectId>,
+) -> Result<()> {
+    for entry in tree.iter() {
+        let entry = entry.git("reading a state tree")?;
+        let path = format!("{prefix}{}", entry.filename());
+        if entry.mode().is_tree() {
+            let sub = entry.object().git("reading a state tree")?.into_tree();
+            collect_ids(&sub, format!("{path}/"), out)?;
+        } else if entry.mode().is_blob() {
+            out.insert(path, entry.oid().to_owned());
+        }
+    }
+    Ok(())
+}
+
 fn is_lock_contention(e: &anyhow::Error) -> bool {
     let text = e.to_string().to_lowercase();
     text.contains("lock")

@@ -1,0 +1,232 @@
+//! Merging records: snapshots, the CI report and history, manual metrics, proposals,
+//! plans and runs. Records carry their own time or lifecycle, which decides.
+
+use super::merge::{Conflict, Merger, Pick, Side};
+use crate::model::manual::{ManualMetric, ManualMetrics};
+use crate::model::proposal::{Proposal, ProposalStatus};
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// Compare two timestamps: as RFC 3339 instants when both parse, else as text.
+pub fn cmp_time(a: &str, b: &str) -> Ordering {
+    match (
+        chrono::DateTime::parse_from_rfc3339(a),
+        chrono::DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Later `field` wins; equal times fall back to the bytes so every clone decides alike.
+pub fn later_of(path: &str, o: &[u8], t: &[u8], field: &str, m: &mut Merger) -> Result<Pick> {
+    let time = |bytes: &[u8], side: &str| -> Result<String> {
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| anyhow!("{path} ({side}): not JSON: {e}"))?;
+        Ok(v.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
+    };
+    let (to, tt) = (time(o, "ours")?, time(t, "theirs")?);
+    let ours_wins = match cmp_time(&to, &tt) {
+        Ordering::Equal => o >= t,
+        ord => ord == Ordering::Greater,
+    };
+    let (side, when) = if ours_wins {
+        (Side::Ours, &to)
+    } else {
+        (Side::Theirs, &tt)
+    };
+    m.note(format!("{path}: later {field} wins ({when})"));
+    Ok(side.into())
+}
+
+/// `ci_history.jsonl`: every build of both sides once, ordered by `generated_at`.
+pub fn union_lines(path: &str, o: &[u8], t: &[u8]) -> Result<Pick> {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for bytes in [o, t] {
+        let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("{path}: not UTF-8"))?;
+        for line in text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+        {
+            if lines.iter().any(|(_, l)| l == line) {
+                continue;
+            }
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| anyhow!("{path}: a line is not JSON: {e}"))?;
+            let at = v
+                .get("generated_at")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            lines.push((at, line.to_string()));
+        }
+    }
+    lines.sort_by(|a, b| cmp_time(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut out = String::new();
+    for (_, line) in lines {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(Pick::New(out.into_bytes()))
+}
+
+/// `metrics/manual.yml`, key by key against the base: a key changed on both sides keeps
+/// the later `timestamp`; a key added on either side is kept; a key removed on one side
+/// and changed on the other is kept (nothing recorded is lost).
+pub fn merge_manual(
+    path: &str,
+    base: Option<&[u8]>,
+    o: &[u8],
+    t: &[u8],
+    m: &mut Merger,
+) -> Result<Pick> {
+    let parse = |b: &[u8]| ManualMetrics::parse(path, &String::from_utf8_lossy(b));
+    let b = base.map(parse).transpose()?.unwrap_or_default();
+    let (o, t) = (parse(o)?, parse(t)?);
+    let mut keys: Vec<&str> = o.metrics.iter().map(|x| x.key.as_str()).collect();
+    for x in &t.metrics {
+        if !keys.contains(&x.key.as_str()) {
+            keys.push(&x.key);
+        }
+    }
+    let mut out = ManualMetrics::default();
+    for key in keys {
+        let (bm, om, tm) = (b.get(key), o.get(key), t.get(key));
+        let pick: Option<&ManualMetric> = if om == tm || tm == bm {
+            om
+        } else if om == bm {
+            tm
+        } else {
+            match (om, tm) {
+                (Some(x), Some(y)) => {
+                    let (xt, yt) = (
+                        x.timestamp.as_deref().unwrap_or_default(),
+                        y.timestamp.as_deref().unwrap_or_default(),
+                    );
+                    let ours_wins = match cmp_time(xt, yt) {
+                        Ordering::Equal => serde_yaml::to_string(x)? >= serde_yaml::to_string(y)?,
+                        ord => ord == Ordering::Greater,
+                    };
+                    m.note(format!("{path}: {key}: later timestamp wins"));
+                    Some(if ours_wins { x } else { y })
+                }
+                (x, y) => x.or(y),
+            }
+        };
+        if let Some(metric) = pick {
+            out.metrics.push(metric.clone());
+        }
+    }
+    Ok(Pick::New(out.render()?.into_bytes()))
+}
+
+/// How far a proposal has come: applied > approved | rejected > proposed.
+fn rank(s: ProposalStatus) -> u8 {
+    match s {
+        ProposalStatus::Proposed => 0,
+        ProposalStatus::Approved | ProposalStatus::Rejected => 1,
+        ProposalStatus::Applied => 2,
+    }
+}
+
+/// The same proposal changed on both sides: the more advanced lifecycle wins (an
+/// applied proposal's change is already in the OKR files); approved on one side and
+/// rejected on the other is a conflict. The same status reached twice keeps the first
+/// decision (earlier last step).
+pub fn merge_proposal(path: &str, o: &[u8], t: &[u8], m: &mut Merger) -> Result<Pick> {
+    let parse = |b: &[u8]| Proposal::parse(path, &String::from_utf8_lossy(b));
+    let (po, pt) = (parse(o)?, parse(t)?);
+    let (so, st) = (po.status(), pt.status());
+    if rank(so) != rank(st) {
+        let side = if rank(so) > rank(st) {
+            Side::Ours
+        } else {
+            Side::Theirs
+        };
+        m.note(format!(
+            "{path}: {} wins over {}",
+            so.max_by_rank(st),
+            so.min_by_rank(st)
+        ));
+        return Ok(side.into());
+    }
+    if so != st {
+        return Ok(m
+            .conflict(Conflict {
+                file: path.into(),
+                id: po.id.clone(),
+                field: "status".into(),
+                base: "proposed".into(),
+                ours: so.to_string(),
+                theirs: st.to_string(),
+            })
+            .into());
+    }
+    let last = |p: &Proposal| p.lifecycle.last().map(|s| s.at.clone()).unwrap_or_default();
+    let ours_wins = match cmp_time(&last(&po), &last(&pt)) {
+        Ordering::Equal => o <= t,
+        ord => ord == Ordering::Less,
+    };
+    m.note(format!(
+        "{path}: {so} on both sides; the first decision stands"
+    ));
+    Ok(if ours_wins { Side::Ours } else { Side::Theirs }.into())
+}
+
+trait ByRank {
+    fn max_by_rank(self, other: Self) -> Self;
+    fn min_by_rank(self, other: Self) -> Self;
+}
+
+impl ByRank for ProposalStatus {
+    fn max_by_rank(self, other: Self) -> Self {
+        if rank(self) >= rank(other) {
+            self
+        } else {
+            other
+        }
+    }
+    fn min_by_rank(self, other: Self) -> Self {
+        if rank(self) >= rank(other) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Plans and runs have unique ids and are written once, so both sides changing the same
+/// file is rare: a finished run (`completed`, `failed`, `cancelled`) wins over one that
+/// is not; anything else conflicts.
+pub fn merge_run_or_plan(path: &str, o: &[u8], t: &[u8], m: &mut Merger) -> Result<Pick> {
+    let status = |b: &[u8]| -> Option<String> {
+        let v: Value = serde_json::from_slice(b).ok()?;
+        v.get("status")?.as_str().map(str::to_string)
+    };
+    let finished =
+        |s: &Option<String>| matches!(s.as_deref(), Some("completed" | "failed" | "cancelled"));
+    let (so, st) = (status(o), status(t));
+    if finished(&so) != finished(&st) {
+        m.note(format!("{path}: the finished run wins"));
+        return Ok(if finished(&so) {
+            Side::Ours
+        } else {
+            Side::Theirs
+        }
+        .into());
+    }
+    Ok(m.conflict(Conflict {
+        file: path.into(),
+        id: String::new(),
+        field: "(whole file)".into(),
+        base: "-".into(),
+        ours: so.unwrap_or_else(|| "changed".into()),
+        theirs: st.unwrap_or_else(|| "changed differently".into()),
+    })
+    .into())
+}
