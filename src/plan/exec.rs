@@ -138,9 +138,23 @@ impl Cancel {
 }
 
 fn signal_group(pgid: i32, sig: i32) {
+    if pgid <= 0 {
+        return;
+    }
     // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
     unsafe {
         libc::kill(-pgid, sig);
+    }
+}
+
+/// SIGKILL to the agent's process group when dropped: also when `exec` is dropped half-way
+/// (the run ends early on an error, the runtime shuts down), where `kill_on_drop` alone
+/// would reach only the agent and orphan its children.
+struct GroupKill(i32);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        signal_group(self.0, libc::SIGKILL);
     }
 }
 
@@ -192,6 +206,7 @@ pub async fn exec(
         }
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let group = GroupKill(pgid);
     if let Some(mut stdin) = child.stdin.take() {
         let prompt = inv.stdin.clone();
         // An agent that never reads stdin must not block us: write from a task, ignore EPIPE.
@@ -225,9 +240,7 @@ pub async fn exec(
     };
     // Whatever the agent left behind in its group (background jobs holding our pipes open)
     // goes now, so reading the pipes ends.
-    if pgid > 0 {
-        signal_group(pgid, libc::SIGKILL);
-    }
+    drop(group);
     let collect = |h: Option<tokio::task::JoinHandle<(Tail, Inspector)>>| async move {
         match h {
             Some(h) => match tokio::time::timeout(Duration::from_secs(5), h).await {
@@ -256,13 +269,9 @@ async fn wait_cancel(cancel: &mut watch::Receiver<bool>) {
 
 /// SIGTERM to the group, then SIGKILL after a grace period.
 async fn stop(child: &mut tokio::process::Child, pgid: i32) {
-    if pgid > 0 {
-        signal_group(pgid, libc::SIGTERM);
-    }
+    signal_group(pgid, libc::SIGTERM);
     if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        if pgid > 0 {
-            signal_group(pgid, libc::SIGKILL);
-        }
+        signal_group(pgid, libc::SIGKILL);
         let _ = child.kill().await;
     }
 }
