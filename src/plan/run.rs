@@ -163,31 +163,40 @@ struct Ran {
 }
 
 async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran> {
+    // Every task's files and command line are ready before the first agent starts.
+    let mut pending = s
+        .plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(index, task)| {
+            let agent = agent_for(s, task);
+            let inv = invocation(s, task, &agent)?;
+            Ok((index, agent, inv))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter();
     let cancel = Cancel::on_signals()?;
     let mut accepted = base;
     let mut worktree = WorkTreeOkrs::scan(s.workdir);
-    let n = s.plan.tasks.len();
-    let mut results: Vec<Option<TaskResult>> = vec![None; n];
+    let mut results: Vec<Option<TaskResult>> = vec![None; s.plan.tasks.len()];
     let mut logs = Vec::new();
     let mut running = JoinSet::new();
-    let mut next = 0;
     loop {
-        while running.len() < s.parallel && next < n && !cancel.is_cancelled() {
-            let task = &s.plan.tasks[next];
-            let agent = agent_for(s, task);
-            let inv = invocation(s, task, &agent)?;
+        while running.len() < s.parallel && !cancel.is_cancelled() {
+            let Some((index, agent, inv)) = pending.next() else {
+                break;
+            };
             let (cwd, timeout, inspector, rx) = (
                 s.workdir.to_path_buf(),
                 s.timeout,
                 s.adapter.inspector(),
                 cancel.receiver(),
             );
-            let index = next;
             running.spawn(async move {
                 let outcome = exec::exec(inv, cwd, timeout, exec::LOG_CAP, inspector, rx).await;
                 (index, agent, outcome)
             });
-            next += 1;
         }
         let Some(joined) = running.join_next().await else {
             break;
