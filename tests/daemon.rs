@@ -534,3 +534,43 @@ fn agent_jobs_from_the_shared_ref_need_local_consent() {
     assert!(log.contains("okr.daemon.allowAgents"), "{log}");
     assert_eq!(repo.state_tip(), before, "no run was recorded");
 }
+
+#[test]
+fn a_plan_run_by_the_daemon_notifies_once() {
+    let repo = setup();
+    repo.git(&["config", "okr.daemon.allowAgents", "true"]);
+    repo.git(&["config", "okr.adapter.broken.command", "false"]);
+    repo.ok(&["plan", "generate"]);
+    let plans = repo.ok(&["show", "plans"]);
+    let plan = plans
+        .lines()
+        .next()
+        .expect("a plan was committed")
+        .to_string();
+    repo.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "* * * * * *",
+        "--job",
+        "plan_run",
+        "--",
+        "--adapter",
+        "broken",
+        &plan,
+    ]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = repo
+        .okr()
+        .args(["daemon", "run", "--once"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("job 1 (plan_run) failed"), "{log}");
+    // The daemon's notice, logged; the job itself showed none (its stderr is in the log).
+    assert_eq!(log.matches("Plan failed").count(), 1, "{log}");
+    assert!(log.contains("notice: ⚠️ Plan failed"), "{log}");
+    assert!(!log.contains("no desktop notification"), "{log}");
+}

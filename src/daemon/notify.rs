@@ -38,24 +38,31 @@ pub fn from_measure(stdout: &str) -> Vec<Notice> {
         .collect()
 }
 
+/// Set on the jobs the daemon runs: the daemon shows and logs their notices itself (as
+/// `okr.daemon.notify` says), so a job must not show the same notice a second time.
+pub const FROM_DAEMON_ENV: &str = "GIT_OKR_DAEMON_JOB";
+
 /// The notice for a finished plan run.
+pub fn plan_run(completed: bool, body: String) -> Notice {
+    let summary = if completed {
+        "✅ Plan completed"
+    } else {
+        "⚠️ Plan failed"
+    };
+    Notice {
+        summary: summary.into(),
+        body,
+    }
+}
+
+/// The notice for a plan run the daemon ran, from the last line it printed.
 pub fn from_plan_run(success: bool, detail: &str) -> Notice {
     let detail = detail
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    if success {
-        Notice {
-            summary: "✅ Plan completed".into(),
-            body: detail.to_string(),
-        }
-    } else {
-        Notice {
-            summary: "⚠️ Plan failed".into(),
-            body: detail.to_string(),
-        }
-    }
+    plan_run(success, detail.to_string())
 }
 
 fn num(v: &Value) -> String {

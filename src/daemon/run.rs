@@ -318,6 +318,7 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
     cmd.arg("-C")
         .arg(&opts.repo)
         .args(&argv)
+        .env(notify::FROM_DAEMON_ENV, "1")
         .stdin(Stdio::null())
         // Its own process group: a Ctrl-C at the terminal stops the daemon after the job,
         // not the job in the middle.

@@ -9,6 +9,7 @@ use super::prompt::task_prompt;
 use super::{new_id, PlanRunArgs};
 use crate::commands::state::require_initialized;
 use crate::commands::Ctx;
+use crate::daemon::notify::{self, Notice};
 use crate::model::plan::{
     run_dir, LogInfo, Plan, RunResult, Task, TaskResult, TaskStatus, Violation, PLANS_DIR,
     REPORT_SCHEMA,
@@ -108,12 +109,10 @@ pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
     })?;
 
     let counts = counts(&result.tasks);
-    let headline = if status == "completed" {
-        "Plan completed"
-    } else {
-        "Plan failed"
-    };
-    notify(headline, &format!("{} ({status}): {counts}", plan.plan_id));
+    notify(notify::plan_run(
+        status == "completed",
+        format!("{} ({status}): {counts}", plan.plan_id),
+    ));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -444,14 +443,16 @@ fn run_message(ctx: &Ctx, plan: &Plan, r: &RunResult) -> crate::store::CommitMes
     msg
 }
 
-/// Best effort: no notification service means a line on stderr.
-fn notify(summary: &str, body: &str) {
-    let shown = notify_rust::Notification::new()
-        .appname("git-okr")
-        .summary(summary)
-        .body(body)
-        .show();
-    if let Err(e) = shown {
-        eprintln!("git-okr: {summary}: {body} (no desktop notification: {e})");
+/// Best effort: no notification service means a line on stderr. Under the daemon, the
+/// daemon shows the notice (once) and logs it.
+fn notify(notice: Notice) {
+    if std::env::var_os(notify::FROM_DAEMON_ENV).is_some() {
+        return;
+    }
+    if let Err(e) = notify::show(&notice) {
+        eprintln!(
+            "git-okr: {}: {} (no desktop notification: {e})",
+            notice.summary, notice.body
+        );
     }
 }
