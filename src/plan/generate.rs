@@ -46,7 +46,7 @@ pub fn generate(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
     };
     let path = plan_path(&date, &plan.plan_id);
     let text = serde_json::to_string_pretty(&plan)? + "\n";
-    let outcome = ctx.store.transact(|snap| {
+    ctx.store.transact(|snap| {
         if snap.read(&path)?.is_some() {
             bail!("{path} already exists on refs/okr/state");
         }
@@ -81,7 +81,6 @@ pub fn generate(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
             value: (),
         }))
     })?;
-    let _ = outcome;
     if args.json {
         let out = serde_json::json!({"plan_id": plan.plan_id, "path": path, "plan": plan});
         println!("{}", serde_json::to_string_pretty(&out)?);
