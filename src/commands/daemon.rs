@@ -17,26 +17,17 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
         DaemonCommand::Schedule(args) => schedule(ctx, args),
         DaemonCommand::Jobs(args) => jobs(ctx, args),
         DaemonCommand::Unschedule(args) => unschedule(ctx, args),
-        DaemonCommand::Run(args) => crate::daemon::run::run(
-            &ctx.store,
-            Options {
+        DaemonCommand::Run(args) => {
+            let config = ctx.store.repo().config_snapshot();
+            let opts = Options {
                 once: args.once,
-                exe: std::env::current_exe().context("locating the git-okr binary")?,
+                exe: own_exe()?,
                 repo: repo_path(ctx)?,
-                notify: ctx
-                    .store
-                    .repo()
-                    .config_snapshot()
-                    .boolean("okr.daemon.notify")
-                    .unwrap_or(true),
-                allow_agents: ctx
-                    .store
-                    .repo()
-                    .config_snapshot()
-                    .boolean("okr.daemon.allowAgents")
-                    .unwrap_or(false),
-            },
-        ),
+                notify: config.boolean("okr.daemon.notify").unwrap_or(true),
+                allow_agents: config.boolean("okr.daemon.allowAgents").unwrap_or(false),
+            };
+            crate::daemon::run::run(&ctx.store, opts)
+        }
         DaemonCommand::Launchd(args) => launchd(ctx, args),
         DaemonCommand::Systemd(args) => systemd(ctx, args),
     }
@@ -75,20 +66,7 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
             ..draft.clone()
         };
         jobs.jobs.push(job.clone());
-        let mut changes = Changes::new();
-        changes.write(JOBS_FILE, jobs.render()?);
-        let message = ctx
-            .message(
-                format!("okr: schedule {} ({})", job.job, job.cron),
-                "schedule",
-            )
-            .body(describe(&job))
-            .trailer("Okr-Job", &job.id);
-        Ok(Step::Commit(Commit {
-            changes,
-            message,
-            value: job,
-        }))
+        jobs_commit(ctx, &jobs, "schedule", job)
     })?;
     let job = outcome.value();
     let s = compile(job)?;
@@ -99,6 +77,21 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
     println!("Scheduled job {}: {}", job.id, describe(job));
     println!("Next run: {next}");
     Ok(())
+}
+
+/// The commit writing `jobs` after `action` (schedule, unschedule) on `job`.
+fn jobs_commit(ctx: &Ctx, jobs: &Jobs, action: &str, job: Job) -> Result<Step<Job>> {
+    let mut changes = Changes::new();
+    changes.write(JOBS_FILE, jobs.render()?);
+    let message = ctx
+        .message(format!("okr: {action} {} ({})", job.job, job.cron), action)
+        .body(describe(&job))
+        .trailer("Okr-Job", &job.id);
+    Ok(Step::Commit(Commit {
+        changes,
+        message,
+        value: job,
+    }))
 }
 
 /// `kr_measure at "0 9 * * 1-5" (Europe/Paris) with --rev main`
@@ -130,20 +123,7 @@ fn unschedule(ctx: &Ctx, args: UnscheduleArgs) -> Result<()> {
             )
         })?;
         jobs.jobs.retain(|j| j.id != args.id);
-        let mut changes = Changes::new();
-        changes.write(JOBS_FILE, jobs.render()?);
-        let message = ctx
-            .message(
-                format!("okr: unschedule {} ({})", job.job, job.cron),
-                "unschedule",
-            )
-            .body(describe(&job))
-            .trailer("Okr-Job", &job.id);
-        Ok(Step::Commit(Commit {
-            changes,
-            message,
-            value: job,
-        }))
+        jobs_commit(ctx, &jobs, "unschedule", job)
     })?;
     let job = outcome.value();
     println!("Unscheduled job {}: {}", job.id, describe(job));
@@ -240,12 +220,16 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
     Ok(())
 }
 
-fn unit_paths(ctx: &Ctx) -> Result<(PathBuf, PathBuf, String)> {
-    let exe = std::env::current_exe()
+/// This binary, which the daemon's jobs and the service units run.
+fn own_exe() -> Result<PathBuf> {
+    std::env::current_exe()
         .and_then(|p| p.canonicalize())
-        .context("locating the git-okr binary")?;
+        .context("locating the git-okr binary")
+}
+
+fn unit_paths(ctx: &Ctx) -> Result<(PathBuf, PathBuf, String)> {
     Ok((
-        exe,
+        own_exe()?,
         repo_path(ctx)?,
         std::env::var("PATH").unwrap_or_default(),
     ))
