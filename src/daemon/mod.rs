@@ -9,7 +9,7 @@ pub mod units;
 
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use anyhow::{anyhow, bail, Result};
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use schedule::{Cron, Zone};
 
 /// A job the daemon knows and the `git okr` subcommand it runs.
@@ -128,14 +128,33 @@ pub struct Scheduled {
 pub fn compile(job: &Job) -> Result<Scheduled> {
     let kind = job_kind(&job.job)?;
     let argv = std::iter::once("git-okr".to_string()).chain(kind.argv(&job.args));
-    if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
-        let first = e.to_string();
-        let first = first
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("error: ");
-        bail!("arguments {:?} for job {}: {first}", job.args, job.job);
+    let matches = match crate::cli::Cli::command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let first = e.to_string();
+            let first = first
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            bail!("arguments {:?} for job {}: {first}", job.args, job.job);
+        }
+    };
+    // Jobs come from the shared ref: they must not pick the repository or the identity
+    // the daemon's clone runs them in (global options given after the subcommand).
+    for (id, option) in [
+        ("chdir", "-C"),
+        ("workspace", "--workspace"),
+        ("agent", "--agent"),
+    ] {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            bail!(
+                "arguments {:?} for job {}: {option} is not allowed in a scheduled job (the daemon runs jobs in its own repository as its own user)",
+                job.args,
+                job.job
+            );
+        }
     }
     let cron = Cron::parse(&job.cron)?;
     let zone = Zone::parse(job.tz.as_deref())?;
@@ -176,6 +195,32 @@ mod tests {
             err.contains("unknown job \"coffee\"") && err.contains("kr_measure"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn jobs_cannot_choose_repository_or_identity() {
+        let job = |args: &[&str]| Job {
+            id: "1".into(),
+            job: "kr_measure".into(),
+            cron: "@daily".into(),
+            tz: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            created_at: None,
+            created_by: None,
+        };
+        assert!(compile(&job(&["--rev", "main"])).is_ok());
+        for (args, option) in [
+            (&["-C", "/elsewhere"][..], "-C"),
+            (&["-C/elsewhere"][..], "-C"),
+            (&["--workspace=/elsewhere"][..], "--workspace"),
+            (&["--agent", "boss"][..], "--agent"),
+        ] {
+            let err = compile(&job(args)).err().expect("refused").to_string();
+            assert!(
+                err.contains(&format!("{option} is not allowed in a scheduled job")),
+                "{args:?}: {err}"
+            );
+        }
     }
 
     #[test]
