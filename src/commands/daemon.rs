@@ -25,6 +25,13 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
                 repo: repo_path(ctx)?,
                 notify: config.boolean("okr.daemon.notify").unwrap_or(true),
                 allow_agents: config.boolean("okr.daemon.allowAgents").unwrap_or(false),
+                remotes: ctx
+                    .store
+                    .repo()
+                    .remote_names()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect(),
             };
             crate::daemon::run::run(&ctx.store, opts)
         }

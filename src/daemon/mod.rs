@@ -72,6 +72,17 @@ impl JobKind {
         true
     }
 
+    /// The remote a `sync` job names that is not one of `remotes` (a URL or path from the
+    /// shared ref must not make this clone send its state elsewhere).
+    pub fn remote_outside(&self, args: &[String], remotes: &[String]) -> Option<String> {
+        if self.name != "sync" {
+            return None;
+        }
+        args.iter()
+            .find(|a| !a.starts_with('-') && !remotes.contains(a))
+            .cloned()
+    }
+
     /// Whether running this job with `args` starts a coding agent.
     pub fn starts_agents(&self, args: &[String]) -> bool {
         match self.agents {
@@ -195,6 +206,24 @@ mod tests {
             err.contains("unknown job \"coffee\"") && err.contains("kr_measure"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn shared_sync_jobs_stay_with_local_remotes() {
+        let sync = job_kind("sync").unwrap();
+        let remotes = vec!["origin".to_string()];
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sync.remote_outside(&args(&[]), &remotes), None);
+        assert_eq!(
+            sync.remote_outside(&args(&["origin", "--ours"]), &remotes),
+            None
+        );
+        assert_eq!(
+            sync.remote_outside(&args(&["https://elsewhere.example/x.git"]), &remotes),
+            Some("https://elsewhere.example/x.git".to_string())
+        );
+        let measure = job_kind("kr_measure").unwrap();
+        assert_eq!(measure.remote_outside(&args(&["HEAD"]), &remotes), None);
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Options {
     /// ref, so a teammate's schedule must not start agents on this machine unless its owner
     /// said so locally.
     pub allow_agents: bool,
+    /// The remotes configured in this clone: the only ones a shared schedule may sync with.
+    pub remotes: Vec<String>,
 }
 
 /// What this clone remembers of each job.
@@ -303,6 +305,14 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
         log.log(format!(
             "job {} ({}) skipped: it starts coding agents, which the daemon runs only after \
              `git config okr.daemon.allowAgents true` in this clone",
+            s.job.id, s.job.job
+        ));
+        return;
+    }
+    if let Some(remote) = s.kind.remote_outside(&s.job.args, &opts.remotes) {
+        log.log(format!(
+            "job {} ({}) skipped: {remote:?} is not a remote of this clone; a schedule from the \
+             shared ref may only sync with this clone's own remotes",
             s.job.id, s.job.job
         ));
         return;
