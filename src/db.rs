@@ -46,7 +46,7 @@ pub fn with_db<T>(okr_dir: &Path, mut f: impl FnMut(&mut Connection) -> Result<T
 fn try_open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    use_wal(&conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
@@ -56,6 +56,23 @@ fn try_open(path: &Path) -> rusqlite::Result<Connection> {
         r.get::<_, i64>(0)
     })?;
     Ok(conn)
+}
+
+/// WAL lets readers go on while a writer commits. Switching a file into WAL needs the
+/// file to itself, and SQLite answers "database is locked" at once there instead of
+/// waiting out the busy timeout; so a process that loses the race to create the file
+/// waits a little and asks again (by then the file is in WAL and the switch is a no-op).
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut attempt = 0u64;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && attempt < 200 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(attempt.min(50)));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn is_damage(e: &rusqlite::Error) -> bool {

@@ -499,3 +499,63 @@ fn concurrent_writers_lose_nothing() {
         String::from_utf8_lossy(&fsck.stderr)
     );
 }
+
+#[test]
+fn edit_refuses_records_git_okr_writes_itself() {
+    let repo = TestRepo::with_commit();
+    repo.ok(&["init"]);
+    repo.ok(&["metric", "set", "manual.x", "1"]);
+    let out = repo.ok(&[
+        "okr",
+        "propose",
+        "--set",
+        "KR-1.1.target=120",
+        "--reason",
+        "more tests",
+    ]);
+    let listing = repo.ok(&["show", "proposals"]);
+    let proposal = listing.lines().next().expect(&out).to_string();
+    // A valid lifecycle step, so only the refusal stands between it and the ref.
+    let approved = repo.state_file(&proposal).replace(
+        "\nfiles:\n",
+        "\n- status: approved\n  by: agent:sneaky\n  at: 2026-11-24T16:21:34Z\nfiles:\n",
+    );
+    assert!(approved.contains("agent:sneaky"));
+    let editor = editor_writing(&repo, "approve", &approved);
+    let tip = repo.state_tip();
+    let cases = [
+        (
+            proposal.as_str(),
+            "git okr okr propose/approve/reject/apply",
+        ),
+        ("plans/2026-01-18/p.json", "git okr plan generate"),
+        ("runs/r-1/result.json", "git okr plan run"),
+        ("metrics/snapshots/2026-01-18.json", "git okr kr measure"),
+        ("metrics/ci_report.json", "git okr ci ingest"),
+        ("metrics/ci_history.jsonl", "git okr ci ingest"),
+    ];
+    for (path, writer) in cases {
+        let out = repo
+            .okr()
+            .args(["edit", path])
+            .env("EDITOR", &editor)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{path}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(path) && err.contains(writer) && err.lines().count() == 1,
+            "{path}: {err}"
+        );
+        assert_eq!(repo.state_tip(), tip, "{path}");
+    }
+    assert!(repo.state_file(&proposal).contains("status: proposed"));
+    // Files people own stay editable.
+    let manual = editor_writing(&repo, "manual", "metrics: []\n");
+    repo.okr()
+        .args(["edit", "metrics/manual.yml"])
+        .env("EDITOR", &manual)
+        .assert()
+        .success();
+    assert_ne!(repo.state_tip(), tip);
+}

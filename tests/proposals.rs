@@ -692,3 +692,25 @@ fn bad_input_is_one_clear_error_and_writes_nothing() {
         .lines()
         .all(|p| !p.starts_with("proposals/")));
 }
+
+#[test]
+fn a_proposal_with_a_mangled_base_shows_and_cannot_apply() {
+    let repo = repo();
+    let id = propose(&repo, &["--set", "KR-1.1.target=120", "--reason", "r"]);
+    repo.ok(&["okr", "approve", &id]);
+    let path = format!("proposals/{id}.yml");
+    let text = repo.state_file(&path);
+    let base = text
+        .lines()
+        .find_map(|l| l.strip_prefix("base: "))
+        .unwrap()
+        .to_string();
+    // A multi-byte character across the 12th byte, as a teammate's hand edit could leave.
+    put_raw(&repo, &path, &text.replace(&base, "abcdefghijké"));
+    let out = repo.ok(&["okr", "show", &id]);
+    assert!(out.contains("base      abcdefghijké\n"), "{out}");
+    let tip = repo.state_tip();
+    let err = refused(&repo, &["okr", "apply", &id]);
+    assert!(err.contains("is not a commit id"), "{err}");
+    assert_eq!(repo.state_tip(), tip);
+}

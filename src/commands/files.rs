@@ -57,6 +57,9 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
 
 pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
     let path = normalize(&args.path)?;
+    if let Some(writer) = machine_writer(&path) {
+        bail!("{path}: written by git-okr itself, not by hand; {writer}");
+    }
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     if snap.is_dir(&path)? {
@@ -91,6 +94,41 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
         None => println!("No changes to {path}"),
     }
     Ok(())
+}
+
+/// The commands that own the records git-okr writes itself. A hand edit would bypass
+/// their rules: an edited proposal could mark itself approved, a snapshot could
+/// carry values no measurement produced.
+fn machine_writer(path: &str) -> Option<&'static str> {
+    use crate::metrics::ci::{HISTORY_FILE, REPORT_FILE};
+    use crate::model::plan::{PLANS_DIR, RUNS_DIR};
+    use crate::model::proposal::PROPOSALS_DIR;
+    use crate::model::snapshot::SNAPSHOT_DIR;
+    let owners = [
+        (
+            PROPOSALS_DIR,
+            "proposals change only through `git okr okr propose/approve/reject/apply`",
+        ),
+        (PLANS_DIR, "plans are written by `git okr plan generate`"),
+        (RUNS_DIR, "runs are written by `git okr plan run`"),
+        (
+            SNAPSHOT_DIR,
+            "snapshots are written by `git okr kr measure`",
+        ),
+        (
+            REPORT_FILE,
+            "the CI report is written by `git okr ci ingest`",
+        ),
+        (
+            HISTORY_FILE,
+            "the CI history is written by `git okr ci ingest`",
+        ),
+    ];
+    owners.into_iter().find_map(|(owned, writer)| {
+        let owned = owned.trim_end_matches('/');
+        let inside = path == owned || path.strip_prefix(owned).is_some_and(|r| r.starts_with('/'));
+        inside.then_some(writer)
+    })
 }
 
 /// Open the editor on a temporary copy until the content validates, or the user gives up.
@@ -198,6 +236,29 @@ mod tests {
         assert_eq!(normalize("okrs//").unwrap(), "okrs");
         assert!(normalize("/etc/passwd").is_err());
         assert!(normalize("okrs/../x").is_err());
+    }
+
+    #[test]
+    fn machine_written_records_name_their_command() {
+        for path in [
+            "proposals/P-1.yml",
+            "plans/2026-01-18/p.json",
+            "runs/r/result.json",
+            "metrics/snapshots/2026-01-18.json",
+            "metrics/ci_report.json",
+            "metrics/ci_history.jsonl",
+        ] {
+            assert!(machine_writer(path).is_some(), "{path}");
+        }
+        for path in [
+            "okrs/org.yml",
+            "metrics/manual.yml",
+            "daemon/jobs.yml",
+            "plansx.yml",
+            "metrics/ci_report.json.bak",
+        ] {
+            assert!(machine_writer(path).is_none(), "{path}");
+        }
     }
 
     #[test]

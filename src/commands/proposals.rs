@@ -461,7 +461,7 @@ fn show(ctx: &Ctx, given: &str) -> Result<()> {
         "proposer  {}\ncreated   {}\nbase      {}\nreason    {}\n",
         p.proposer,
         p.created,
-        &p.base[..p.base.len().min(12)],
+        p.base.chars().take(12).collect::<String>(),
         p.reason
     ));
     out.push_str("changes\n");

@@ -4,7 +4,6 @@ use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
 use crate::model::manual::{ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
 use crate::model::permissions::Permissions;
-use crate::model::proposal::{Proposal, PROPOSALS_DIR};
 use crate::store::Snapshot;
 use anyhow::{anyhow, bail, Result};
 
@@ -65,8 +64,6 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
         Definitions::parse(path, text)?;
     } else if path == crate::model::jobs::JOBS_FILE {
         crate::daemon::validate_jobs(text)?;
-    } else if path.starts_with(PROPOSALS_DIR) && path.ends_with(".yml") {
-        Proposal::parse(path, text)?;
     } else if path.ends_with(".json") {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;

@@ -160,17 +160,7 @@ impl Store {
 
     /// The commit `refs/okr/state` points at, if the ref exists.
     pub fn tip(&self) -> Result<Option<ObjectId>> {
-        match self
-            .repo
-            .try_find_reference(STATE_REF)
-            .git("reading refs/okr/state")?
-        {
-            None => Ok(None),
-            Some(mut r) => {
-                let id = r.peel_to_id().git("resolving refs/okr/state")?;
-                Ok(Some(id.detach()))
-            }
-        }
+        self.ref_tip(STATE_REF)
     }
 
     /// The state as it is now.
@@ -181,22 +171,10 @@ impl Store {
 
     /// The state at `commit` (or the empty state for `None`).
     pub fn snapshot_at(&self, commit: Option<ObjectId>) -> Result<Snapshot<'_>> {
-        let tree = match commit {
-            None => None,
-            Some(id) => {
-                let commit = self.repo.find_commit(id).git("reading a state commit")?;
-                Some(
-                    commit
-                        .tree_id()
-                        .git("reading a state commit's tree")?
-                        .detach(),
-                )
-            }
-        };
         Ok(Snapshot {
             store: self,
             tip: commit,
-            tree,
+            tree: commit.map(|id| self.tree_of(id)).transpose()?,
         })
     }
 
@@ -268,24 +246,28 @@ impl Store {
 
     /// Apply `changes` on top of `base` and return the new tree id.
     fn write_tree(&self, base: Option<ObjectId>, changes: &Changes) -> Result<ObjectId> {
+        let mut entries = Vec::with_capacity(changes.files.len());
+        for (path, content) in &changes.files {
+            let blob = content.as_deref().map(|b| self.write_blob(b)).transpose()?;
+            entries.push((path.as_str(), blob));
+        }
+        self.edit_tree(base, entries)
+    }
+
+    /// `base` (or the empty tree) with each path set to a blob (`Some`) or removed (`None`).
+    fn edit_tree<'p>(
+        &self,
+        base: Option<ObjectId>,
+        entries: impl IntoIterator<Item = (&'p str, Option<ObjectId>)>,
+    ) -> Result<ObjectId> {
         let base = base.unwrap_or_else(|| ObjectId::empty_tree(self.repo.object_hash()));
         let mut editor = self.repo.edit_tree(base).git("editing the state tree")?;
-        for (path, content) in &changes.files {
-            match content {
-                Some(bytes) => {
-                    let blob = self.repo.write_blob(bytes).git("writing a blob")?;
-                    editor
-                        .upsert(path.as_str(), EntryKind::Blob, blob)
-                        .map_err(|e| {
-                            gix_error(e).context(format!("invalid state path {path:?}"))
-                        })?;
-                }
-                None => {
-                    editor.remove(path.as_str()).map_err(|e| {
-                        gix_error(e).context(format!("invalid state path {path:?}"))
-                    })?;
-                }
+        for (path, blob) in entries {
+            match blob {
+                Some(id) => editor.upsert(path, EntryKind::Blob, id).map(|_| ()),
+                None => editor.remove(path).map(|_| ()),
             }
+            .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
         }
         Ok(editor.write().git("writing the state tree")?.detach())
     }
@@ -314,9 +296,15 @@ impl Store {
 
     /// The commit any ref points at, if it exists (e.g. a remote-tracking state ref).
     pub fn ref_tip(&self, name: &str) -> Result<Option<ObjectId>> {
-        match self.repo.try_find_reference(name).git("reading a ref")? {
+        match self
+            .repo
+            .try_find_reference(name)
+            .git(&format!("reading {name}"))?
+        {
             None => Ok(None),
-            Some(mut r) => Ok(Some(r.peel_to_id().git("resolving a ref")?.detach())),
+            Some(mut r) => Ok(Some(
+                r.peel_to_id().git(&format!("resolving {name}"))?.detach(),
+            )),
         }
     }
 
@@ -346,7 +334,11 @@ impl Store {
             .tree()
             .git("reading a state commit's tree")?;
         let mut out = BTreeMap::new();
-        collect_ids(&tree, String::new(), &mut out)?;
+        walk(&tree, "", &mut |path, mode, id| {
+            if mode.is_blob() {
+                out.insert(path, id);
+            }
+        })?;
         Ok(out)
     }
 
@@ -365,14 +357,10 @@ impl Store {
 
     /// Write a whole tree from path → blob id (e.g. a merged state) and return its id.
     pub fn write_tree_of(&self, files: &BTreeMap<String, ObjectId>) -> Result<ObjectId> {
-        let empty = ObjectId::empty_tree(self.repo.object_hash());
-        let mut editor = self.repo.edit_tree(empty).git("editing the state tree")?;
-        for (path, id) in files {
-            editor
-                .upsert(path.as_str(), EntryKind::Blob, *id)
-                .map_err(|e| gix_error(e).context(format!("invalid state path {path:?}")))?;
-        }
-        Ok(editor.write().git("writing the state tree")?.detach())
+        self.edit_tree(
+            None,
+            files.iter().map(|(path, id)| (path.as_str(), Some(*id))),
+        )
     }
 
     /// The tree id of a commit.
@@ -387,19 +375,21 @@ impl Store {
     }
 }
 
-fn collect_ids(
+/// Every entry below `tree` that is not itself a tree, depth first, as its full path,
+/// mode and id (`prefix` is the path of `tree`, `/`-terminated or empty).
+fn walk(
     tree: &gix::Tree<'_>,
-    prefix: String,
-    out: &mut BTreeMap<String, ObjectId>,
+    prefix: &str,
+    visit: &mut dyn FnMut(String, gix::object::tree::EntryMode, ObjectId),
 ) -> Result<()> {
     for entry in tree.iter() {
         let entry = entry.git("reading a state tree")?;
         let path = format!("{prefix}{}", entry.filename());
         if entry.mode().is_tree() {
             let sub = entry.object().git("reading a state tree")?.into_tree();
-            collect_ids(&sub, format!("{path}/"), out)?;
-        } else if entry.mode().is_blob() {
-            out.insert(path, entry.oid().to_owned());
+            walk(&sub, &format!("{path}/"), visit)?;
+        } else {
+            visit(path, entry.mode(), entry.oid().to_owned());
         }
     }
     Ok(())
@@ -471,69 +461,54 @@ impl<'s> Snapshot<'s> {
         }
     }
 
+    /// The tree of directory `dir` ("" for the root), if there is one.
+    fn dir_tree(&self, dir: &str) -> Result<Option<gix::Tree<'s>>> {
+        let Some(root) = self.root()? else {
+            return Ok(None);
+        };
+        if dir.is_empty() {
+            return Ok(Some(root));
+        }
+        match root
+            .lookup_entry_by_path(dir)
+            .git("looking up a state path")?
+        {
+            Some(e) if e.mode().is_tree() => {
+                Ok(Some(e.object().git("reading a state tree")?.into_tree()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Whether `path` names a directory on the ref.
     pub fn is_dir(&self, path: &str) -> Result<bool> {
-        let Some(root) = self.root()? else {
-            return Ok(false);
-        };
-        if path.is_empty() {
-            return Ok(true);
-        }
-        Ok(root
-            .lookup_entry_by_path(path)
-            .git("looking up a state path")?
-            .is_some_and(|e| e.mode().is_tree()))
+        Ok(self.dir_tree(path)?.is_some())
     }
 
     /// Every file below `dir` ("" for all), as full paths, sorted.
     pub fn list(&self, dir: &str) -> Result<Vec<String>> {
-        let Some(root) = self.root()? else {
+        let dir = dir.trim_end_matches('/');
+        let Some(start) = self.dir_tree(dir)? else {
             return Ok(Vec::new());
         };
-        let dir = dir.trim_end_matches('/');
-        let start = if dir.is_empty() {
-            root
+        let prefix = if dir.is_empty() {
+            String::new()
         } else {
-            match root
-                .lookup_entry_by_path(dir)
-                .git("looking up a state path")?
-            {
-                Some(e) if e.mode().is_tree() => {
-                    e.object().git("reading a state tree")?.into_tree()
-                }
-                _ => return Ok(Vec::new()),
-            }
+            format!("{dir}/")
         };
         let mut out = Vec::new();
-        collect_files(
-            &start,
-            if dir.is_empty() {
-                String::new()
-            } else {
-                format!("{dir}/")
-            },
-            &mut out,
-        )?;
+        walk(&start, &prefix, &mut |path, _, _| out.push(path))?;
         out.sort();
         Ok(out)
     }
-}
 
-impl<'s> Snapshot<'s> {
     /// The files directly inside `dir` with their bytes, sorted by name, reading the
     /// directory's tree once (reading thousands of files one `read` at a time would
     /// decode the directory's tree again for each).
     pub fn read_dir_files(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let Some(root) = self.root()? else {
-            return Ok(Vec::new());
-        };
         let dir = dir.trim_end_matches('/');
-        let tree = match root
-            .lookup_entry_by_path(dir)
-            .git("looking up a state path")?
-        {
-            Some(e) if e.mode().is_tree() => e.object().git("reading a state tree")?.into_tree(),
-            _ => return Ok(Vec::new()),
+        let Some(tree) = self.dir_tree(dir)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for entry in tree.iter() {
@@ -546,18 +521,4 @@ impl<'s> Snapshot<'s> {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
-}
-
-fn collect_files(tree: &gix::Tree<'_>, prefix: String, out: &mut Vec<String>) -> Result<()> {
-    for entry in tree.iter() {
-        let entry = entry.git("reading a state tree")?;
-        let path = format!("{prefix}{}", entry.filename());
-        if entry.mode().is_tree() {
-            let sub = entry.object().git("reading a state tree")?.into_tree();
-            collect_files(&sub, format!("{path}/"), out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
