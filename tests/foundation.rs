@@ -431,6 +431,14 @@ fn init_from_rejects_bad_workspaces_with_the_file_named() {
         (workspace(&format!("{OKRCHESTRA_ORG}      - kr_id: KR-1.1\n        metric_key: x\n        baseline: 0\n        target: 5\n")), "okrs/org.yml:11: duplicate kr_id \"KR-1.1\""),
         (workspace(&OKRCHESTRA_ORG.replace("        metric_key: ci.test_count\n", "")), "missing field `metric_key`"),
         (not_utf8, "okrs/team-platform.yml: not valid UTF-8"),
+        (
+            {
+                let ws = workspace(OKRCHESTRA_ORG);
+                std::fs::write(ws.path().join("metrics/snapshots/2026-01-18.json"), r#"{"as_of":"2026-01-18","points":[]}"#).unwrap();
+                ws
+            },
+            "metrics/snapshots/2026-01-18.json:1: missing field `schema_version`",
+        ),
     ];
     for (ws, needle) in cases {
         let repo = TestRepo::with_commit();

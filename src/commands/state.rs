@@ -64,6 +64,13 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
         Definitions::parse(path, text)?;
     } else if path == crate::model::jobs::JOBS_FILE {
         crate::daemon::validate_jobs(text)?;
+    } else if path == crate::metrics::ci::REPORT_FILE {
+        crate::metrics::ci::ReportBuilder::new().json(path, text)?;
+    } else if path == crate::metrics::ci::HISTORY_FILE {
+        crate::metrics::ci::parse_history(path, text)?;
+    } else if path.starts_with(crate::model::snapshot::SNAPSHOT_DIR) && path.ends_with(".json") {
+        serde_json::from_str::<crate::model::snapshot::Snapshot>(text)
+            .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
     } else if path.ends_with(".json") {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
