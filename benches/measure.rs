@@ -17,7 +17,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path();
+    // OKR_BENCH_KEEP=DIR builds the repository there and leaves it, for profiling.
+    let kept = std::env::var_os("OKR_BENCH_KEEP").map(std::path::PathBuf::from);
+    if let Some(k) = &kept {
+        std::fs::create_dir_all(k).unwrap();
+    }
+    let repo = kept.as_deref().unwrap_or(dir.path());
     git(repo, &["init", "-q", "-b", "main"]);
     let start = Instant::now();
     fast_import(repo, |w: &mut dyn Write| {
