@@ -51,7 +51,10 @@ fn try_open(path: &Path) -> rusqlite::Result<Connection> {
     // Leave the WAL in place when closing: a checkpoint on every close costs three
     // fsyncs (tens to hundreds of ms on a busy disk) in commands that write a few
     // rows. SQLite still checkpoints on its own once the WAL reaches 1000 pages.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )?;
