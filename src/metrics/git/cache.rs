@@ -17,7 +17,7 @@ use gix::ObjectId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub const SCHEMA_KEY: &str = "stats.schema";
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 pub const DIFF_KEY: &str = "stats.diff";
 /// Tallies kept over all queries; the least recently used go first.
 const TALLIES_KEPT: usize = 64;
@@ -53,15 +53,13 @@ pub fn prepare(conn: &Connection, diff_settings: &str) -> Result<()> {
         return Ok(());
     }
     conn.execute_batch(
-        "DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits;
+        "DROP INDEX IF EXISTS stats_files_commit; DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits;
          DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips;",
     )?;
     conn.execute_batch(
         "CREATE TABLE stats_authors (id INTEGER PRIMARY KEY, name BLOB NOT NULL, email BLOB NOT NULL, UNIQUE (name, email));
-         CREATE TABLE stats_commits (id BLOB PRIMARY KEY, author INTEGER NOT NULL, added INTEGER NOT NULL, removed INTEGER NOT NULL) WITHOUT ROWID;
-         CREATE TABLE stats_files (commit_id BLOB NOT NULL, path BLOB NOT NULL, source BLOB, copy INTEGER NOT NULL,
-             added INTEGER NOT NULL, removed INTEGER NOT NULL, source_lines INTEGER NOT NULL, dest_lines INTEGER NOT NULL);
-         CREATE INDEX stats_files_commit ON stats_files (commit_id);
+         CREATE TABLE stats_commits (id BLOB PRIMARY KEY, author INTEGER NOT NULL, added INTEGER NOT NULL, removed INTEGER NOT NULL,
+             files BLOB NOT NULL) WITHOUT ROWID;
          CREATE TABLE stats_tips (query TEXT NOT NULL, tip BLOB NOT NULL, commits INTEGER NOT NULL, merges INTEGER NOT NULL,
              added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, used INTEGER NOT NULL,
              PRIMARY KEY (query, tip));",
@@ -77,24 +75,21 @@ pub fn load(conn: &Connection, with_files: bool) -> Result<Cached> {
         has_files: with_files,
         ..Cached::default()
     };
-    let mut stmt = conn.prepare("SELECT id, author, added, removed FROM stats_commits")?;
+    let mut stmt = conn.prepare(if with_files {
+        "SELECT id, author, added, removed, files FROM stats_commits"
+    } else {
+        "SELECT id, author, added, removed FROM stats_commits"
+    })?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let Some(id) = object_id(row.get_ref(0)?.as_blob()?) else {
             continue;
         };
         cached.commits.insert(id, commit_row(row)?);
-    }
-    if with_files {
-        let mut stmt = conn.prepare(
-            "SELECT commit_id, path, source, copy, added, removed, source_lines, dest_lines FROM stats_files",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let Some(id) = object_id(row.get_ref(0)?.as_blob()?) else {
-                continue;
-            };
-            cached.files.entry(id).or_default().push(file_row(row, 1)?);
+        if with_files {
+            cached
+                .files
+                .insert(id, decode_files(row.get_ref(4)?.as_blob()?)?);
         }
     }
     Ok(cached)
@@ -107,26 +102,21 @@ pub fn load_some(conn: &Connection, ids: &[ObjectId], with_files: bool) -> Resul
         has_files: with_files,
         ..Cached::default()
     };
-    let mut commit =
-        conn.prepare_cached("SELECT id, author, added, removed FROM stats_commits WHERE id = ?1")?;
-    let mut files = conn.prepare_cached(
-        "SELECT path, source, copy, added, removed, source_lines, dest_lines FROM stats_files WHERE commit_id = ?1",
+    let mut commit = conn.prepare_cached(
+        "SELECT id, author, added, removed, files FROM stats_commits WHERE id = ?1",
     )?;
     for id in ids {
-        let Some(c) = commit
-            .query_row(params![id.as_bytes()], commit_row)
+        let Some((c, files)) = commit
+            .query_row(params![id.as_bytes()], |row| {
+                Ok((commit_row(row)?, row.get::<_, Vec<u8>>(4)?))
+            })
             .optional()?
         else {
             continue;
         };
         cached.commits.insert(*id, c);
         if with_files {
-            let mut rows = files.query(params![id.as_bytes()])?;
-            let mut list = Vec::new();
-            while let Some(row) = rows.next()? {
-                list.push(file_row(row, 0)?);
-            }
-            cached.files.insert(*id, list);
+            cached.files.insert(*id, decode_files(&files)?);
         }
     }
     Ok(cached)
@@ -140,16 +130,65 @@ fn commit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CachedCommit> {
     })
 }
 
-fn file_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<FileStat> {
-    Ok(FileStat {
-        path: BString::from(row.get::<_, Vec<u8>>(at)?),
-        source: row.get::<_, Option<Vec<u8>>>(at + 1)?.map(BString::from),
-        copy: row.get::<_, bool>(at + 2)?,
-        added: row.get(at + 3)?,
-        removed: row.get(at + 4)?,
-        source_lines: row.get(at + 5)?,
-        dest_lines: row.get(at + 6)?,
-    })
+/// A commit's files as one blob (one row per commit is several times cheaper to
+/// write than a row per file): per file, little-endian u32 fields
+/// `path length, path, source length (u32::MAX = none), source, copy (u8),
+/// added, removed, source_lines, dest_lines`.
+fn encode_files(files: &[FileStat]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(files.iter().map(|f| f.path.len() + 29).sum());
+    let u32 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
+    for f in files {
+        u32(&mut out, f.path.len() as u32);
+        out.extend_from_slice(&f.path);
+        match &f.source {
+            Some(s) => {
+                u32(&mut out, s.len() as u32);
+                out.extend_from_slice(s);
+            }
+            None => u32(&mut out, u32::MAX),
+        }
+        out.push(u8::from(f.copy));
+        for v in [f.added, f.removed, f.source_lines, f.dest_lines] {
+            u32(&mut out, v);
+        }
+    }
+    out
+}
+
+fn decode_files(mut bytes: &[u8]) -> Result<Vec<FileStat>> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
+        if bytes.len() < n {
+            return Err(anyhow::anyhow!("damaged file list in the git stats cache"));
+        }
+        let (head, tail) = bytes.split_at(n);
+        *bytes = tail;
+        Ok(head)
+    }
+    fn u32(bytes: &mut &[u8]) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            take(bytes, 4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let n = u32(&mut bytes)? as usize;
+        let path = BString::from(take(&mut bytes, n)?);
+        let source = match u32(&mut bytes)? {
+            u32::MAX => None,
+            n => Some(BString::from(take(&mut bytes, n as usize)?)),
+        };
+        let copy = take(&mut bytes, 1)?[0] != 0;
+        out.push(FileStat {
+            path,
+            source,
+            copy,
+            added: u32(&mut bytes)?,
+            removed: u32(&mut bytes)?,
+            source_lines: u32(&mut bytes)?,
+            dest_lines: u32(&mut bytes)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Authors by row id.
@@ -205,13 +244,7 @@ impl<'c> Writer<'c> {
             let mut add_author =
                 tx.prepare_cached("INSERT INTO stats_authors (name, email) VALUES (?1, ?2)")?;
             let mut add_commit = tx.prepare_cached(
-                "INSERT OR REPLACE INTO stats_commits (id, author, added, removed) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut drop_files =
-                tx.prepare_cached("DELETE FROM stats_files WHERE commit_id = ?1")?;
-            let mut add_file = tx.prepare_cached(
-                "INSERT INTO stats_files (commit_id, path, source, copy, added, removed, source_lines, dest_lines)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO stats_commits (id, author, added, removed, files) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for (id, stats) in self.pending.drain(..) {
                 let key = (stats.author_name.clone(), stats.author_email.clone());
@@ -234,20 +267,13 @@ impl<'c> Writer<'c> {
                     }
                 };
                 let (added, removed) = (stats.added(), stats.removed());
-                add_commit.execute(params![id.as_bytes(), author, added as i64, removed as i64])?;
-                drop_files.execute(params![id.as_bytes()])?;
-                for f in &stats.files {
-                    add_file.execute(params![
-                        id.as_bytes(),
-                        f.path.as_slice(),
-                        f.source.as_ref().map(|s| s.as_slice()),
-                        f.copy,
-                        f.added,
-                        f.removed,
-                        f.source_lines,
-                        f.dest_lines
-                    ])?;
-                }
+                add_commit.execute(params![
+                    id.as_bytes(),
+                    author,
+                    added as i64,
+                    removed as i64,
+                    encode_files(&stats.files)
+                ])?;
                 cached.commits.insert(
                     id,
                     CachedCommit {
