@@ -16,7 +16,7 @@ const THREADS: usize = 2;
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Delta bases kept per thread (unless `core.deltaBaseCacheLimit` says otherwise):
 /// gix's default keeps only 64 entries, which made a cold scan ~2-3x slower.
-const PACK_CACHE_BYTES: usize = 48 * 1024 * 1024;
+const PACK_CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Results a thread hands over at once.
 const SEND_EVERY: usize = 64;
 /// A scan shorter than this shows no progress bar.
