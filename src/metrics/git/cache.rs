@@ -241,7 +241,7 @@ impl<'c> Writer<'c> {
         }
         // In key order, the B-tree of commit ids is written page by page instead of
         // at random: several times less work for SQLite over a long history.
-        self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.pending.sort_unstable_by_key(|p| p.0);
         let tx = self.conn.transaction()?;
         {
             let mut find_author =

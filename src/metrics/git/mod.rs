@@ -286,12 +286,9 @@ fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId> {
     let id = repo
         .rev_parse_single(rev)
         .map_err(|e| crate::store::gix_error(e).context(format!("unknown revision {rev:?}")))?;
-    let commit = id
-        .object()
-        .and_then(|o| o.peel_to_commit().map_err(Into::into))
-        .map_err(|e| {
-            crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
-        })?;
+    let commit = id.object().and_then(|o| o.peel_to_commit()).map_err(|e| {
+        crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
+    })?;
     Ok(commit.id)
 }
 

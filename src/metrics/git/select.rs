@@ -82,9 +82,9 @@ impl Pathspec {
     ) -> Result<bool> {
         let tree = |id| -> Result<gix::Tree<'_>> {
             repo.find_commit(id)
-                .map_err(|e| crate::store::gix_error(e))?
+                .map_err(crate::store::gix_error)?
                 .tree()
-                .map_err(|e| crate::store::gix_error(e))
+                .map_err(crate::store::gix_error)
         };
         let (ta, tb) = (tree(a)?, tree(b)?);
         if ta.id == tb.id {
