@@ -101,14 +101,9 @@ impl<'r> Scanner<'r> {
         parent: Option<ObjectId>,
     ) -> Result<Vec<FileStat>> {
         let git = |e: gix::Error| crate::store::gix_error(e);
-        let tree = commit.tree().map_err(|e| git(e))?;
+        let tree = commit.tree().map_err(git)?;
         let parent_tree = match parent {
-            Some(p) => self
-                .repo
-                .find_commit(p)
-                .map_err(|e| git(e))?
-                .tree()
-                .map_err(|e| git(e))?,
+            Some(p) => self.repo.find_commit(p).map_err(git)?.tree().map_err(git)?,
             None => self.repo.empty_tree(),
         };
         let mut files = Vec::new();
