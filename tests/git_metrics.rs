@@ -384,6 +384,96 @@ fn cache_is_reused_and_survives_deletion_garbage_and_rewrites() {
     }
 }
 
+/// Totals carried forward from an earlier tip equal git's after every kind of
+/// change to the history: new commits, a merge of an old branch, a merge that is
+/// TREESAME under the paths, a reset backwards, a clock-skewed commit, a new
+/// .mailmap line. The same cache is used throughout.
+#[test]
+fn totals_carried_forward_from_earlier_tips_equal_git() {
+    let mut h = rich_history();
+    let queries = [
+        q("HEAD", None, None, &[]),
+        q("HEAD", None, Some(30), &[]),
+        q("HEAD", Some(10), None, &[]),
+        q("HEAD", None, None, &["src/"]),
+        q("HEAD", Some(5), Some(40), &["src/", "docs"]),
+    ];
+    let check = |h: &History, step: &str| -> git_okr::metrics::git::ScanReport {
+        let (ours, report) = measure_with_report(&h.gix(), &h.okr_dir(), &queries, false).unwrap();
+        for (q, ours) in queries.iter().zip(ours) {
+            assert_eq!(ours, h.oracle(q), "{step}: {q:?}");
+        }
+        report
+    };
+    let cold = check(&h, "cold");
+
+    for i in 0..3 {
+        h.write(&format!("src/new{i}.rs"), format!("{i}\nmore\n"));
+        h.add();
+        h.commit_as(BOB, "linear", &[]);
+    }
+    h.repo.git(&["mv", "docs/more.md", "src/more.md"]);
+    h.commit_as(ZOE, "rename into src", &[]);
+    let report = check(&h, "linear");
+    assert_eq!(report.scanned, 4);
+    assert!(
+        report.reachable < cold.reachable / 2,
+        "only the new commits are walked: {report:?} vs {cold:?}"
+    );
+
+    // A branch from an old commit, merged: its base is not the earlier tip.
+    h.repo.git(&["checkout", "-q", "-b", "old-base", "HEAD~8"]);
+    h.write("src/old.rs", "from an old base\n");
+    h.add();
+    h.commit_as(ALICE_OLD, "old base", &[]);
+    h.repo.git(&["checkout", "-q", "main"]);
+    h.merge_as(ALICE, "old-base", None);
+    check(&h, "merge of an old branch");
+
+    // A docs-only branch from the tip, merged after a src/ change on main.
+    h.repo.git(&["checkout", "-q", "-b", "docs-2"]);
+    h.write("docs/two.md", "two\n");
+    h.add();
+    h.commit_as(ZOE, "docs two", &[]);
+    h.repo.git(&["checkout", "-q", "main"]);
+    h.write("src/main-side.rs", "main side\n");
+    h.add();
+    h.commit_as(BOB, "main side", &[]);
+    h.merge_as(BOB, "docs-2", None);
+    check(&h, "TREESAME merge");
+
+    h.repo.git(&["reset", "-q", "--hard", "HEAD~2"]);
+    check(&h, "reset backwards");
+
+    // Build on the side branch that the earlier tips hide under src/: merged now,
+    // git counts its old commits there too.
+    h.repo.git(&["checkout", "-q", "-b", "on-undo", "undo"]);
+    h.write("src/on-undo.rs", "on undo\n");
+    h.add();
+    h.commit_as(ZOE, "on undo", &[]);
+    h.repo.git(&["checkout", "-q", "main"]);
+    h.merge_as(ALICE, "on-undo", None);
+    check(&h, "merge of a hidden branch");
+
+    h.write("src/skew.rs", "skewed\n");
+    h.add();
+    h.commit_at(BOB, "skewed", &[], day(1), day(1));
+    check(&h, "clock skew");
+    h.write("src/after.rs", "after\n");
+    h.add();
+    h.commit_as(ZOE, "after the skew", &[]);
+    check(&h, "after the skew");
+
+    h.write(
+        ".mailmap",
+        "Alice Example <alice@example.com> alice <alice@old.example.org>\nBob Builder <bob@example.com> Zoë Ünicode <zoe@example.com>\n",
+    );
+    h.add();
+    h.commit_as(ALICE, "mailmap grows", &[]);
+    let report = check(&h, "mailmap");
+    assert_eq!(report.scanned, 1);
+}
+
 #[test]
 fn unknown_revisions_are_errors() {
     let h = rich_history();

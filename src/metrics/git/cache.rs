@@ -4,24 +4,32 @@
 //! rows) and never needs invalidating except when what a diff means changes:
 //! the schema or git's diff settings (`diff.renames`, `diff.renameLimit`,
 //! `diff.algorithm`), recorded in `meta` under `stats.schema` and `stats.diff`.
+//!
+//! `stats_tips` keeps each query's totals per tip commit (see [`Tally`]), so a
+//! later measurement of a descendant only adds the commits it has not counted.
 
+use super::select::Tally;
 use super::stats::{CommitStats, FileStat};
 use anyhow::Result;
 use gix::bstr::BString;
 use gix::hashtable::HashMap;
 use gix::ObjectId;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 pub const SCHEMA_KEY: &str = "stats.schema";
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "3";
 pub const DIFF_KEY: &str = "stats.diff";
+/// Tallies kept over all queries; the least recently used go first.
+const TALLIES_KEPT: usize = 64;
+/// Commits written per transaction during a scan: an interrupted scan keeps what
+/// it finished, and every commit's rows land together.
+const BATCH: usize = 4096;
 
 /// What a query needs from the cache: per-commit totals and authors, and the
 /// per-file rows only when some query has paths.
 #[derive(Default)]
 pub struct Cached {
     pub commits: HashMap<ObjectId, CachedCommit>,
-    pub authors: Vec<(BString, BString)>,
     pub files: HashMap<ObjectId, Vec<FileStat>>,
     /// The per-file rows were loaded.
     pub has_files: bool,
@@ -29,7 +37,8 @@ pub struct Cached {
 
 #[derive(Debug, Clone, Copy)]
 pub struct CachedCommit {
-    pub author: usize,
+    /// Row id in `stats_authors`.
+    pub author: i64,
     pub added: u64,
     pub removed: u64,
 }
@@ -40,159 +49,306 @@ pub fn prepare(conn: &Connection, diff_settings: &str) -> Result<()> {
         crate::db::meta_get(conn, SCHEMA_KEY)?,
         crate::db::meta_get(conn, DIFF_KEY)?,
     );
-    if current.0.as_deref() != Some(SCHEMA_VERSION) || current.1.as_deref() != Some(diff_settings) {
-        conn.execute_batch(
-            "DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits; DROP TABLE IF EXISTS stats_authors;",
-        )?;
+    if current.0.as_deref() == Some(SCHEMA_VERSION) && current.1.as_deref() == Some(diff_settings) {
+        return Ok(());
     }
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS stats_authors (id INTEGER PRIMARY KEY, name BLOB NOT NULL, email BLOB NOT NULL, UNIQUE (name, email));
-         CREATE TABLE IF NOT EXISTS stats_commits (id BLOB PRIMARY KEY, author INTEGER NOT NULL, added INTEGER NOT NULL, removed INTEGER NOT NULL) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS stats_files (commit_id BLOB NOT NULL, path BLOB NOT NULL, source BLOB, copy INTEGER NOT NULL,
-             added INTEGER NOT NULL, removed INTEGER NOT NULL, source_lines INTEGER NOT NULL, dest_lines INTEGER NOT NULL);
-         CREATE INDEX IF NOT EXISTS stats_files_commit ON stats_files (commit_id);",
+        "DROP INDEX IF EXISTS stats_files_commit; DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits;
+         DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips;",
+    )?;
+    conn.execute_batch(
+        "CREATE TABLE stats_authors (id INTEGER PRIMARY KEY, name BLOB NOT NULL, email BLOB NOT NULL, UNIQUE (name, email));
+         CREATE TABLE stats_commits (id BLOB PRIMARY KEY, author INTEGER NOT NULL, added INTEGER NOT NULL, removed INTEGER NOT NULL,
+             files BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE stats_tips (query TEXT NOT NULL, tip BLOB NOT NULL, commits INTEGER NOT NULL, merges INTEGER NOT NULL,
+             added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, used INTEGER NOT NULL,
+             PRIMARY KEY (query, tip));",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)?;
     crate::db::meta_set(conn, DIFF_KEY, diff_settings)?;
     Ok(())
 }
 
+/// Every cached commit (and its files when `with_files`).
 pub fn load(conn: &Connection, with_files: bool) -> Result<Cached> {
     let mut cached = Cached {
         has_files: with_files,
         ..Cached::default()
     };
-    let mut author_index = std::collections::HashMap::new();
-    let mut stmt = conn.prepare("SELECT id, name, email FROM stats_authors")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        author_index.insert(row.get::<_, i64>(0)?, cached.authors.len());
-        cached.authors.push((
-            BString::from(row.get::<_, Vec<u8>>(1)?),
-            BString::from(row.get::<_, Vec<u8>>(2)?),
-        ));
-    }
-    let mut stmt = conn.prepare("SELECT id, author, added, removed FROM stats_commits")?;
+    let mut stmt = conn.prepare(if with_files {
+        "SELECT id, author, added, removed, files FROM stats_commits"
+    } else {
+        "SELECT id, author, added, removed FROM stats_commits"
+    })?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let Some(id) = object_id(row.get_ref(0)?.as_blob()?) else {
             continue;
         };
-        let Some(&author) = author_index.get(&row.get::<_, i64>(1)?) else {
-            continue;
-        };
-        let commit = CachedCommit {
-            author,
-            added: row.get::<_, i64>(2)? as u64,
-            removed: row.get::<_, i64>(3)? as u64,
-        };
-        cached.commits.insert(id, commit);
-    }
-    if with_files {
-        let mut stmt = conn.prepare(
-            "SELECT commit_id, path, source, copy, added, removed, source_lines, dest_lines FROM stats_files",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let Some(id) = object_id(row.get_ref(0)?.as_blob()?) else {
-                continue;
-            };
-            let stat = FileStat {
-                path: BString::from(row.get::<_, Vec<u8>>(1)?),
-                source: row.get::<_, Option<Vec<u8>>>(2)?.map(BString::from),
-                copy: row.get::<_, bool>(3)?,
-                added: row.get(4)?,
-                removed: row.get(5)?,
-                source_lines: row.get(6)?,
-                dest_lines: row.get(7)?,
-            };
-            cached.files.entry(id).or_default().push(stat);
+        cached.commits.insert(id, commit_row(row)?);
+        if with_files {
+            cached
+                .files
+                .insert(id, decode_files(row.get_ref(4)?.as_blob()?)?);
         }
     }
     Ok(cached)
 }
 
-/// Add freshly read commits to the cache (one transaction) and to `cached`.
-pub fn store(
-    conn: &mut Connection,
-    cached: &mut Cached,
-    fresh: Vec<(ObjectId, CommitStats)>,
-) -> Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut find_author =
-            tx.prepare("SELECT id FROM stats_authors WHERE name = ?1 AND email = ?2")?;
-        let mut add_author =
-            tx.prepare("INSERT INTO stats_authors (name, email) VALUES (?1, ?2)")?;
-        let mut add_commit =
-            tx.prepare("INSERT OR REPLACE INTO stats_commits (id, author, added, removed) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut drop_files = tx.prepare("DELETE FROM stats_files WHERE commit_id = ?1")?;
-        let mut add_file = tx.prepare(
-            "INSERT INTO stats_files (commit_id, path, source, copy, added, removed, source_lines, dest_lines)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let mut known: std::collections::HashMap<(BString, BString), (i64, usize)> =
-            std::collections::HashMap::new();
-        for (id, stats) in fresh {
-            let key = (stats.author_name.clone(), stats.author_email.clone());
-            let (author_row, author) = match known.get(&key) {
-                Some(&found) => found,
-                None => {
-                    let (name, email) = (key.0.as_slice(), key.1.as_slice());
-                    let row =
-                        match find_author.query_row(params![name, email], |r| r.get::<_, i64>(0)) {
-                            Ok(row) => row,
-                            Err(rusqlite::Error::QueryReturnedNoRows) => {
+/// The cached commits among `ids` (and their files when `with_files`): what a
+/// short walk over new commits needs, without reading the whole cache.
+pub fn load_some(conn: &Connection, ids: &[ObjectId], with_files: bool) -> Result<Cached> {
+    let mut cached = Cached {
+        has_files: with_files,
+        ..Cached::default()
+    };
+    let mut commit = conn.prepare_cached(
+        "SELECT id, author, added, removed, files FROM stats_commits WHERE id = ?1",
+    )?;
+    for id in ids {
+        let Some((c, files)) = commit
+            .query_row(params![id.as_bytes()], |row| {
+                Ok((commit_row(row)?, row.get::<_, Vec<u8>>(4)?))
+            })
+            .optional()?
+        else {
+            continue;
+        };
+        cached.commits.insert(*id, c);
+        if with_files {
+            cached.files.insert(*id, decode_files(&files)?);
+        }
+    }
+    Ok(cached)
+}
+
+fn commit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CachedCommit> {
+    Ok(CachedCommit {
+        author: row.get(1)?,
+        added: row.get::<_, i64>(2)? as u64,
+        removed: row.get::<_, i64>(3)? as u64,
+    })
+}
+
+/// A commit's files as one blob (one row per commit is several times cheaper to
+/// write than a row per file): per file, little-endian u32 fields
+/// `path length, path, source length (u32::MAX = none), source, copy (u8),
+/// added, removed, source_lines, dest_lines`.
+fn encode_files(files: &[FileStat]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(files.iter().map(|f| f.path.len() + 29).sum());
+    let u32 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
+    for f in files {
+        u32(&mut out, f.path.len() as u32);
+        out.extend_from_slice(&f.path);
+        match &f.source {
+            Some(s) => {
+                u32(&mut out, s.len() as u32);
+                out.extend_from_slice(s);
+            }
+            None => u32(&mut out, u32::MAX),
+        }
+        out.push(u8::from(f.copy));
+        for v in [f.added, f.removed, f.source_lines, f.dest_lines] {
+            u32(&mut out, v);
+        }
+    }
+    out
+}
+
+fn decode_files(mut bytes: &[u8]) -> Result<Vec<FileStat>> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
+        if bytes.len() < n {
+            return Err(anyhow::anyhow!("damaged file list in the git stats cache"));
+        }
+        let (head, tail) = bytes.split_at(n);
+        *bytes = tail;
+        Ok(head)
+    }
+    fn u32(bytes: &mut &[u8]) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            take(bytes, 4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let n = u32(&mut bytes)? as usize;
+        let path = BString::from(take(&mut bytes, n)?);
+        let source = match u32(&mut bytes)? {
+            u32::MAX => None,
+            n => Some(BString::from(take(&mut bytes, n as usize)?)),
+        };
+        let copy = take(&mut bytes, 1)?[0] != 0;
+        out.push(FileStat {
+            path,
+            source,
+            copy,
+            added: u32(&mut bytes)?,
+            removed: u32(&mut bytes)?,
+            source_lines: u32(&mut bytes)?,
+            dest_lines: u32(&mut bytes)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Authors by row id.
+pub fn authors(conn: &Connection) -> Result<std::collections::HashMap<i64, (BString, BString)>> {
+    let mut out = std::collections::HashMap::new();
+    let mut stmt = conn.prepare("SELECT id, name, email FROM stats_authors")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        out.insert(
+            row.get::<_, i64>(0)?,
+            (
+                BString::from(row.get::<_, Vec<u8>>(1)?),
+                BString::from(row.get::<_, Vec<u8>>(2)?),
+            ),
+        );
+    }
+    Ok(out)
+}
+
+/// Writes freshly read commits, [`BATCH`] commits per transaction, and adds them
+/// to `cached` (files only when `cached.has_files`).
+pub struct Writer<'c> {
+    conn: &'c mut Connection,
+    pending: Vec<(ObjectId, CommitStats)>,
+    authors: std::collections::HashMap<(BString, BString), i64>,
+}
+
+impl<'c> Writer<'c> {
+    pub fn new(conn: &'c mut Connection) -> Writer<'c> {
+        // Room for the commit table's pages while it grows (SQLite's default is 2 MB).
+        let _ = conn.pragma_update(None, "cache_size", -32_000);
+        Writer {
+            conn,
+            pending: Vec::new(),
+            authors: Default::default(),
+        }
+    }
+
+    pub fn add(&mut self, cached: &mut Cached, id: ObjectId, stats: CommitStats) -> Result<()> {
+        self.pending.push((id, stats));
+        if self.pending.len() >= BATCH {
+            self.flush(cached)?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self, cached: &mut Cached) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // In key order, the B-tree of commit ids is written page by page instead of
+        // at random: several times less work for SQLite over a long history.
+        self.pending.sort_unstable_by_key(|p| p.0);
+        let tx = self.conn.transaction()?;
+        {
+            let mut find_author =
+                tx.prepare_cached("SELECT id FROM stats_authors WHERE name = ?1 AND email = ?2")?;
+            let mut add_author =
+                tx.prepare_cached("INSERT INTO stats_authors (name, email) VALUES (?1, ?2)")?;
+            let mut add_commit = tx.prepare_cached(
+                "INSERT OR REPLACE INTO stats_commits (id, author, added, removed, files) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (id, stats) in self.pending.drain(..) {
+                let key = (stats.author_name.clone(), stats.author_email.clone());
+                let author = match self.authors.get(&key) {
+                    Some(&row) => row,
+                    None => {
+                        let (name, email) = (key.0.as_slice(), key.1.as_slice());
+                        let row = match find_author
+                            .query_row(params![name, email], |r| r.get::<_, i64>(0))
+                            .optional()?
+                        {
+                            Some(row) => row,
+                            None => {
                                 add_author.execute(params![name, email])?;
                                 tx.last_insert_rowid()
                             }
-                            Err(e) => return Err(e.into()),
                         };
-                    let index = match cached.authors.iter().position(|a| *a == key) {
-                        Some(i) => i,
-                        None => {
-                            cached.authors.push(key.clone());
-                            cached.authors.len() - 1
-                        }
-                    };
-                    known.insert(key, (row, index));
-                    (row, index)
-                }
-            };
-            let (added, removed) = (stats.added(), stats.removed());
-            add_commit.execute(params![
-                id.as_bytes(),
-                author_row,
-                added as i64,
-                removed as i64
-            ])?;
-            drop_files.execute(params![id.as_bytes()])?;
-            for f in &stats.files {
-                add_file.execute(params![
+                        self.authors.insert(key, row);
+                        row
+                    }
+                };
+                let (added, removed) = (stats.added(), stats.removed());
+                add_commit.execute(params![
                     id.as_bytes(),
-                    f.path.as_slice(),
-                    f.source.as_ref().map(|s| s.as_slice()),
-                    f.copy,
-                    f.added,
-                    f.removed,
-                    f.source_lines,
-                    f.dest_lines
-                ])?;
-            }
-            cached.commits.insert(
-                id,
-                CachedCommit {
                     author,
-                    added,
-                    removed,
-                },
-            );
-            if cached.has_files {
-                cached.files.insert(id, stats.files);
+                    added as i64,
+                    removed as i64,
+                    encode_files(&stats.files)
+                ])?;
+                cached.commits.insert(
+                    id,
+                    CachedCommit {
+                        author,
+                        added,
+                        removed,
+                    },
+                );
+                if cached.has_files {
+                    cached.files.insert(id, stats.files);
+                }
             }
         }
+        tx.commit()?;
+        Ok(())
     }
-    tx.commit()?;
+}
+
+/// The most recently used tallies of `query`, newest first.
+pub fn tallies(conn: &Connection, query: &str, limit: usize) -> Result<Vec<(ObjectId, Tally)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tip, commits, merges, added, removed, authors FROM stats_tips WHERE query = ?1 ORDER BY used DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![query, limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let Some(tip) = object_id(row.get_ref(0)?.as_blob()?) else {
+            continue;
+        };
+        let authors = row.get_ref(5)?.as_blob()?;
+        out.push((
+            tip,
+            Tally {
+                commits: row.get::<_, i64>(1)? as u64,
+                merge_commits: row.get::<_, i64>(2)? as u64,
+                lines_added: row.get::<_, i64>(3)? as u64,
+                lines_removed: row.get::<_, i64>(4)? as u64,
+                authors: authors
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+                exits: Vec::new(),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Remember `tally` as the totals of `query` at `tip`, and forget the least recently used.
+pub fn save_tally(conn: &Connection, query: &str, tip: ObjectId, tally: &Tally) -> Result<()> {
+    let mut authors: Vec<i64> = tally.authors.iter().copied().collect();
+    authors.sort_unstable();
+    let blob: Vec<u8> = authors.iter().flat_map(|a| a.to_le_bytes()).collect();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO stats_tips (query, tip, commits, merges, added, removed, authors, used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(used), 0) + 1 FROM stats_tips))",
+    )?
+    .execute(params![
+        query,
+        tip.as_bytes(),
+        tally.commits as i64,
+        tally.merge_commits as i64,
+        tally.lines_added as i64,
+        tally.lines_removed as i64,
+        blob
+    ])?;
+    conn.prepare_cached(
+        "DELETE FROM stats_tips WHERE used <= (SELECT max(used) FROM stats_tips) - ?1",
+    )?
+    .execute(params![TALLIES_KEPT as i64])?;
     Ok(())
 }
 

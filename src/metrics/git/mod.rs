@@ -19,6 +19,7 @@ mod graph;
 mod scan;
 pub mod select;
 mod stats;
+mod timing;
 
 use crate::model::definitions::{parse_date, Definitions, GitStat};
 use crate::model::snapshot::MetricPoint;
@@ -60,7 +61,8 @@ pub struct GitStats {
 /// What a measurement did, for tests and verbose output.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScanReport {
-    /// Commits reachable from the queried revisions.
+    /// Commits walked: the most any one part of the measurement had to load
+    /// (all of the history when some query had no earlier totals to build on).
     pub reachable: u64,
     /// Commits read and diffed because the cache did not know them.
     pub scanned: u64,
@@ -78,7 +80,19 @@ pub fn measure(
     measure_with_report(repo, okr_dir, queries, progress).map(|(stats, _)| stats)
 }
 
+/// Past this many new commits, totals are recounted over the whole history
+/// instead of being carried forward from an earlier tip.
+const BEYOND_LIMIT: usize = 10_000;
+/// Earlier tips tried per query.
+const CANDIDATES: usize = 2;
+
 /// [`measure`], also telling how much history had to be read.
+///
+/// Each query's totals are kept per tip (`cache::save_tally`). A query whose tip
+/// descends from a remembered one counts only the commits in between, when that
+/// is provably what git would count (see [`incremental`]); otherwise a query
+/// without `since` walks the whole history once (shared by all such queries) and
+/// a query with `since` walks its window.
 pub fn measure_with_report(
     repo: &gix::Repository,
     okr_dir: &Path,
@@ -88,6 +102,7 @@ pub fn measure_with_report(
     if queries.is_empty() {
         return Ok((Vec::new(), ScanReport::default()));
     }
+    let mut timer = timing::Timer::new();
     let tips = queries
         .iter()
         .map(|q| resolve(repo, &q.rev))
@@ -96,45 +111,174 @@ pub fn measure_with_report(
         .iter()
         .map(|q| select::Pathspec::new(&q.paths))
         .collect::<Result<Vec<_>>>()?;
-    let with_files = specs.iter().any(Option::is_some);
-
-    let graph = graph::Graph::load(repo, &tips)?;
+    // git compares whole seconds: a commit at `since` counts, one at `until` too.
+    let bounds: Vec<(Option<i64>, Option<i64>)> = queries
+        .iter()
+        .map(|q| {
+            (
+                q.since
+                    .map(|d| d.timestamp() + i64::from(d.timestamp_subsec_nanos() > 0)),
+                q.until.map(|d| d.timestamp()),
+            )
+        })
+        .collect();
+    let keys: Vec<String> = bounds
+        .iter()
+        .zip(&specs)
+        .map(|((since, until), spec)| format!("since={since:?};until={until:?};paths={spec:?}"))
+        .collect();
+    let query = |i: usize, tip: usize| select::Query {
+        tip,
+        since: bounds[i].0,
+        until: bounds[i].1,
+        paths: specs[i].as_ref(),
+    };
     let settings = diff_settings(repo);
-    let cached = crate::db::with_db(okr_dir, |conn| {
-        cache::prepare(conn, &settings)?;
-        let mut cached = cache::load(conn, with_files)?;
-        let jobs = scan::missing(&graph, &cached);
-        let fresh = scan::scan(repo, &jobs, progress)?;
-        cache::store(conn, &mut cached, fresh)?;
-        Ok((cached, jobs.len()))
-    })
-    .context("updating the git stats cache in .git/okr")?;
-    let (cached, scanned) = cached;
-
     let mailmap = repo.open_mailmap();
-    let mut out = Vec::with_capacity(queries.len());
-    for ((q, tip), spec) in queries.iter().zip(&tips).zip(&specs) {
-        let tip = graph
-            .get(tip)
-            .ok_or_else(|| anyhow!("internal error: {} not in the walked history", q.rev))?;
-        let query = select::Query {
-            tip,
-            // git compares whole seconds: a commit at `since` counts, one at `until` too.
-            since: q
-                .since
-                .map(|d| d.timestamp() + i64::from(d.timestamp_subsec_nanos() > 0)),
-            until: q.until.map(|d| d.timestamp()),
-            paths: spec.as_ref(),
+    timer.lap("resolve");
+
+    crate::db::with_db(okr_dir, |conn| {
+        cache::prepare(conn, &settings)?;
+        timer.lap("db open");
+        let mut report = ScanReport::default();
+        let mut tallies: Vec<Option<select::Tally>> = vec![None; queries.len()];
+        for (i, tally) in tallies.iter_mut().enumerate() {
+            *tally = incremental(repo, conn, &keys[i], tips[i], progress, &mut report, |t| {
+                query(i, t)
+            })?;
+        }
+        timer.lap("incremental");
+
+        let full: Vec<usize> = (0..queries.len())
+            .filter(|&i| tallies[i].is_none() && bounds[i].0.is_none())
+            .collect();
+        if !full.is_empty() {
+            let full_tips: Vec<_> = full.iter().map(|&i| tips[i]).collect();
+            let graph = graph::Graph::load(repo, &full_tips)?;
+            timer.lap("walk");
+            let with_files = full.iter().any(|&i| specs[i].is_some());
+            let mut cached = cache::load(conn, with_files)?;
+            timer.lap("cache load");
+            fill(repo, conn, &graph, &mut cached, progress, &mut report)?;
+            timer.lap("scan");
+            for &i in &full {
+                let tip = graph.get(&tips[i]).ok_or_else(|| {
+                    anyhow!(
+                        "internal error: {} not in the walked history",
+                        queries[i].rev
+                    )
+                })?;
+                tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, tip))?);
+            }
+            timer.lap("queries");
+        }
+
+        for i in 0..queries.len() {
+            let Some(since) = bounds[i].0.filter(|_| tallies[i].is_none()) else {
+                continue;
+            };
+            let graph = graph::Graph::window(repo, tips[i], since)?;
+            let ids: Vec<_> = graph.nodes.iter().map(|n| n.id).collect();
+            let mut cached = cache::load_some(conn, &ids, specs[i].is_some())?;
+            fill(repo, conn, &graph, &mut cached, progress, &mut report)?;
+            tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, 0))?);
+        }
+        timer.lap("windows");
+
+        let tx = conn.transaction()?;
+        for (i, tally) in tallies.iter().enumerate() {
+            let tally = tally.as_ref().expect("every query was counted");
+            cache::save_tally(&tx, &keys[i], tips[i], tally)?;
+        }
+        tx.commit()?;
+        let authors = cache::authors(conn)?;
+        let stats = tallies
+            .iter()
+            .map(|t| t.as_ref().expect("counted").stats(&authors, &mailmap))
+            .collect::<Result<Vec<_>>>()?;
+        timer.lap("tallies");
+        Ok((stats, report))
+    })
+    .context("updating the git stats cache in .git/okr")
+}
+
+/// The totals at `tip` from a remembered tally of the same query at an earlier tip
+/// `known`, counting only the commits reachable from `tip` but not from `known`.
+///
+/// Sound because the walk of a query decides per commit which parents it follows
+/// (by the commit's date and, with paths, its trees), never by how it got there:
+/// - without `since` and paths, git walks every ancestor, so when `known` is an
+///   ancestor of `tip` the totals are `known`'s plus the new commits';
+/// - otherwise, when the walk over the new commits leaves them only into `known`
+///   itself, it counts the new commits it reached plus exactly what it counted from
+///   `known` (or nothing of it, when it never got there). Any other exit (a merge
+///   of an older branch, say) falls back to a full count.
+fn incremental<'a>(
+    repo: &gix::Repository,
+    conn: &mut rusqlite::Connection,
+    key: &str,
+    tip: gix::ObjectId,
+    progress: bool,
+    report: &mut ScanReport,
+    query: impl Fn(usize) -> select::Query<'a>,
+) -> Result<Option<select::Tally>> {
+    for (known, tally) in cache::tallies(conn, key, CANDIDATES)? {
+        if known == tip {
+            return Ok(Some(tally));
+        }
+        let Some(graph) = graph::Graph::beyond(repo, tip, known, BEYOND_LIMIT)? else {
+            continue;
         };
-        out.push(select::evaluate(repo, &graph, &cached, &mailmap, &query)?);
+        let Some(start) = graph.get(&tip) else {
+            // `tip` is an ancestor of `known`: nothing new, but much to take away.
+            continue;
+        };
+        let q = query(start);
+        let ids: Vec<_> = graph
+            .nodes
+            .iter()
+            .filter(|n| !n.external)
+            .map(|n| n.id)
+            .collect();
+        let mut cached = cache::load_some(conn, &ids, q.paths.is_some())?;
+        fill(repo, conn, &graph, &mut cached, progress, report)?;
+        let mut part = select::evaluate(repo, &graph, &cached, &q)?;
+        let reached = part.exits.contains(&known);
+        let sound = if q.paths.is_none() && q.since.is_none() {
+            reached
+        } else {
+            part.exits.iter().all(|e| *e == known)
+        };
+        if !sound {
+            continue;
+        }
+        if reached {
+            part.add(&tally);
+        }
+        part.exits.clear();
+        return Ok(Some(part));
     }
-    Ok((
-        out,
-        ScanReport {
-            reachable: graph.nodes.len() as u64,
-            scanned: scanned as u64,
-        },
-    ))
+    Ok(None)
+}
+
+/// Read the commits of `graph` that the cache does not know, storing them as they come.
+fn fill(
+    repo: &gix::Repository,
+    conn: &mut rusqlite::Connection,
+    graph: &graph::Graph,
+    cached: &mut cache::Cached,
+    progress: bool,
+    report: &mut ScanReport,
+) -> Result<()> {
+    let walked = graph.nodes.iter().filter(|n| !n.external).count() as u64;
+    report.reachable = report.reachable.max(walked);
+    let jobs = scan::missing(graph, cached);
+    report.scanned += jobs.len() as u64;
+    let mut writer = cache::Writer::new(conn);
+    scan::scan(repo, &jobs, progress, &mut |id, stats| {
+        writer.add(cached, id, stats)
+    })?;
+    writer.flush(cached)
 }
 
 /// The commit `rev` names.
@@ -142,12 +286,9 @@ fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId> {
     let id = repo
         .rev_parse_single(rev)
         .map_err(|e| crate::store::gix_error(e).context(format!("unknown revision {rev:?}")))?;
-    let commit = id
-        .object()
-        .and_then(|o| o.peel_to_commit().map_err(Into::into))
-        .map_err(|e| {
-            crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
-        })?;
+    let commit = id.object().and_then(|o| o.peel_to_commit()).map_err(|e| {
+        crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
+    })?;
     Ok(commit.id)
 }
 

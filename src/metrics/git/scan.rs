@@ -6,7 +6,7 @@ use super::graph::Graph;
 use super::stats::{CommitStats, Job, Scanner};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Below this many commits a second thread costs more than it saves.
@@ -16,7 +16,9 @@ const THREADS: usize = 2;
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Delta bases kept per thread (unless `core.deltaBaseCacheLimit` says otherwise):
 /// gix's default keeps only 64 entries, which made a cold scan ~2-3x slower.
-const PACK_CACHE_BYTES: usize = 48 * 1024 * 1024;
+const PACK_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Results a thread hands over at once.
+const SEND_EVERY: usize = 64;
 /// A scan shorter than this shows no progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_millis(500);
 
@@ -25,7 +27,7 @@ pub fn missing(graph: &Graph, cached: &Cached) -> Vec<Job> {
     graph
         .nodes
         .iter()
-        .filter(|n| !cached.commits.contains_key(&n.id))
+        .filter(|n| !n.external && !cached.commits.contains_key(&n.id))
         .map(|n| Job {
             id: n.id,
             parent: n.parents.first().map(|&p| graph.nodes[p].id),
@@ -34,16 +36,18 @@ pub fn missing(graph: &Graph, cached: &Cached) -> Vec<Job> {
         .collect()
 }
 
-/// Read every job; the result holds exactly one entry per job.
+/// Read every job, handing each result to `sink` on this thread (the threads
+/// stream them through a bounded channel, so memory stays flat however long the
+/// history); `sink` sees exactly one result per job.
 pub fn scan(
     repo: &gix::Repository,
     jobs: &[Job],
     progress: bool,
-) -> Result<Vec<(ObjectId, CommitStats)>> {
+    sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
+) -> Result<()> {
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let done = AtomicUsize::new(0);
     let threads = if jobs.len() >= PARALLEL_FROM {
         THREADS
     } else {
@@ -57,12 +61,14 @@ pub fn scan(
         .integer("core.deltaBaseCacheLimit")
         .is_some()
         || std::env::var_os("GIX_PACK_CACHE_MEMORY").is_some();
-    let results = std::thread::scope(|s| {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(ObjectId, CommitStats)>>(64);
         let handles: Vec<_> = jobs
             .chunks(chunk)
             .map(|part| {
-                let (sync, done) = (&sync, &done);
-                s.spawn(move || -> Result<Vec<(ObjectId, CommitStats)>> {
+                let (sync, tx, stop) = (&sync, tx.clone(), &stop);
+                s.spawn(move || -> Result<()> {
                     let mut repo = sync.to_thread_local();
                     repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
                     if !pack_cache_configured {
@@ -73,48 +79,67 @@ pub fn scan(
                         });
                     }
                     let mut scanner = Scanner::new(&repo)?;
-                    let mut out = Vec::with_capacity(part.len());
-                    for job in part {
-                        out.push((job.id, scanner.scan(job)?));
-                        done.fetch_add(1, Ordering::Relaxed);
+                    for group in part.chunks(SEND_EVERY) {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let mut out = Vec::with_capacity(group.len());
+                        for job in group {
+                            out.push((job.id, scanner.scan(job)?));
+                        }
+                        if tx.send(out).is_err() {
+                            break;
+                        }
                     }
-                    Ok(out)
+                    Ok(())
                 })
             })
             .collect();
-        watch(&handles, &done, jobs.len(), progress);
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow!("a history scan thread panicked"))?
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
-    let out: Vec<_> = results.into_iter().flatten().collect();
-    if out.len() != jobs.len() {
-        return Err(anyhow!(
-            "internal error: scanned {} of {} commits",
-            out.len(),
-            jobs.len()
-        ));
-    }
-    Ok(out)
+        drop(tx);
+        let received = receive(&rx, jobs.len(), progress, sink);
+        if received.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        drop(rx);
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow!("a history scan thread panicked"))??;
+        }
+        let received = received?;
+        if received != jobs.len() {
+            return Err(anyhow!(
+                "internal error: scanned {received} of {} commits",
+                jobs.len()
+            ));
+        }
+        Ok(())
+    })
 }
 
-/// Wait for the threads, drawing a bar on stderr once the scan has taken a moment.
-fn watch<T>(
-    handles: &[std::thread::ScopedJoinHandle<'_, T>],
-    done: &AtomicUsize,
+/// Hand the results to `sink` as they come, drawing a bar on stderr once the scan
+/// has taken a moment. Returns how many results arrived.
+fn receive(
+    rx: &std::sync::mpsc::Receiver<Vec<(ObjectId, CommitStats)>>,
     total: usize,
     progress: bool,
-) {
+    sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
+) -> Result<usize> {
     use std::io::IsTerminal;
     let show = progress && std::io::stderr().is_terminal();
     let start = Instant::now();
     let mut bar: Option<indicatif::ProgressBar> = None;
-    while !handles.iter().all(|h| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(50));
+    let mut done = 0;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(batch) => {
+                done += batch.len();
+                for (id, stats) in batch {
+                    sink(id, stats)?;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
         if show && bar.is_none() && start.elapsed() >= PROGRESS_AFTER {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
@@ -127,10 +152,11 @@ fn watch<T>(
             bar = Some(b);
         }
         if let Some(b) = &bar {
-            b.set_position(done.load(Ordering::Relaxed) as u64);
+            b.set_position(done as u64);
         }
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    Ok(done)
 }

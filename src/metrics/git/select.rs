@@ -82,9 +82,9 @@ impl Pathspec {
     ) -> Result<bool> {
         let tree = |id| -> Result<gix::Tree<'_>> {
             repo.find_commit(id)
-                .map_err(|e| crate::store::gix_error(e))?
+                .map_err(crate::store::gix_error)?
                 .tree()
-                .map_err(|e| crate::store::gix_error(e))
+                .map_err(crate::store::gix_error)
         };
         let (ta, tb) = (tree(a)?, tree(b)?);
         if ta.id == tb.id {
@@ -114,22 +114,76 @@ pub struct Query<'a> {
     pub paths: Option<&'a Pathspec>,
 }
 
-/// Count what git counts for `q`; `mailmap` maps authors the way shortlog does.
+/// What a query counted: [`GitStats`] before mailmap, plus where the walk left the
+/// graph it was given (see [`super::graph::Node::external`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub commits: u64,
+    pub merge_commits: u64,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+    /// Author row ids of the counted commits.
+    pub authors: HashSet<i64>,
+    /// External commits the walk reached and would have walked into.
+    pub exits: Vec<gix::ObjectId>,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: &Tally) {
+        self.commits += other.commits;
+        self.merge_commits += other.merge_commits;
+        self.lines_added += other.lines_added;
+        self.lines_removed += other.lines_removed;
+        self.authors.extend(other.authors.iter().copied());
+    }
+
+    /// The stats, counting authors the way shortlog does after `mailmap`.
+    pub fn stats(
+        &self,
+        authors: &std::collections::HashMap<i64, (gix::bstr::BString, gix::bstr::BString)>,
+        mailmap: &gix::mailmap::Snapshot,
+    ) -> Result<GitStats> {
+        let mut people = HashSet::new();
+        for a in &self.authors {
+            let (name, email) = authors.get(a).ok_or_else(|| {
+                anyhow!("internal error: author {a} missing from the stats cache")
+            })?;
+            let sig = gix::actor::SignatureRef {
+                name: name.as_bstr(),
+                email: email.as_bstr(),
+                time: "",
+            };
+            let resolved = mailmap.resolve_cow(sig);
+            people.insert((resolved.name.into_owned(), resolved.email.into_owned()));
+        }
+        Ok(GitStats {
+            commits: self.commits,
+            merge_commits: self.merge_commits,
+            contributors: people.len() as u64,
+            lines_added: self.lines_added,
+            lines_removed: self.lines_removed,
+        })
+    }
+}
+
+/// Count what git counts for `q` within `graph`.
 pub fn evaluate(
     repo: &gix::Repository,
     graph: &Graph,
     cached: &Cached,
-    mailmap: &gix::mailmap::Snapshot,
     q: &Query<'_>,
-) -> Result<GitStats> {
-    let mut stats = GitStats::default();
-    let mut authors = HashSet::new();
+) -> Result<Tally> {
+    let mut stats = Tally::default();
     let mut seen = vec![false; graph.nodes.len()];
     let mut stack = vec![q.tip];
     seen[q.tip] = true;
     while let Some(i) = stack.pop() {
         let node = &graph.nodes[i];
         if q.since.is_some_and(|since| node.time < since) {
+            continue;
+        }
+        if node.external {
+            stats.exits.push(node.id);
             continue;
         }
         let commit = cached.commits.get(&node.id).ok_or_else(|| {
@@ -166,7 +220,7 @@ pub fn evaluate(
         if follow.len() >= 2 {
             stats.merge_commits += 1;
         }
-        authors.insert(commit.author);
+        stats.authors.insert(commit.author);
         if node.parents.len() <= 1 {
             match q.paths {
                 None => {
@@ -181,18 +235,6 @@ pub fn evaluate(
             }
         }
     }
-    let mut people = HashSet::new();
-    for a in authors {
-        let (name, email) = &cached.authors[a];
-        let sig = gix::actor::SignatureRef {
-            name: name.as_bstr(),
-            email: email.as_bstr(),
-            time: "",
-        };
-        let resolved = mailmap.resolve_cow(sig);
-        people.insert((resolved.name.into_owned(), resolved.email.into_owned()));
-    }
-    stats.contributors = people.len() as u64;
     Ok(stats)
 }
 

@@ -75,11 +75,11 @@ impl<'r> Scanner<'r> {
         let commit = self
             .repo
             .find_commit(job.id)
-            .map_err(|e| crate::store::gix_error(e))
+            .map_err(crate::store::gix_error)
             .with_context(what)?;
         let author = commit
             .author()
-            .map_err(|e| crate::store::gix_error(e))
+            .map_err(crate::store::gix_error)
             .with_context(what)?
             .trim();
         let (author_name, author_email) = (author.name.to_owned(), author.email.to_owned());
@@ -101,14 +101,9 @@ impl<'r> Scanner<'r> {
         parent: Option<ObjectId>,
     ) -> Result<Vec<FileStat>> {
         let git = |e: gix::Error| crate::store::gix_error(e);
-        let tree = commit.tree().map_err(|e| git(e.into()))?;
+        let tree = commit.tree().map_err(git)?;
         let parent_tree = match parent {
-            Some(p) => self
-                .repo
-                .find_commit(p)
-                .map_err(|e| git(e.into()))?
-                .tree()
-                .map_err(|e| git(e.into()))?,
+            Some(p) => self.repo.find_commit(p).map_err(git)?.tree().map_err(git)?,
             None => self.repo.empty_tree(),
         };
         let mut files = Vec::new();
