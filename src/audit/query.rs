@@ -153,6 +153,17 @@ pub struct HistoryPoint {
     seq: i64,
 }
 
+/// seq, commit, time, action, value, from status, to status of one status event.
+type StatusEventRow = (
+    i64,
+    String,
+    i64,
+    String,
+    Option<f64>,
+    Option<String>,
+    Option<String>,
+);
+
 /// The history of one KR, oldest first.
 pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
     let mut points: Vec<HistoryPoint> = Vec::new();
@@ -183,15 +194,7 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
            AND e.action IN ('status-change', 'regression')
          ORDER BY e.seq, e.id",
     )?;
-    let events: Vec<(
-        i64,
-        String,
-        i64,
-        String,
-        Option<f64>,
-        Option<String>,
-        Option<String>,
-    )> = stmt
+    let events: Vec<StatusEventRow> = stmt
         .query_map(params![kr], |r| {
             Ok((
                 r.get(0)?,
