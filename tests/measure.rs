@@ -323,3 +323,39 @@ fn git_metrics_come_from_the_repository() {
         format!("HEAD @ {}", repo.git(&["rev-parse", "HEAD"]).trim())
     );
 }
+
+#[test]
+fn status_lists_proposals_waiting_for_people() {
+    let repo = setup();
+    let status = repo.ok(&["status"]);
+    assert!(!status.contains("proposal"), "{status}");
+    repo.ok(&[
+        "propose",
+        "--set",
+        "KR-1.1.target=120",
+        "--reason",
+        "raise the bar",
+    ]);
+    repo.ok(&[
+        "propose",
+        "--set",
+        "KR-1.2.target=180",
+        "--reason",
+        "faster",
+    ]);
+    let status = repo.ok(&["status"]);
+    assert!(
+        status.contains("2 proposal(s) wait for review: git okr okr list --status proposed"),
+        "{status}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["okr", "list", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    repo.ok(&["okr", "approve", &id]);
+    let status = repo.ok(&["status"]);
+    assert!(status.contains("1 proposal(s) wait for review"), "{status}");
+    assert!(
+        status.contains("1 approved proposal(s) not applied yet"),
+        "{status}"
+    );
+}

@@ -175,7 +175,7 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
 }
 
 /// The ids of every proposal on the state, sorted.
-fn proposal_ids(snap: &Snapshot<'_>) -> Result<Vec<String>> {
+pub(super) fn proposal_ids(snap: &Snapshot<'_>) -> Result<Vec<String>> {
     Ok(snap
         .list(PROPOSALS_DIR)?
         .iter()
@@ -188,7 +188,7 @@ fn proposal_ids(snap: &Snapshot<'_>) -> Result<Vec<String>> {
 }
 
 /// The proposal named by `given`: its exact id, or a unique prefix of one.
-fn load(snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
+pub(super) fn load(snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
     let ids = proposal_ids(snap)?;
     let id = if ids.iter().any(|i| i == given) {
         given.to_string()

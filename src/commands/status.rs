@@ -26,6 +26,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             .filter(|(_, f)| f.likely_to_miss)
             .map(|(kr, f)| f.describe(kr)),
     );
+    attention.extend(waiting_proposals(&snap)?);
     if args.json {
         let out = serde_json::json!({
             "state": snap.tip().map(|t| t.to_string()),
@@ -112,4 +113,29 @@ fn attention(
         }
     }
     out
+}
+
+/// Proposals a person still has to act on.
+fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
+    use crate::model::proposal::ProposalStatus;
+    let (mut proposed, mut approved) = (0, 0);
+    for id in super::proposals::proposal_ids(snap)? {
+        match super::proposals::load(snap, &id)?.status() {
+            ProposalStatus::Proposed => proposed += 1,
+            ProposalStatus::Approved => approved += 1,
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if proposed > 0 {
+        out.push(format!(
+            "{proposed} proposal(s) wait for review: git okr okr list --status proposed"
+        ));
+    }
+    if approved > 0 {
+        out.push(format!(
+            "{approved} approved proposal(s) not applied yet: git okr okr list --status approved"
+        ));
+    }
+    Ok(out)
 }
