@@ -203,7 +203,7 @@ async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran>
         let (index, agent, outcome) = joined.context("an agent task panicked")?;
         let task = &s.plan.tasks[index];
         let mut violations = Vec::new();
-        violations.extend(guard::check_state_ref(&ctx.store, &mut accepted)?);
+        violations.extend(check_state_ref(ctx, &mut accepted));
         violations.extend(worktree.check());
         let (result, task_logs) = task_result(s, task, agent, &outcome, violations);
         logs.extend(task_logs);
@@ -211,7 +211,7 @@ async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran>
     }
     // A last look after every agent is gone (a straggler's write lands here).
     let mut violations = Vec::new();
-    violations.extend(guard::check_state_ref(&ctx.store, &mut accepted)?);
+    violations.extend(check_state_ref(ctx, &mut accepted));
     violations.extend(worktree.check());
     let tasks = results
         .into_iter()
@@ -334,6 +334,19 @@ fn task_result(
         violations,
     };
     (result, logs)
+}
+
+/// The guard's verdict; a guard that cannot look is a violation too (fail safe), so the run
+/// still ends with a recorded result instead of vanishing with an error.
+fn check_state_ref(ctx: &Ctx, accepted: &mut gix::ObjectId) -> Option<Violation> {
+    guard::check_state_ref(&ctx.store, accepted).unwrap_or_else(|e| {
+        Some(Violation {
+            kind: "state-ref".into(),
+            detail: format!("could not check refs/okr/state: {e:#}"),
+            items: Vec::new(),
+            action: "none: look at `git log refs/okr/state` by hand".into(),
+        })
+    })
 }
 
 fn not_started(task: &Task) -> TaskResult {
