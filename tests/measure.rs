@@ -115,10 +115,20 @@ fn okrchestra_workflow_end_to_end() {
         "{msg}"
     );
     assert!(msg.contains(&format!("Okr-Snapshot: {snapshot}")), "{msg}");
-    let org = repo.state_file("okrs/org.yml");
-    assert!(
-        org.contains(&format!("- {snapshot} ci.test_count=102 source=manual")),
-        "{org}"
+    let org: serde_yaml::Value = serde_yaml::from_str(&repo.state_file("okrs/org.yml")).unwrap();
+    let evidence = org["objectives"][0]["key_results"][0]["evidence"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(
+        evidence.last().and_then(|e| e.as_str()),
+        Some(
+            format!(
+                "{snapshot} ci.test_count=102 source=manual commit={}",
+                &repo.git(&["rev-parse", "HEAD"])[..12]
+            )
+            .as_str()
+        ),
+        "{evidence:?}"
     );
     let snap: serde_json::Value = serde_json::from_str(&repo.state_file(&snapshot)).unwrap();
     assert_eq!(snap["schema_version"], 1);
@@ -357,5 +367,55 @@ fn status_lists_proposals_waiting_for_people() {
     assert!(
         status.contains("1 approved proposal(s) not applied yet"),
         "{status}"
+    );
+}
+
+#[test]
+fn measure_edits_only_the_lines_it_changes() {
+    let commented = OKRS
+        .replace("objectives:\n", "# Reviewed every Monday.\nobjectives:\n")
+        .replace(
+            "        target: 100\n",
+            "        target: 100   # agreed with sales\n",
+        );
+    let repo = TestRepo::with_state(&[("okrs/org.yml", &commented)]);
+    repo.ok(&["metric", "set", "ci.test_count", "85"]);
+    repo.ok(&["kr", "measure"]);
+    repo.ok(&["metric", "set", "ci.test_count", "102"]);
+    repo.ok(&["kr", "measure"]);
+    let org = repo.state_file("okrs/org.yml");
+    assert!(org.contains("# Reviewed every Monday.\n"), "{org}");
+    assert!(
+        org.contains("        target: 100   # agreed with sales\n"),
+        "{org}"
+    );
+    assert_eq!(status_of(&repo, "okrs/org.yml", "KR-1.1"), "achieved");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&org).unwrap();
+    let kr = &doc["objectives"][0]["key_results"][0];
+    assert_eq!(kr["current"].as_f64(), Some(102.0));
+    assert_eq!(kr["evidence"].as_sequence().unwrap().len(), 2);
+    // Only KR-1.1's lines changed in the last commit.
+    let diff = repo.git(&[
+        "diff",
+        "refs/okr/state~1",
+        "refs/okr/state",
+        "--",
+        "okrs/org.yml",
+    ]);
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .all(|l| ["status:", "evidence:", "current:", "last_updated:"]
+                .iter()
+                .any(|k| l.contains(k))),
+        "{diff}"
     );
 }

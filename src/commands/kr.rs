@@ -7,6 +7,7 @@ use crate::cli::{MeasureArgs, ScoreArgs};
 use crate::measure::{assess, merge_points, same_measurement, Assessment};
 use crate::model::fmt_num;
 use crate::model::okrs::OkrSet;
+use crate::model::proposal::Change;
 use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot, SNAPSHOT_DIR};
 use crate::score::score;
 use crate::store::{Changes, Commit, Snapshot as StateView, Step};
@@ -90,7 +91,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
                 fmt_num(values[key])
             )
         };
-        record_in_okrs(
+        let edits = record_in_okrs(
             &mut set,
             &assessment,
             &values,
@@ -98,7 +99,17 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             &evidence_of,
         )?;
         let mut changes = Changes::new();
-        for (file, text) in set.rendered_changes()? {
+        for (file, rendered) in set.rendered_changes()? {
+            // Edit the lines that changed when the layout allows, so people's comments survive.
+            let doc = set
+                .docs
+                .iter()
+                .find(|d| d.path == file)
+                .expect("a changed file is in the set");
+            let text = edits
+                .get(&file)
+                .and_then(|e| crate::proposal::edited_text(&doc.text, e, true, doc.value()))
+                .unwrap_or(rendered);
             changes.write(file, text);
         }
         changes.write(
@@ -120,13 +131,14 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
 }
 
 /// Set `current`/`last_updated` where the value moved, and status + evidence where it changed.
+/// Returns the same edits as field changes per file, so the files can be edited as text.
 fn record_in_okrs(
     set: &mut OkrSet,
     assessment: &Assessment,
     values: &BTreeMap<String, f64>,
     measured_at: &str,
     evidence_of: &dyn Fn(&str) -> String,
-) -> Result<()> {
+) -> Result<BTreeMap<String, Vec<Change>>> {
     let krs: Vec<(String, String, String, Option<f64>)> = set
         .krs()
         .map(|k| {
@@ -138,6 +150,7 @@ fn record_in_okrs(
             )
         })
         .collect();
+    let mut edits: BTreeMap<String, Vec<Change>> = BTreeMap::new();
     for (file, kr_id, metric_key, old_current) in krs {
         let Some(&value) = values.get(&metric_key) else {
             continue;
@@ -146,28 +159,30 @@ fn record_in_okrs(
         let kr = doc
             .kr_value_mut(&kr_id)
             .ok_or_else(|| anyhow!("{file}: {kr_id} vanished while measuring"))?;
+        let mut fields: Vec<(&str, Value)> = Vec::new();
         if old_current != Some(value) {
-            kr.insert("current".into(), number(value));
-            kr.insert(
-                "last_updated".into(),
-                Value::String(measured_at.to_string()),
-            );
+            fields.push(("current", number(value)));
+            fields.push(("last_updated", Value::String(measured_at.to_string())));
         }
         if let Some(change) = assessment.changes.iter().find(|c| c.kr_id == kr_id) {
-            kr.insert("status".into(), Value::String(change.to.to_string()));
-            let evidence = kr
-                .entry("evidence".into())
-                .or_insert_with(|| Value::Sequence(Vec::new()));
-            if !evidence.is_sequence() {
-                *evidence = Value::Sequence(Vec::new());
-            }
-            evidence
-                .as_sequence_mut()
-                .expect("a sequence")
-                .push(Value::String(evidence_of(&metric_key)));
+            fields.push(("status", Value::String(change.to.to_string())));
+            let mut evidence = match kr.get("evidence") {
+                Some(Value::Sequence(items)) => items.clone(),
+                _ => Vec::new(),
+            };
+            evidence.push(Value::String(evidence_of(&metric_key)));
+            fields.push(("evidence", Value::Sequence(evidence)));
+        }
+        for (field, value) in fields {
+            kr.insert(field.into(), value.clone());
+            edits.entry(file.clone()).or_default().push(Change::Set {
+                id: kr_id.clone(),
+                field: field.to_string(),
+                value,
+            });
         }
     }
-    Ok(())
+    Ok(edits)
 }
 
 /// A YAML number as people write it: integers without `.0`.

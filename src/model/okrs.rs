@@ -219,6 +219,11 @@ impl OkrDoc {
             .as_mapping_mut()
     }
 
+    /// The editable tree as it is now.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
     pub fn value_mut(&mut self) -> &mut Value {
         &mut self.value
     }

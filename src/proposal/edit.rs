@@ -149,12 +149,20 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
 /// The edited document's text: a small edit of `old` when it yields exactly the edited
 /// tree (comments and layout survive, the diff stays small), else the tree re-serialized.
 fn new_text(old: &str, doc: &mut OkrDoc, change: &Change, is_kr: bool) -> Result<String> {
-    if let Some(text) = edit_text(old, change, is_kr) {
-        if serde_yaml::from_str::<Value>(&text).ok().as_ref() == Some(&*doc.value_mut()) {
-            return Ok(text);
-        }
+    match edited_text(old, std::slice::from_ref(change), is_kr, doc.value_mut()) {
+        Some(text) => Ok(text),
+        None => doc.render(),
     }
-    doc.render()
+}
+
+/// `changes` made as small edits of `old`, if the result is exactly the edited tree
+/// `expected`; `None` when the layout does not allow it (then re-serialize).
+pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value) -> Option<String> {
+    let mut text = old.to_string();
+    for change in changes {
+        text = edit_text(&text, change, is_kr)?;
+    }
+    (serde_yaml::from_str::<Value>(&text).ok().as_ref() == Some(expected)).then_some(text)
 }
 
 /// Proposals change OKR files only, and never the permissions that judge them.

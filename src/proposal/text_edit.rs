@@ -23,10 +23,12 @@ pub fn edit_text(text: &str, change: &Change, id_is_kr: bool) -> Option<String> 
                     let (head, _) = line.split_once(':')?;
                     let rest = line[head.len() + 1..].trim_end_matches(['\n', '\r']);
                     // A value that continues on the next lines (block scalar, nested list) is not ours to edit.
+                    let one_line_list = rest.trim().starts_with('[') && rest.trim().ends_with(']');
                     if rest.trim().is_empty()
-                        || rest
+                        || (rest
                             .trim_start()
                             .starts_with(['|', '>', '[', '{', '&', '*', '!'])
+                            && !one_line_list)
                     {
                         return None;
                     }
@@ -193,6 +195,11 @@ fn ensure_newline(out: &mut [String], at: usize) {
 
 /// A scalar as YAML writes it on one line (`120`, `at_risk`, `'120'` for the string).
 fn scalar(value: &Value) -> Option<String> {
+    if let Value::Sequence(items) = value {
+        // A list of scalars, on one line (`evidence: [a, b]`).
+        let items: Option<Vec<String>> = items.iter().map(scalar).collect();
+        return Some(format!("[{}]", items?.join(", ")));
+    }
     if !matches!(value, Value::Number(_) | Value::String(_) | Value::Bool(_)) {
         return None;
     }
