@@ -495,9 +495,8 @@ fn systemd_unit_is_a_valid_user_service() {
     }
 }
 
-#[test]
-fn agent_jobs_from_the_shared_ref_need_local_consent() {
-    let repo = setup();
+/// A plan, and a per-second `plan_run` job for it with `adapter`, due by the time this returns.
+fn schedule_plan_run(repo: &TestRepo, adapter: &str) {
     repo.ok(&["plan", "generate"]);
     let plans = repo.ok(&["show", "plans"]);
     let plan = plans
@@ -514,11 +513,14 @@ fn agent_jobs_from_the_shared_ref_need_local_consent() {
         "plan_run",
         "--",
         "--adapter",
-        "codex",
+        adapter,
         &plan,
     ]);
     std::thread::sleep(Duration::from_millis(1100));
-    let before = repo.state_tip();
+}
+
+/// `daemon run --once` with no notification service; returns its log (stderr).
+fn run_once(repo: &TestRepo) -> String {
     let out = repo
         .okr()
         .args(["daemon", "run", "--once"])
@@ -526,7 +528,15 @@ fn agent_jobs_from_the_shared_ref_need_local_consent() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let log = stderr(&out);
+    stderr(&out)
+}
+
+#[test]
+fn agent_jobs_from_the_shared_ref_need_local_consent() {
+    let repo = setup();
+    schedule_plan_run(&repo, "codex");
+    let before = repo.state_tip();
+    let log = run_once(&repo);
     assert!(
         log.contains("job 1 (plan_run) skipped: it starts coding agents"),
         "{log}"
@@ -540,34 +550,8 @@ fn a_plan_run_by_the_daemon_notifies_once() {
     let repo = setup();
     repo.git(&["config", "okr.daemon.allowAgents", "true"]);
     repo.git(&["config", "okr.adapter.broken.command", "false"]);
-    repo.ok(&["plan", "generate"]);
-    let plans = repo.ok(&["show", "plans"]);
-    let plan = plans
-        .lines()
-        .next()
-        .expect("a plan was committed")
-        .to_string();
-    repo.ok(&[
-        "daemon",
-        "schedule",
-        "--cron",
-        "* * * * * *",
-        "--job",
-        "plan_run",
-        "--",
-        "--adapter",
-        "broken",
-        &plan,
-    ]);
-    std::thread::sleep(Duration::from_millis(1100));
-    let out = repo
-        .okr()
-        .args(["daemon", "run", "--once"])
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let log = stderr(&out);
+    schedule_plan_run(&repo, "broken");
+    let log = run_once(&repo);
     assert!(log.contains("job 1 (plan_run) failed"), "{log}");
     // The daemon's notice, logged; the job itself showed none (its stderr is in the log).
     assert_eq!(log.matches("Plan failed").count(), 1, "{log}");
