@@ -130,6 +130,18 @@ fn daemon_picks_up_a_per_second_schedule_measures_and_stops_on_sigterm() {
     repo.ok(&["daemon", "run", "--once"]);
 }
 
+/// `daemon run --once` with no notification service; returns its log (stderr).
+fn run_once(repo: &TestRepo) -> String {
+    let out = repo
+        .okr()
+        .args(["daemon", "run", "--once"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
+}
+
 #[test]
 fn once_runs_only_due_jobs() {
     let repo = setup();
@@ -156,13 +168,7 @@ fn once_runs_only_due_jobs() {
     ]);
     std::thread::sleep(Duration::from_millis(1100));
     let before = measure_commits(&repo);
-    let out = repo
-        .okr()
-        .args(["daemon", "run", "--once"])
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let log = run_once(&repo);
     assert_eq!(measure_commits(&repo), before + 1);
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(okr_dir(&repo).join("daemon-state.json")).unwrap(),
@@ -171,7 +177,6 @@ fn once_runs_only_due_jobs() {
     assert!(state["jobs"]["1"]["last_run"].is_string(), "{state}");
     assert_eq!(state["jobs"]["1"]["last_exit"], 0, "{state}");
     assert!(state["jobs"]["2"]["last_run"].is_null(), "{state}");
-    let log = stderr(&out);
     assert!(
         log.contains("job 1 (kr_measure) runs") && !log.contains("job 2"),
         "{log}"
@@ -517,18 +522,6 @@ fn schedule_plan_run(repo: &TestRepo, adapter: &str) {
         &plan,
     ]);
     std::thread::sleep(Duration::from_millis(1100));
-}
-
-/// `daemon run --once` with no notification service; returns its log (stderr).
-fn run_once(repo: &TestRepo) -> String {
-    let out = repo
-        .okr()
-        .args(["daemon", "run", "--once"])
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    stderr(&out)
 }
 
 #[test]
