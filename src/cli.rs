@@ -1,6 +1,6 @@
 //! The command tree of `git okr` (clap derive).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -24,8 +24,27 @@ pub struct Cli {
     #[arg(long, global = true, env = "OKR_AGENT", value_name = "NAME")]
     pub agent: Option<String>,
 
+    /// When to colour the output (default: color.okr, else color.ui, else auto).
+    #[arg(long, global = true, value_name = "WHEN")]
+    pub color: Option<ColorWhen>,
+
+    /// Never send long output through the pager (like `git --no-pager`).
+    #[arg(long, global = true)]
+    pub no_pager: bool,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color=WHEN`, read like git's `color.ui`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour on a terminal (or git's pager), unless NO_COLOR is set or TERM=dumb.
+    Auto,
+    /// Always colour, even into a pipe.
+    Always,
+    /// Never colour.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +94,33 @@ pub enum Command {
     /// Plans for key results, and runs of coding agents on them.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Write the man pages (git-okr.1, git-okr-status.1, …) where `man` finds them.
+    Man(ManArgs),
+    /// Print a shell completion script (bash also defines _git_okr for `git okr <TAB>`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder for the pages (default: share/man/man1 beside the folder of git-okr,
+    /// where `man` looks for programs on PATH).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +365,25 @@ impl Command {
         !matches!(
             self,
             Command::Plan(PlanCommand::Run(_)) | Command::Daemon(DaemonCommand::Run(_))
+        )
+    }
+}
+
+impl Command {
+    /// Commands whose output can be long: on a terminal it goes through the pager.
+    /// Commands that work without a repository.
+    pub fn needs_repository(&self) -> bool {
+        !matches!(self, Command::Man(_) | Command::Completions(_))
+    }
+
+    pub fn pages(&self) -> bool {
+        matches!(
+            self,
+            Command::Audit(AuditArgs { command: None, .. })
+                | Command::Kr(KrCommand::History(_))
+                | Command::Okr(OkrCommand::Show(_))
+                | Command::Show(_)
+                | Command::Status(_)
         )
     }
 }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod daemon;
 pub mod db;
 pub mod hooks;
+pub mod manpages;
 pub mod measure;
 pub mod metrics;
 pub mod model;

@@ -13,11 +13,13 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    match git_okr::commands::run(cli) {
+    let code = match git_okr::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", git_okr::commands::render_error(&e));
             ExitCode::FAILURE
         }
-    }
+    };
+    git_okr::commands::finish_pager();
+    code
 }

@@ -144,8 +144,9 @@ fn edit_until_valid(
         .suffix(&format!("-{name}"))
         .tempfile()?;
     std::fs::write(tmp.path(), original)?;
+    let editor = editor_command(&ctx.store.repo().config_snapshot());
     loop {
-        run_editor(tmp.path())?;
+        run_editor(&editor, tmp.path())?;
         let edited = std::fs::read(tmp.path())?;
         let Err(e) = validate_file(path, &edited, okrs) else {
             return Ok(edited);
@@ -164,17 +165,27 @@ fn edit_until_valid(
     }
 }
 
-fn run_editor(file: &Path) -> Result<()> {
-    let editor = ["VISUAL", "EDITOR"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .find(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "vi".to_string());
+/// The editor git would start: GIT_EDITOR, core.editor, VISUAL, EDITOR, else vi.
+fn editor_command(config: &gix::config::Snapshot<'_>) -> String {
+    let env = |name: &str| std::env::var(name).ok();
+    [
+        env("GIT_EDITOR"),
+        config.string("core.editor").map(|v| v.to_string()),
+        env("VISUAL"),
+        env("EDITOR"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|e| !e.trim().is_empty())
+    .unwrap_or_else(|| "vi".to_string())
+}
+
+fn run_editor(editor: &str, file: &Path) -> Result<()> {
     // Through the shell, as git does, so `EDITOR="code --wait"` works.
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("{editor} \"$@\""))
-        .arg(&editor)
+        .arg(editor)
         .arg(file)
         .status()
         .with_context(|| format!("running the editor {editor:?}"))?;

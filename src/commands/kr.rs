@@ -362,7 +362,7 @@ pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     }
     for (line, grade) in table(&rows).into_iter().zip(grades) {
         match grade {
-            Some(score) => println!("{}", paint_grade(&line, score)),
+            Some(score) => anstream::println!("{}", paint_grade(&line, score)),
             None => println!("{line}"),
         }
     }

@@ -10,7 +10,9 @@ mod init;
 pub mod kr;
 mod metric;
 mod output;
+mod pager;
 mod proposals;
+mod setup;
 mod report;
 pub mod state;
 mod status;
@@ -55,6 +57,11 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if !cli.command.needs_repository() {
+        output::decide_colour(cli.color.unwrap_or(ColorWhen::Auto));
+        setup_command(cli.command)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = cli
         .workspace
         .clone()
@@ -74,30 +81,56 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     };
     let ctx = Ctx { store, actor };
-    match cli.command {
-        Command::Init(args) => init::run(&ctx, args),
-        Command::Show(args) => files::show(&ctx, args),
-        Command::Export(args) => files::export(&ctx, args),
-        Command::Edit(args) => files::edit(&ctx, args),
-        Command::Metric(MetricCommand::Set(args)) => metric::set(&ctx, args),
-        Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
-        Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
-        Command::Status(args) => status::run(&ctx, args),
-        Command::Sync(args) => sync::sync(&ctx, args),
-        Command::Pull(args) => sync::pull(&ctx, args),
-        Command::Push(args) => sync::push(&ctx, args),
-        Command::Audit(args) => audit::audit(&ctx, args),
-        Command::Kr(KrCommand::History(args)) => audit::kr_history(&ctx, args),
-        Command::Daemon(cmd) => daemon::run(&ctx, cmd),
-        Command::Hooks(cmd) => hooks::run(&ctx, cmd),
-        Command::Ci(CiCommand::Ingest(args)) => ci::ingest(&ctx, args),
-        Command::Okr(cmd) => proposals::run(&ctx, cmd),
-        Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
-        Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
-        Command::Report(args) => report::run(&ctx, args),
-        Command::Plan(command) => crate::plan::dispatch(&ctx, command),
-    }?;
+    let config = ctx.store.repo().config_snapshot();
+    output::decide_colour(output::colour_when(cli.color, &config));
+    if cli.command.pages() && !cli.no_pager {
+        pager::start(pager::pager_command(&config))?;
+    }
+    drop(config);
+    dispatch(&ctx, cli.command)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Wait for the pager, if one was started: main calls this after printing any error,
+/// so the error shows in the pager too and the terminal is ours again before we exit.
+pub fn finish_pager() {
+    pager::finish();
+}
+
+/// The commands that need no repository.
+fn setup_command(command: Command) -> Result<()> {
+    match command {
+        Command::Man(args) => setup::man(args),
+        Command::Completions(args) => setup::completions(args),
+        _ => Ok(()),
+    }
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::Init(args) => init::run(ctx, args),
+        Command::Show(args) => files::show(ctx, args),
+        Command::Export(args) => files::export(ctx, args),
+        Command::Edit(args) => files::edit(ctx, args),
+        Command::Metric(MetricCommand::Set(args)) => metric::set(ctx, args),
+        Command::Kr(KrCommand::Measure(args)) => kr::measure(ctx, args),
+        Command::Kr(KrCommand::Score(args)) => kr::score_cmd(ctx, args),
+        Command::Status(args) => status::run(ctx, args),
+        Command::Sync(args) => sync::sync(ctx, args),
+        Command::Pull(args) => sync::pull(ctx, args),
+        Command::Push(args) => sync::push(ctx, args),
+        Command::Audit(args) => audit::audit(ctx, args),
+        Command::Kr(KrCommand::History(args)) => audit::kr_history(ctx, args),
+        Command::Daemon(cmd) => daemon::run(ctx, cmd),
+        Command::Hooks(cmd) => hooks::run(ctx, cmd),
+        Command::Ci(CiCommand::Ingest(args)) => ci::ingest(ctx, args),
+        Command::Okr(cmd) => proposals::run(ctx, cmd),
+        Command::Propose(args) => proposals::run(ctx, OkrCommand::Propose(args)),
+        Command::Apply(args) => proposals::run(ctx, OkrCommand::Apply(args)),
+        Command::Report(args) => report::run(ctx, args),
+        Command::Plan(command) => crate::plan::dispatch(ctx, command),
+        Command::Man(_) | Command::Completions(_) => setup_command(command),
+    }
 }
 
 /// One line: the error and its causes.

@@ -13,11 +13,12 @@ use crate::model::proposal::{
 };
 use crate::model::yaml_error;
 use crate::proposal::{
-    check_agent, colorize, effect, effect_on_moved_base, new_id, parse_set, Texts,
+    check_agent, effect, effect_on_moved_base, new_id, parse_set, Texts,
 };
 use crate::store::{Changes, Commit, CommitMessage, Snapshot, Step};
 use anyhow::{anyhow, bail, Context, Result};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
+use super::output::colour_diff;
 
 pub fn run(ctx: &Ctx, cmd: OkrCommand) -> Result<()> {
     match cmd {
@@ -454,7 +455,6 @@ fn show(ctx: &Ctx, given: &str) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let p = load(&snap, given)?;
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = String::new();
     out.push_str(&format!("proposal  {}  [{}]\n", p.id, p.status()));
     out.push_str(&format!(
@@ -484,12 +484,8 @@ fn show(ctx: &Ctx, given: &str) -> Result<()> {
     }
     out.push_str(&format!("files     {}\n\n", p.summary()));
     for f in &p.files {
-        out.push_str(&if colour {
-            colorize(&f.diff)
-        } else {
-            f.diff.clone()
-        });
+        out.push_str(&colour_diff(&f.diff));
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    anstream::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }

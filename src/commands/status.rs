@@ -50,12 +50,12 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     }
     for scope in &scopes {
         println!();
-        println!(
+        anstream::println!(
             "{}",
             paint_grade(&format!("{} {:.2}", scope.scope, scope.score), scope.score)
         );
         for o in &scope.objectives {
-            println!(
+            anstream::println!(
                 "{}",
                 paint_grade(
                     &format!("  {} {}  {:.2}", o.objective_id, o.objective, o.score),

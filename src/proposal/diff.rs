@@ -51,34 +51,6 @@ pub fn file_diff(path: &str, old: Option<&str>, new: Option<&str>) -> FileDiff {
     }
 }
 
-/// ANSI colours as `git diff` uses them: headers bold, hunks cyan, removals red, additions green.
-pub fn colorize(diff: &str) -> String {
-    let mut out = String::with_capacity(diff.len() + diff.len() / 4);
-    for line in diff.split_inclusive('\n') {
-        let (body, nl) = match line.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (line, ""),
-        };
-        let colour = if body.starts_with("---") || body.starts_with("+++") {
-            "\x1b[1m"
-        } else if body.starts_with("@@") {
-            "\x1b[36m"
-        } else if body.starts_with('-') {
-            "\x1b[31m"
-        } else if body.starts_with('+') {
-            "\x1b[32m"
-        } else {
-            ""
-        };
-        if colour.is_empty() {
-            out.push_str(line);
-        } else {
-            out.push_str(&format!("{colour}{body}\x1b[0m{nl}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,13 +72,5 @@ mod tests {
             "{}",
             new.diff
         );
-    }
-
-    #[test]
-    fn colours() {
-        let c = colorize("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n c\n");
-        assert!(c.contains("\x1b[31m-a\x1b[0m\n"));
-        assert!(c.contains("\x1b[32m+b\x1b[0m\n"));
-        assert!(c.ends_with(" c\n"));
     }
 }
