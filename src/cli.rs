@@ -246,6 +246,16 @@ pub struct EditArgs {
 pub enum MetricCommand {
     /// Set a manual metric in metrics/manual.yml.
     Set(MetricSetArgs),
+    /// Every metric key with its latest value, unit, source and time.
+    List(JsonArgs),
+}
+
+/// A read command's only option.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON (shape in the README).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,7 +307,7 @@ pub enum OkrCommand {
     /// List proposals, oldest first.
     List(ProposalListArgs),
     /// Show a proposal and its diff.
-    Show(ProposalIdArgs),
+    Show(ProposalShowArgs),
     /// Approve a proposal (people only; `approvers` in okrs/permissions.yml).
     Approve(ProposalIdArgs),
     /// Reject a proposal.
@@ -339,6 +349,15 @@ pub struct ProposalListArgs {
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalShowArgs {
+    /// The proposal id (or a unique prefix of it).
+    pub id: String,
+    /// Print JSON: the `okr list --json` fields plus each file's diff.
     #[arg(long)]
     pub json: bool,
 }
@@ -453,7 +472,7 @@ pub enum HooksCommand {
     /// Remove the hooks and restore the hooks they chained.
     Uninstall,
     /// Show which hooks are installed and where.
-    Status,
+    Status(JsonArgs),
 }
 
 #[derive(Debug, Args)]
@@ -526,10 +545,16 @@ pub struct PullArgs {
     /// Settle every conflict with the remote's side.
     #[arg(long)]
     pub theirs: bool,
+    /// Print the result as JSON (shape in the README).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// The remote (default: the current branch's remote, else origin), a URL or a path.
     pub remote: Option<String>,
+    /// Print the result as JSON (shape in the README).
+    #[arg(long)]
+    pub json: bool,
 }

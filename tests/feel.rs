@@ -26,10 +26,6 @@ fn measured_repo() -> TestRepo {
     repo
 }
 
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// Run `command` (a shell line) in `repo` on a pseudo-terminal; returns what the
 /// terminal showed, with `\r\n` turned into `\n`. `env` adds variables.
 fn on_terminal(repo: &TestRepo, command: &str, env: &[(&str, &str)]) -> String {
@@ -216,4 +212,93 @@ fn edit_starts_the_editor_git_would() {
     run(&[("EDITOR", &editor)]);
     let log = std::fs::read_to_string(repo.home.path().join("editor.log")).unwrap();
     assert_eq!(log, "git-editor\ncore-editor\nvisual\neditor\n");
+}
+
+#[test]
+fn man_pages_for_every_subcommand_where_man_and_git_help_find_them() {
+    let repo = TestRepo::new();
+    let prefix = tempfile::tempdir().unwrap();
+    let man1 = prefix.path().join("share/man/man1");
+    let out = repo.ok(&["man", "--dir", man1.to_str().unwrap()]);
+    assert!(out.starts_with("Wrote "), "{out}");
+    for page in ["git-okr.1", "git-okr-status.1", "git-okr-kr-measure.1", "git-okr-plan-run.1", "git-okr-completions.1"] {
+        assert!(man1.join(page).is_file(), "{page}: {out}");
+    }
+    // man derives its search path from PATH: PREFIX/bin gives PREFIX/share/man.
+    std::fs::create_dir_all(prefix.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_git-okr"), prefix.path().join("bin/git-okr")).unwrap();
+    let path = format!("{}:{}", prefix.path().join("bin").display(), std::env::var("PATH").unwrap());
+    let found = std::process::Command::new("man")
+        .args(["-w", "git-okr"])
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout).trim(),
+        man1.join("git-okr.1").display().to_string(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    // `git okr --help` is git's: it runs `man git-okr`, which now shows our page.
+    let help = repo
+        .git_command(&["okr", "--help"])
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));
+    assert!(text.contains("refs/okr/state"), "{text}");
+    assert!(text.contains("measure"), "{text}");
+    // Without an explicit --dir the pages go beside the binary's folder.
+    let out = std::process::Command::new(prefix.path().join("bin/git-okr"))
+        .arg("man")
+        .env("PATH", &path)
+        .env_remove("MANPATH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let bin_prefix = Path::new(env!("CARGO_BIN_EXE_git-okr")).parent().unwrap().parent().unwrap();
+    assert!(stdout(&out).contains(&bin_prefix.join("share/man/man1").display().to_string()), "{}", stdout(&out));
+}
+
+#[test]
+fn completions_for_every_shell_and_git_okr_tab_in_bash() {
+    let repo = TestRepo::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = repo.ok(&["completions", shell]);
+        assert!(script.contains("git-okr"), "{shell}");
+        assert!(script.contains("measure"), "{shell}");
+    }
+    assert_eq!(repo.run(&["completions", "tcsh"]).status.code(), Some(2));
+    let bash = repo.home.path().join("okr.bash");
+    std::fs::write(&bash, repo.ok(&["completions", "bash"])).unwrap();
+    let git_completion = "/usr/share/bash-completion/completions/git";
+    assert!(Path::new(git_completion).is_file(), "git's bash completion is installed");
+    // What bash does on `git okr st<TAB>` and `git okr kr m<TAB>`: git's _git completes,
+    // and calls our _git_okr for the words after `okr`.
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            "source {git_completion}; source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; __git_wrap__git_main; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            bash.display(),
+            words.join(" "),
+            words.len() - 1,
+            line.len()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = complete("git okr st");
+    assert!(top.lines().any(|l| l.trim() == "status"), "{top:?}");
+    let kr = complete("git okr kr m");
+    assert!(kr.lines().any(|l| l.trim() == "measure"), "{kr:?}");
+    let flags = complete("git okr status --j");
+    assert!(flags.lines().any(|l| l.trim() == "--json"), "{flags:?}");
 }

@@ -19,6 +19,9 @@ pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
         .unwrap_or_default();
     if !path.is_empty() {
         if let Some(bytes) = snap.read(&path)? {
+            if args.json {
+                bail!("{path} is a file: --json lists the files of a folder; drop --json to print it as it is");
+            }
             std::io::stdout().write_all(&bytes)?;
             return Ok(());
         }

@@ -19,7 +19,26 @@ pub fn run(ctx: &Ctx, cmd: HooksCommand) -> Result<()> {
     let lines = match cmd {
         HooksCommand::Install => hooks::install(&dir)?,
         HooksCommand::Uninstall => hooks::uninstall(&dir)?,
-        HooksCommand::Status => {
+        HooksCommand::Status(args) if args.json => {
+            let hooks: Vec<serde_json::Value> = HOOKS
+                .iter()
+                .map(|(name, script)| {
+                    let (state, current, chained) = match hooks::state(&dir, name, script) {
+                        HookState::Absent => ("absent", false, false),
+                        HookState::Foreign => ("foreign", false, false),
+                        HookState::Installed { current, chained } => ("installed", current, chained),
+                    };
+                    serde_json::json!({"name": name, "state": state, "current": current, "chained": chained})
+                })
+                .collect();
+            let out = serde_json::json!({
+                "folder": dir.display().to_string(),
+                "hooks": hooks,
+                "strict": hooks::strict(repo),
+            });
+            vec![serde_json::to_string_pretty(&out)?]
+        }
+        HooksCommand::Status(_) => {
             let mut lines = vec![format!("hooks folder: {}", dir.display())];
             for (name, script) in HOOKS {
                 lines.push(match hooks::state(&dir, name, script) {

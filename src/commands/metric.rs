@@ -1,8 +1,8 @@
-//! `git okr metric set`: the simplest write.
+//! `git okr metric set` (the simplest write) and `metric list`.
 
 use super::state::{load_manual, require_initialized};
 use super::Ctx;
-use crate::cli::MetricSetArgs;
+use crate::cli::{JsonArgs, MetricSetArgs};
 use crate::model::fmt_num;
 use crate::model::manual::{validate_key, ManualMetric, MANUAL_FILE};
 use crate::store::{Changes, Commit, Step};
@@ -57,6 +57,36 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
     match outcome.commit_id() {
         Some(id) => println!("Set {shown} at {}", id.to_hex_with_len(7)),
         None => println!("{shown} is already recorded; nothing to commit"),
+    }
+    Ok(())
+}
+
+pub fn list(ctx: &Ctx, args: JsonArgs) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let latest = super::kr::latest_snapshot(&snap)?;
+    let manual = load_manual(&snap)?;
+    let rows = crate::metrics::current::current_metrics(latest.as_ref(), &manual, MANUAL_FILE);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("No metrics yet: run `git okr kr measure` or `git okr metric set KEY VALUE`");
+        return Ok(());
+    }
+    let mut table = vec![["KEY", "VALUE", "UNIT", "SOURCE", "WHEN"].map(String::from).to_vec()];
+    table.extend(rows.iter().map(|r| {
+        vec![
+            r.key.clone(),
+            fmt_num(r.value),
+            r.unit.clone().unwrap_or_default(),
+            r.source.clone(),
+            r.when.clone().unwrap_or_else(|| "-".into()),
+        ]
+    }));
+    for line in super::output::table(&table) {
+        println!("{line}");
     }
     Ok(())
 }

@@ -113,6 +113,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Export(args) => files::export(ctx, args),
         Command::Edit(args) => files::edit(ctx, args),
         Command::Metric(MetricCommand::Set(args)) => metric::set(ctx, args),
+        Command::Metric(MetricCommand::List(args)) => metric::list(ctx, args),
         Command::Kr(KrCommand::Measure(args)) => kr::measure(ctx, args),
         Command::Kr(KrCommand::Score(args)) => kr::score_cmd(ctx, args),
         Command::Status(args) => status::run(ctx, args),

@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, cmd: OkrCommand) -> Result<()> {
     match cmd {
         OkrCommand::Propose(args) => propose(ctx, args),
         OkrCommand::List(args) => list(ctx, args),
-        OkrCommand::Show(args) => show(ctx, &args.id),
+        OkrCommand::Show(args) => show(ctx, &args.id, args.json),
         OkrCommand::Approve(args) => decide(ctx, &args.id, ProposalStatus::Approved, None),
         OkrCommand::Reject(args) => {
             decide(ctx, &args.id, ProposalStatus::Rejected, Some(args.reason))
@@ -413,18 +413,7 @@ fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
     proposals.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
     let mut out = std::io::stdout().lock();
     if args.json {
-        let rows: Vec<serde_json::Value> = proposals
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "id": p.id, "status": p.status().as_str(), "proposer": p.proposer, "created": p.created,
-                    "base": p.base, "reason": p.reason, "krs": p.krs, "objectives": p.objectives,
-                    "changes": p.changes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                    "files": p.files.iter().map(|f| serde_json::json!({"path": f.path, "added": f.added, "removed": f.removed})).collect::<Vec<_>>(),
-                    "lifecycle": p.lifecycle,
-                })
-            })
-            .collect();
+        let rows: Vec<serde_json::Value> = proposals.iter().map(|p| proposal_json(p, false)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
@@ -451,10 +440,36 @@ fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
     Ok(())
 }
 
-fn show(ctx: &Ctx, given: &str) -> Result<()> {
+/// The JSON of `okr list --json` (one element) and `okr show --json` (with diffs).
+fn proposal_json(p: &Proposal, with_diffs: bool) -> serde_json::Value {
+    let files: Vec<serde_json::Value> = p
+        .files
+        .iter()
+        .map(|f| {
+            let mut file = serde_json::json!({"path": f.path, "added": f.added, "removed": f.removed});
+            if with_diffs {
+                file["diff"] = serde_json::Value::String(f.diff.clone());
+            }
+            file
+        })
+        .collect();
+    serde_json::json!({
+        "id": p.id, "status": p.status().as_str(), "proposer": p.proposer, "created": p.created,
+        "base": p.base, "reason": p.reason, "krs": p.krs, "objectives": p.objectives,
+        "changes": p.changes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "files": files,
+        "lifecycle": p.lifecycle,
+    })
+}
+
+fn show(ctx: &Ctx, given: &str, json: bool) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let p = load(&snap, given)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&proposal_json(&p, true))?);
+        return Ok(());
+    }
     let mut out = String::new();
     out.push_str(&format!("proposal  {}  [{}]\n", p.id, p.status()));
     out.push_str(&format!(

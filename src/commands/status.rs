@@ -24,7 +24,13 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         forecasts
             .iter()
             .filter(|(_, f)| f.likely_to_miss)
-            .map(|(kr, f)| f.describe(kr)),
+            .map(|(kr, f)| Attention {
+                kr_id: Some(kr.clone()),
+                value: Some(f.projected),
+                target: Some(f.target),
+                due: Some(f.due.to_string()),
+                ..Attention::new("likely_to_miss", f.describe(kr))
+            }),
     );
     attention.extend(waiting_proposals(&snap)?);
     if args.json {
@@ -79,44 +85,105 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     if !attention.is_empty() {
         println!();
         println!("Needs attention:");
-        for line in &attention {
-            println!("  {line}");
+        for item in &attention {
+            println!("  {}", item.message);
         }
     }
     Ok(())
+}
+
+/// Something a person should look at, as `status --json` gives it: `kind` says what
+/// (blocked, at_risk, regressed, no_value, reached, likely_to_miss, proposals_proposed,
+/// proposals_approved), `message` is the line `status` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Attention {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kr_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+    /// The command that helps, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+    message: String,
+}
+
+impl Attention {
+    fn new(kind: &'static str, message: String) -> Attention {
+        Attention {
+            kind,
+            kr_id: None,
+            metric_key: None,
+            value: None,
+            target: None,
+            due: None,
+            count: None,
+            command: None,
+            message,
+        }
+    }
+
+    fn about_kr(kind: &'static str, kr: &crate::model::okrs::KeyResult, message: String) -> Attention {
+        Attention {
+            kr_id: Some(kr.kr_id.clone()),
+            metric_key: Some(kr.metric_key.clone()),
+            target: Some(kr.target),
+            ..Attention::new(kind, message)
+        }
+    }
 }
 
 /// KRs a person should look at: blocked, at risk, regressed, or without a value.
 fn attention(
     set: &crate::model::okrs::OkrSet,
     values: &std::collections::BTreeMap<String, f64>,
-) -> Vec<String> {
+) -> Vec<Attention> {
     let mut out = Vec::new();
     for k in set.krs() {
         let kr = k.kr;
         let value = values.get(&kr.metric_key).copied().or(kr.current);
-        match (kr.status, value) {
-            (Status::Blocked | Status::AtRisk, _) => {
-                out.push(format!("{} is {}", kr.kr_id, kr.status))
-            }
-            (_, None) => out.push(format!("{} has no value for {}", kr.kr_id, kr.metric_key)),
-            (_, Some(v)) if is_regression(kr, v) => out.push(format!(
-                "{} regressed: {}/{}",
-                kr.kr_id,
-                fmt_num(v),
-                fmt_num(kr.target)
-            )),
-            (Status::NotStarted | Status::InProgress, Some(v)) if reached(kr, v) => out.push(
-                format!("{} reached its target; run `git okr kr measure`", kr.kr_id),
+        let item = match (kr.status, value) {
+            (Status::Blocked, _) => Attention::about_kr("blocked", kr, format!("{} is {}", kr.kr_id, kr.status)),
+            (Status::AtRisk, _) => Attention::about_kr("at_risk", kr, format!("{} is {}", kr.kr_id, kr.status)),
+            (_, None) => Attention::about_kr(
+                "no_value",
+                kr,
+                format!("{} has no value for {}", kr.kr_id, kr.metric_key),
             ),
-            _ => {}
-        }
+            (_, Some(v)) if is_regression(kr, v) => Attention {
+                value: Some(v),
+                ..Attention::about_kr(
+                    "regressed",
+                    kr,
+                    format!("{} regressed: {}/{}", kr.kr_id, fmt_num(v), fmt_num(kr.target)),
+                )
+            },
+            (Status::NotStarted | Status::InProgress, Some(v)) if reached(kr, v) => Attention {
+                value: Some(v),
+                command: Some("git okr kr measure".into()),
+                ..Attention::about_kr(
+                    "reached",
+                    kr,
+                    format!("{} reached its target; run `git okr kr measure`", kr.kr_id),
+                )
+            },
+            _ => continue,
+        };
+        out.push(item);
     }
     out
 }
 
 /// Proposals a person still has to act on.
-fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
+fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<Attention>> {
     use crate::model::proposal::ProposalStatus;
     let (mut proposed, mut approved) = (0, 0);
     for id in super::proposals::proposal_ids(snap)? {
@@ -128,14 +195,26 @@ fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
     }
     let mut out = Vec::new();
     if proposed > 0 {
-        out.push(format!(
-            "{proposed} proposal(s) wait for review: git okr okr list --status proposed"
-        ));
+        let command = "git okr okr list --status proposed";
+        out.push(Attention {
+            count: Some(proposed),
+            command: Some(command.into()),
+            ..Attention::new(
+                "proposals_proposed",
+                format!("{proposed} proposal(s) wait for review: {command}"),
+            )
+        });
     }
     if approved > 0 {
-        out.push(format!(
-            "{approved} approved proposal(s) not applied yet: git okr okr list --status approved"
-        ));
+        let command = "git okr okr list --status approved";
+        out.push(Attention {
+            count: Some(approved),
+            command: Some(command.into()),
+            ..Attention::new(
+                "proposals_approved",
+                format!("{approved} approved proposal(s) not applied yet: {command}"),
+            )
+        });
     }
     Ok(out)
 }

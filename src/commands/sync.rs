@@ -59,16 +59,50 @@ fn print_merge(remote: &Remote, result: &MergeResult, resolution: Resolution) {
             for n in notes {
                 println!("  {n}");
             }
-            let side = if resolution == Resolution::Theirs {
-                "theirs"
-            } else {
-                "ours"
-            };
+            let side = side_name(resolution);
             for c in settled {
                 println!("  settled with {side}: {c}");
             }
         }
     }
+}
+
+fn side_name(resolution: Resolution) -> &'static str {
+    if resolution == Resolution::Theirs {
+        "theirs"
+    } else {
+        "ours"
+    }
+}
+
+/// `{"result": "fast_forward", "from": …, "to": …}` and the like, for `--json`.
+fn merge_json(result: &MergeResult, resolution: Resolution) -> serde_json::Value {
+    use serde_json::json;
+    match result {
+        MergeResult::RemoteEmpty => json!({"result": "remote_empty"}),
+        MergeResult::UpToDate => json!({"result": "up_to_date"}),
+        MergeResult::LocalAhead => json!({"result": "local_ahead"}),
+        MergeResult::FastForward { from, to } => json!({
+            "result": "fast_forward",
+            "from": from.map(|f| f.to_string()),
+            "to": to.to_string(),
+        }),
+        MergeResult::Merge { id, notes, settled } => json!({
+            "result": "merge",
+            "commit": id.to_string(),
+            "notes": notes,
+            "settled": settled.iter().map(|c| json!({
+                "file": c.file, "id": c.id, "field": c.field,
+                "base": c.base, "ours": c.ours, "theirs": c.theirs,
+                "kept": side_name(resolution),
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 pub fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
@@ -95,6 +129,15 @@ pub fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     }
     let res = resolution(&args.pull);
     let report = sync::sync(&ctx.store, &remote, res, &merge_message(ctx, &remote, res))?;
+    if args.pull.json {
+        return print_json(&serde_json::json!({
+            "remote": remote.name,
+            "merge": merge_json(&report.merge, res),
+            "pushed": report.pushed,
+            "retries": report.retries,
+            "tip": report.tip.map(|t| t.to_string()),
+        }));
+    }
     print_merge(&remote, &report.merge, res);
     if report.retries > 0 {
         println!(
@@ -122,13 +165,27 @@ pub fn pull(ctx: &Ctx, args: PullArgs) -> Result<()> {
         res,
         &merge_message(ctx, &remote, res),
     )?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "remote": remote.name,
+            "merge": merge_json(&result, res),
+        }));
+    }
     print_merge(&remote, &result, res);
     Ok(())
 }
 
 pub fn push(ctx: &Ctx, args: PushArgs) -> Result<()> {
     let remote = sync::resolve_remote(&ctx.store, args.remote.as_deref())?;
-    match sync::push_only(&ctx.store, &remote)? {
+    let (tip, pushed) = sync::push_only(&ctx.store, &remote)?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "remote": remote.name,
+            "pushed": pushed,
+            "tip": tip.to_string(),
+        }));
+    }
+    match (tip, pushed) {
         (tip, true) => println!("Pushed refs/okr/state to {} ({})", remote.name, short(tip)),
         (_, false) => println!("{} is up to date", remote.name),
     }

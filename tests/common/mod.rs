@@ -102,6 +102,11 @@ impl TestRepo {
     }
 
     pub fn git_output(&self, args: &[&str]) -> Output {
+        self.git_command(args).output().unwrap()
+    }
+
+    /// A `git` command in this repository with the isolated environment, not yet run.
+    pub fn git_command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new("git");
         cmd.current_dir(self.path())
             .args(args)
@@ -109,7 +114,7 @@ impl TestRepo {
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     /// The `git-okr` binary, run inside this repository.
