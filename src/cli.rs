@@ -392,7 +392,10 @@ impl Command {
     /// Commands whose output can be long: on a terminal it goes through the pager.
     /// Commands that work without a repository.
     pub fn needs_repository(&self) -> bool {
-        !matches!(self, Command::Man(_) | Command::Completions(_))
+        !matches!(
+            self,
+            Command::Man(_) | Command::Completions(_) | Command::Plan(PlanCommand::Schema)
+        )
     }
 
     pub fn pages(&self) -> bool {

@@ -1,8 +1,8 @@
 //! `git okr metric set` (the simplest write) and `metric list`.
 
-use super::state::{load_manual, require_initialized};
-use super::Ctx;
 use crate::cli::{JsonArgs, MetricSetArgs};
+use crate::ctx::Ctx;
+use crate::ctx::{load_manual, require_initialized};
 use crate::model::fmt_num;
 use crate::model::manual::{validate_key, ManualMetric, MANUAL_FILE};
 use crate::store::{Changes, Commit, Step};
@@ -64,7 +64,7 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
 pub fn list(ctx: &Ctx, args: JsonArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
-    let latest = super::kr::latest_snapshot(&snap)?;
+    let latest = crate::measure::latest_snapshot(&snap)?;
     let manual = load_manual(&snap)?;
     let rows = crate::metrics::current::current_metrics(latest.as_ref(), &manual, MANUAL_FILE);
     if args.json {

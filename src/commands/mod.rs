@@ -11,52 +11,22 @@ pub mod kr;
 mod metric;
 mod output;
 mod pager;
+mod plan;
 mod proposals;
 mod setup;
 mod report;
-pub mod state;
 mod status;
 mod sync;
 
 use crate::cli::*;
-use crate::store::{CommitMessage, Store};
+use crate::ctx::{Actor, Ctx};
+use crate::store::Store;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Actor {
-    Person { name: String, email: String },
-    Agent(String),
-}
-
-impl Actor {
-    /// The value of the `Okr-Actor` trailer.
-    pub fn id(&self) -> String {
-        match self {
-            Actor::Person { email, .. } => email.clone(),
-            Actor::Agent(name) => format!("agent:{name}"),
-        }
-    }
-}
-
-/// What every command gets: the repository and who is acting.
-pub struct Ctx {
-    pub store: Store,
-    pub actor: Actor,
-}
-
-impl Ctx {
-    /// A commit message with the action and actor trailers every state commit carries.
-    pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
-        CommitMessage::new(subject)
-            .trailer("Okr-Action", action)
-            .trailer("Okr-Actor", self.actor.id())
-    }
-}
-
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Commands that need no repository run before one is opened.
     if !cli.command.needs_repository() {
         output::decide_colour(cli.color.unwrap_or(ColorWhen::Auto));
         setup_command(cli.command)?;
@@ -102,6 +72,10 @@ fn setup_command(command: Command) -> Result<()> {
     match command {
         Command::Man(args) => setup::man(args),
         Command::Completions(args) => setup::completions(args),
+        Command::Plan(PlanCommand::Schema) => {
+            plan::schema();
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -129,7 +103,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Propose(args) => proposals::run(ctx, OkrCommand::Propose(args)),
         Command::Apply(args) => proposals::run(ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(ctx, args),
-        Command::Plan(command) => crate::plan::dispatch(ctx, command),
+        Command::Plan(command) => plan::dispatch(ctx, command),
         Command::Man(_) | Command::Completions(_) => setup_command(command),
     }
 }
