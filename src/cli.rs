@@ -131,6 +131,19 @@ pub enum PlanCommand {
     Run(PlanRunArgs),
     /// Print the JSON Schema an agent's planning answer must match.
     Schema,
+    /// The plans on refs/okr/state, oldest first, with their runs.
+    List(JsonArgs),
+    /// One plan: its KRs, guardrails, tasks and runs.
+    Show(PlanShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanShowArgs {
+    /// A plan id or its state path (plans/YYYY-MM-DD/<id>.json).
+    pub plan: String,
+    /// Print JSON: {"path", "plan", "runs"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +417,7 @@ impl Command {
             Command::Audit(AuditArgs { command: None, .. })
                 | Command::Kr(KrCommand::History(_))
                 | Command::Okr(OkrCommand::Show(_))
+                | Command::Plan(PlanCommand::Show(_))
                 | Command::Show(_)
                 | Command::Status(_)
         )

@@ -83,10 +83,19 @@ mod tests {
     fn install_root_follows_cargo() {
         let env = |name: &str| (name == "CARGO_HOME").then(|| "/h/.cargo".into());
         let root = |line: &str| cargo_install_root(&args(line), env);
-        assert_eq!(root("cargo install --path . --root /tmp/x"), Some("/tmp/x".into()));
-        assert_eq!(root("cargo +stable install --root=/opt/y --path ."), Some("/opt/y".into()));
+        assert_eq!(
+            root("cargo install --path . --root /tmp/x"),
+            Some("/tmp/x".into())
+        );
+        assert_eq!(
+            root("cargo +stable install --root=/opt/y --path ."),
+            Some("/opt/y".into())
+        );
         assert_eq!(root("cargo -q install --path ."), Some("/h/.cargo".into()));
-        assert_eq!(root("cargo --config a=b install git-okr"), Some("/h/.cargo".into()));
+        assert_eq!(
+            root("cargo --config a=b install git-okr"),
+            Some("/h/.cargo".into())
+        );
         assert_eq!(root("cargo build --release"), None);
         assert_eq!(root("cargo test --root /tmp/x"), None);
         assert_eq!(root("cargo"), None);
@@ -110,8 +119,16 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        for name in ["git-okr.1", "git-okr-kr-measure.1", "git-okr-plan-run.1", "git-okr-status.1"] {
-            assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+        for name in [
+            "git-okr.1",
+            "git-okr-kr-measure.1",
+            "git-okr-plan-run.1",
+            "git-okr-status.1",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
         }
         let top = std::fs::read_to_string(dir.path().join("git-okr.1")).unwrap();
         assert!(top.contains(".TH git-okr 1"), "{top}");

@@ -32,7 +32,10 @@ fn on_terminal(repo: &TestRepo, command: &str, env: &[(&str, &str)]) -> String {
     let mut cmd = std::process::Command::new("script");
     cmd.args(["-qec", command, "/dev/null"])
         .current_dir(repo.path())
-        .env("PATH", format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap()))
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap()),
+        )
         .env("TERM", "xterm")
         .stdin(std::process::Stdio::null());
     for name in [
@@ -86,11 +89,21 @@ fn colour_follows_flag_then_color_okr_then_color_ui() {
     assert!(repo.ok(&["status"]).contains(ESC));
     assert!(!repo.ok(&["status", "--color=never"]).contains(ESC));
     repo.git(&["config", "color.okr", "false"]);
-    assert!(!repo.ok(&["status"]).contains(ESC), "color.okr wins over color.ui");
+    assert!(
+        !repo.ok(&["status"]).contains(ESC),
+        "color.okr wins over color.ui"
+    );
     repo.git(&["config", "color.okr", "true"]);
-    assert!(!repo.ok(&["status"]).contains(ESC), "true means auto: no colour into a pipe");
+    assert!(
+        !repo.ok(&["status"]).contains(ESC),
+        "true means auto: no colour into a pipe"
+    );
     let bad = repo.run(&["status", "--color=sometimes"]);
-    assert_eq!(bad.status.code(), Some(2), "a bad --color value is a usage error");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad --color value is a usage error"
+    );
 }
 
 #[test]
@@ -105,7 +118,10 @@ fn colour_on_a_terminal_unless_no_color() {
         "git-okr --no-pager status --color=always",
         &[("NO_COLOR", "1")],
     );
-    assert!(forced.contains(ESC), "--color=always beats NO_COLOR: {forced:?}");
+    assert!(
+        forced.contains(ESC),
+        "--color=always beats NO_COLOR: {forced:?}"
+    );
     let never = on_terminal(&repo, "git-okr --no-pager --color=never status", &[]);
     assert!(!never.contains(&format!("{ESC}3")), "{never:?}");
 }
@@ -116,7 +132,10 @@ fn long_output_goes_through_gits_pager_choice_on_a_terminal() {
     let pager = marking_pager(&repo);
     let shown = on_terminal(&repo, "git-okr status", &[("GIT_PAGER", &pager)]);
     assert!(shown.contains("PAGED: refs/okr/state at"), "{shown:?}");
-    assert!(shown.contains("PAGER-LESS=FRX"), "LESS=FRX when unset: {shown:?}");
+    assert!(
+        shown.contains("PAGER-LESS=FRX"),
+        "LESS=FRX when unset: {shown:?}"
+    );
     let own_less = on_terminal(
         &repo,
         "git-okr status",
@@ -130,7 +149,10 @@ fn long_output_goes_through_gits_pager_choice_on_a_terminal() {
     // core.pager, then PAGER, in git's order.
     repo.git(&["config", "core.pager", &pager]);
     let shown = on_terminal(&repo, "git-okr status", &[("PAGER", "false")]);
-    assert!(shown.contains("PAGED: "), "core.pager before PAGER: {shown:?}");
+    assert!(
+        shown.contains("PAGED: "),
+        "core.pager before PAGER: {shown:?}"
+    );
     repo.git(&["config", "--unset", "core.pager"]);
     let shown = on_terminal(&repo, "git-okr status", &[("PAGER", &pager)]);
     assert!(shown.contains("PAGED: "), "{shown:?}");
@@ -143,13 +165,21 @@ fn long_output_goes_through_gits_pager_choice_on_a_terminal() {
 fn no_pager_when_piped_or_asked() {
     let repo = measured_repo();
     let pager = marking_pager(&repo);
-    let piped = repo.okr().arg("status").env("GIT_PAGER", &pager).output().unwrap();
+    let piped = repo
+        .okr()
+        .arg("status")
+        .env("GIT_PAGER", &pager)
+        .output()
+        .unwrap();
     assert!(!stdout(&piped).contains("PAGED"), "{}", stdout(&piped));
     let flag = on_terminal(&repo, "git-okr --no-pager status", &[("GIT_PAGER", &pager)]);
     assert!(!flag.contains("PAGED"), "{flag:?}");
     assert!(flag.contains("refs/okr/state at"), "{flag:?}");
     let cat = on_terminal(&repo, "git-okr status", &[("GIT_PAGER", "cat")]);
-    assert!(!cat.contains("PAGED") && cat.contains("refs/okr/state at"), "{cat:?}");
+    assert!(
+        !cat.contains("PAGED") && cat.contains("refs/okr/state at"),
+        "{cat:?}"
+    );
 }
 
 #[test]
@@ -171,8 +201,14 @@ fn git_no_pager_and_git_p_reach_git_okr() {
     // `git -p okr`: git's pager, and ours not a second time; colour still on.
     let git_paged = on_terminal(&repo, "git -p okr status", &[("PAGER", &pager)]);
     assert_eq!(git_paged.matches("PAGER-LESS").count(), 1, "{git_paged:?}");
-    assert!(git_paged.contains("PAGED: refs/okr/state at"), "{git_paged:?}");
-    assert!(git_paged.contains(ESC), "colour in git's pager: {git_paged:?}");
+    assert!(
+        git_paged.contains("PAGED: refs/okr/state at"),
+        "{git_paged:?}"
+    );
+    assert!(
+        git_paged.contains(ESC),
+        "colour in git's pager: {git_paged:?}"
+    );
 }
 
 /// An editor script that records its name into `log` and changes nothing.
@@ -205,7 +241,11 @@ fn edit_starts_the_editor_git_would() {
         assert!(out.status.success(), "{}", common::stderr(&out));
         assert!(stdout(&out).contains("No changes"), "{}", stdout(&out));
     };
-    run(&[("GIT_EDITOR", &git_editor), ("VISUAL", &visual), ("EDITOR", &editor)]);
+    run(&[
+        ("GIT_EDITOR", &git_editor),
+        ("VISUAL", &visual),
+        ("EDITOR", &editor),
+    ]);
     run(&[("VISUAL", &visual), ("EDITOR", &editor)]);
     repo.git(&["config", "--unset", "core.editor"]);
     run(&[("VISUAL", &visual), ("EDITOR", &editor)]);
@@ -221,13 +261,27 @@ fn man_pages_for_every_subcommand_where_man_and_git_help_find_them() {
     let man1 = prefix.path().join("share/man/man1");
     let out = repo.ok(&["man", "--dir", man1.to_str().unwrap()]);
     assert!(out.starts_with("Wrote "), "{out}");
-    for page in ["git-okr.1", "git-okr-status.1", "git-okr-kr-measure.1", "git-okr-plan-run.1", "git-okr-completions.1"] {
+    for page in [
+        "git-okr.1",
+        "git-okr-status.1",
+        "git-okr-kr-measure.1",
+        "git-okr-plan-run.1",
+        "git-okr-completions.1",
+    ] {
         assert!(man1.join(page).is_file(), "{page}: {out}");
     }
     // man derives its search path from PATH: PREFIX/bin gives PREFIX/share/man.
     std::fs::create_dir_all(prefix.path().join("bin")).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_git-okr"), prefix.path().join("bin/git-okr")).unwrap();
-    let path = format!("{}:{}", prefix.path().join("bin").display(), std::env::var("PATH").unwrap());
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_git-okr"),
+        prefix.path().join("bin/git-okr"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        prefix.path().join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
     let found = std::process::Command::new("man")
         .args(["-w", "git-okr"])
         .env("PATH", &path)
@@ -250,9 +304,13 @@ fn man_pages_for_every_subcommand_where_man_and_git_help_find_them() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
-    assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));
+    assert!(
+        help.status.success(),
+        "{}",
+        String::from_utf8_lossy(&help.stderr)
+    );
     assert!(text.contains("refs/okr/state"), "{text}");
-    assert!(text.contains("measure"), "{text}");
+    assert!(text.contains("git-okr-status(1)"), "{text}");
     // Without an explicit --dir the pages go beside the binary's folder.
     let out = std::process::Command::new(prefix.path().join("bin/git-okr"))
         .arg("man")
@@ -261,8 +319,16 @@ fn man_pages_for_every_subcommand_where_man_and_git_help_find_them() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let bin_prefix = Path::new(env!("CARGO_BIN_EXE_git-okr")).parent().unwrap().parent().unwrap();
-    assert!(stdout(&out).contains(&bin_prefix.join("share/man/man1").display().to_string()), "{}", stdout(&out));
+    let bin_prefix = Path::new(env!("CARGO_BIN_EXE_git-okr"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&bin_prefix.join("share/man/man1").display().to_string()),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -277,7 +343,10 @@ fn completions_for_every_shell_and_git_okr_tab_in_bash() {
     let bash = repo.home.path().join("okr.bash");
     std::fs::write(&bash, repo.ok(&["completions", "bash"])).unwrap();
     let git_completion = "/usr/share/bash-completion/completions/git";
-    assert!(Path::new(git_completion).is_file(), "git's bash completion is installed");
+    assert!(
+        Path::new(git_completion).is_file(),
+        "git's bash completion is installed"
+    );
     // What bash does on `git okr st<TAB>` and `git okr kr m<TAB>`: git's _git completes,
     // and calls our _git_okr for the words after `okr`.
     let complete = |line: &str| {
@@ -293,7 +362,11 @@ fn completions_for_every_shell_and_git_okr_tab_in_bash() {
             .args(["-c", &script])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     };
     let top = complete("git okr st");
     assert!(top.lines().any(|l| l.trim() == "status"), "{top:?}");
@@ -301,4 +374,18 @@ fn completions_for_every_shell_and_git_okr_tab_in_bash() {
     assert!(kr.lines().any(|l| l.trim() == "measure"), "{kr:?}");
     let flags = complete("git okr status --j");
     assert!(flags.lines().any(|l| l.trim() == "--json"), "{flags:?}");
+    // The program itself, as `git-okr kr m<TAB>`: the registered function.
+    let direct = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "source {}; complete -p git-okr; COMP_WORDS=(git-okr kr m); COMP_CWORD=2; _git__okr git-okr m kr; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                bash.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let direct = String::from_utf8_lossy(&direct.stdout);
+    assert!(direct.contains("-F _git__okr git-okr"), "{direct}");
+    assert!(direct.lines().any(|l| l.trim() == "measure"), "{direct}");
 }

@@ -75,7 +75,9 @@ pub fn list(ctx: &Ctx, args: JsonArgs) -> Result<()> {
         println!("No metrics yet: run `git okr kr measure` or `git okr metric set KEY VALUE`");
         return Ok(());
     }
-    let mut table = vec![["KEY", "VALUE", "UNIT", "SOURCE", "WHEN"].map(String::from).to_vec()];
+    let mut table = vec![["KEY", "VALUE", "UNIT", "SOURCE", "WHEN"]
+        .map(String::from)
+        .to_vec()];
     table.extend(rows.iter().map(|r| {
         vec![
             r.key.clone(),

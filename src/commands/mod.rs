@@ -13,8 +13,8 @@ mod output;
 mod pager;
 mod plan;
 mod proposals;
-mod setup;
 mod report;
+mod setup;
 mod status;
 mod sync;
 
@@ -56,7 +56,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if cli.command.pages() && !cli.no_pager {
         pager::start(pager::pager_command(&config))?;
     }
-    drop(config);
     dispatch(&ctx, cli.command)?;
     Ok(ExitCode::SUCCESS)
 }

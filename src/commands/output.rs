@@ -25,9 +25,11 @@ fn config_choice(value: &str) -> Option<ColorWhen> {
 /// The colour choice from the command line and the git config (`color.okr`, then `color.ui`).
 pub fn colour_when(flag: Option<ColorWhen>, config: &gix::config::Snapshot<'_>) -> ColorWhen {
     flag.or_else(|| {
-        ["color.okr", "color.ui"]
-            .iter()
-            .find_map(|key| config.string(*key).and_then(|v| config_choice(&v.to_string())))
+        ["color.okr", "color.ui"].iter().find_map(|key| {
+            config
+                .string(*key)
+                .and_then(|v| config_choice(&v.to_string()))
+        })
     })
     .unwrap_or(ColorWhen::Auto)
 }

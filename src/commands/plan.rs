@@ -1,8 +1,10 @@
-//! `git okr plan generate|run|schema`: arguments in, the plan domain called, lines out.
+//! `git okr plan generate|run|schema|list|show`: arguments in, the plan domain called,
+//! lines out.
 
-use crate::cli::{PlanCommand, PlanGenerateArgs, PlanRunArgs};
-use crate::ctx::Ctx;
+use crate::cli::{JsonArgs, PlanCommand, PlanGenerateArgs, PlanRunArgs, PlanShowArgs};
+use crate::ctx::{require_initialized, Ctx};
 use crate::daemon::notify::{self, Notice};
+use crate::plan::catalog::{self, RunEntry};
 use crate::plan::generate::{self, PlanRequest};
 use crate::plan::run::{self, RunRequest};
 use anyhow::{bail, Result};
@@ -20,7 +22,104 @@ pub fn dispatch(ctx: &Ctx, command: PlanCommand) -> Result<()> {
             schema();
             Ok(())
         }
+        PlanCommand::List(args) => list(ctx, args),
+        PlanCommand::Show(args) => show(ctx, args),
     }
+}
+
+fn list(ctx: &Ctx, args: JsonArgs) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let plans = catalog::list(&snap)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+        return Ok(());
+    }
+    if plans.is_empty() {
+        println!("No plans yet: git okr plan generate --kr-id KR-1.1");
+        return Ok(());
+    }
+    let mut rows = vec![["PLAN", "CREATED", "BY", "KRS", "TASKS", "LAST RUN"]
+        .map(String::from)
+        .to_vec()];
+    for p in &plans {
+        if let Some(error) = &p.error {
+            rows.push(vec![p.plan_id.clone(), "unreadable".into(), error.clone()]);
+            continue;
+        }
+        rows.push(vec![
+            p.plan_id.clone(),
+            p.created_at.clone(),
+            p.created_by.clone(),
+            p.key_results.join(","),
+            p.tasks.to_string(),
+            p.runs
+                .last()
+                .map(run_line)
+                .unwrap_or_else(|| "never run".into()),
+        ]);
+    }
+    for line in super::output::table(&rows) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `run-… completed (2 passed, 0 failed)` or with the first failure's reason.
+fn run_line(run: &RunEntry) -> String {
+    let mut line = format!(
+        "{} {} ({} passed, {} failed)",
+        run.run_id, run.status, run.passed, run.failed
+    );
+    if let Some(why) = &run.failure {
+        line.push_str(&format!(": {why}"));
+    }
+    line
+}
+
+fn show(ctx: &Ctx, args: PlanShowArgs) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let (path, plan) = run::find_plan(&snap, &args.plan)?;
+    let runs = catalog::runs_of(&snap, &plan.plan_id)?;
+    if args.json {
+        let out = serde_json::json!({"path": path, "plan": plan, "runs": runs});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("plan       {}", plan.plan_id);
+    println!("file       {path}");
+    println!(
+        "created    {} by {} ({})",
+        plan.created_at, plan.created_by, plan.generator
+    );
+    if let Some(owner) = &plan.owner {
+        println!("owner      {owner}");
+    }
+    println!("key results");
+    for k in &plan.key_results {
+        println!("  {}  {}", k.kr_id, k.description);
+    }
+    println!("guardrails");
+    for line in serde_yaml::to_string(&plan.guardrails)?.lines() {
+        println!("  {line}");
+    }
+    println!("tasks");
+    for t in &plan.tasks {
+        println!("  {} [{}] {}", t.id, t.kr_id, t.title);
+        for line in t.instructions.lines() {
+            println!("      {line}");
+        }
+        println!("      done when: {}", t.acceptance_check);
+    }
+    println!("runs");
+    if runs.is_empty() {
+        println!("  none: git okr plan run --adapter NAME {}", plan.plan_id);
+    }
+    for r in &runs {
+        println!("  {}  {}", r.started_at, run_line(r));
+    }
+    Ok(())
 }
 
 fn generate_plan(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {

@@ -4,6 +4,7 @@
 //! the KRs/objectives it touches. Permissions are read from the current state only.
 
 use super::files::normalize;
+use super::output::colour_diff;
 use crate::cli::{OkrCommand, ProposalListArgs, ProposeArgs};
 use crate::ctx::{load_permissions, okr_texts, require_initialized};
 use crate::ctx::{Actor, Ctx};
@@ -12,13 +13,10 @@ use crate::model::proposal::{
     diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
-use crate::proposal::{
-    check_agent, effect, effect_on_moved_base, new_id, parse_set, Texts,
-};
+use crate::proposal::{check_agent, effect, effect_on_moved_base, new_id, parse_set, Texts};
 use crate::store::{Changes, Commit, CommitMessage, Snapshot, Step};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
-use super::output::colour_diff;
 
 pub fn run(ctx: &Ctx, cmd: OkrCommand) -> Result<()> {
     match cmd {
@@ -413,7 +411,8 @@ fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
     proposals.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
     let mut out = std::io::stdout().lock();
     if args.json {
-        let rows: Vec<serde_json::Value> = proposals.iter().map(|p| proposal_json(p, false)).collect();
+        let rows: Vec<serde_json::Value> =
+            proposals.iter().map(|p| proposal_json(p, false)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
@@ -446,7 +445,8 @@ fn proposal_json(p: &Proposal, with_diffs: bool) -> serde_json::Value {
         .files
         .iter()
         .map(|f| {
-            let mut file = serde_json::json!({"path": f.path, "added": f.added, "removed": f.removed});
+            let mut file =
+                serde_json::json!({"path": f.path, "added": f.added, "removed": f.removed});
             if with_diffs {
                 file["diff"] = serde_json::Value::String(f.diff.clone());
             }
@@ -467,7 +467,10 @@ fn show(ctx: &Ctx, given: &str, json: bool) -> Result<()> {
     require_initialized(&snap)?;
     let p = load(&snap, given)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&proposal_json(&p, true))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&proposal_json(&p, true))?
+        );
         return Ok(());
     }
     let mut out = String::new();

@@ -76,11 +76,21 @@ pub fn completions(args: CompletionsArgs) -> Result<()> {
         CompletionShell::Powershell => Shell::PowerShell,
     };
     let mut script = Vec::new();
-    // Completed as the program `git-okr`; bash also gets the bridge for `git okr`.
-    clap_complete::generate(shell, &mut Cli::command(), "git-okr", &mut script);
     if args.shell == CompletionShell::Bash {
-        script.extend_from_slice(GIT_BASH_BRIDGE.as_bytes());
+        // clap_complete's bash script names its cases inconsistently for a program name
+        // with a dash (git__okr vs git__subcmd__okr), so nothing below the top level
+        // would complete: generate it for `gitokr` and register the function for git-okr.
+        clap_complete::generate(shell, &mut Cli::command(), "gitokr", &mut script);
+        let text = String::from_utf8_lossy(&script)
+            .replace(" -o default gitokr\n", " -o default git-okr\n")
+            .replace("_gitokr", "_git__okr");
+        std::io::stdout()
+            .lock()
+            .write_all((text + GIT_BASH_BRIDGE).as_bytes())?;
+        return Ok(());
     }
+    // Completed as the program `git-okr`.
+    clap_complete::generate(shell, &mut Cli::command(), "git-okr", &mut script);
     std::io::stdout().lock().write_all(&script)?;
     Ok(())
 }

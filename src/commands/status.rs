@@ -131,7 +131,11 @@ impl Attention {
         }
     }
 
-    fn about_kr(kind: &'static str, kr: &crate::model::okrs::KeyResult, message: String) -> Attention {
+    fn about_kr(
+        kind: &'static str,
+        kr: &crate::model::okrs::KeyResult,
+        message: String,
+    ) -> Attention {
         Attention {
             kr_id: Some(kr.kr_id.clone()),
             metric_key: Some(kr.metric_key.clone()),
@@ -151,8 +155,12 @@ fn attention(
         let kr = k.kr;
         let value = values.get(&kr.metric_key).copied().or(kr.current);
         let item = match (kr.status, value) {
-            (Status::Blocked, _) => Attention::about_kr("blocked", kr, format!("{} is {}", kr.kr_id, kr.status)),
-            (Status::AtRisk, _) => Attention::about_kr("at_risk", kr, format!("{} is {}", kr.kr_id, kr.status)),
+            (Status::Blocked, _) => {
+                Attention::about_kr("blocked", kr, format!("{} is {}", kr.kr_id, kr.status))
+            }
+            (Status::AtRisk, _) => {
+                Attention::about_kr("at_risk", kr, format!("{} is {}", kr.kr_id, kr.status))
+            }
             (_, None) => Attention::about_kr(
                 "no_value",
                 kr,
@@ -163,7 +171,12 @@ fn attention(
                 ..Attention::about_kr(
                     "regressed",
                     kr,
-                    format!("{} regressed: {}/{}", kr.kr_id, fmt_num(v), fmt_num(kr.target)),
+                    format!(
+                        "{} regressed: {}/{}",
+                        kr.kr_id,
+                        fmt_num(v),
+                        fmt_num(kr.target)
+                    ),
                 )
             },
             (Status::NotStarted | Status::InProgress, Some(v)) if reached(kr, v) => Attention {

@@ -126,11 +126,22 @@ mod tests {
         let path = ("metrics/snapshots/2026-01-18.json".to_string(), snap);
         let rows = current_metrics(Some(&path), &manual, "metrics/manual.yml");
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        assert_eq!(keys, ["ci.test_count", "manual.latency", "manual.new", "manual.old"]);
+        assert_eq!(
+            keys,
+            [
+                "ci.test_count",
+                "manual.latency",
+                "manual.new",
+                "manual.old"
+            ]
+        );
         assert_eq!(rows[1].value, 290.0);
         assert_eq!(rows[1].source, "manual:bob@example.com");
         assert_eq!(rows[1].file, "metrics/manual.yml");
-        assert_eq!(rows[3].value, 1.0, "an older manual value does not replace a measurement");
+        assert_eq!(
+            rows[3].value, 1.0,
+            "an older manual value does not replace a measurement"
+        );
         assert_eq!(rows[0].file, "metrics/snapshots/2026-01-18.json");
         assert!(current_metrics(None, &ManualMetrics::default(), "m").is_empty());
     }

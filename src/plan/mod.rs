@@ -5,6 +5,7 @@
 //! `runs/<run-id>/result.json` with capped logs (one commit). See README "Plans and runs".
 
 pub mod adapters;
+pub mod catalog;
 pub mod exec;
 pub mod generate;
 pub mod guard;

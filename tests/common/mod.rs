@@ -125,7 +125,14 @@ impl TestRepo {
             .env_remove("VISUAL")
             .env_remove("EDITOR");
         // The terminal's settings of the machine must not leak into tests.
-        for name in ["GIT_EDITOR", "GIT_PAGER", "PAGER", "GIT_PAGER_IN_USE", "NO_COLOR", "LESS"] {
+        for name in [
+            "GIT_EDITOR",
+            "GIT_PAGER",
+            "PAGER",
+            "GIT_PAGER_IN_USE",
+            "NO_COLOR",
+            "LESS",
+        ] {
             cmd.env_remove(name);
         }
         for (k, v) in self.env() {

@@ -1,0 +1,166 @@
+//! The plans on the state ref and the runs made of them: `plan list` and `plan show`.
+//!
+//! A plan or run file that does not parse is listed as unreadable (with the parser's
+//! words) instead of hiding every other plan: anyone can write the state ref.
+
+use crate::model::plan::{Plan, RunResult, TaskStatus, PLANS_DIR, RUNS_DIR};
+use crate::store::Snapshot;
+use anyhow::Result;
+use serde::Serialize;
+
+/// One line of `plan list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEntry {
+    pub plan_id: String,
+    pub path: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub generator: String,
+    pub key_results: Vec<String>,
+    pub tasks: usize,
+    pub runs: Vec<RunEntry>,
+    /// Why the file could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run of a plan, counted.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEntry {
+    pub run_id: String,
+    pub path: String,
+    pub adapter: String,
+    /// `completed`, `failed`, `cancelled`, or `unreadable`.
+    pub status: String,
+    pub started_at: String,
+    pub passed: usize,
+    pub failed: usize,
+    /// The first failed task's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// Every plan, oldest first, each with its runs (oldest first).
+pub fn list(snap: &Snapshot<'_>) -> Result<Vec<PlanEntry>> {
+    let runs = runs(snap)?;
+    let mut plans: Vec<PlanEntry> = Vec::new();
+    for path in snap.list(PLANS_DIR)? {
+        if !path.ends_with(".json") {
+            continue;
+        }
+        let text = snap.read_text(&path)?.unwrap_or_default();
+        let entry = match serde_json::from_str::<Plan>(&text) {
+            Ok(plan) => entry(&path, &plan, &runs),
+            Err(e) => unreadable(&path, format!("{path}:{}: not a plan: {e}", e.line())),
+        };
+        plans.push(entry);
+    }
+    plans.sort_by(|a, b| (&a.created_at, &a.plan_id).cmp(&(&b.created_at, &b.plan_id)));
+    Ok(plans)
+}
+
+/// The runs of one plan (by its id), oldest first.
+pub fn runs_of(snap: &Snapshot<'_>, plan_id: &str) -> Result<Vec<RunEntry>> {
+    Ok(runs(snap)?
+        .into_iter()
+        .filter(|(id, _)| id == plan_id)
+        .map(|(_, run)| run)
+        .collect())
+}
+
+fn entry(path: &str, plan: &Plan, runs: &[(String, RunEntry)]) -> PlanEntry {
+    PlanEntry {
+        plan_id: plan.plan_id.clone(),
+        path: path.to_string(),
+        created_at: plan.created_at.clone(),
+        created_by: plan.created_by.clone(),
+        generator: plan.generator.clone(),
+        key_results: plan.key_results.iter().map(|k| k.kr_id.clone()).collect(),
+        tasks: plan.tasks.len(),
+        runs: runs
+            .iter()
+            .filter(|(id, _)| *id == plan.plan_id)
+            .map(|(_, r)| r.clone())
+            .collect(),
+        error: None,
+    }
+}
+
+fn unreadable(path: &str, error: String) -> PlanEntry {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    PlanEntry {
+        plan_id: name.trim_end_matches(".json").to_string(),
+        path: path.to_string(),
+        created_at: String::new(),
+        created_by: String::new(),
+        generator: String::new(),
+        key_results: Vec::new(),
+        tasks: 0,
+        runs: Vec::new(),
+        error: Some(error),
+    }
+}
+
+/// Every run with the plan id it ran, oldest first.
+fn runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
+    let mut out = Vec::new();
+    for path in snap.list(RUNS_DIR)? {
+        let Some(run_id) = path
+            .strip_prefix("runs/")
+            .and_then(|p| p.strip_suffix("/result.json"))
+        else {
+            continue;
+        };
+        let text = snap.read_text(&path)?.unwrap_or_default();
+        let run = match serde_json::from_str::<RunResult>(&text) {
+            Ok(run) => run,
+            Err(e) => {
+                out.push((
+                    String::new(),
+                    RunEntry {
+                        run_id: run_id.to_string(),
+                        path: path.clone(),
+                        adapter: String::new(),
+                        status: "unreadable".into(),
+                        started_at: String::new(),
+                        passed: 0,
+                        failed: 0,
+                        failure: Some(format!("{path}:{}: {e}", e.line())),
+                    },
+                ));
+                continue;
+            }
+        };
+        let passed = count(&run, |s| s == TaskStatus::Passed);
+        let failure = run
+            .tasks
+            .iter()
+            .find(|t| t.status != TaskStatus::Passed)
+            .map(|t| {
+                format!(
+                    "{}: {}",
+                    t.task_id,
+                    t.reason.as_deref().unwrap_or(t.status.as_str())
+                )
+            });
+        out.push((
+            run.plan_id.clone(),
+            RunEntry {
+                run_id: run.run_id.clone(),
+                path: path.clone(),
+                adapter: run.adapter.clone(),
+                status: run.status.clone(),
+                started_at: run.started_at.clone(),
+                passed,
+                failed: run.tasks.len() - passed,
+                failure,
+            },
+        ));
+    }
+    out.sort_by(|a, b| (&a.1.started_at, &a.1.run_id).cmp(&(&b.1.started_at, &b.1.run_id)));
+    Ok(out)
+}
+
+fn count(run: &RunResult, wanted: impl Fn(TaskStatus) -> bool) -> usize {
+    run.tasks.iter().filter(|t| wanted(t.status)).count()
+}
