@@ -8,8 +8,10 @@ pub mod adapters;
 pub mod exec;
 pub mod generate;
 pub mod guard;
+pub mod procs;
 pub mod prompt;
 pub mod run;
+pub mod supervise;
 
 use crate::cli::PlanCommand;
 pub use crate::cli::{PlanGenerateArgs, PlanRunArgs};
