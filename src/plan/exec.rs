@@ -3,7 +3,7 @@
 //! (`supervise`), which kills every process the agent started when the task ends, is
 //! stopped, or `plan run` dies, so nothing an agent starts outlives its task.
 
-use super::adapters::{Inspector, Invocation};
+use super::invocation::{Inspector, Invocation};
 use super::procs::{self, Sig};
 use super::supervise::{read_status, Ended, SUPERVISE_ARG};
 use anyhow::{Context, Result};
