@@ -11,7 +11,7 @@
 #[path = "src/cli.rs"]
 #[allow(dead_code)]
 mod cli;
-#[path = "src/manpages.rs"]
+#[path = "src/commands/manpages.rs"]
 mod manpages;
 
 use clap::CommandFactory;
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/cli.rs");
-    println!("cargo:rerun-if-changed=src/manpages.rs");
+    println!("cargo:rerun-if-changed=src/commands/manpages.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let Some(out) = std::env::var_os("OUT_DIR") else {
         return;

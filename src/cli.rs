@@ -546,6 +546,10 @@ pub struct SyncArgs {
     /// so plain `git fetch` brings the remote's state too.
     #[arg(long)]
     pub setup: bool,
+    /// Only say what sync would fetch, merge and push, and where (one `git ls-remote`;
+    /// nothing is fetched, committed or pushed).
+    #[arg(long, conflicts_with_all = ["setup", "ours", "theirs"])]
+    pub dry_run: bool,
     /// With --setup, add push refspecs too. A configured push refspec REPLACES git's
     /// default push, so `HEAD` (the current branch) is added with refs/okr/state.
     #[arg(long, requires = "setup")]

@@ -10,7 +10,6 @@ pub mod daemon;
 pub mod db;
 pub mod env_vars;
 pub mod hooks;
-pub mod manpages;
 pub mod measure;
 pub mod metrics;
 pub mod model;

@@ -369,6 +369,12 @@ echo '{"type":"turn.completed"}'"#,
         "{}",
         stderr(&out)
     );
+    // It shows what the agent answered, so the person sees why.
+    assert!(
+        stderr(&out).contains(r#"it begins "I think you should write tests\n" (31 bytes in all)"#),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(repo.state_tip(), tip);
 
     // A failing agent.

@@ -111,6 +111,9 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
         .unwrap_or_else(|| "never".into());
     println!("Scheduled job {}: {}", job.id, describe(job));
     println!("Next run: {next}");
+    println!(
+        "Nothing runs until a daemon does: `git okr daemon run` (stop it with Ctrl-C), or install a service that keeps one running: `git okr daemon systemd --install` (Linux) or `git okr daemon launchd --install` (macOS)."
+    );
     Ok(())
 }
 

@@ -90,7 +90,10 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
         validate_file(&path, &edited, &okr_texts(now)?, check_job_args)?;
         let mut changes = Changes::new();
         changes.write(path.clone(), edited.clone());
-        let message = ctx.message(format!("okr: edit {path} ({summary})"), "edit").trailer("Okr-File", &path);
+        let mut message = ctx.message(format!("okr: edit {path} ({summary})"), "edit").trailer("Okr-File", &path);
+        for (key, value) in okr_trailers(&okr_texts(now)?, &path, &edited)? {
+            message = message.trailer(key, value);
+        }
         Ok(Step::Commit(Commit { changes, message, value: () }))
     })?;
     match outcome.commit_id() {
@@ -98,6 +101,36 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
         None => println!("No changes to {path}"),
     }
     Ok(())
+}
+
+/// `Okr-KR`, `Okr-Objective` and `Okr-Change` trailers for an edit of an OKR file, so
+/// `git okr audit --kr KR-1.1` finds who changed its target. Other files get none.
+fn okr_trailers(
+    okrs: &[(String, String)],
+    path: &str,
+    edited: &[u8],
+) -> Result<Vec<(&'static str, String)>> {
+    use crate::proposal::{field_changes, flatten, touched_ids, Texts};
+    if !crate::model::okrs::is_okr_file(path) {
+        return Ok(Vec::new());
+    }
+    let before: Texts = okrs.iter().cloned().collect();
+    let mut after = before.clone();
+    after.insert(
+        path.to_string(),
+        String::from_utf8_lossy(edited).into_owned(),
+    );
+    let (before, after) = (flatten(&before)?, flatten(&after)?);
+    let (krs, objectives) = touched_ids(&before, &after);
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    out.extend(objectives.into_iter().map(|o| ("Okr-Objective", o)));
+    out.extend(krs.into_iter().map(|k| ("Okr-KR", k)));
+    out.extend(
+        field_changes(&before, &after)
+            .into_iter()
+            .map(|c| ("Okr-Change", c)),
+    );
+    Ok(out)
 }
 
 /// The commands that own the records git-okr writes itself. A hand edit would bypass

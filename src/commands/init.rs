@@ -68,6 +68,14 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
         ),
     };
     let count = files.len();
+    if !args.force {
+        if let Some((remote, url)) = crate::sync::unpulled_remote_state(&ctx.store)? {
+            bail!(
+                "{} ({url}) already has refs/okr/state: run `git okr pull` to get your team's state instead of starting an unrelated history (`git okr init --force` starts one anyway)",
+                remote.name
+            );
+        }
+    }
     let outcome = ctx.store.transact(|snap| {
         if let Some(tip) = snap.tip() {
             if !args.force {
@@ -90,13 +98,29 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
         Ok(Step::Commit(Commit { changes, message, value: () }))
     })?;
     match outcome.commit_id() {
-        Some(id) => println!(
-            "Initialized refs/okr/state with {count} files{origin} at {}",
-            id.to_hex_with_len(7)
-        ),
+        Some(id) => {
+            println!(
+                "Initialized refs/okr/state with {count} files{origin} at {}",
+                id.to_hex_with_len(7)
+            );
+            print_next_steps();
+        }
         None => println!("refs/okr/state already holds exactly these files; nothing to commit"),
     }
     Ok(())
+}
+
+/// What a new user does next; nothing has left this clone yet.
+fn print_next_steps() {
+    println!();
+    println!("Next:");
+    println!("  git okr edit okrs/org.yml      # your objectives and key results");
+    println!(
+        "  git okr kr measure             # measure them now (and daily: git okr hooks install)"
+    );
+    println!("  git okr status                 # scores and what needs attention");
+    println!("  git okr sync --dry-run         # what sharing would push, and where");
+    println!("Nothing is shared until you run `git okr sync` or `git okr push`.");
 }
 
 /// Read and validate an OKRchestra workspace folder; missing pieces come from the template.

@@ -8,6 +8,7 @@ mod files;
 mod hooks;
 mod init;
 pub mod kr;
+mod manpages;
 mod metric;
 mod output;
 mod pager;

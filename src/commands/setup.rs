@@ -12,7 +12,7 @@ pub fn man(args: ManArgs) -> Result<()> {
         Some(dir) => dir,
         None => default_man_dir()?,
     };
-    let pages = crate::manpages::write_pages(Cli::command(), &dir)
+    let pages = super::manpages::write_pages(Cli::command(), &dir)
         .with_context(|| format!("writing man pages into {}", dir.display()))?;
     println!("Wrote {} man pages into {}", pages.len(), dir.display());
     if !man_finds(&dir) {

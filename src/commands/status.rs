@@ -13,6 +13,14 @@ use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
+    if !snap.is_initialized() {
+        if let Some((remote, url)) = crate::sync::unpulled_remote_state(&ctx.store)? {
+            anyhow::bail!(
+                "refs/okr/state does not exist here yet, but {} ({url}) has it: run `git okr pull`",
+                remote.name
+            );
+        }
+    }
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
     let values = latest_values(&snap)?;

@@ -127,6 +127,10 @@ pub fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if args.dry_run {
+        return dry_run(ctx, &remote, args.pull.json);
+    }
+    let first = !sync::ever_synced(&ctx.store, &remote)?;
     let res = resolution(&args.pull);
     let report = sync::sync(&ctx.store, &remote, res, &merge_message(ctx, &remote, res))?;
     if args.pull.json {
@@ -148,7 +152,7 @@ pub fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
         );
     }
     match (report.pushed, report.tip) {
-        (true, Some(tip)) => println!("Pushed refs/okr/state to {} ({})", remote.name, short(tip)),
+        (true, Some(tip)) => println!("{}", pushed_line(ctx, &remote, tip, first)),
         _ => println!("{} is up to date", remote.name),
     }
     Ok(())
@@ -177,6 +181,7 @@ pub fn pull(ctx: &Ctx, args: PullArgs) -> Result<()> {
 
 pub fn push(ctx: &Ctx, args: PushArgs) -> Result<()> {
     let remote = sync::resolve_remote(&ctx.store, args.remote.as_deref())?;
+    let first = !sync::ever_synced(&ctx.store, &remote)?;
     let (tip, pushed) = sync::push_only(&ctx.store, &remote)?;
     if args.json {
         return print_json(&serde_json::json!({
@@ -186,8 +191,114 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<()> {
         }));
     }
     match (tip, pushed) {
-        (tip, true) => println!("Pushed refs/okr/state to {} ({})", remote.name, short(tip)),
+        (tip, true) => println!("{}", pushed_line(ctx, &remote, tip, first)),
         (_, false) => println!("{} is up to date", remote.name),
     }
+    Ok(())
+}
+
+/// `Pushed refs/okr/state to origin (abc1234)`; the first time, where that is.
+fn pushed_line(ctx: &Ctx, remote: &Remote, tip: gix::ObjectId, first: bool) -> String {
+    if first {
+        format!(
+            "Pushed refs/okr/state to {} at {} ({}): the first time from this clone",
+            remote.name,
+            sync::remote_url(&ctx.store, remote),
+            short(tip)
+        )
+    } else {
+        format!("Pushed refs/okr/state to {} ({})", remote.name, short(tip))
+    }
+}
+
+fn dry_run(ctx: &Ctx, remote: &Remote, json: bool) -> Result<()> {
+    use sync::DryRun;
+    let url = sync::remote_url(&ctx.store, remote);
+    let plan = sync::dry_run(&ctx.store, remote)?;
+    let commit_list = |commits: &[(gix::ObjectId, String)]| -> Vec<serde_json::Value> {
+        commits
+            .iter()
+            .map(|(id, subject)| serde_json::json!({"commit": id.to_string(), "subject": subject}))
+            .collect()
+    };
+    if json {
+        use serde_json::json;
+        let (action, detail) = match &plan {
+            DryRun::NothingAnywhere => ("nothing", json!({})),
+            DryRun::WouldFetch { theirs } => ("fetch", json!({"theirs": theirs.to_string()})),
+            DryRun::WouldPublish { ours, commits } => (
+                "publish",
+                json!({"ours": ours.to_string(), "commits": commit_list(commits)}),
+            ),
+            DryRun::UpToDate { tip } => (
+                "up_to_date",
+                json!({"ours": tip.to_string(), "theirs": tip.to_string()}),
+            ),
+            DryRun::WouldPush {
+                ours,
+                theirs,
+                commits,
+            } => (
+                "push",
+                json!({"ours": ours.to_string(), "theirs": theirs.to_string(), "commits": commit_list(commits)}),
+            ),
+            DryRun::WouldMerge { ours, theirs } => (
+                "merge_and_push",
+                json!({"ours": ours.to_string(), "theirs": theirs.to_string()}),
+            ),
+        };
+        let mut out = json!({"remote": remote.name, "url": url, "action": action});
+        if let (Some(out), Some(detail)) = (out.as_object_mut(), detail.as_object()) {
+            out.extend(detail.clone());
+        }
+        return print_json(&out);
+    }
+    let name = &remote.name;
+    let list = |commits: &[(gix::ObjectId, String)]| {
+        const SHOWN: usize = 20;
+        for (id, subject) in commits.iter().take(SHOWN) {
+            println!("  {} {subject}", short(*id));
+        }
+        if commits.len() > SHOWN {
+            println!("  … and {} more", commits.len() - SHOWN);
+        }
+    };
+    match &plan {
+        DryRun::NothingAnywhere => {
+            println!("Neither this clone nor {name} ({url}) has refs/okr/state: nothing to sync")
+        }
+        DryRun::WouldFetch { theirs } => println!(
+            "Would fetch refs/okr/state ({}) from {name} ({url}); nothing to push",
+            short(*theirs)
+        ),
+        DryRun::WouldPublish { ours, commits } => {
+            println!(
+                "Would publish refs/okr/state ({}, {} commit{}) to {name} ({url}), which has none yet:",
+                short(*ours),
+                commits.len(),
+                if commits.len() == 1 { "" } else { "s" }
+            );
+            list(commits);
+        }
+        DryRun::UpToDate { tip } => {
+            println!("Up to date with {name} ({url}) at {}; nothing to push", short(*tip))
+        }
+        DryRun::WouldPush { ours, theirs, commits } => {
+            println!(
+                "Would push refs/okr/state {}..{} ({} commit{}) to {name} ({url}):",
+                short(*theirs),
+                short(*ours),
+                commits.len(),
+                if commits.len() == 1 { "" } else { "s" }
+            );
+            list(commits);
+        }
+        DryRun::WouldMerge { ours, theirs } => println!(
+            "Would fetch {name}'s refs/okr/state ({}) from {url}, merge it with yours ({}), and push the result to {name}",
+            short(*theirs),
+            short(*ours)
+        ),
+    }
+    println!("Nothing was fetched, committed or pushed.");
     Ok(())
 }

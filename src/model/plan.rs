@@ -202,16 +202,36 @@ pub const MAX_TASKS: usize = 20;
 
 /// Check an agent's planning answer against `TASKS_SCHEMA` and the plan's KRs; number the
 /// tasks `T1…`. Accepts the JSON bare or inside one Markdown code fence.
+/// The first 160 characters of an agent's answer, quoted and escaped for one line.
+fn first_bytes(answer: &str) -> String {
+    const SHOWN: usize = 160;
+    let head: String = answer.chars().take(SHOWN).collect();
+    let more = if answer.chars().count() > SHOWN {
+        "…"
+    } else {
+        ""
+    };
+    format!("{head:?}{more} ({} bytes in all)", answer.len())
+}
+
 pub fn parse_tasks_answer(answer: &str, krs: &[KrContext]) -> Result<Vec<Task>> {
     let text = strip_fence(answer.trim());
     if text.is_empty() {
         bail!("the answer is empty (expected a JSON object with \"tasks\")");
     }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| anyhow!("the answer is not JSON (line {}: {e})", e.line()))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| anyhow!("the answer must be a JSON object with \"tasks\""))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        anyhow!(
+            "the answer is not JSON (line {}: {e}); it begins {}",
+            e.line(),
+            first_bytes(answer)
+        )
+    })?;
+    let obj = value.as_object().ok_or_else(|| {
+        anyhow!(
+            "the answer must be a JSON object with \"tasks\"; it begins {}",
+            first_bytes(answer)
+        )
+    })?;
     if let Some(extra) = obj.keys().find(|k| *k != "tasks") {
         bail!("the answer has an unknown property {extra:?} (only \"tasks\" is allowed)");
     }

@@ -203,6 +203,51 @@ pub fn touched_ids(before: &Fields, after: &Fields) -> (BTreeSet<String>, BTreeS
     (krs, objectives)
 }
 
+/// One line per changed field, for `Okr-Change` trailers: `KR-1.1 target 100 -> 120`,
+/// `KR-1.3 added`, `OBJ-2 removed`, `okrs/org.yml owner_id alice -> bob`. Values are
+/// shortened to one line of at most 60 characters.
+pub fn field_changes(before: &Fields, after: &Fields) -> Vec<String> {
+    let show = |e: Option<&Entry>| {
+        let text = e
+            .map(|e| show_value(&e.value))
+            .unwrap_or_else(|| "(absent)".into());
+        let text = text.replace(['\n', '\r'], " ");
+        if text.chars().count() > 60 {
+            format!("{}…", text.chars().take(59).collect::<String>())
+        } else {
+            text
+        }
+    };
+    touched(before, after)
+        .into_iter()
+        .filter_map(|key| {
+            let (old, new) = (before.get(&key), after.get(&key));
+            let e = new.or(old)?;
+            if e.existence {
+                return Some(format!(
+                    "{key} {}",
+                    if new.is_some() { "added" } else { "removed" }
+                ));
+            }
+            // `KR-1.1.target` → `KR-1.1 target`; `okrs/org.yml:owner_id` → `okrs/org.yml owner_id`.
+            let owner = e.kr.as_deref().or(e.objective.as_deref());
+            // The fields of an added or removed KR/objective are said by "added"/"removed".
+            if owner.is_some_and(|id| before.contains_key(id) != after.contains_key(id)) {
+                return None;
+            }
+            let (id, field) = match owner.and_then(|id| {
+                key.strip_prefix(id)
+                    .and_then(|r| r.strip_prefix('.'))
+                    .map(|f| (id, f))
+            }) {
+                Some(split) => split,
+                None => key.split_once(':').unwrap_or((key.as_str(), "")),
+            };
+            Some(format!("{id} {field} {} -> {}", show(old), show(new)))
+        })
+        .collect()
+}
+
 /// A field the proposal changes that someone else changed since its base.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
@@ -265,6 +310,24 @@ pub fn conflicts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_changes_name_id_field_and_values() {
+        let texts =
+            |yaml: &str| -> Texts { [("okrs/org.yml".to_string(), yaml.to_string())].into() };
+        let before = flatten(&texts("owner_id: alice\nobjectives:\n- objective_id: OBJ-1\n  key_results:\n  - kr_id: KR-1.1\n    target: 100\n  - kr_id: KR-1.2\n    target: 5\n")).unwrap();
+        let after = flatten(&texts("owner_id: bob\nobjectives:\n- objective_id: OBJ-1\n  key_results:\n  - kr_id: KR-1.1\n    target: 120\n  - kr_id: KR-1.3\n    target: 7\n")).unwrap();
+        let changes = field_changes(&before, &after);
+        assert_eq!(
+            changes,
+            [
+                "KR-1.1 target 100 -> 120",
+                "KR-1.2 removed",
+                "KR-1.3 added",
+                "okrs/org.yml owner_id \"alice\" -> \"bob\"",
+            ]
+        );
+    }
 
     const ORG: &str = "scope: org\nowner_id: ceo\nobjectives:\n  - objective_id: OBJ-1\n    objective: Ship\n    owner_id: team-backend\n    key_results:\n      - kr_id: KR-1.1\n        metric_key: ci.test_count\n        baseline: 0\n        target: 100\n      - kr_id: KR-1.2\n        metric_key: x\n        owner_id: alice\n        baseline: 0\n        target: 1\n  - objective_id: OBJ-2\n    objective: Other\n    key_results: []\n";
 

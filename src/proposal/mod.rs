@@ -11,7 +11,9 @@ mod text_edit;
 
 pub use diff::{file_diff, file_diffs};
 pub use edit::{apply_changes, edited_text, parse_set};
-pub use fields::{conflicts, flatten, owners_of_change, touched_ids, Conflict, Fields, Owned};
+pub use fields::{
+    conflicts, field_changes, flatten, owners_of_change, touched_ids, Conflict, Fields, Owned,
+};
 
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{is_proposal_id, Change, FileDiff};

@@ -464,3 +464,146 @@ pub fn setup(store: &Store, remote: &Remote, push_too: bool) -> Result<Setup> {
 
 #[cfg(test)]
 mod tests;
+
+/// Where a remote points: its configured `remote.<name>.url`, else the name itself
+/// (a URL or path given on the command line).
+pub fn remote_url(store: &Store, remote: &Remote) -> String {
+    if remote.configured {
+        let config = store.repo().config_snapshot();
+        if let Some(url) = config.string(format!("remote.{}.url", remote.name).as_str()) {
+            return url.to_string();
+        }
+    }
+    remote.name.clone()
+}
+
+/// Whether this clone ever fetched from or pushed to the remote's state.
+pub fn ever_synced(store: &Store, remote: &Remote) -> Result<bool> {
+    Ok(store.ref_tip(&remote.tracking)?.is_some())
+}
+
+/// The remote's `refs/okr/state` as `git ls-remote` sees it (one look, no fetch).
+pub fn remote_state_tip(store: &Store, remote: &Remote) -> Result<Option<ObjectId>> {
+    let (ok, out, err) = git(
+        store,
+        &["ls-remote", "--", &remote.name, crate::store::STATE_REF],
+    )?;
+    if !ok {
+        bail!(
+            "could not look at {}: {}",
+            remote.name,
+            err.trim().replace('\n', "; ")
+        );
+    }
+    let line = out
+        .lines()
+        .find(|l| l.split('\t').nth(1) == Some(crate::store::STATE_REF));
+    match line.and_then(|l| l.split('\t').next()) {
+        Some(hex) => Ok(Some(ObjectId::from_hex(hex.trim().as_bytes()).map_err(
+            |e| anyhow::anyhow!("{}: bad object id {hex:?}: {e}", remote.name),
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// A team's state this clone does not have yet: the default remote (when one is
+/// configured) already has `refs/okr/state`. Used by `init` and `status` on first use,
+/// so nobody starts an unrelated history. A remote that cannot be reached says nothing.
+pub fn unpulled_remote_state(store: &Store) -> Result<Option<(Remote, String)>> {
+    if store.tip()?.is_some() || store.repo().remote_names().is_empty() {
+        return Ok(None);
+    }
+    let Ok(remote) = resolve_remote(store, None) else {
+        return Ok(None);
+    };
+    match remote_state_tip(store, &remote) {
+        Ok(Some(_)) => {
+            let url = remote_url(store, &remote);
+            Ok(Some((remote, url)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What `sync --dry-run` found: nothing is fetched, merged or pushed.
+#[derive(Debug, PartialEq)]
+pub enum DryRun {
+    /// Neither side has a state.
+    NothingAnywhere,
+    /// Only the remote has one: sync would fetch it; nothing to push.
+    WouldFetch {
+        theirs: ObjectId,
+    },
+    /// The remote has no state: sync would publish ours (these commits, newest first).
+    WouldPublish {
+        ours: ObjectId,
+        commits: Vec<(ObjectId, String)>,
+    },
+    UpToDate {
+        tip: ObjectId,
+    },
+    /// The remote's tip is in our history: sync would push these commits, newest first.
+    WouldPush {
+        ours: ObjectId,
+        theirs: ObjectId,
+        commits: Vec<(ObjectId, String)>,
+    },
+    /// The remote has commits we lack: sync would fetch and merge them, then push.
+    WouldMerge {
+        ours: ObjectId,
+        theirs: ObjectId,
+    },
+}
+
+/// Look at the remote once (`git ls-remote`) and say what `sync` would do.
+pub fn dry_run(store: &Store, remote: &Remote) -> Result<DryRun> {
+    let theirs = remote_state_tip(store, remote)?;
+    let ours = store.tip()?;
+    Ok(match (ours, theirs) {
+        (None, None) => DryRun::NothingAnywhere,
+        (None, Some(theirs)) => DryRun::WouldFetch { theirs },
+        (Some(ours), None) => DryRun::WouldPublish {
+            ours,
+            commits: commits_between(store, ours, None)?,
+        },
+        (Some(ours), Some(theirs)) if ours == theirs => DryRun::UpToDate { tip: ours },
+        (Some(ours), Some(theirs)) => {
+            let known = store.repo().find_object(theirs).is_ok();
+            if known && store.merge_base(ours, theirs)? == Some(theirs) {
+                DryRun::WouldPush {
+                    ours,
+                    theirs,
+                    commits: commits_between(store, ours, Some(theirs))?,
+                }
+            } else {
+                DryRun::WouldMerge { ours, theirs }
+            }
+        }
+    })
+}
+
+/// The commits reachable from `tip` but not from `hidden`, newest first, with subjects.
+fn commits_between(
+    store: &Store,
+    tip: ObjectId,
+    hidden: Option<ObjectId>,
+) -> Result<Vec<(ObjectId, String)>> {
+    let repo = store.repo();
+    let walk = repo.rev_walk([tip]).with_hidden(hidden);
+    let mut out = Vec::new();
+    for info in walk.all().map_err(crate::store::gix_error)? {
+        let id = info
+            .map_err(|e| anyhow::anyhow!("walking refs/okr/state: {e}"))?
+            .id;
+        let commit = repo.find_commit(id).map_err(crate::store::gix_error)?;
+        let subject = commit
+            .message_raw_sloppy()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        out.push((id, subject));
+    }
+    Ok(out)
+}

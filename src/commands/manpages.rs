@@ -21,6 +21,8 @@ pub fn write_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<Vec<PathBu
 /// Where `cargo install` puts binaries' prefix, read from cargo's own command line
 /// `args` (None unless it is `cargo … install …`): `--root`, else CARGO_INSTALL_ROOT,
 /// else CARGO_HOME, else ~/.cargo.
+// Used by build.rs, which includes this file; the crate itself only tests it.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn cargo_install_root(
     args: &[String],
     env: impl Fn(&str) -> Option<std::ffi::OsString>,
