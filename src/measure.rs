@@ -8,16 +8,15 @@ use std::collections::BTreeMap;
 
 /// Whether `current` meets the KR's target, in the KR's direction.
 pub fn reached(kr: &KeyResult, current: f64) -> bool {
-    if kr.is_increasing() {
-        current >= kr.target
-    } else {
-        current <= kr.target
-    }
+    kr.reached(current)
 }
 
-/// Whether `current` has moved past the baseline, in the KR's direction.
+/// Whether `current` has moved past the baseline, in the KR's direction (a flat KR
+/// has nowhere to move: it is reached or not).
 pub fn moved(kr: &KeyResult, current: f64) -> bool {
-    if kr.is_increasing() {
+    if kr.is_flat() {
+        false
+    } else if kr.is_increasing() {
         current > kr.baseline
     } else {
         current < kr.baseline
@@ -82,7 +81,7 @@ pub fn assess(set: &OkrSet, values: &BTreeMap<String, f64>) -> Assessment {
     let mut out = Assessment::default();
     for k in set.krs() {
         let kr = k.kr;
-        let value = values.get(&kr.metric_key).copied();
+        let value = values.get(&kr.value_key()).copied();
         let mut status = kr.status;
         match value {
             None => out.missing.push((kr.kr_id.clone(), kr.metric_key.clone())),
@@ -124,18 +123,25 @@ pub fn same_measurement(a: &Snapshot, b: &Snapshot) -> bool {
     essence(a) == essence(b) && a.key_results == b.key_results
 }
 
-/// Merge points from all sources: for one key, the most recent observation wins.
+/// Merge points from all sources: for one key and dimension set, the most recent
+/// observation wins.
 pub fn merge_points(sources: impl IntoIterator<Item = MetricPoint>) -> Vec<MetricPoint> {
     let mut by_key: BTreeMap<String, MetricPoint> = BTreeMap::new();
     for p in sources {
-        match by_key.get(&p.key) {
+        let key = p.value_key();
+        match by_key.get(&key) {
             Some(existing) if existing.timestamp > p.timestamp => {}
             _ => {
-                by_key.insert(p.key.clone(), p);
+                by_key.insert(key, p);
             }
         }
     }
     by_key.into_values().collect()
+}
+
+/// Every point's value by its value key (`key`, or `key{dim=value,…}`).
+pub fn values_of(points: &[MetricPoint]) -> BTreeMap<String, f64> {
+    points.iter().map(|p| (p.value_key(), p.value)).collect()
 }
 
 #[cfg(test)]
@@ -182,6 +188,18 @@ mod tests {
         assert_eq!(next_status(&done, 3.0), None);
         assert!(is_regression(&done, 3.0));
         assert!(!is_regression(&done, 10.0));
+    }
+
+    #[test]
+    fn a_flat_kr_is_achieved_when_reached_and_never_in_progress() {
+        let k = kr(100.0, 100.0, Status::NotStarted);
+        assert_eq!(next_status(&k, 99.0), None);
+        assert_eq!(next_status(&k, 100.0), Some(Status::Achieved));
+        assert_eq!(
+            next_status(&kr(100.0, 100.0, Status::InProgress), 101.0),
+            Some(Status::Achieved)
+        );
+        assert!(is_regression(&kr(100.0, 100.0, Status::Achieved), 99.0));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn score(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore> {
             .key_results
             .iter()
             .map(|kr| {
-                let current = values.get(&kr.metric_key).copied().or(kr.current);
+                let current = values.get(&kr.value_key()).copied().or(kr.current);
                 KrScore {
                     kr_id: kr.kr_id.clone(),
                     description: kr.description.clone(),

@@ -4,7 +4,7 @@ use super::output::{paint_grade, table};
 use super::state::{load_definitions, load_manual, load_okrs, require_initialized};
 use super::Ctx;
 use crate::cli::{MeasureArgs, ScoreArgs};
-use crate::measure::{assess, merge_points, same_measurement, Assessment};
+use crate::measure::{assess, merge_points, same_measurement, values_of, Assessment};
 use crate::model::fmt_num;
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::Change;
@@ -54,8 +54,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         )?);
         points.extend(manual_points(snap)?);
         let points = merge_points(points);
-        let values: BTreeMap<String, f64> =
-            points.iter().map(|p| (p.key.clone(), p.value)).collect();
+        let values: BTreeMap<String, f64> = values_of(&points);
         let assessment = assess(&set, &values);
         let path = snapshot_path(&as_of);
         let snapshot = Snapshot {
@@ -79,7 +78,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             let source = snapshot
                 .points
                 .iter()
-                .find(|p| p.key == key)
+                .find(|p| p.value_key() == key)
                 .map(|p| p.source.as_str())
                 .unwrap_or("");
             let commit = measured_commit
@@ -145,7 +144,7 @@ fn record_in_okrs(
             (
                 k.doc.path.clone(),
                 k.kr.kr_id.clone(),
-                k.kr.metric_key.clone(),
+                k.kr.value_key(),
                 k.kr.current,
             )
         })
@@ -309,7 +308,7 @@ pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)
 /// Values to score with: the latest snapshot's, falling back to each KR's `current`.
 pub fn latest_values(snap: &StateView<'_>) -> Result<BTreeMap<String, f64>> {
     Ok(latest_snapshot(snap)?
-        .map(|(_, s)| s.points.into_iter().map(|p| (p.key, p.value)).collect())
+        .map(|(_, s)| s.values())
         .unwrap_or_default())
 }
 

@@ -55,7 +55,7 @@ pub struct KrContext {
     /// How far the metric still has to move towards the target (target − current, or
     /// target − baseline without a value); negative for decreasing KRs.
     pub gap: f64,
-    /// `increase` or `decrease`.
+    /// `increase`, `decrease`, or `hold` (baseline = target: keep it at least there).
     pub direction: String,
     pub owner: Option<String>,
     pub status: String,

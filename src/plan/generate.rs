@@ -168,7 +168,7 @@ fn select<'a>(set: &'a OkrSet, args: &PlanGenerateArgs) -> Result<Vec<KrRef<'a>>
 
 fn context(k: &KrRef<'_>, values: &BTreeMap<String, f64>) -> KrContext {
     let kr = k.kr;
-    let current = values.get(&kr.metric_key).copied().or(kr.current);
+    let current = values.get(&kr.value_key()).copied().or(kr.current);
     KrContext {
         kr_id: kr.kr_id.clone(),
         description: kr.description.clone(),
@@ -179,7 +179,9 @@ fn context(k: &KrRef<'_>, values: &BTreeMap<String, f64>) -> KrContext {
         current,
         target: kr.target,
         gap: kr.target - current.unwrap_or(kr.baseline),
-        direction: if kr.is_increasing() {
+        direction: if kr.is_flat() {
+            "hold"
+        } else if kr.is_increasing() {
             "increase"
         } else {
             "decrease"
