@@ -312,8 +312,8 @@ fn edit_rejects_invalid_content_and_keeps_it() {
         ),
         (org.replace("target: 100", "target: [1"), "okrs/org.yml:"),
         (
-            org.replace("target: 100", "target: 0"),
-            "target equals baseline",
+            org.replace("target: 100", "target: 100\n        confidence: 2"),
+            "confidence 2 is outside 0..1",
         ),
         (org.replace("baseline: 0", "baseline: zero"), "baseline"),
     ];
