@@ -173,6 +173,9 @@ pub struct InitArgs {
     /// Replace an existing state (history is kept: this is a new commit).
     #[arg(long)]
     pub force: bool,
+    /// OKRchestra's `--template`; `minimal` (its only one) is the worked example.
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod db;
 pub mod hooks;
 pub mod measure;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod proposal;
