@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(action_for_event("okr_propose_finished"), Some("propose"));
         assert_eq!(action_for_event("okr_apply_finished"), Some("apply"));
         assert_eq!(action_for_event("plan_run_finished"), Some("plan-run"));
-        assert_eq!(action_for_event("plan_generate_started"), Some("plan-generate"));
+        assert_eq!(
+            action_for_event("plan_generate_started"),
+            Some("plan-generate")
+        );
         assert_eq!(
             action_for_event("kr_status_auto_updated"),
             Some("status-change")

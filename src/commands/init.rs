@@ -129,11 +129,7 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
     for proposal in &ws.proposals {
         for (path, content) in &proposal.files {
             validate_file(path, content.as_bytes(), &okr_texts).with_context(|| {
-                format!(
-                    "{}: artifacts/proposals/{}",
-                    context(),
-                    proposal.folder
-                )
+                format!("{}: artifacts/proposals/{}", context(), proposal.folder)
             })?;
         }
     }

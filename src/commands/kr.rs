@@ -52,7 +52,10 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             &load_definitions(snap)?,
             now,
         )?);
-        points.extend(manual_points(snap)?);
+        points.extend(manual_points(
+            snap,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )?);
         let points = merge_points(points);
         let values: BTreeMap<String, f64> = values_of(&points);
         let assessment = assess(&set, &values);
@@ -273,8 +276,9 @@ fn resolve_commit(ctx: &Ctx, rev: Option<&str>) -> Result<Option<String>> {
     }
 }
 
-/// Manual metrics as points.
-pub fn manual_points(snap: &StateView<'_>) -> Result<Vec<MetricPoint>> {
+/// Manual metrics as points; `recorded_at` (RFC 3339) stands in for a missing timestamp.
+pub fn manual_points(snap: &StateView<'_>, recorded_at: &str) -> Result<Vec<MetricPoint>> {
+    let recorded_at = recorded_at.to_string();
     Ok(load_manual(snap)?
         .metrics
         .into_iter()
@@ -282,10 +286,11 @@ pub fn manual_points(snap: &StateView<'_>) -> Result<Vec<MetricPoint>> {
             key: m.key,
             value: m.value,
             unit: m.unit,
-            timestamp: m.timestamp.unwrap_or_default(),
+            // A value without its own time was recorded no later than the state holding it.
+            timestamp: m.timestamp.unwrap_or_else(|| recorded_at.clone()),
             source: "manual".into(),
             evidence: m.evidence,
-            dimensions: Default::default(),
+            dimensions: m.dimensions,
         })
         .collect())
 }

@@ -39,11 +39,18 @@ pub fn read_text(path: &Path, shown: &str) -> Result<String> {
         bail!("{shown}: not a regular file");
     }
     if meta.len() > MAX_FILE {
-        bail!("{shown}: {} bytes is more than an import takes ({MAX_FILE})", meta.len());
+        bail!(
+            "{shown}: {} bytes is more than an import takes ({MAX_FILE})",
+            meta.len()
+        );
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {shown}"))?;
-    String::from_utf8(bytes)
-        .map_err(|e| anyhow!("{shown}: not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{shown}: not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// The sub-folders of `dir`, sorted by name (none when it does not exist).
@@ -122,9 +129,14 @@ pub fn convert_plan(
     let date = chrono::NaiveDate::parse_from_str(&oc.as_of, "%Y-%m-%d")
         .map_err(|_| anyhow!("{shown}: as_of {:?} is not a date (YYYY-MM-DD)", oc.as_of))?;
     let created_at = match chrono::DateTime::parse_from_rfc3339(&oc.generated_at) {
-        Ok(t) => t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        Ok(t) => t
+            .to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         Err(_) if oc.generated_at.is_empty() => format!("{date}T00:00:00Z"),
-        Err(_) => bail!("{shown}: generated_at {:?} is not an RFC 3339 time", oc.generated_at),
+        Err(_) => bail!(
+            "{shown}: generated_at {:?} is not an RFC 3339 time",
+            oc.generated_at
+        ),
     };
     let mut key_results: Vec<KrContext> = Vec::new();
     let mut tasks = Vec::new();
@@ -270,7 +282,10 @@ pub fn convert_run(
     let shown_run = format!("artifacts/runs/{run_id}");
     check_name(&shown_run, run_id)?;
     let started = chrono::NaiveDateTime::parse_from_str(run_id, "%Y%m%dT%H%M%SZ")
-        .map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .map(|t| {
+            t.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
         .unwrap_or_default();
     let mut files = BTreeMap::new();
     let mut tasks = Vec::new();
@@ -281,7 +296,11 @@ pub fn convert_run(
         let (status, reason, summary) = if result_path.is_file() {
             let text = read_text(&result_path, &format!("{shown}/result.json"))?;
             match serde_json::from_str::<OcResult>(&text) {
-                Ok(r) => (TaskStatus::Passed, None, Some(r.summary.chars().take(2000).collect())),
+                Ok(r) => (
+                    TaskStatus::Passed,
+                    None,
+                    Some(r.summary.chars().take(2000).collect()),
+                ),
                 Err(e) => (
                     TaskStatus::Failed,
                     Some(format!("result.json is invalid: {e}")),
@@ -409,12 +428,23 @@ pub fn read_proposal(folder: &str, dir: &Path) -> Result<ImportedProposal> {
     let meta: OcProposal = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{meta_shown}:{}: not a proposal: {e}", e.line()))?;
     let agent = meta.agent_id.trim();
-    if agent.is_empty() || agent.len() > 100 || agent.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        bail!("{meta_shown}: agent_id {:?} is not an agent name", meta.agent_id);
+    if agent.is_empty()
+        || agent.len() > 100
+        || agent.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        bail!(
+            "{meta_shown}: agent_id {:?} is not an agent name",
+            meta.agent_id
+        );
     }
     let created = match chrono::DateTime::parse_from_rfc3339(&meta.created_at) {
-        Ok(t) => t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        Err(_) => bail!("{meta_shown}: created_at {:?} is not an RFC 3339 time", meta.created_at),
+        Ok(t) => t
+            .to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        Err(_) => bail!(
+            "{meta_shown}: created_at {:?} is not an RFC 3339 time",
+            meta.created_at
+        ),
     };
     if meta.files.is_empty() {
         bail!("{meta_shown}: files is empty: the proposal changes nothing");
@@ -509,7 +539,13 @@ mod tests {
         assert!(check_name("x", "").is_err());
         let id = proposal_id("2026-01-17T22:40:52Z", "20260117-224052-codex");
         assert!(is_proposal_id(&id), "{id}");
-        assert_eq!(id, proposal_id("2026-01-17T22:40:52Z", "20260117-224052-codex"));
-        assert_ne!(id, proposal_id("2026-01-17T22:40:52Z", "20260117-224052-claude"));
+        assert_eq!(
+            id,
+            proposal_id("2026-01-17T22:40:52Z", "20260117-224052-codex")
+        );
+        assert_ne!(
+            id,
+            proposal_id("2026-01-17T22:40:52Z", "20260117-224052-claude")
+        );
     }
 }

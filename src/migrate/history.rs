@@ -78,7 +78,9 @@ pub fn read_events(path: &Path) -> Result<Vec<RawEvent>> {
         let actor = clean_field(&actor).ok_or_else(|| anyhow!("{}", at("actor is empty")))?;
         if kind.is_empty()
             || kind.len() > 64
-            || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            || !kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
         {
             bail!("{}", at(&format!("type {kind:?} is not an event name")));
         }
@@ -143,7 +145,11 @@ fn parse_time_text(s: &str) -> Result<i64> {
         words.pop();
     }
     let joined = words.join(" ");
-    for format in ["%Y-%m-%d %H:%M:%S%.f %z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(&joined, format) {
             return Ok(t.timestamp());
         }
@@ -181,8 +187,7 @@ pub fn commits(events: &[RawEvent], cx: &Known<'_>) -> Vec<HistoryCommit> {
 
 fn is_successful_apply(c: &HistoryCommit) -> bool {
     c.kind == "okr_apply_finished"
-        && c
-            .message
+        && c.message
             .trailers
             .iter()
             .any(|(k, v)| k == "Okr-Action" && v == "apply")
@@ -190,7 +195,10 @@ fn is_successful_apply(c: &HistoryCommit) -> bool {
 
 fn approval_of(apply: &HistoryCommit) -> HistoryCommit {
     let mut message = apply.message.clone();
-    message.subject = format!("okrchestra: {} (imported; the approval it implied)", apply.kind);
+    message.subject = format!(
+        "okrchestra: {} (imported; the approval it implied)",
+        apply.kind
+    );
     for (k, v) in message.trailers.iter_mut() {
         if k == "Okr-Action" {
             *v = "approve".into();
@@ -258,7 +266,10 @@ fn commit_of(e: &RawEvent, cx: &Known<'_>) -> HistoryCommit {
         .body(body_of(e))
         .trailer("Okr-Action", action)
         .trailer("Okr-Actor", &actor)
-        .trailer("Okr-Imported", format!("okrchestra audit event {} {}", e.id, e.kind));
+        .trailer(
+            "Okr-Imported",
+            format!("okrchestra audit event {} {}", e.id, e.kind),
+        );
     if action == ACTION_FAILED {
         message = message.trailer("Okr-Failed", mapped);
         if let Some(err) = &error {
@@ -304,10 +315,7 @@ fn commit_of(e: &RawEvent, cx: &Known<'_>) -> HistoryCommit {
     if let Some(path) = &snapshot {
         message = message.trailer("Okr-Snapshot", path);
     }
-    let name: String = actor
-        .chars()
-        .filter(|c| !matches!(c, '<' | '>'))
-        .collect();
+    let name: String = actor.chars().filter(|c| !matches!(c, '<' | '>')).collect();
     HistoryCommit {
         event_id: e.id,
         kind: e.kind.clone(),
@@ -338,7 +346,10 @@ fn body_of(e: &RawEvent) -> String {
     }
     // A blank line inside the body would let a payload line pass for a trailer block.
     let payload = payload.replace("\n\n", "\n");
-    format!("OKRchestra event {} by {} at {when}\n{payload}", e.kind, e.actor)
+    format!(
+        "OKRchestra event {} by {} at {when}\n{payload}",
+        e.kind, e.actor
+    )
 }
 
 #[cfg(test)]
@@ -369,38 +380,88 @@ mod tests {
 
     #[test]
     fn folds_starts_maps_actions_and_keeps_failures_apart() {
-        let ids = BTreeMap::from([("20260117-224052-codex".to_string(), "P-20260117-abc123".to_string())]);
+        let ids = BTreeMap::from([(
+            "20260117-224052-codex".to_string(),
+            "P-20260117-abc123".to_string(),
+        )]);
         let cx = Known {
             proposal_ids: &ids,
             snapshots: &|p| p == "metrics/snapshots/2026-01-17.json",
         };
         let events = vec![
             event(1, "kr_measure_started", "cli", serde_json::json!({})),
-            event(2, "kr_measure_finished", "cli", serde_json::json!({"snapshot_path": "/w/metrics/snapshots/2026-01-17.json"})),
-            event(3, "okr_propose_finished", "codex", serde_json::json!({"proposal_dir": "/w/artifacts/proposals/20260117-224052-codex"})),
-            event(4, "okr_apply_finished", "cli", serde_json::json!({"proposal": "/w/x", "error": "boom\nline"})),
-            event(7, "okr_apply_finished", "alice", serde_json::json!({"proposal": "/w/artifacts/proposals/20260117-224052-codex"})),
-            event(5, "kr_status_auto_updated", "okr", serde_json::json!({"kr_id": "KR-1.1", "old_status": "not_started", "new_status": "achieved", "current": 102, "target": 100})),
+            event(
+                2,
+                "kr_measure_finished",
+                "cli",
+                serde_json::json!({"snapshot_path": "/w/metrics/snapshots/2026-01-17.json"}),
+            ),
+            event(
+                3,
+                "okr_propose_finished",
+                "codex",
+                serde_json::json!({"proposal_dir": "/w/artifacts/proposals/20260117-224052-codex"}),
+            ),
+            event(
+                4,
+                "okr_apply_finished",
+                "cli",
+                serde_json::json!({"proposal": "/w/x", "error": "boom\nline"}),
+            ),
+            event(
+                7,
+                "okr_apply_finished",
+                "alice",
+                serde_json::json!({"proposal": "/w/artifacts/proposals/20260117-224052-codex"}),
+            ),
+            event(
+                5,
+                "kr_status_auto_updated",
+                "okr",
+                serde_json::json!({"kr_id": "KR-1.1", "old_status": "not_started", "new_status": "achieved", "current": 102, "target": 100}),
+            ),
             event(6, "plan_run_started", "cli", serde_json::json!({})),
         ];
         let c = commits(&events, &cx);
         let kinds: Vec<&str> = c.iter().map(|c| c.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            ["kr_measure_finished", "okr_propose_finished", "okr_apply_finished", "okr_apply_finished", "okr_apply_finished", "kr_status_auto_updated", "plan_run_started"]
+            [
+                "kr_measure_finished",
+                "okr_propose_finished",
+                "okr_apply_finished",
+                "okr_apply_finished",
+                "okr_apply_finished",
+                "kr_status_auto_updated",
+                "plan_run_started"
+            ]
         );
         let text = |i: usize| c[i].message.render();
         assert!(text(0).contains("Okr-Action: measure\n"), "{}", text(0));
-        assert_eq!(c[0].snapshot.as_deref(), Some("metrics/snapshots/2026-01-17.json"));
+        assert_eq!(
+            c[0].snapshot.as_deref(),
+            Some("metrics/snapshots/2026-01-17.json")
+        );
         assert_eq!(c[0].stamp.time, 1_768_689_654);
         assert!(text(1).contains("Okr-Actor: agent:codex\n"));
         assert!(text(1).contains("Okr-Proposal: P-20260117-abc123\n"));
-        assert!(text(2).contains("Okr-Action: failed\nOkr-Actor: cli\n"), "{}", text(2));
+        assert!(
+            text(2).contains("Okr-Action: failed\nOkr-Actor: cli\n"),
+            "{}",
+            text(2)
+        );
         assert!(text(2).contains("Okr-Error: boom line\n"));
-        assert!(text(3).contains("Okr-Action: approve\nOkr-Actor: alice\n"), "{}", text(3));
+        assert!(
+            text(3).contains("Okr-Action: approve\nOkr-Actor: alice\n"),
+            "{}",
+            text(3)
+        );
         assert!(text(4).contains("Okr-Action: apply\nOkr-Actor: alice\n"));
         assert!(text(4).contains("Okr-Proposal: P-20260117-abc123\n"));
         assert!(text(5).contains("Okr-Status: KR-1.1 not_started -> achieved (102/100)\n"));
-        assert!(text(6).contains("Okr-Action: plan-run\n"), "an unanswered start is kept");
+        assert!(
+            text(6).contains("Okr-Action: plan-run\n"),
+            "an unanswered start is kept"
+        );
     }
 }

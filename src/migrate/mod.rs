@@ -93,11 +93,17 @@ pub fn read(dir: &Path) -> Result<Workspace> {
         let (state_path, plan) =
             artifacts::convert_plan(&shown, &read_text(&file, &shown)?, &okrs, &guardrails)?;
         if ws.files.contains_key(&state_path) {
-            bail!("{shown}: plan id {:?} is used twice on {}", plan.plan_id, &state_path[..16]);
+            bail!(
+                "{shown}: plan id {:?} is used twice on {}",
+                plan.plan_id,
+                &state_path[..16]
+            );
         }
         plan_folders.insert(folder, (plan.plan_id.clone(), state_path.clone()));
-        ws.files
-            .insert(state_path, (serde_json::to_string_pretty(&plan)? + "\n").into_bytes());
+        ws.files.insert(
+            state_path,
+            (serde_json::to_string_pretty(&plan)? + "\n").into_bytes(),
+        );
         ws.plans += 1;
     }
     let mut proposals = Vec::new();

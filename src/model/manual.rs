@@ -121,7 +121,8 @@ impl ManualMetrics {
 fn parse_layout(path: &str, text: &str) -> Result<ManualMetrics> {
     let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
     if value.is_sequence() {
-        let list: Vec<ManualMetric> = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let list: Vec<ManualMetric> =
+            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
         return Ok(ManualMetrics { metrics: list });
     }
     if value.is_null() {
@@ -192,8 +193,13 @@ mod tests {
         assert_eq!(m.get("ci.pass_rate").unwrap().value, 0.85);
         assert_eq!(m.metrics[0].value_key(), "ci.pass_rate{suite=unit}");
         let dup = format!("{text}- key: ci.pass_rate\n  value: 1\n  dimensions: {{suite: e2e}}\n");
-        let err = ManualMetrics::parse(MANUAL_FILE, &dup).unwrap_err().to_string();
-        assert!(err.starts_with("metrics/manual.yml:12: duplicate metric key"), "{err}");
+        let err = ManualMetrics::parse(MANUAL_FILE, &dup)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("metrics/manual.yml:12: duplicate metric key"),
+            "{err}"
+        );
         let err = ManualMetrics::parse(MANUAL_FILE, "- key: a.b\n  value: x\n")
             .unwrap_err()
             .to_string();

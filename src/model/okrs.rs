@@ -133,10 +133,7 @@ pub struct KeyResult {
     pub unit: Option<String>,
     /// Which dimensioned point of the metric this KR reads (`{suite: e2e}`); without
     /// it, the metric's undimensioned point.
-    #[serde(
-        default,
-        deserialize_with = "super::snapshot::deserialize_dimensions"
-    )]
+    #[serde(default, deserialize_with = "super::snapshot::deserialize_dimensions")]
     pub dimensions: super::snapshot::Dimensions,
 }
 

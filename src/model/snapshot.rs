@@ -150,7 +150,10 @@ impl Snapshot {
 
     /// Every point's value by its [`value_key`].
     pub fn values(&self) -> BTreeMap<String, f64> {
-        self.points.iter().map(|p| (p.value_key(), p.value)).collect()
+        self.points
+            .iter()
+            .map(|p| (p.value_key(), p.value))
+            .collect()
     }
 }
 
@@ -173,14 +176,19 @@ mod tests {
         );
         let plain: MetricPoint = serde_json::from_str(r#"{"key":"k","value":1}"#).unwrap();
         let out = serde_json::to_value(&plain).unwrap();
-        assert!(out.get("dimensions").is_none() && out.get("unit").is_none(), "{out}");
+        assert!(
+            out.get("dimensions").is_none() && out.get("unit").is_none(),
+            "{out}"
+        );
         assert_eq!(plain.value_key(), "k");
     }
 
     #[test]
     fn conflicting_or_malformed_dimensions_are_refused() {
         let twice = r#"{"key":"k","value":1,"dimensions":[{"key":"env","value":"a"},{"key":"env","value":"b"}]}"#;
-        let err = serde_json::from_str::<MetricPoint>(twice).unwrap_err().to_string();
+        let err = serde_json::from_str::<MetricPoint>(twice)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("given twice"), "{err}");
         let bad = r#"{"key":"k","value":1,"dimensions":[1,2]}"#;
         assert!(serde_json::from_str::<MetricPoint>(bad).is_err());
