@@ -1,8 +1,9 @@
 //! `git okr init`: the state tree of DESIGN §1 in one commit.
 
-use super::state::validate_file;
-use super::Ctx;
+use super::daemon::check_job_args;
 use crate::cli::InitArgs;
+use crate::ctx::validate_file;
+use crate::ctx::Ctx;
 use crate::model::okrs::is_okr_file;
 use crate::model::proposal::proposal_path;
 use crate::store::{Changes, Commit, Step};
@@ -124,13 +125,13 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
         .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
         .collect();
     for (path, bytes) in &ws.files {
-        validate_file(path, bytes, &okr_texts).with_context(context)?;
+        validate_file(path, bytes, &okr_texts, check_job_args).with_context(context)?;
     }
     for proposal in &ws.proposals {
         for (path, content) in &proposal.files {
-            validate_file(path, content.as_bytes(), &okr_texts).with_context(|| {
-                format!("{}: artifacts/proposals/{}", context(), proposal.folder)
-            })?;
+            validate_file(path, content.as_bytes(), &okr_texts, check_job_args).with_context(
+                || format!("{}: artifacts/proposals/{}", context(), proposal.folder),
+            )?;
         }
     }
     for (path, text) in TEMPLATE.iter().filter(|(p, _)| !is_okr_file(p)) {
@@ -205,7 +206,7 @@ mod tests {
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect();
         for (path, text) in TEMPLATE {
-            validate_file(path, text.as_bytes(), &okrs).unwrap();
+            validate_file(path, text.as_bytes(), &okrs, check_job_args).unwrap();
         }
     }
 
