@@ -319,7 +319,7 @@ pub fn convert_run(
                 cut += 1;
             }
             let path = format!("{}/{item}.stdout", crate::model::plan::run_dir(run_id));
-            files.insert(path.clone(), text[cut..].as_bytes().to_vec());
+            files.insert(path.clone(), text.as_bytes()[cut..].to_vec());
             Some(LogInfo {
                 path,
                 bytes_total: total as u64,
