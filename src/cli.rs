@@ -92,12 +92,19 @@ pub struct PlanGenerateArgs {
     /// Plan for this key result.
     #[arg(long, conflicts_with = "objective")]
     pub kr_id: Option<String>,
-    /// Plan for the KRs of this objective that are not achieved.
-    #[arg(long)]
+    /// Plan for the KRs of this objective that are not achieved (OKRchestra: --objective-id).
+    #[arg(long, visible_alias = "objective-id")]
     pub objective: Option<String>,
     /// Ask this agent for the tasks (codex, claude, or okr.adapter.NAME.command).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// Plan as of this past day (YYYY-MM-DD): the values of that day's latest snapshot,
+    /// the plan filed under plans/DATE/.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// The role agents take on the plan's tasks (OKRchestra's --agent-role), told to them.
+    #[arg(long, value_name = "ROLE")]
+    pub agent_role: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -141,6 +148,10 @@ pub struct MeasureArgs {
     /// Run as a git hook: quiet unless a status changes; failures only warn unless okr.hooks.strict.
     #[arg(long)]
     pub hook: bool,
+    /// Measure as of the end of this past day (YYYY-MM-DD): git metrics at the branch's last
+    /// commit by then, CI and manual values as the state had them; writes that day's snapshot.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -400,10 +411,10 @@ pub struct AuditArgs {
     #[command(subcommand)]
     pub command: Option<AuditCommand>,
     /// Only events about this key result.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", visible_alias = "kr-id")]
     pub kr: Option<String>,
     /// Only events about this objective.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", visible_alias = "objective-id")]
     pub objective: Option<String>,
     /// Only events by this actor (an email, `agent:NAME` or an agent's NAME).
     #[arg(long, value_name = "A")]

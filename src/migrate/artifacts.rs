@@ -195,6 +195,13 @@ pub fn convert_plan(
         owner: None,
         base: None,
         key_results,
+        // OKRchestra gives each item a role; the plan keeps the first one given.
+        agent_role: oc
+            .items
+            .iter()
+            .map(|i| i.agent_role.trim())
+            .find(|r| !r.is_empty())
+            .map(str::to_string),
         guardrails: guardrails.clone(),
         tasks,
     };

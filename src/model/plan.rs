@@ -37,6 +37,9 @@ pub struct Plan {
     #[serde(default)]
     pub base: Option<String>,
     pub key_results: Vec<KrContext>,
+    /// The role agents take on the tasks (OKRchestra's `agent_role`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_role: Option<String>,
     pub guardrails: Guardrails,
     pub tasks: Vec<Task>,
 }

@@ -424,6 +424,22 @@ impl Store {
             .map_err(gix_error)
     }
 
+    /// The newest commit on `start`'s first-parent line committed at or before `time`
+    /// (seconds since the Unix epoch): what a branch, or the state ref, was at that
+    /// moment. `None` when even its first commit is later.
+    pub fn first_parent_at_or_before(&self, start: ObjectId, time: i64) -> Result<Option<ObjectId>> {
+        let mut next = Some(start);
+        while let Some(id) = next {
+            let commit = self.repo.find_commit(id).git("reading a commit")?;
+            let when = commit.time().git("reading a commit's time")?.seconds;
+            if when <= time {
+                return Ok(Some(id));
+            }
+            next = commit.parent_ids().next().map(|p| p.detach());
+        }
+        Ok(None)
+    }
+
     /// The best common ancestor of two commits, or `None` when their histories are unrelated.
     pub fn merge_base(&self, one: ObjectId, two: ObjectId) -> Result<Option<ObjectId>> {
         Ok(self
