@@ -158,6 +158,14 @@ pub struct MeasureArgs {
 pub struct ScoreArgs {
     #[arg(long)]
     pub json: bool,
+    /// Also write OKRchestra's score report (as_of, per KR percent_to_target 0-100,
+    /// missing_metric_keys) with our 0-1 score alongside, to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Score this snapshot: a day (YYYY-MM-DD), a state path, or a snapshot file on disk
+    /// (default: the latest on the state).
+    #[arg(long, value_name = "DATE|PATH")]
+    pub snapshot: Option<String>,
 }
 
 #[derive(Debug, Args)]

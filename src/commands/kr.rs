@@ -13,7 +13,7 @@ use crate::model::proposal::Change;
 use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot};
 use crate::score::score;
 use crate::store::{Changes, Commit, Snapshot as StateView, Step};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
@@ -326,6 +326,33 @@ fn print_measured(m: &Measured, json: bool, hook: bool) -> Result<()> {
     Ok(())
 }
 
+/// The snapshot `--snapshot` names — a day, a state path, or a file on disk — else the latest.
+fn chosen_snapshot(snap: &StateView<'_>, given: Option<&str>) -> Result<Option<(String, Snapshot)>> {
+    let Some(given) = given else {
+        return latest_snapshot(snap);
+    };
+    let state_path = if chrono::NaiveDate::parse_from_str(given, "%Y-%m-%d").is_ok() {
+        snapshot_path(given)
+    } else {
+        given.trim_start_matches("./").to_string()
+    };
+    let (shown, text) = match snap.read_text(&state_path)? {
+        Some(text) => (state_path, text),
+        None => {
+            let file = std::path::Path::new(given);
+            if !file.is_file() {
+                bail!("--snapshot {given}: no such snapshot on refs/okr/state ({state_path}) nor file");
+            }
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow!("--snapshot {given}: {e}"))?;
+            (given.to_string(), text)
+        }
+    };
+    let parsed: Snapshot =
+        serde_json::from_str(&text).map_err(|e| anyhow!("{shown}:{}: {e}", e.line()))?;
+    Ok(Some((shown, parsed)))
+}
+
 /// The commit a measurement looks at: `--rev` (else HEAD), or for a backdated one its
 /// last commit on its first-parent line by the end of that day.
 fn measured_commit(
@@ -383,7 +410,23 @@ pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
-    let scopes = score(&set, &latest_values(&snap)?);
+    let chosen = chosen_snapshot(&snap, args.snapshot.as_deref())?;
+    let values = match (&chosen, &args.snapshot) {
+        (Some((_, s)), _) => s.values(),
+        (None, _) => latest_values(&snap)?,
+    };
+    let scopes = score(&set, &values);
+    if let Some(file) = &args.output {
+        let (path, snapshot) = chosen.as_ref().ok_or_else(|| {
+            anyhow!("no snapshot to score yet: run `git okr kr measure` first")
+        })?;
+        let report = crate::score::okrchestra_report(&set, snapshot, path);
+        std::fs::write(file, serde_json::to_string_pretty(&report)? + "\n")
+            .map_err(|e| anyhow!("writing {}: {e}", file.display()))?;
+        if !args.json {
+            println!("Wrote score report: {} (as of {})", file.display(), report.as_of);
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&scopes)?);
         return Ok(());
