@@ -24,8 +24,63 @@ pub struct Cli {
     #[arg(long, global = true, env = "OKR_AGENT", value_name = "NAME")]
     pub agent: Option<String>,
 
+    /// OKRchestra's path flags: accepted only to explain where the state lives (exit 2).
+    #[command(flatten)]
+    pub okrchestra_paths: OkrchestraPaths,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Seconds, or a Go duration (`90s`, `1h30m`).
+fn parse_duration(text: &str) -> Result<u64, String> {
+    crate::model::duration::parse_secs(text).map_err(|e| e.to_string())
+}
+
+/// OKRchestra's flags that moved its folders elsewhere. git-okr keeps everything on
+/// `refs/okr/state`, so there is nothing to point them at; a script passing one gets an
+/// explanation instead of "unexpected argument".
+#[derive(Debug, Args, Default)]
+pub struct OkrchestraPaths {
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub okrs_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub culture_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub metrics_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub artifacts_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub audit_db: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub snapshots_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub proposals_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub out_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub repo_dir: Option<String>,
+}
+
+impl OkrchestraPaths {
+    /// Each flag given, with where its content lives here.
+    pub fn given(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            (&self.okrs_dir, "--okrs-dir", "okrs/*.yml on refs/okr/state (`git okr show okrs`, `git okr edit okrs/org.yml`)"),
+            (&self.culture_dir, "--culture-dir", "culture/*.md on refs/okr/state"),
+            (&self.metrics_dir, "--metrics-dir", "metrics/ on refs/okr/state (`git okr metric set`, `git okr ci ingest`)"),
+            (&self.snapshots_dir, "--snapshots-dir", "metrics/snapshots/ on refs/okr/state (written by `git okr kr measure`)"),
+            (&self.artifacts_dir, "--artifacts-dir", "plans/, runs/ and proposals/ on refs/okr/state"),
+            (&self.proposals_dir, "--proposals-dir", "proposals/ on refs/okr/state (`git okr okr list`)"),
+            (&self.out_dir, "--out-dir", "plans/DATE/ on refs/okr/state (`git okr show plans`)"),
+            (&self.audit_db, "--audit-db", "the history of refs/okr/state, mirrored in .git/okr/audit.sqlite (`git okr audit`)"),
+            (&self.repo_dir, "--repo-dir", "the repository itself: use -C PATH or --workspace PATH"),
+        ]
+        .into_iter()
+        .filter(|(value, _, _)| value.is_some())
+        .map(|(_, flag, place)| (flag, place))
+        .collect()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,8 +169,9 @@ pub struct PlanRunArgs {
     /// The agent to run the tasks with (codex, claude, or okr.adapter.NAME.command).
     #[arg(long, value_name = "NAME")]
     pub adapter: String,
-    /// Seconds each task may take (default: okr.adapter.NAME.timeout, else 1800).
-    #[arg(long, value_name = "SECS")]
+    /// How long each task may take: seconds or a Go duration like 10m, 1h30m
+    /// (default: okr.adapter.NAME.timeout, else 1800 s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<u64>,
     /// How many tasks run at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
