@@ -124,7 +124,7 @@ pub enum Command {
     /// Propose an OKR change (short for `git okr okr propose`).
     Propose(ProposeArgs),
     /// Apply an approved proposal (short for `git okr okr apply`).
-    Apply(ProposalIdArgs),
+    Apply(ApplyArgs),
     /// Write an HTML report: scores, charts over time, forecasts, proposals and runs.
     Report(ReportArgs),
     /// Plans for key results, and runs of coding agents on them.
@@ -335,7 +335,22 @@ pub enum OkrCommand {
     /// Reject a proposal.
     Reject(RejectArgs),
     /// Apply an approved proposal to the OKR files in one commit.
-    Apply(ProposalIdArgs),
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The proposal id (or a unique prefix of it).
+    #[arg(required_unless_present = "proposal", conflicts_with = "proposal")]
+    pub id: Option<String>,
+    /// OKRchestra's form: the proposal's id, or its folder (artifacts/proposals/NAME) as
+    /// imported by `init --from`.
+    #[arg(long, value_name = "ID|DIR")]
+    pub proposal: Option<String>,
+    /// Approve and apply in one step, as the person at the prompt (OKRchestra's
+    /// confirmation): recorded as an approve commit and an apply commit.
+    #[arg(long)]
+    pub i_understand: bool,
 }
 
 #[derive(Debug, Args)]
@@ -360,9 +375,12 @@ pub struct ProposeArgs {
         conflicts_with = "add_kr"
     )]
     pub path: Option<String>,
-    /// Why the change is needed (required).
-    #[arg(long)]
-    pub reason: String,
+    /// Every OKR file (*.yml) in DIR, each proposed whole (OKRchestra's `--from`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "add_kr"])]
+    pub from: Option<PathBuf>,
+    /// Why the change is needed (required; OKRchestra's --note; optional with --from).
+    #[arg(long, visible_alias = "note")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
