@@ -208,6 +208,14 @@ pub struct MeasureArgs {
     /// commit by then, CI and manual values as the state had them; writes that day's snapshot.
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
+    /// Record this CI report (a ci_report.json: numeric keys, flat or under "metrics") as
+    /// metrics/ci_report.json and measure with it, in the same commit.
+    #[arg(long, value_name = "FILE", conflicts_with = "as_of")]
+    pub ci_report: Option<PathBuf>,
+    /// Record these manual metrics (a manual.yml, either layout) into metrics/manual.yml
+    /// and measure with them, in the same commit.
+    #[arg(long, value_name = "FILE", conflicts_with = "as_of")]
+    pub manual: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -143,10 +143,7 @@ pub fn merge_points(sources: impl IntoIterator<Item = MetricPoint>) -> Vec<Metri
     by_key.into_values().collect()
 }
 
-/// Every point's value by its value key (`key`, or `key{dim=value,…}`).
-pub fn values_of(points: &[MetricPoint]) -> BTreeMap<String, f64> {
-    points.iter().map(|p| (p.value_key(), p.value)).collect()
-}
+pub use crate::model::snapshot::values_of;
 
 /// The newest snapshot on the ref, with its path.
 pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)>> {

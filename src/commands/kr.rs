@@ -7,7 +7,9 @@ use crate::ctx::{load_definitions, load_manual, load_okrs, require_initialized};
 use crate::measure::{
     assess, latest_snapshot, latest_values, merge_points, same_measurement, values_of, Assessment,
 };
+use crate::metrics::ci::REPORT_FILE;
 use crate::model::fmt_num;
+use crate::model::manual::{ManualMetric, ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::Change;
 use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot};
@@ -61,6 +63,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         }
         (_, false) => crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?,
     };
+    let recorded = Recorded::read(args, now, resolve_commit(ctx, None)?)?;
     let outcome = ctx.store.transact(|snap| {
         // CI and manual values as the state recorded them by then.
         let then = match (as_of.backdated, snap.tip()) {
@@ -71,16 +74,32 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         };
         let mut set = load_okrs(snap)?;
         let mut points = repo_points.clone();
+        let mut changes = Changes::new();
         if then.is_initialized() {
-            points.extend(crate::metrics::ci::points(
+            points.extend(crate::metrics::ci::points_with_report(
                 &then,
                 &load_definitions(&then)?,
                 at,
+                recorded.ci_report.as_deref(),
             )?);
-            points.extend(manual_points(
-                &then,
+            let mut manual = load_manual(&then)?;
+            if let Some(given) = &recorded.manual {
+                for metric in &given.metrics {
+                    manual.upsert(ManualMetric {
+                        timestamp: metric.timestamp.clone().or_else(|| Some(recorded.at.clone())),
+                        source: metric.source.clone().or_else(|| Some(ctx.actor.id())),
+                        ..metric.clone()
+                    });
+                }
+                changes.write(MANUAL_FILE, manual.render()?);
+            }
+            if let Some(report) = &recorded.ci_report {
+                changes.write(REPORT_FILE, report.clone());
+            }
+            points.extend(manual_points_of(
+                manual,
                 &at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            )?);
+            ));
         }
         let points = merge_points(points);
         let values: BTreeMap<String, f64> = values_of(&points);
@@ -112,7 +131,10 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             latest
         };
         if let Some((last_path, last)) = compare_with {
-            if (assessment.changes.is_empty() || !moves) && same_measurement(&last, &snapshot) {
+            if (assessment.changes.is_empty() || !moves)
+                && changes.is_empty()
+                && same_measurement(&last, &snapshot)
+            {
                 return Ok(Step::Nothing(Measured {
                     assessment,
                     snapshot_path: path,
@@ -121,13 +143,12 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
                 }));
             }
         }
-        let mut changes = Changes::new();
         if moves {
             let evidence_of = |key: &str| -> String {
                 let source = snapshot
                     .points
                     .iter()
-                    .find(|p| p.value_key() == key)
+                    .find(|p| p.value_key() == key || p.key == key)
                     .map(|p| p.source.as_str())
                     .unwrap_or("");
                 let commit = measured_commit
@@ -174,6 +195,12 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         };
         if as_of.backdated {
             message = message.trailer("Okr-As-Of", &day);
+        }
+        // Values recorded by this same commit (`--ci-report`, `--manual`).
+        for recorded_file in [REPORT_FILE, MANUAL_FILE] {
+            if changes.paths().any(|p| p == recorded_file) {
+                message = message.trailer("Okr-File", recorded_file);
+            }
         }
         Ok(Step::Commit(Commit {
             changes,
@@ -389,8 +416,54 @@ fn resolve_commit(ctx: &Ctx, rev: Option<&str>) -> Result<Option<String>> {
 
 /// Manual metrics as points; `recorded_at` (RFC 3339) stands in for a missing timestamp.
 pub fn manual_points(snap: &StateView<'_>, recorded_at: &str) -> Result<Vec<MetricPoint>> {
+    Ok(manual_points_of(load_manual(snap)?, recorded_at))
+}
+
+/// What `--ci-report` and `--manual` bring to record with a measurement, read and
+/// checked before anything is written.
+struct Recorded {
+    /// The ci_report.json to write (ours, rendered from the given report).
+    ci_report: Option<String>,
+    manual: Option<ManualMetrics>,
+    /// When they were recorded (RFC 3339).
+    at: String,
+}
+
+impl Recorded {
+    fn read(args: &MeasureArgs, now: chrono::DateTime<chrono::Utc>, head: Option<String>) -> Result<Recorded> {
+        let read = |file: &std::path::Path| -> Result<(String, String)> {
+            let shown = file.display().to_string();
+            let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{shown}: {e}"))?;
+            Ok((shown, text))
+        };
+        let ci_report = match &args.ci_report {
+            Some(file) => {
+                let (shown, text) = read(file)?;
+                let mut builder = crate::metrics::ci::ReportBuilder::new();
+                builder.json(&shown, &text)?;
+                Some(builder.finish(now, head).to_json())
+            }
+            None => None,
+        };
+        let manual = match &args.manual {
+            Some(file) => {
+                let (shown, text) = read(file)?;
+                Some(ManualMetrics::parse(&shown, &text)?)
+            }
+            None => None,
+        };
+        Ok(Recorded {
+            ci_report,
+            manual,
+            at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+    }
+}
+
+/// Manual metrics as points; `recorded_at` (RFC 3339) stands in for a missing timestamp.
+fn manual_points_of(manual: ManualMetrics, recorded_at: &str) -> Vec<MetricPoint> {
     let recorded_at = recorded_at.to_string();
-    Ok(load_manual(snap)?
+    manual
         .metrics
         .into_iter()
         .map(|m| MetricPoint {
@@ -403,7 +476,7 @@ pub fn manual_points(snap: &StateView<'_>, recorded_at: &str) -> Result<Vec<Metr
             evidence: m.evidence,
             dimensions: m.dimensions,
         })
-        .collect())
+        .collect()
 }
 
 pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {

@@ -29,6 +29,25 @@ pub fn value_key(key: &str, dimensions: &Dimensions) -> String {
     format!("{key}{{{}}}", dims.join(","))
 }
 
+/// Every point's value by its [`value_key`]. A metric measured under exactly one
+/// dimension set and never without one (e.g. `ci.build_success_rate{builds=…,window=…}`)
+/// also answers to its bare key, so a KR without dimensions reads it; a metric with
+/// several dimension sets and no undimensioned point has no bare value (which set would
+/// it be?).
+pub fn values_of(points: &[MetricPoint]) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = points.iter().map(|p| (p.value_key(), p.value)).collect();
+    let mut sets: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for p in points.iter().filter(|p| !p.dimensions.is_empty()) {
+        sets.entry(p.key.as_str()).or_default().push(p.value);
+    }
+    for (key, values) in sets {
+        if let ([only], false) = (values.as_slice(), out.contains_key(key)) {
+            out.insert(key.to_string(), *only);
+        }
+    }
+    out
+}
+
 #[derive(Serialize, Deserialize)]
 struct Dimension {
     key: String,
@@ -139,21 +158,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The value of an undimensioned point of `key`, or of the point whose
-    /// [`value_key`] is `key`.
+    /// The value for a [`value_key`] (see [`values_of`]).
     pub fn value(&self, key: &str) -> Option<f64> {
-        self.points
-            .iter()
-            .find(|p| p.value_key() == key)
-            .map(|p| p.value)
+        self.values().get(key).copied()
     }
 
-    /// Every point's value by its [`value_key`].
+    /// Every point's value by its [`value_key`] (see [`values_of`]).
     pub fn values(&self) -> BTreeMap<String, f64> {
-        self.points
-            .iter()
-            .map(|p| (p.value_key(), p.value))
-            .collect()
+        values_of(&self.points)
     }
 }
 
@@ -181,6 +193,30 @@ mod tests {
             "{out}"
         );
         assert_eq!(plain.value_key(), "k");
+    }
+
+    #[test]
+    fn a_lone_dimension_set_answers_to_the_bare_key() {
+        let p = |k: &str, v: f64, dims: &[(&str, &str)]| MetricPoint {
+            key: k.into(),
+            value: v,
+            unit: None,
+            timestamp: String::new(),
+            source: String::new(),
+            evidence: vec![],
+            dimensions: dims.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        };
+        let v = values_of(&[
+            p("rate", 95.0, &[("builds", "20")]),
+            p("suite", 1.0, &[("s", "a")]),
+            p("suite", 0.5, &[("s", "b")]),
+            p("both", 3.0, &[]),
+            p("both", 4.0, &[("s", "a")]),
+        ]);
+        assert_eq!(v.get("rate"), Some(&95.0));
+        assert_eq!(v.get("suite"), None);
+        assert_eq!(v.get("suite{s=b}"), Some(&0.5));
+        assert_eq!(v.get("both"), Some(&3.0));
     }
 
     #[test]
