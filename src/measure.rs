@@ -372,11 +372,25 @@ mod tests {
         let past = as_of(Some("2026-01-18"), now).unwrap();
         assert!(past.backdated && past.at < now.to_utc());
         assert!(as_of(Some("2026-13-01"), now).is_err());
-        let tomorrow = (now.date_naive() + chrono::Days::new(1)).format("%Y-%m-%d").to_string();
-        assert!(as_of(Some(&tomorrow), now).unwrap_err().to_string().contains("has not come yet"));
+        let tomorrow = (now.date_naive() + chrono::Days::new(1))
+            .format("%Y-%m-%d")
+            .to_string();
+        assert!(as_of(Some(&tomorrow), now)
+            .unwrap_err()
+            .to_string()
+            .contains("has not come yet"));
         assert!(moves_statuses(&past, None));
-        assert!(moves_statuses(&past, Some("metrics/snapshots/2026-01-17.json")));
-        assert!(!moves_statuses(&past, Some("metrics/snapshots/2026-01-18.json")));
-        assert!(moves_statuses(&today, Some("metrics/snapshots/2999-01-18.json")));
+        assert!(moves_statuses(
+            &past,
+            Some("metrics/snapshots/2026-01-17.json")
+        ));
+        assert!(!moves_statuses(
+            &past,
+            Some("metrics/snapshots/2026-01-18.json")
+        ));
+        assert!(moves_statuses(
+            &today,
+            Some("metrics/snapshots/2999-01-18.json")
+        ));
     }
 }

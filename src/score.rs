@@ -243,7 +243,10 @@ mod tests {
         assert_eq!(r.as_of, "2026-01-18");
         let ids: Vec<&str> = r.results.iter().map(|k| k.kr_id.as_str()).collect();
         assert_eq!(ids, ["A", "B", "F"]);
-        assert_eq!((r.results[0].percent_to_target, r.results[0].score), (0.0, 0.5));
+        assert_eq!(
+            (r.results[0].percent_to_target, r.results[0].score),
+            (0.0, 0.5)
+        );
         assert_eq!(r.results[1].percent_to_target, 50.0);
         assert_eq!(r.results[1].unit.as_deref(), Some("ms"));
         assert_eq!(r.results[2].percent_to_target, 100.0);

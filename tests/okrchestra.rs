@@ -372,3 +372,444 @@ fn snapshots_stay_in_okrchestras_shape() {
     let _ = stdout;
     let _ = stderr;
 }
+
+/// A repository whose main branch has one commit on each of `days` (noon UTC).
+fn dated_repo(days: &[&str]) -> TestRepo {
+    let repo = TestRepo::new();
+    for (i, day) in days.iter().enumerate() {
+        repo.write("f.txt", format!("{i}\n"));
+        repo.git(&["add", "."]);
+        let when = format!("{day} 12:00:00 +0000");
+        let out = std::process::Command::new("git")
+            .current_dir(repo.path())
+            .args(["commit", "-q", "-m", &format!("c{i}")])
+            .envs(repo.env())
+            .env("GIT_AUTHOR_DATE", &when)
+            .env("GIT_COMMITTER_DATE", &when)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    repo
+}
+
+/// Run git-okr as if at `when` (the state commit gets that time).
+fn okr_at(repo: &TestRepo, when: &str, args: &[&str]) -> String {
+    let out = repo
+        .okr()
+        .env("GIT_COMMITTER_DATE", when)
+        .env("GIT_AUTHOR_DATE", when)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_quarter_backfills_in_a_loop_and_never_moves_todays_statuses() {
+    let repo = dated_repo(&["2026-01-05", "2026-01-20", "2026-02-10", "2026-03-02"]);
+    let ws = workspace("min");
+    okr_at(
+        &repo,
+        "2026-01-02 09:00:00 +0000",
+        &["init", "--from", ws.path().to_str().unwrap()],
+    );
+    okr_at(
+        &repo,
+        "2026-02-01 09:00:00 +0000",
+        &["metric", "set", "manual.test_metric", "1.6"],
+    );
+    // Today first: statuses move, today's snapshot exists.
+    let today = repo.ok(&["kr", "measure"]);
+    assert!(today.contains("KR-1.1 not_started -> achieved"), "{today}");
+    let org_now = repo.state_file("okrs/org.yml");
+    // Then a backfill of the quarter, one day per week.
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+    let mut days = 0;
+    while day <= end {
+        let out = repo.ok(&["kr", "measure", "--as-of", &day.to_string()]);
+        assert!(out.contains("backfill"), "{day}: {out}");
+        assert!(!out.contains("Status updated"), "{day}: {out}");
+        day = day + chrono::Days::new(7);
+        days += 1;
+    }
+    assert_eq!(days, 13);
+    assert_eq!(
+        repo.state_file("okrs/org.yml"),
+        org_now,
+        "a backfill never moves today's statuses"
+    );
+    // Each day: git metrics at the branch's last commit by the end of that day (git is the oracle),
+    // manual values as the state had them then.
+    for (date, manual) in [
+        ("2026-01-08", Some(1.2)),
+        ("2026-01-22", Some(1.2)),
+        ("2026-02-12", Some(1.6)),
+    ] {
+        let snap = json(&repo.state_file(&format!("metrics/snapshots/{date}.json")));
+        let value = |key: &str| {
+            snap["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["key"] == key)
+                .and_then(|p| p["value"].as_f64())
+        };
+        let by_git = repo.git(&[
+            "rev-list",
+            "--count",
+            &format!("--before={date} 23:59:59 +0000"),
+            "main",
+        ]);
+        assert_eq!(
+            value("git.commits"),
+            Some(by_git.trim().parse::<f64>().unwrap()),
+            "{date}"
+        );
+        let expected_commit = repo.git(&[
+            "rev-list",
+            "-1",
+            &format!("--before={date} 23:59:59 +0000"),
+            "main",
+        ]);
+        assert_eq!(
+            snap["commit"].as_str(),
+            Some(expected_commit.trim()),
+            "{date}"
+        );
+        assert_eq!(value("manual.test_metric"), manual, "{date}");
+        assert_eq!(snap["as_of"], date);
+    }
+    // A day before the first commit: no git values, no state yet.
+    let first = json(&repo.state_file("metrics/snapshots/2026-01-01.json"));
+    assert!(first["points"].as_array().unwrap().is_empty(), "{first}");
+    // The backfilled days carry the statuses of their time, from the snapshot before.
+    let feb = json(&repo.state_file("metrics/snapshots/2026-02-12.json"));
+    let kr = feb["key_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kr_id"] == "KR-1.1")
+        .unwrap();
+    assert_eq!(kr["status"], "achieved");
+    // Backfilling the same day again changes nothing; a future day is refused.
+    let again = repo.ok(&["kr", "measure", "--as-of", "2026-01-08"]);
+    assert!(again.contains("nothing committed"), "{again}");
+    let tip = repo.state_tip();
+    let err = repo.fails(&["kr", "measure", "--as-of", "2999-01-01"]);
+    assert!(err.contains("has not come yet"), "{err}");
+    let err = repo.fails(&["kr", "measure", "--as-of", "01/02/2026"]);
+    assert!(err.contains("not a date"), "{err}");
+    assert_eq!(repo.state_tip(), tip);
+}
+
+#[test]
+fn a_measurement_later_than_every_snapshot_moves_statuses() {
+    let repo = dated_repo(&["2026-01-05"]);
+    let ws = workspace("min");
+    okr_at(
+        &repo,
+        "2026-01-02 09:00:00 +0000",
+        &["init", "--from", ws.path().to_str().unwrap()],
+    );
+    let out = repo.ok(&["kr", "measure", "--as-of", "2026-01-10"]);
+    assert!(
+        out.contains("Status updated: KR-1.1 not_started -> in_progress"),
+        "{out}"
+    );
+    assert!(repo
+        .state_file("okrs/org.yml")
+        .contains("status: in_progress"));
+    // Earlier than that snapshot now: a backfill.
+    let out = repo.ok(&["kr", "measure", "--as-of", "2026-01-06"]);
+    assert!(out.contains("backfill"), "{out}");
+    let log = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(
+        log.contains("Okr-As-Of: 2026-01-06") && !log.contains("Okr-Status"),
+        "{log}"
+    );
+    // plan generate --as-of files the plan under that day with that day's values.
+    let plan = json(&repo.ok(&[
+        "plan",
+        "generate",
+        "--as-of",
+        "2026-01-06",
+        "--objective-id",
+        "OBJ-1",
+        "--agent-role",
+        "software_engineer",
+        "--json",
+    ]));
+    assert!(
+        plan["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("plans/2026-01-06/"),
+        "{plan}"
+    );
+    assert_eq!(plan["plan"]["agent_role"], "software_engineer");
+    assert_eq!(plan["plan"]["key_results"][0]["current"], 1.2);
+}
+
+#[test]
+fn the_score_report_file_is_okrchestras() {
+    let repo = imported("full", false);
+    repo.ok(&["kr", "measure"]);
+    let out_file = repo.path().join("score.json");
+    let out = repo.ok(&["kr", "score", "--output", out_file.to_str().unwrap()]);
+    assert!(out.contains("Wrote score report"), "{out}");
+    let report = json(&std::fs::read_to_string(&out_file).unwrap());
+    assert_eq!(report["schema_version"], 1);
+    assert!(report["as_of"].is_string());
+    let rows = report["results"].as_array().unwrap();
+    let row = |id: &str| rows.iter().find(|r| r["kr_id"] == id).unwrap().clone();
+    let oncall = row("KR-TEAM-ONCALL");
+    assert!(
+        (oncall["percent_to_target"].as_f64().unwrap() - 50.0).abs() < 1e-6,
+        "{oncall}"
+    );
+    assert!((oncall["score"].as_f64().unwrap() - 0.5).abs() < 1e-6);
+    assert_eq!(oncall["unit"], "ratio");
+    assert_eq!(row("KR-TEAM-GREEN")["percent_to_target"], 100.0);
+    // An imported OKRchestra snapshot by date: no value for KR-1.1's metric there.
+    let old = repo.path().join("old.json");
+    repo.ok(&[
+        "kr",
+        "score",
+        "--snapshot",
+        "2026-01-17",
+        "--output",
+        old.to_str().unwrap(),
+    ]);
+    let report = json(&std::fs::read_to_string(&old).unwrap());
+    assert_eq!(report["as_of"], "2026-01-17");
+    assert_eq!(report["snapshot_path"], "metrics/snapshots/2026-01-17.json");
+    let missing: Vec<&str> = report["missing_metric_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(missing.contains(&"manual.test_metric"), "{missing:?}");
+    assert_eq!(rows.len(), report["results"].as_array().unwrap().len());
+    // A snapshot file on disk; a broken one names its line.
+    let file = repo.path().join("snap.json");
+    std::fs::write(&file, "{\"schema_version\":1,\"as_of\":\"2026-02-01\",\n\"points\":[{\"key\":\"manual.test_metric\",\"value\":1.5}]}").unwrap();
+    let out = repo.ok(&[
+        "kr",
+        "score",
+        "--snapshot",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.contains("\"current\": 1.5"), "{out}");
+    std::fs::write(&file, "{\"schema_version\":1,\n\"points\": 7}").unwrap();
+    let err = repo.fails(&["kr", "score", "--snapshot", file.to_str().unwrap()]);
+    assert!(err.contains(":2:"), "{err}");
+    let err = repo.fails(&["kr", "score", "--snapshot", "2020-01-01"]);
+    assert!(err.contains("no such snapshot"), "{err}");
+}
+
+#[test]
+fn okrchestras_script_flags_keep_working() {
+    let repo = imported("min", false);
+    // Path overrides explain where the state lives, exit 2, change nothing.
+    let tip = repo.state_tip();
+    for flag in [
+        "--okrs-dir",
+        "--audit-db",
+        "--metrics-dir",
+        "--artifacts-dir",
+    ] {
+        let out = repo.run(&["kr", "measure", flag, "somewhere"]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(flag) && err.contains("refs/okr/state"),
+            "{err}"
+        );
+        assert!(!err.contains("unexpected argument"), "{err}");
+    }
+    assert_eq!(repo.state_tip(), tip);
+    // init --template minimal; another template is refused.
+    let fresh = TestRepo::with_commit();
+    fresh.ok(&["init", "--template", "minimal"]);
+    let err = TestRepo::with_commit().fails(&["init", "--template", "fancy"]);
+    assert!(err.contains("unknown template"), "{err}");
+    // Go durations.
+    let out = repo.run(&[
+        "plan",
+        "run",
+        "--adapter",
+        "codex",
+        "--timeout",
+        "1h30m",
+        "nope",
+    ]);
+    assert!(!stderr(&out).contains("--timeout"), "{}", stderr(&out));
+    let err = repo.fails(&[
+        "plan",
+        "run",
+        "--adapter",
+        "codex",
+        "--timeout",
+        "1h30",
+        "nope",
+    ]);
+    assert!(err.contains("not a duration"), "{err}");
+    // --objective-id and --kr-id on the audit.
+    repo.ok(&["audit", "--objective-id", "OBJ-1"]);
+    // Record and measure in one commit.
+    let dir = tempfile::tempdir().unwrap();
+    let ci = dir.path().join("ci.json");
+    std::fs::write(&ci, "{\"metrics\": {\"pass_rate_30d\": 0.5}}").unwrap();
+    let manual = dir.path().join("manual.yml");
+    std::fs::write(
+        &manual,
+        "- key: manual.test_metric\n  value: 1.5\n  unit: count\n",
+    )
+    .unwrap();
+    let before = repo.git(&["rev-list", "--count", "refs/okr/state"]);
+    let out = repo.ok(&[
+        "kr",
+        "measure",
+        "--ci-report",
+        ci.to_str().unwrap(),
+        "--manual",
+        manual.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("KR-1.1 not_started -> achieved (1.5/1.5)"),
+        "{out}"
+    );
+    let after = repo.git(&["rev-list", "--count", "refs/okr/state"]);
+    assert_eq!(
+        after.trim().parse::<u32>().unwrap(),
+        before.trim().parse::<u32>().unwrap() + 1
+    );
+    assert!(repo.state_file("metrics/ci_report.json").contains("0.5"));
+    assert!(repo.state_file("metrics/manual.yml").contains("1.5"));
+    let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(
+        msg.contains("Okr-File: metrics/manual.yml") && msg.contains("Okr-Action: measure"),
+        "{msg}"
+    );
+    // A broken --manual file: named, nothing committed.
+    std::fs::write(&manual, "- key: manual.test_metric\n  value: lots\n").unwrap();
+    let tip = repo.state_tip();
+    let err = repo.fails(&["kr", "measure", "--manual", manual.to_str().unwrap()]);
+    assert!(err.contains("manual.yml:2:"), "{err}");
+    assert_eq!(repo.state_tip(), tip);
+}
+
+#[test]
+fn propose_from_a_folder_and_apply_with_i_understand() {
+    let repo = imported("min", false);
+    let dir = tempfile::tempdir().unwrap();
+    let org = repo
+        .state_file("okrs/org.yml")
+        .replace("target: 1.5", "target: 2");
+    let team = repo
+        .state_file("okrs/team-test.yml")
+        .replace("target: 1.0", "target: 0.99");
+    std::fs::write(dir.path().join("org.yml"), org).unwrap();
+    std::fs::write(dir.path().join("team-test.yml"), team).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml").unwrap();
+    let out = repo
+        .okr()
+        .args([
+            "okr",
+            "propose",
+            "--from",
+            dir.path().to_str().unwrap(),
+            "--note",
+            "new targets",
+        ])
+        .env("OKR_AGENT", "codex")
+        .output()
+        .unwrap();
+    // codex is delegated by team-test only: org.yml is ceo's, so the agent is refused.
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("codex"), "{}", stderr(&out));
+    let out = repo.ok(&[
+        "okr",
+        "propose",
+        "--from",
+        dir.path().to_str().unwrap(),
+        "--note",
+        "new targets",
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let list = json(&repo.ok(&["okr", "list", "--json"]));
+    let p = &list.as_array().unwrap()[0];
+    assert_eq!(p["reason"], "new targets");
+    let tip = repo.state_tip().unwrap();
+    let out = repo.ok(&["okr", "apply", "--proposal", &id, "--i-understand"]);
+    assert!(out.contains("Approved and applied"), "{out}");
+    let actions = repo.git(&[
+        "log",
+        "--format=%(trailers:key=Okr-Action,valueonly,separator=)",
+        &format!("{tip}..refs/okr/state"),
+    ]);
+    assert_eq!(
+        actions.split_whitespace().collect::<Vec<_>>(),
+        ["apply", "approve"],
+        "{actions}"
+    );
+    assert!(repo.state_file("okrs/org.yml").contains("target: 2"));
+    assert!(repo
+        .state_file("okrs/team-test.yml")
+        .contains("target: 0.99"));
+    // Without --i-understand an unapproved proposal is still refused.
+    std::fs::write(
+        dir.path().join("org.yml"),
+        repo.state_file("okrs/org.yml")
+            .replace("target: 2", "target: 3"),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("team-test.yml")).unwrap();
+    let out = repo.ok(&["okr", "propose", "--from", dir.path().to_str().unwrap()]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let err = repo.fails(&["okr", "apply", "--proposal", &id]);
+    assert!(err.contains("not approved yet"), "{err}");
+    // An agent may not approve-and-apply.
+    let out = repo
+        .okr()
+        .args(["okr", "apply", "--proposal", &id, "--i-understand"])
+        .env("OKR_AGENT", "codex")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("agents never approve"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_imported_proposal_applies_by_its_okrchestra_folder() {
+    let repo = TestRepo::with_commit();
+    let ws = workspace("full");
+    repo.ok(&["init", "--from", ws.path().to_str().unwrap()]);
+    // Not applied in OKRchestra (no audit log here): still proposed.
+    let list = json(&repo.ok(&["okr", "list", "--json"]));
+    assert_eq!(list[0]["status"], "proposed");
+    let out = repo.ok(&[
+        "okr",
+        "apply",
+        "--proposal",
+        "artifacts/proposals/20260118-100000-team-test",
+        "--i-understand",
+    ]);
+    assert!(out.contains("Approved and applied"), "{out}");
+    assert!(repo
+        .state_file("okrs/team-test.yml")
+        .contains("target: 0.99"));
+}

@@ -86,7 +86,10 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             if let Some(given) = &recorded.manual {
                 for metric in &given.metrics {
                     manual.upsert(ManualMetric {
-                        timestamp: metric.timestamp.clone().or_else(|| Some(recorded.at.clone())),
+                        timestamp: metric
+                            .timestamp
+                            .clone()
+                            .or_else(|| Some(recorded.at.clone())),
                         source: metric.source.clone().or_else(|| Some(ctx.actor.id())),
                         ..metric.clone()
                     });
@@ -104,11 +107,19 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         let points = merge_points(points);
         let values: BTreeMap<String, f64> = values_of(&points);
         let latest = latest_snapshot(snap)?;
-        let moves = crate::measure::moves_statuses(&as_of, latest.as_ref().map(|(p, _)| p.as_str()));
+        let moves =
+            crate::measure::moves_statuses(&as_of, latest.as_ref().map(|(p, _)| p.as_str()));
         if !moves {
-            let earlier = crate::measure::snapshot_on_or_before(snap, as_of.date.pred_opt().unwrap_or(as_of.date))?;
+            let earlier = crate::measure::snapshot_on_or_before(
+                snap,
+                as_of.date.pred_opt().unwrap_or(as_of.date),
+            )?;
             let okrs_then = load_okrs(&then).ok().filter(|_| then.is_initialized());
-            crate::measure::statuses_then(&mut set, earlier.as_ref().map(|(_, s)| s), okrs_then.as_ref());
+            crate::measure::statuses_then(
+                &mut set,
+                earlier.as_ref().map(|(_, s)| s),
+                okrs_then.as_ref(),
+            );
         }
         let assessment = assess(&set, &values);
         let path = snapshot_path(&day);
@@ -354,7 +365,10 @@ fn print_measured(m: &Measured, json: bool, hook: bool) -> Result<()> {
 }
 
 /// The snapshot `--snapshot` names — a day, a state path, or a file on disk — else the latest.
-fn chosen_snapshot(snap: &StateView<'_>, given: Option<&str>) -> Result<Option<(String, Snapshot)>> {
+fn chosen_snapshot(
+    snap: &StateView<'_>,
+    given: Option<&str>,
+) -> Result<Option<(String, Snapshot)>> {
     let Some(given) = given else {
         return latest_snapshot(snap);
     };
@@ -370,8 +384,8 @@ fn chosen_snapshot(snap: &StateView<'_>, given: Option<&str>) -> Result<Option<(
             if !file.is_file() {
                 bail!("--snapshot {given}: no such snapshot on refs/okr/state ({state_path}) nor file");
             }
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| anyhow!("--snapshot {given}: {e}"))?;
+            let text =
+                std::fs::read_to_string(file).map_err(|e| anyhow!("--snapshot {given}: {e}"))?;
             (given.to_string(), text)
         }
     };
@@ -430,7 +444,11 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn read(args: &MeasureArgs, now: chrono::DateTime<chrono::Utc>, head: Option<String>) -> Result<Recorded> {
+    fn read(
+        args: &MeasureArgs,
+        now: chrono::DateTime<chrono::Utc>,
+        head: Option<String>,
+    ) -> Result<Recorded> {
         let read = |file: &std::path::Path| -> Result<(String, String)> {
             let shown = file.display().to_string();
             let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{shown}: {e}"))?;
@@ -490,14 +508,18 @@ pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     };
     let scopes = score(&set, &values);
     if let Some(file) = &args.output {
-        let (path, snapshot) = chosen.as_ref().ok_or_else(|| {
-            anyhow!("no snapshot to score yet: run `git okr kr measure` first")
-        })?;
+        let (path, snapshot) = chosen
+            .as_ref()
+            .ok_or_else(|| anyhow!("no snapshot to score yet: run `git okr kr measure` first"))?;
         let report = crate::score::okrchestra_report(&set, snapshot, path);
         std::fs::write(file, serde_json::to_string_pretty(&report)? + "\n")
             .map_err(|e| anyhow!("writing {}: {e}", file.display()))?;
         if !args.json {
-            println!("Wrote score report: {} (as of {})", file.display(), report.as_of);
+            println!(
+                "Wrote score report: {} (as of {})",
+                file.display(),
+                report.as_of
+            );
         }
     }
     if args.json {

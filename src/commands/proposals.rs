@@ -358,8 +358,14 @@ fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<()> {
 /// An OKRchestra proposal folder (`artifacts/proposals/20260118-100000-agent`) → the id
 /// `init --from` gave it; anything else is taken as an id.
 fn okrchestra_proposal(given: &str) -> String {
-    let name = given.trim_end_matches('/').rsplit('/').next().unwrap_or(given);
-    let day = name.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    let name = given
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(given);
+    let day = name
+        .get(..8)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
     match day {
         Some(day) if given.contains('/') || !name.starts_with("P-") => {
             let created = format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]);

@@ -204,7 +204,10 @@ mod tests {
             timestamp: String::new(),
             source: String::new(),
             evidence: vec![],
-            dimensions: dims.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            dimensions: dims
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
         };
         let v = values_of(&[
             p("rate", 95.0, &[("builds", "20")]),

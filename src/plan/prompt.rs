@@ -57,11 +57,14 @@ fn kr_context(kr: &KrContext) -> String {
 pub fn task_prompt(plan: &Plan, task: &Task) -> String {
     let mut out = guardrails(plan);
     if let Some(role) = &plan.agent_role {
-        out.push_str(&format!("# Your role
+        out.push_str(&format!(
+            "# Your role
 
 {}
 
-", role.trim()));
+",
+            role.trim()
+        ));
     }
     out.push_str("# Key result this task serves\n\n");
     if let Some(kr) = plan.key_results.iter().find(|k| k.kr_id == task.kr_id) {

@@ -427,7 +427,11 @@ impl Store {
     /// The newest commit on `start`'s first-parent line committed at or before `time`
     /// (seconds since the Unix epoch): what a branch, or the state ref, was at that
     /// moment. `None` when even its first commit is later.
-    pub fn first_parent_at_or_before(&self, start: ObjectId, time: i64) -> Result<Option<ObjectId>> {
+    pub fn first_parent_at_or_before(
+        &self,
+        start: ObjectId,
+        time: i64,
+    ) -> Result<Option<ObjectId>> {
         let mut next = Some(start);
         while let Some(id) = next {
             let commit = self.repo.find_commit(id).git("reading a commit")?;
