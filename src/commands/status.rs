@@ -161,7 +161,7 @@ fn attention(
     let mut out = Vec::new();
     for k in set.krs() {
         let kr = k.kr;
-        let value = values.get(&kr.metric_key).copied().or(kr.current);
+        let value = values.get(&kr.value_key()).copied().or(kr.current);
         let item = match (kr.status, value) {
             (Status::Blocked, _) => {
                 Attention::about_kr("blocked", kr, format!("{} is {}", kr.kr_id, kr.status))

@@ -8,6 +8,8 @@ use serde::Serialize;
 /// One row of `git okr metric list`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CurrentMetric {
+    /// The key a KR's `metric_key` names: `ci.coverage`, or with dimensions
+    /// `ci.build_success_rate{branch=main}`.
     pub key: String,
     pub value: f64,
     pub unit: Option<String>,
@@ -32,7 +34,7 @@ pub fn current_metrics(
             s.points
                 .iter()
                 .map(|p| CurrentMetric {
-                    key: p.key.clone(),
+                    key: p.value_key(),
                     value: p.value,
                     unit: p.unit.clone(),
                     source: p.source.clone(),
@@ -44,8 +46,9 @@ pub fn current_metrics(
         .unwrap_or_default();
     for m in &manual.metrics {
         let recorded = m.timestamp.as_deref().and_then(parse_time);
+        let key = m.value_key();
         let row = CurrentMetric {
-            key: m.key.clone(),
+            key: key.clone(),
             value: m.value,
             unit: m.unit.clone(),
             source: match &m.source {
@@ -55,7 +58,7 @@ pub fn current_metrics(
             when: m.timestamp.clone(),
             file: manual_file.to_string(),
         };
-        match rows.iter_mut().find(|r| r.key == m.key) {
+        match rows.iter_mut().find(|r| r.key == key) {
             Some(existing) => {
                 let measured = existing.when.as_deref().and_then(parse_time);
                 if matches!((recorded, measured), (Some(r), Some(s)) if r > s) {
@@ -99,6 +102,7 @@ mod tests {
             evidence: vec![],
             timestamp: Some(at.into()),
             source: Some("bob@example.com".into()),
+            dimensions: Default::default(),
         }
     }
 
