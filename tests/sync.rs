@@ -348,7 +348,8 @@ fn a_rewritten_remote_ref_is_refused_and_nothing_is_lost() {
     let (remote, c) = network(2);
     // Someone replaced the remote's state with an unrelated history.
     let other = clone_of(&remote);
-    other.ok(&["init"]);
+    // `--force`: init refuses to start an unrelated history when origin has a state.
+    other.ok(&["init", "--force"]);
     // (Two inits in the same second make the same commit: give this one its own root.)
     let tree = other.git(&["rev-parse", "refs/okr/state^{tree}"]);
     let root = other.git(&["commit-tree", tree.trim(), "-m", "okr: init (rewritten)"]);

@@ -10,7 +10,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
-    let report = gather(&snap, &set)?;
+    let report = gather(&snap, &set, status_events(ctx)?)?;
     let page = html::render(&report);
     std::fs::write(&args.html, page).with_context(|| format!("writing {}", args.html.display()))?;
     println!("Wrote report: {}", args.html.display());
@@ -44,4 +44,27 @@ fn open(path: &std::path::Path) {
         openers.join(" or "),
         path.display()
     );
+}
+
+/// Every status change the history recorded (`Okr-Status` trailers), from the audit mirror.
+fn status_events(ctx: &Ctx) -> Result<Vec<crate::report::StatusChange>> {
+    use crate::audit::{self, event::ACTION_STATUS_CHANGE, query};
+    let filter = query::Filter {
+        action: Some(ACTION_STATUS_CHANGE.to_string()),
+        ..Default::default()
+    };
+    let events = audit::with_mirror(&ctx.store, |conn| query::events(conn, &filter))?;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| {
+            Some(crate::report::StatusChange {
+                time: e.time,
+                kr: e.kr?,
+                from: e.from.unwrap_or_default(),
+                to: e.to.unwrap_or_default(),
+                value: e.value,
+                actor: e.actor,
+            })
+        })
+        .collect())
 }

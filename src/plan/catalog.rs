@@ -35,6 +35,8 @@ pub struct RunEntry {
     pub started_at: String,
     pub passed: usize,
     pub failed: usize,
+    /// The KRs its tasks worked on.
+    pub key_results: Vec<String>,
     /// The first failed task's reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -101,7 +103,11 @@ fn unreadable(path: &str, error: String) -> PlanEntry {
     }
 }
 
-/// Every run with the plan id it ran, oldest first.
+/// Every run with the plan id it ran (empty when the run file is unreadable), oldest first.
+pub fn all_runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
+    runs(snap)
+}
+
 fn runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
     let mut out = Vec::new();
     for path in snap.list(RUNS_DIR)? {
@@ -115,19 +121,7 @@ fn runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
         let run = match serde_json::from_str::<RunResult>(&text) {
             Ok(run) => run,
             Err(e) => {
-                out.push((
-                    String::new(),
-                    RunEntry {
-                        run_id: run_id.to_string(),
-                        path: path.clone(),
-                        adapter: String::new(),
-                        status: "unreadable".into(),
-                        started_at: String::new(),
-                        passed: 0,
-                        failed: 0,
-                        failure: Some(format!("{path}:{}: {e}", e.line())),
-                    },
-                ));
+                out.push(other_run(run_id, &path, &text, &e));
                 continue;
             }
         };
@@ -153,12 +147,53 @@ fn runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
                 started_at: run.started_at.clone(),
                 passed,
                 failed: run.tasks.len() - passed,
+                key_results: {
+                    let mut krs: Vec<String> = run.tasks.iter().map(|t| t.kr_id.clone()).collect();
+                    krs.sort();
+                    krs.dedup();
+                    krs
+                },
                 failure,
             },
         ));
     }
     out.sort_by(|a, b| (&a.1.started_at, &a.1.run_id).cmp(&(&b.1.started_at, &b.1.run_id)));
     Ok(out)
+}
+
+/// A run file of another shape (an older version, OKRchestra's): what its common
+/// fields say; a file that is not JSON at all is unreadable.
+fn other_run(
+    run_id: &str,
+    path: &str,
+    text: &str,
+    error: &serde_json::Error,
+) -> (String, RunEntry) {
+    let value: Option<serde_json::Value> = serde_json::from_str(text).ok();
+    let field = |keys: &[&str]| -> Option<String> {
+        let v = value.as_ref()?;
+        keys.iter()
+            .find_map(|k| v.get(k).and_then(|x| x.as_str()).filter(|x| !x.is_empty()))
+            .map(str::to_string)
+    };
+    let entry = RunEntry {
+        run_id: field(&["run_id", "id"]).unwrap_or_else(|| run_id.to_string()),
+        path: path.to_string(),
+        adapter: field(&["adapter"]).unwrap_or_default(),
+        status: match &value {
+            Some(_) => field(&["status", "state", "outcome"]).unwrap_or_else(|| "-".into()),
+            None => "unreadable".into(),
+        },
+        started_at: field(&["started_at", "finished_at", "created_at"]).unwrap_or_default(),
+        passed: 0,
+        failed: 0,
+        key_results: field(&["kr_id"]).into_iter().collect(),
+        failure: match &value {
+            Some(_) => field(&["reason", "summary", "error", "message"]),
+            None => Some(format!("{path}:{}: {error}", error.line())),
+        },
+    };
+    (field(&["plan_id"]).unwrap_or_default(), entry)
 }
 
 fn count(run: &RunResult, wanted: impl Fn(TaskStatus) -> bool) -> usize {

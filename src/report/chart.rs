@@ -134,9 +134,12 @@ pub fn render(c: &ChartInput<'_>) -> String {
         lo = lo.min(values[i]);
         hi = hi.max(values[i]);
     }
+    // A projection somewhat beyond the data widens the axis; a wild one would squash
+    // the measurements into a line, so it is clipped at the edge and labelled instead.
     if let Some(f) = c.forecast {
-        lo = lo.min(f.projected);
-        hi = hi.max(f.projected);
+        let room = (hi - lo).max(lo.abs().max(1.0) * 0.1) * 0.5;
+        lo = lo.min(f.projected.max(lo - room));
+        hi = hi.max(f.projected.min(hi + room));
     }
     let pad = if hi > lo {
         (hi - lo) * 0.08
@@ -203,7 +206,8 @@ pub fn render(c: &ChartInput<'_>) -> String {
             esc(&fmt_num(v)),
         );
     }
-    // The forecast's trend, from the latest measurement's date to the due date.
+    // The forecast's trend, from the latest measurement's date to the due date, drawn
+    // inside the plot area only; the projected value is written beside its end.
     if let Some(f) = c.forecast {
         let from = f.projected - f.slope_per_day * (f.due - last).num_days() as f64;
         let class = if f.likely_to_miss {
@@ -211,9 +215,22 @@ pub fn render(c: &ChartInput<'_>) -> String {
         } else {
             "trend ok"
         };
+        let clip = format!(
+            "plot-{}",
+            esc(c.kr_id).replace(|ch: char| !ch.is_ascii_alphanumeric(), "-")
+        );
+        let (py, clipped) = if f.projected > hi {
+            (TOP + 10.0, Some("↑ "))
+        } else if f.projected < lo {
+            (H - BOTTOM - 4.0, Some("↓ "))
+        } else {
+            (y(f.projected) - 6.0, None)
+        };
         let _ = write!(
             s,
-            r#"<line class="due" x1="{xd:.1}" x2="{xd:.1}" y1="{TOP}" y2="{:.1}"/><line class="{class}" x1="{:.1}" y1="{:.1}" x2="{xd:.1}" y2="{:.1}"><title>trend {}/day, projected {} on {}</title></line><circle class="{class}" cx="{xd:.1}" cy="{:.1}" r="3.5"/>"#,
+            r#"<clipPath id="{clip}"><rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}"/></clipPath><line class="due" x1="{xd:.1}" x2="{xd:.1}" y1="{TOP}" y2="{:.1}"/><g clip-path="url(#{clip})"><line class="{class}" x1="{:.1}" y1="{:.1}" x2="{xd:.1}" y2="{:.1}"><title>trend {}/day, projected {} on {}</title></line><circle class="{class}" cx="{xd:.1}" cy="{:.1}" r="3.5"/></g><text class="{class} projected" x="{:.1}" y="{py:.1}" text-anchor="end" data-clipped="{}">{}projected {}</text>"#,
+            W - RIGHT - LEFT,
+            H - BOTTOM - TOP,
             H - BOTTOM,
             x(last),
             y(from),
@@ -222,6 +239,10 @@ pub fn render(c: &ChartInput<'_>) -> String {
             esc(&label(f.projected)),
             f.due,
             y(f.projected),
+            x(f.due) - 6.0,
+            clipped.is_some(),
+            clipped.unwrap_or(""),
+            esc(&fmt_num((f.projected * 100.0).round() / 100.0)),
             xd = x(f.due),
         );
     }

@@ -1,11 +1,10 @@
 //! `git okr report`: everything the HTML page shows, gathered from the state ref.
 //!
-//! Status changes come from consecutive snapshots' `key_results` statuses rather than
-//! from the `Okr-Status` trailers of the ref's history: the snapshots are read anyway
-//! for the values, so the mark lands exactly on the measured point it belongs to; it
-//! costs no history walk (thousands of commits for thousands of snapshots); it survives
-//! a shallow or squashed ref; and it also shows changes people made by editing a file
-//! (`blocked`, `at_risk`), which carry no trailer.
+//! Status changes come from two places: the history's status events (the `Okr-Status`
+//! trailers, as the audit mirror holds them; the caller passes them in), which include
+//! the change the very first measurement made, and consecutive snapshots' `key_results`
+//! statuses, which also show changes people made by editing a file (`blocked`,
+//! `at_risk`) and survive a squashed ref. The table lists the events; the charts mark both.
 
 pub mod chart;
 pub mod forecast;
@@ -46,6 +45,52 @@ pub struct Listed {
     pub reason: String,
     pub time: String,
     pub path: String,
+    /// Who proposed it.
+    pub who: String,
+    /// What it changes, one line per change (`set KR-1.1.target = 120`).
+    pub changes: Vec<String>,
+}
+
+/// What a team lead reads beside a KR's score.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KrFacts {
+    /// The KR's `owner_id`, else its objective's.
+    pub owner: Option<String>,
+    pub confidence: Option<f64>,
+    /// The KR's `unit`, else the unit its metric was measured in.
+    pub unit: Option<String>,
+    /// The date of the latest measurement with a value.
+    pub last_updated: Option<NaiveDate>,
+    /// Latest value minus the value 7 days before it (the latest measurement on or
+    /// before that day); `None` without a measurement that old.
+    pub change_7d: Option<f64>,
+    /// The KR improves by growing (target above baseline).
+    pub increasing: bool,
+}
+
+/// A status change as the history recorded it (an `Okr-Status` trailer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// Seconds since the Unix epoch (the commit's time).
+    pub time: i64,
+    pub kr: String,
+    pub from: String,
+    pub to: String,
+    pub value: Option<f64>,
+    pub actor: String,
+}
+
+/// A plan run as the report lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub run_id: String,
+    pub plan_id: String,
+    pub key_results: Vec<String>,
+    pub status: String,
+    pub started_at: String,
+    pub passed: usize,
+    pub failed: usize,
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,12 +103,21 @@ pub struct Report {
     pub scopes: Vec<ScopeScore>,
     /// By KR id.
     pub krs: BTreeMap<String, KrHistory>,
+    /// By KR id.
+    pub facts: BTreeMap<String, KrFacts>,
+    /// Newest first.
+    pub status_changes: Vec<StatusChange>,
     pub proposals: Vec<Listed>,
-    pub runs: Vec<Listed>,
+    pub runs: Vec<RunRow>,
 }
 
-/// Everything the report shows, from one view of the state.
-pub fn gather(snap: &StateView<'_>, set: &OkrSet) -> Result<Report> {
+/// Everything the report shows, from one view of the state and the history's status
+/// events (any order).
+pub fn gather(
+    snap: &StateView<'_>,
+    set: &OkrSet,
+    mut status_changes: Vec<StatusChange>,
+) -> Result<Report> {
     let files: Vec<(String, Vec<u8>)> = snap
         .read_dir_files(SNAPSHOT_DIR)?
         .into_iter()
@@ -77,6 +131,10 @@ pub fn gather(snap: &StateView<'_>, set: &OkrSet) -> Result<Report> {
         .last()
         .map(|(_, s)| s.points.iter().map(|p| (p.key.clone(), p.value)).collect())
         .unwrap_or_default();
+    let mut krs = histories(set, &snapshots);
+    mark_status_events(&mut krs, &status_changes);
+    status_changes.sort_by(|a, b| b.time.cmp(&a.time).then(a.kr.cmp(&b.kr)));
+    let facts = facts(set, &krs, snapshots.last().map(|(_, s)| s));
     Ok(Report {
         tip: snap.tip().map(|t| t.to_string()),
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -86,10 +144,79 @@ pub fn gather(snap: &StateView<'_>, set: &OkrSet) -> Result<Report> {
             .map(|(a, b)| (a.0, b.0)),
         snapshot_count: snapshots.len(),
         scopes: score(set, &values),
-        krs: histories(set, &snapshots),
+        krs,
+        facts,
+        status_changes,
         proposals: list_proposals(snap)?,
         runs: list_runs(snap)?,
     })
+}
+
+/// Mark the history's status events on the measured point of the same day, so the
+/// first measurement's change shows on the chart too.
+fn mark_status_events(krs: &mut BTreeMap<String, KrHistory>, events: &[StatusChange]) {
+    for e in events {
+        let Some(date) = chrono::DateTime::from_timestamp(e.time, 0).map(|t| t.date_naive()) else {
+            continue;
+        };
+        let Some(h) = krs.get_mut(&e.kr) else {
+            continue;
+        };
+        if let Some(p) = h.points.iter_mut().find(|p| p.date == date) {
+            if p.changed_from.is_none() {
+                p.changed_from = Some(e.from.clone());
+                p.status = Some(e.to.clone());
+            }
+        }
+    }
+}
+
+/// Owner, confidence, unit, last update and 7-day change of every KR.
+fn facts(
+    set: &OkrSet,
+    krs: &BTreeMap<String, KrHistory>,
+    latest: Option<&Snapshot>,
+) -> BTreeMap<String, KrFacts> {
+    let mut out = BTreeMap::new();
+    for (_, objective) in set.objectives() {
+        for kr in &objective.key_results {
+            let points = krs
+                .get(&kr.kr_id)
+                .map(|h| h.points.as_slice())
+                .unwrap_or_default();
+            let last = points.last();
+            let change_7d = last.and_then(|l| {
+                let week_ago = l.date - chrono::Days::new(7);
+                points
+                    .iter()
+                    .rev()
+                    .find(|p| p.date <= week_ago)
+                    .map(|p| l.value - p.value)
+            });
+            let measured_unit = latest.and_then(|s| {
+                s.points
+                    .iter()
+                    .find(|p| p.value_key() == kr.value_key())
+                    .and_then(|p| p.unit.clone())
+            });
+            out.insert(
+                kr.kr_id.clone(),
+                KrFacts {
+                    owner: kr.owner_id.clone().or_else(|| objective.owner_id.clone()),
+                    confidence: kr.confidence,
+                    unit: kr
+                        .unit
+                        .clone()
+                        .or(measured_unit)
+                        .filter(|u| !u.trim().is_empty() && u != "count"),
+                    last_updated: last.map(|p| p.date),
+                    change_7d,
+                    increasing: kr.is_increasing(),
+                },
+            );
+        }
+    }
+    out
 }
 
 /// Forecasts for every KR with a due date, from only the snapshots a forecast needs
@@ -200,23 +327,21 @@ fn list_proposals(snap: &StateView<'_>) -> Result<Vec<Listed>> {
     Ok(out)
 }
 
-/// `runs/<run-id>/result.json`.
-fn list_runs(snap: &StateView<'_>) -> Result<Vec<Listed>> {
-    let mut out = Vec::new();
-    for path in snap.list("runs")? {
-        if !path.ends_with("/result.json") {
-            continue;
-        }
-        let run_id = path
-            .trim_start_matches("runs/")
-            .trim_end_matches("/result.json");
-        let text = snap.read_text(&path)?.unwrap_or_default();
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(v) => out.push(listed(&path, &v, run_id)),
-            Err(e) => out.push(broken(&path, &e.to_string())),
-        }
-    }
-    Ok(out)
+/// Every plan run, oldest first, with its plan, KRs, counts and first failure.
+fn list_runs(snap: &StateView<'_>) -> Result<Vec<RunRow>> {
+    Ok(crate::plan::catalog::all_runs(snap)?
+        .into_iter()
+        .map(|(plan_id, r)| RunRow {
+            run_id: r.run_id,
+            plan_id,
+            key_results: r.key_results,
+            status: r.status,
+            started_at: r.started_at,
+            passed: r.passed,
+            failed: r.failed,
+            failure: r.failure,
+        })
+        .collect())
 }
 
 fn file_stem(path: &str) -> &str {
@@ -231,6 +356,8 @@ fn broken(path: &str, error: &str) -> Listed {
         reason: error.to_string(),
         time: String::new(),
         path: path.to_string(),
+        who: String::new(),
+        changes: Vec::new(),
     }
 }
 
@@ -282,6 +409,20 @@ fn listed(path: &str, v: &serde_json::Value, fallback_id: &str) -> Listed {
         reason,
         time,
         path: path.to_string(),
+        who: text(v, &["proposer", "created_by", "by"]).unwrap_or_default(),
+        changes: v
+            .get("changes")
+            .and_then(|c| c.as_array())
+            .map(|changes| changes.iter().map(describe_change).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A proposal's change as a line: the model's words when it parses, else its JSON.
+fn describe_change(v: &serde_json::Value) -> String {
+    match serde_json::from_value::<crate::model::proposal::Change>(v.clone()) {
+        Ok(change) => change.to_string(),
+        Err(_) => v.to_string(),
     }
 }
 
