@@ -43,7 +43,19 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
     // Expensive, and a function of the repository rather than of the state: collected once,
     // outside the transaction that may re-run.
     let defs = load_definitions(&start)?;
-    let repo_points = crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?;
+    let mut repo_points =
+        crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?;
+    let used: std::collections::HashSet<String> = load_okrs(&start)?
+        .krs()
+        .map(|k| k.kr.metric_key.clone())
+        .collect();
+    repo_points.extend(crate::metrics::delivery::points(
+        &ctx.store,
+        &defs,
+        args.rev.as_deref(),
+        now,
+        |key| used.contains(key),
+    )?);
     let outcome = ctx.store.transact(|snap| {
         let mut set = load_okrs(snap)?;
         let mut points = repo_points.clone();
