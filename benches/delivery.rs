@@ -29,13 +29,24 @@ fn main() {
     git(repo, &["commit-graph", "write", "--reachable"]);
     let ids = git(repo, &["rev-list", "--reverse", "main"]);
     let mut tags = String::new();
-    for (n, id) in ids.lines().enumerate().filter(|(n, _)| n % TAG_EVERY == TAG_EVERY - 1) {
+    for (n, id) in ids
+        .lines()
+        .enumerate()
+        .filter(|(n, _)| n % TAG_EVERY == TAG_EVERY - 1)
+    {
         tags.push_str(&format!("create refs/tags/v{n} {id}\n"));
     }
     let mut update = cmd("git", repo);
-    update.args(["update-ref", "--stdin"]).stdin(std::process::Stdio::piped());
+    update
+        .args(["update-ref", "--stdin"])
+        .stdin(std::process::Stdio::piped());
     let mut child = update.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(tags.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(tags.as_bytes())
+        .unwrap();
     assert!(child.wait().unwrap().success());
     println!("{commits} commits, {} deployment tags", commits / TAG_EVERY);
 
@@ -54,8 +65,15 @@ fn main() {
         .collect::<String>();
     let editor = repo.join("put-defs.sh");
     std::fs::write(repo.join("defs.yml"), defs).unwrap();
-    std::fs::write(&editor, format!("#!/bin/sh\ncp {} \"$1\"\n", repo.join("defs.yml").display())).unwrap();
-    git(repo, &["config", "core.editor", &format!("sh {}", editor.display())]);
+    std::fs::write(
+        &editor,
+        format!("#!/bin/sh\ncp {} \"$1\"\n", repo.join("defs.yml").display()),
+    )
+    .unwrap();
+    git(
+        repo,
+        &["config", "core.editor", &format!("sh {}", editor.display())],
+    );
     let mut edit = cmd(okr_bin(), repo);
     edit.args(["edit", "metrics/definitions.yml"])
         .env("EDITOR", format!("sh {}", editor.display()))
@@ -77,9 +95,17 @@ fn main() {
     let t = Instant::now();
     okr(repo, &["kr", "measure"]);
     let cold = t.elapsed();
-    println!("{:<52} {:>10}", "git log --format='%H %P %at%n%B' main", ms(git_time));
-    println!("{:<52} {:>10}   ratio {:.2}", "git okr kr measure, delivery cold", ms(cold),
-        cold.as_secs_f64() / git_time.as_secs_f64());
+    println!(
+        "{:<52} {:>10}",
+        "git log --format='%H %P %at%n%B' main",
+        ms(git_time)
+    );
+    println!(
+        "{:<52} {:>10}   ratio {:.2}",
+        "git okr kr measure, delivery cold",
+        ms(cold),
+        cold.as_secs_f64() / git_time.as_secs_f64()
+    );
 
     let mut still = Vec::new();
     for round in 1..=9 {
@@ -89,7 +115,11 @@ fn main() {
         still.push(t.elapsed());
     }
     still.sort();
-    report("git okr kr measure, warm, no new commit (median)", median(&still), Duration::from_millis(50));
+    report(
+        "git okr kr measure, warm, no new commit (median)",
+        median(&still),
+        Duration::from_millis(50),
+    );
 
     let mut next = commits;
     let mut warm = Vec::new();
@@ -98,11 +128,18 @@ fn main() {
             history(w, "refs/heads/main", next, 10, Some("refs/heads/main^0"))
         });
         next += 10;
-        okr(repo, &["metric", "set", "manual.round", &(100 + round).to_string()]);
+        okr(
+            repo,
+            &["metric", "set", "manual.round", &(100 + round).to_string()],
+        );
         let t = Instant::now();
         okr(repo, &["kr", "measure"]);
         warm.push(t.elapsed());
     }
     warm.sort();
-    report("git okr kr measure, warm, 10 new commits (median)", median(&warm), Duration::from_millis(50));
+    report(
+        "git okr kr measure, warm, 10 new commits (median)",
+        median(&warm),
+        Duration::from_millis(50),
+    );
 }

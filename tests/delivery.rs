@@ -100,10 +100,8 @@ fn tag_deployments(repo: &TestRepo) -> Vec<Deploy> {
             *e = (time, f[0].to_string());
         }
     }
-    let mut list: Vec<(i64, String, String)> = by_commit
-        .into_iter()
-        .map(|(c, (t, n))| (t, n, c))
-        .collect();
+    let mut list: Vec<(i64, String, String)> =
+        by_commit.into_iter().map(|(c, (t, n))| (t, n, c)).collect();
     list.sort();
     let mut earlier = Vec::new();
     let mut out = Vec::new();
@@ -121,7 +119,12 @@ fn tag_deployments(repo: &TestRepo) -> Vec<Deploy> {
 /// One line per commit of `tip` not reachable from `hidden`, kept when it changes
 /// something under `paths` (compared with its first parent): (id, merge?, author
 /// time, whole message).
-fn range(repo: &TestRepo, tip: &str, hidden: &[String], paths: &[&str]) -> Vec<(String, bool, i64, String)> {
+fn range(
+    repo: &TestRepo,
+    tip: &str,
+    hidden: &[String],
+    paths: &[&str],
+) -> Vec<(String, bool, i64, String)> {
     let mut args = vec!["rev-list".to_string(), tip.to_string()];
     if !hidden.is_empty() {
         args.push("--not".into());
@@ -171,9 +174,20 @@ fn median_like(mut v: Vec<f64>, p: f64) -> Option<f64> {
     Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
 }
 
-fn expected(repo: &TestRepo, deps: &[Deploy], tip: &str, since: i64, until: i64, paths: &[&str], hotfix: &str) -> Expected {
+fn expected(
+    repo: &TestRepo,
+    deps: &[Deploy],
+    tip: &str,
+    since: i64,
+    until: i64,
+    paths: &[&str],
+    hotfix: &str,
+) -> Expected {
     let hotfix = regex::Regex::new(hotfix).unwrap();
-    let ranges: Vec<_> = deps.iter().map(|d| range(repo, &d.commit, &d.hidden, paths)).collect();
+    let ranges: Vec<_> = deps
+        .iter()
+        .map(|d| range(repo, &d.commit, &d.hidden, paths))
+        .collect();
     let counts = |i: usize| paths.is_empty() || !ranges[i].is_empty();
     let all: Vec<String> = deps.iter().map(|d| d.commit.clone()).collect();
     let tail = range(repo, tip, &all, paths);
@@ -190,7 +204,8 @@ fn expected(repo: &TestRepo, deps: &[Deploy], tip: &str, since: i64, until: i64,
             }
         }
         let next = (i + 1..deps.len()).find(|&j| counts(j));
-        let mut after: Vec<&(String, bool, i64, String)> = ranges[i + 1..next.map_or(deps.len(), |n| n + 1)]
+        let mut after: Vec<&(String, bool, i64, String)> = ranges
+            [i + 1..next.map_or(deps.len(), |n| n + 1)]
             .iter()
             .flatten()
             .collect();
@@ -226,7 +241,12 @@ fn round(v: f64) -> f64 {
 /// The points of the newest snapshot, by key.
 fn measured(repo: &TestRepo) -> BTreeMap<String, f64> {
     repo.ok(&["kr", "measure"]);
-    let list = repo.git(&["ls-tree", "--name-only", "refs/okr/state", "metrics/snapshots/"]);
+    let list = repo.git(&[
+        "ls-tree",
+        "--name-only",
+        "refs/okr/state",
+        "metrics/snapshots/",
+    ]);
     let newest = list.lines().last().expect("a snapshot");
     let json: serde_json::Value =
         serde_json::from_str(&repo.git(&["show", &format!("refs/okr/state:{newest}")])).unwrap();
@@ -234,12 +254,21 @@ fn measured(repo: &TestRepo) -> BTreeMap<String, f64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["key"].as_str().unwrap().to_string(), p["value"].as_f64().unwrap()))
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap().to_string(),
+                p["value"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
 fn assert_point(points: &BTreeMap<String, f64>, key: &str, want: Option<f64>) {
-    assert_eq!(points.get(key).copied(), want.map(round), "{key}: {points:?}");
+    assert_eq!(
+        points.get(key).copied(),
+        want.map(round),
+        "{key}: {points:?}"
+    );
 }
 
 const OKRS: &str = "objectives:\n  - objective_id: OBJ-1\n    objective: Deliver\n    key_results:\n      - kr_id: KR-1.1\n        description: deploy weekly\n        metric_key: git.deploys_per_week\n        baseline: 0\n        target: 1\n        status: not_started\n";
@@ -271,17 +300,33 @@ fn tags_merges_reverts_and_hotfixes_equal_what_git_shows() {
     h.commit("docs/guide.md", "e", (-22 * DAY, "+0100"), -22 * DAY);
     h.commit("src/c.rs", "f", (-21 * DAY, "+0100"), -21 * DAY);
     repo.git(&["checkout", "-q", "main"]);
-    h.git_at(&["merge", "-q", "--no-ff", "-m", "Merge feature", "feature"], (-20 * DAY, "+0000"), -20 * DAY);
-    h.git_at(&["revert", "--no-edit", &d], (-19 * DAY, "+0200"), -19 * DAY);
+    h.git_at(
+        &["merge", "-q", "--no-ff", "-m", "Merge feature", "feature"],
+        (-20 * DAY, "+0000"),
+        -20 * DAY,
+    );
+    h.git_at(
+        &["revert", "--no-edit", &d],
+        (-19 * DAY, "+0200"),
+        -19 * DAY,
+    );
     let g = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
     h.annotated_tag("v1.1", -18 * DAY, &g);
-    let hf = h.commit("src/a.rs", "Hotfix: crash on start", (-15 * DAY, "+0000"), -15 * DAY);
+    let hf = h.commit(
+        "src/a.rs",
+        "Hotfix: crash on start",
+        (-15 * DAY, "+0000"),
+        -15 * DAY,
+    );
     h.annotated_tag("v1.2", -14 * DAY, &hf);
     let i = h.commit("docs/guide.md", "i", (-10 * DAY, "-0300"), -10 * DAY);
     repo.git(&["tag", "v1.3", &i]);
     h.git_at(&["revert", "--no-edit", &i], (-5 * DAY, "+0000"), -5 * DAY);
 
-    let since_q = chrono::DateTime::from_timestamp(h.now - 20 * DAY, 0).unwrap().format("%Y-%m-%d").to_string();
+    let since_q = chrono::DateTime::from_timestamp(h.now - 20 * DAY, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
     init_state(
         repo,
         &format!(
@@ -290,25 +335,66 @@ fn tags_merges_reverts_and_hotfixes_equal_what_git_shows() {
     );
     let points = measured(repo);
     let deps = tag_deployments(repo);
-    assert_eq!(deps.len(), 5, "v0.9, v1.0 (= v1.0.0), v1.1, v1.2, v1.3; the tree is skipped");
+    assert_eq!(
+        deps.len(),
+        5,
+        "v0.9, v1.0 (= v1.0.0), v1.1, v1.2, v1.3; the tree is skipped"
+    );
     let until = h.now + 120; // the measurement ran a moment after `now`
-    let all = expected(repo, &deps, "HEAD", h.now - 30 * DAY, until, &[], "(?i)hotfix");
+    let all = expected(
+        repo,
+        &deps,
+        "HEAD",
+        h.now - 30 * DAY,
+        until,
+        &[],
+        "(?i)hotfix",
+    );
     assert_eq!(all.deployments, 4.0);
-    assert_eq!(all.cfr, Some(75.0), "v1.0 reverted, v1.1 hotfixed, v1.3 reverted after");
+    assert_eq!(
+        all.cfr,
+        Some(75.0),
+        "v1.0 reverted, v1.1 hotfixed, v1.3 reverted after"
+    );
     assert_point(&points, "git.deployments", Some(all.deployments));
     assert_point(&points, "git.lead_time_hours_p50", all.lead_p50);
     assert_point(&points, "git.lead_time_hours_p90", all.lead_p90);
     assert_point(&points, "git.change_failure_rate", all.cfr);
     assert_point(&points, "git.time_to_restore_hours_p50", all.restore_p50);
     let per_week = points["git.deploys_per_week"];
-    assert!((per_week - round(all.per_week)).abs() <= 0.01, "{per_week} vs {}", all.per_week);
+    assert!(
+        (per_week - round(all.per_week)).abs() <= 0.01,
+        "{per_week} vs {}",
+        all.per_week
+    );
 
-    let src = expected(repo, &deps, "HEAD", h.now - 30 * DAY, until, &["src/"], "(?i)hotfix");
+    let src = expected(
+        repo,
+        &deps,
+        "HEAD",
+        h.now - 30 * DAY,
+        until,
+        &["src/"],
+        "(?i)hotfix",
+    );
     assert_point(&points, "git.deployments.src", Some(src.deployments));
     assert_point(&points, "git.lead_time.src", src.lead_p90);
-    let src_file_or_dir = expected(repo, &deps, "HEAD", h.now - 30 * DAY, until, &["src"], "(?i)hotfix");
+    let src_file_or_dir = expected(
+        repo,
+        &deps,
+        "HEAD",
+        h.now - 30 * DAY,
+        until,
+        &["src"],
+        "(?i)hotfix",
+    );
     assert_point(&points, "git.restore.src", src_file_or_dir.restore_p50);
-    let since = chrono::NaiveDate::parse_from_str(&since_q, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+    let since = chrono::NaiveDate::parse_from_str(&since_q, "%Y-%m-%d")
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
     let recent = expected(repo, &deps, "HEAD", since, until, &[], "(?i)hotfix");
     assert_point(&points, "git.cfr.recent", recent.cfr);
 
@@ -317,7 +403,15 @@ fn tags_merges_reverts_and_hotfixes_equal_what_git_shows() {
     h.annotated_tag("v1.4", -DAY, &k);
     let points = measured(repo);
     let deps = tag_deployments(repo);
-    let all = expected(repo, &deps, "HEAD", h.now - 30 * DAY, until, &[], "(?i)hotfix");
+    let all = expected(
+        repo,
+        &deps,
+        "HEAD",
+        h.now - 30 * DAY,
+        until,
+        &[],
+        "(?i)hotfix",
+    );
     assert_eq!(all.deployments, 5.0);
     assert_point(&points, "git.deployments", Some(5.0));
     assert_point(&points, "git.change_failure_rate", all.cfr);
@@ -334,13 +428,39 @@ fn a_deployment_branch_deploys_each_first_parent_commit() {
     repo.git(&["checkout", "-q", "main"]);
     let mut deploy_days = Vec::new();
     for (n, day) in [(1, -25), (2, -15), (3, -6)] {
-        h.commit("app.txt", &format!("work {n}a"), (day * DAY - 7200, "+0200"), day * DAY - 7200);
-        h.commit("app.txt", &format!("work {n}b"), (day * DAY - 3600, "-0500"), day * DAY - 3600);
+        h.commit(
+            "app.txt",
+            &format!("work {n}a"),
+            (day * DAY - 7200, "+0200"),
+            day * DAY - 7200,
+        );
+        h.commit(
+            "app.txt",
+            &format!("work {n}b"),
+            (day * DAY - 3600, "-0500"),
+            day * DAY - 3600,
+        );
         repo.git(&["checkout", "-q", "production"]);
-        h.git_at(&["merge", "-q", "--no-ff", "-m", &format!("Deploy {n}"), "main"], (day * DAY, "+0000"), day * DAY);
+        h.git_at(
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                &format!("Deploy {n}"),
+                "main",
+            ],
+            (day * DAY, "+0000"),
+            day * DAY,
+        );
         deploy_days.push(day);
         if n == 2 {
-            h.commit("config.txt", "HOTFIX config", (-14 * DAY, "+0000"), -14 * DAY);
+            h.commit(
+                "config.txt",
+                "HOTFIX config",
+                (-14 * DAY, "+0000"),
+                -14 * DAY,
+            );
         }
         repo.git(&["checkout", "-q", "main"]);
     }
@@ -358,13 +478,24 @@ fn a_deployment_branch_deploys_each_first_parent_commit() {
             Deploy {
                 commit: c.to_string(),
                 time: t.parse().unwrap(),
-                hidden: String::from_utf8_lossy(&parent.stdout).split_whitespace().map(String::from).collect(),
+                hidden: String::from_utf8_lossy(&parent.stdout)
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect(),
             }
         })
         .filter(|d| d.time >= h.now - 30 * DAY)
         .collect();
     deps.reverse();
-    let e = expected(repo, &deps, "HEAD", h.now - 30 * DAY, h.now + 120, &[], "(?i)hotfix");
+    let e = expected(
+        repo,
+        &deps,
+        "HEAD",
+        h.now - 30 * DAY,
+        h.now + 120,
+        &[],
+        "(?i)hotfix",
+    );
     assert_eq!(e.deployments, 4.0, "three merges and the hotfix commit");
     assert_point(&points, "git.deployments", Some(e.deployments));
     assert_point(&points, "git.lead_time_hours_p50", e.lead_p50);
@@ -394,6 +525,9 @@ fn no_deployments_mean_zero_and_no_rates_and_bad_definitions_are_refused() {
     )
     .unwrap();
     let err = other.fails(&["init", "--from", ws.path().to_str().unwrap()]);
-    assert!(err.contains("metrics/definitions.yml:3: deployments: hotfix_pattern"), "{err}");
+    assert!(
+        err.contains("metrics/definitions.yml:3: deployments: hotfix_pattern"),
+        "{err}"
+    );
     assert_eq!(other.state_tip(), None);
 }

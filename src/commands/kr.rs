@@ -52,8 +52,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
     // Expensive, and a function of the repository rather than of the state: collected once,
     // outside the transaction that may re-run.
     let defs = load_definitions(&start)?;
-    let mut repo_points =
-        crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?;
+    let mut repo_points = crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?;
     let used: std::collections::HashSet<String> = load_okrs(&start)?
         .krs()
         .map(|k| k.kr.metric_key.clone())

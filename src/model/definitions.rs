@@ -151,7 +151,10 @@ impl Definitions {
             }
             if let Some(p) = &dep.tag_pattern {
                 if p.trim().is_empty() {
-                    bail!("{}: deployments: tag_pattern is empty", here("tag_pattern", p));
+                    bail!(
+                        "{}: deployments: tag_pattern is empty",
+                        here("tag_pattern", p)
+                    );
                 }
             }
             regex::Regex::new(dep.hotfix_pattern()).map_err(|e| {
@@ -198,6 +201,18 @@ pub fn parse_until(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_until_dates_include_the_day() {
+        assert_eq!(
+            parse_until("2026-03-31").unwrap().to_rfc3339(),
+            "2026-03-31T23:59:59+00:00"
+        );
+        assert_eq!(
+            parse_until("2026-03-31T12:00:00Z").unwrap().to_rfc3339(),
+            "2026-03-31T12:00:00+00:00"
+        );
+    }
 
     #[test]
     fn parses_definitions() {

@@ -23,7 +23,10 @@ pub const BUILTIN: [(&str, GitStat); 6] = [
     ("git.lead_time_hours_p50", GitStat::LeadTimeHoursP50),
     ("git.lead_time_hours_p90", GitStat::LeadTimeHoursP90),
     ("git.change_failure_rate", GitStat::ChangeFailureRate),
-    ("git.time_to_restore_hours_p50", GitStat::TimeToRestoreHoursP50),
+    (
+        "git.time_to_restore_hours_p50",
+        GitStat::TimeToRestoreHoursP50,
+    ),
 ];
 
 const DEFAULT_WINDOW_DAYS: i64 = 30;
@@ -177,10 +180,7 @@ fn window_of(def: &GitMetricDef, default: &Window) -> Result<Window> {
         None => default.until,
     };
     if until < since {
-        return Err(anyhow!(
-            "git metric {}: until is before since",
-            def.key
-        ));
+        return Err(anyhow!("git metric {}: until is before since", def.key));
     }
     Ok(Window {
         since,
@@ -196,7 +196,9 @@ fn normalize_paths(paths: &[String]) -> Result<Vec<String>> {
             let trimmed = p.strip_prefix("./").unwrap_or(p);
             let trimmed = if trimmed == "." { "" } else { trimmed };
             if trimmed.starts_with('/') || trimmed.split('/').any(|c| c == "..") {
-                return Err(anyhow!("path {p:?} must be relative to the repository root"));
+                return Err(anyhow!(
+                    "path {p:?} must be relative to the repository root"
+                ));
             }
             Ok(trimmed.to_string())
         })
@@ -240,7 +242,8 @@ fn evaluate(
     tip: ObjectId,
     window: &Window,
 ) -> Result<Delivery> {
-    let shipped = |i: usize| ranges.get(deployments[i].commit, &deployments[i].hidden, &window.paths);
+    let shipped =
+        |i: usize| ranges.get(deployments[i].commit, &deployments[i].hidden, &window.paths);
     // With paths, a deployment counts only when it shipped a commit under them.
     let mut counting = Vec::new();
     let mut shipped_by = vec![None; deployments.len()];

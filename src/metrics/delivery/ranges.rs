@@ -154,7 +154,7 @@ fn touches(
     let parent_tree = match parent {
         Some(p) => Some(
             repo.find_commit(p)
-                .and_then(|c| c.tree().map_err(Into::into))
+                .and_then(|c| c.tree())
                 .map_err(crate::store::gix_error)?,
         ),
         None => None,

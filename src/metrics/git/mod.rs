@@ -416,22 +416,3 @@ pub fn points(
     }
     Ok(out)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_until_dates_include_the_day() {
-        assert_eq!(
-            crate::model::definitions::parse_until("2026-03-31").unwrap().to_rfc3339(),
-            "2026-03-31T23:59:59+00:00"
-        );
-        assert_eq!(
-            crate::model::definitions::parse_until("2026-03-31T12:00:00Z")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-03-31T12:00:00+00:00"
-        );
-    }
-}
