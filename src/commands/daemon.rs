@@ -5,7 +5,7 @@ use super::state::require_initialized;
 use super::Ctx;
 use crate::cli::{DaemonCommand, JobsArgs, ScheduleArgs, UnitArgs, UnscheduleArgs};
 use crate::daemon::run::{DaemonState, Options};
-use crate::daemon::{compile, units, Scheduled};
+use crate::daemon::{compile, units, Checker, Commands, Scheduled};
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, Context, Result};
@@ -20,24 +20,35 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
         DaemonCommand::Run(args) => {
             let config = ctx.store.repo().config_snapshot();
             let opts = Options {
+                commands: commands(),
                 once: args.once,
                 exe: own_exe()?,
                 repo: repo_path(ctx)?,
                 notify: config.boolean("okr.daemon.notify").unwrap_or(true),
                 allow_agents: config.boolean("okr.daemon.allowAgents").unwrap_or(false),
-                remotes: ctx
-                    .store
-                    .repo()
-                    .remote_names()
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect(),
+                remotes: remotes(ctx),
             };
             crate::daemon::run::run(&ctx.store, opts)
         }
         DaemonCommand::Launchd(args) => launchd(ctx, args),
         DaemonCommand::Systemd(args) => systemd(ctx, args),
     }
+}
+
+/// This build's command tree, which the daemon parses job arguments with.
+pub fn commands() -> Commands {
+    use clap::CommandFactory;
+    Commands::new(crate::cli::Cli::command())
+}
+
+/// The remotes configured in this clone.
+fn remotes(ctx: &Ctx) -> Vec<String> {
+    ctx.store
+        .repo()
+        .remote_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
 }
 
 /// The folder a job runs in: the work tree, or the git dir of a bare repository.
@@ -64,19 +75,25 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
         created_by: Some(ctx.actor.id()),
     };
     // Everything is checked before anything is written.
-    compile(&draft)?;
+    let commands = commands();
+    let remotes = remotes(ctx);
+    let checker = Checker {
+        commands: &commands,
+        remotes: Some(&remotes),
+    };
+    compile(&draft, &checker)?;
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut jobs = load_jobs(snap)?;
         let job = Job {
-            id: jobs.next_id(),
+            id: jobs.new_id(),
             ..draft.clone()
         };
         jobs.jobs.push(job.clone());
         jobs_commit(ctx, &jobs, "schedule", job)
     })?;
     let job = outcome.value();
-    let s = compile(job)?;
+    let s = compile(job, &checker)?;
     let next = DaemonState::default()
         .next_run(&s, Utc::now())
         .map(|t| s.zone.show(t))
@@ -117,7 +134,7 @@ fn unschedule(ctx: &Ctx, args: UnscheduleArgs) -> Result<()> {
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut jobs = load_jobs(snap)?;
-        let job = jobs.get(&args.id).cloned().ok_or_else(|| {
+        let job = jobs.find(&args.id)?.cloned().ok_or_else(|| {
             let ids: Vec<&str> = jobs.jobs.iter().map(|j| j.id.as_str()).collect();
             anyhow!(
                 "no scheduled job {:?} in {JOBS_FILE} (jobs: {})",
@@ -129,7 +146,7 @@ fn unschedule(ctx: &Ctx, args: UnscheduleArgs) -> Result<()> {
                 }
             )
         })?;
-        jobs.jobs.retain(|j| j.id != args.id);
+        jobs.jobs.retain(|j| j.id != job.id);
         jobs_commit(ctx, &jobs, "unschedule", job)
     })?;
     let job = outcome.value();
@@ -142,11 +159,17 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
     let jobs = load_jobs(&snap)?;
     let state = DaemonState::load(&ctx.store.okr_dir()?);
     let now = Utc::now();
+    let commands = commands();
+    let remotes = remotes(ctx);
+    let checker = Checker {
+        commands: &commands,
+        remotes: Some(&remotes),
+    };
     let rows: Vec<(Job, Result<Scheduled>)> = jobs
         .jobs
         .into_iter()
         .map(|j| {
-            let c = compile(&j);
+            let c = compile(&j, &checker);
             (j, c)
         })
         .collect();

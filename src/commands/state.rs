@@ -63,7 +63,14 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
     } else if path == DEFINITIONS_FILE {
         Definitions::parse(path, text)?;
     } else if path == crate::model::jobs::JOBS_FILE {
-        crate::daemon::validate_jobs(text)?;
+        let commands = super::daemon::commands();
+        crate::daemon::validate_jobs(
+            text,
+            &crate::daemon::Checker {
+                commands: &commands,
+                remotes: None,
+            },
+        )?;
     } else if path == crate::metrics::ci::REPORT_FILE {
         crate::metrics::ci::ReportBuilder::new().json(path, text)?;
     } else if path == crate::metrics::ci::HISTORY_FILE {
