@@ -585,7 +585,12 @@ fn jobs_scheduled_in_two_clones_both_survive_sync() {
     bob.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
     bob.ok(&["sync"]);
     let a = scheduled_id(&alice.ok(&[
-        "daemon", "schedule", "--cron", "@daily", "--job", "kr_measure",
+        "daemon",
+        "schedule",
+        "--cron",
+        "@daily",
+        "--job",
+        "kr_measure",
     ]));
     let b = scheduled_id(&bob.ok(&[
         "daemon", "schedule", "--cron", "@hourly", "--job", "sync", "--", "origin",

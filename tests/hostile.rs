@@ -39,7 +39,11 @@ objectives:
     /// as another clone could, bypassing every check of `git okr daemon schedule`.
     fn craft_jobs(repo: &TestRepo, jobs_yml: &str) {
         let blob = git_stdin(repo, &["hash-object", "-w", "--stdin"], jobs_yml);
-        let daemon_tree = git_stdin(repo, &["mktree"], &format!("100644 blob {blob}\tjobs.yml\n"));
+        let daemon_tree = git_stdin(
+            repo,
+            &["mktree"],
+            &format!("100644 blob {blob}\tjobs.yml\n"),
+        );
         let mut entries: Vec<String> = repo
             .git(&["ls-tree", "refs/okr/state^{tree}"])
             .lines()
@@ -130,7 +134,15 @@ objectives:
             vec!["--agent".into(), "boss".into()],
         ];
         for args in &attempts {
-            let mut argv = vec!["daemon", "schedule", "--cron", "* * * * * *", "--job", "sync", "--"];
+            let mut argv = vec![
+                "daemon",
+                "schedule",
+                "--cron",
+                "* * * * * *",
+                "--job",
+                "sync",
+                "--",
+            ];
             argv.extend(args.iter().map(String::as_str));
             let out = repo.run(&argv);
             assert!(!out.status.success(), "{args:?} was accepted");
@@ -144,18 +156,31 @@ objectives:
             &["--hook"][..],
             &["-C", "/"][..],
         ] {
-            let mut argv = vec!["daemon", "schedule", "--cron", "@daily", "--job", "kr_measure", "--"];
+            let mut argv = vec![
+                "daemon",
+                "schedule",
+                "--cron",
+                "@daily",
+                "--job",
+                "kr_measure",
+                "--",
+            ];
             argv.extend(args);
             let err = repo.fails(&argv);
             assert!(err.contains("for job kr_measure"), "{args:?}: {err}");
         }
         assert_eq!(repo.state_tip(), tip);
         // A sync with a configured remote is fine, and it is rebuilt as `-- origin`.
-        let out = repo.ok(&["daemon", "schedule", "--cron", "@daily", "--job", "sync", "--", "origin"]);
+        let out = repo.ok(&[
+            "daemon", "schedule", "--cron", "@daily", "--job", "sync", "--", "origin",
+        ]);
         assert!(out.contains("Scheduled job"), "{out}");
         // And `git okr sync` itself refuses a remote that looks like an option.
         let err = repo.fails(&["sync", "--", &payload]);
-        assert!(err.contains("must not") && err.contains("start with '-'"), "{err}");
+        assert!(
+            err.contains("must not") && err.contains("start with '-'"),
+            "{err}"
+        );
         assert!(!marker.exists(), "the attack ran");
     }
 
@@ -174,7 +199,11 @@ objectives:
             job("4", "sync", &[origin.path().display().to_string()]),
             job("5", "sync", &["--".into(), "-".into()]),
             job("6", "kr_measure", &["-C".into(), "/".into()]),
-            job("7", "kr_measure", &["--rev".into(), "--output=/tmp/x".into()]),
+            job(
+                "7",
+                "kr_measure",
+                &["--rev".into(), "--output=/tmp/x".into()],
+            ),
             job("8", "sync", &["origin\n--upload-pack=x".into()]),
         ]
         .concat();
@@ -182,7 +211,8 @@ objectives:
         let log = run_once(&repo);
         for id in 1..=8 {
             assert!(
-                log.contains(&format!("job {id} skipped")) || log.contains(&format!("job {id} refused")),
+                log.contains(&format!("job {id} skipped"))
+                    || log.contains(&format!("job {id} refused")),
                 "job {id} not refused:\n{log}"
             );
             assert!(!log.contains(&format!("job {id} (sync) runs")), "{log}");
@@ -202,7 +232,10 @@ objectives:
         let config_before = std::fs::read(teammate.path().join(".git/config")).unwrap();
         let log = run_once(&teammate);
         assert!(log.contains("job 1 skipped"), "{log}");
-        assert!(!marker.exists(), "the attack ran in the teammate's clone:\n{log}");
+        assert!(
+            !marker.exists(),
+            "the attack ran in the teammate's clone:\n{log}"
+        );
         assert_eq!(
             std::fs::read(teammate.path().join(".git/config")).unwrap(),
             config_before

@@ -150,7 +150,11 @@ impl JobKind {
         let argv = std::iter::once(self.command.join(" ")).chain(args.iter().cloned());
         let matches = cmd.clone().try_get_matches_from(argv).map_err(|e| {
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
             fail(first.to_string())
         })?;
         let mut options = Vec::new();
@@ -382,16 +386,32 @@ mod tests {
         };
         refused("kr_measure", &["-C", "/elsewhere"], "-C is not allowed");
         refused("kr_measure", &["-C/elsewhere"], "-C is not allowed");
-        refused("kr_measure", &["--workspace=/x"], "--workspace is not allowed");
+        refused(
+            "kr_measure",
+            &["--workspace=/x"],
+            "--workspace is not allowed",
+        );
         refused("kr_measure", &["--agent", "boss"], "--agent is not allowed");
         refused("kr_measure", &["--hook"], "--hook is not allowed");
         refused("kr_measure", &["--json"], "--json is not allowed");
-        refused("kr_measure", &["--rev=--output=/tmp/x"], "must not be empty or start with '-'");
+        refused(
+            "kr_measure",
+            &["--rev=--output=/tmp/x"],
+            "must not be empty or start with '-'",
+        );
         refused("kr_measure", &["--upload-pack=x"], "unexpected argument");
         refused("kr_measure", &["--rev", "a\nb"], "control character");
         refused("sync", &["--setup"], "--setup is not allowed");
-        refused("sync", &["--", "--upload-pack=touch /tmp/x;"], "must not be empty or start with '-'");
-        refused("sync", &["https://evil.example/x.git"], "is not a remote of this clone");
+        refused(
+            "sync",
+            &["--", "--upload-pack=touch /tmp/x;"],
+            "must not be empty or start with '-'",
+        );
+        refused(
+            "sync",
+            &["https://evil.example/x.git"],
+            "is not a remote of this clone",
+        );
         refused("sync", &["../other"], "is not a remote of this clone");
         // Without a clone to ask (editing the file), remotes are checked before each run.
         let no_clone = Checker {

@@ -98,7 +98,10 @@ impl Jobs {
             [one] => Ok(Some(one)),
             many => bail!(
                 "job id {id:?} is ambiguous: {}",
-                many.iter().map(|j| j.id.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|j| j.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }

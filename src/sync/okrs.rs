@@ -349,7 +349,7 @@ fn merge_list(
                     cx.file,
                     renamed
                         .get(id_field)
-                        .map(|v| key_str(v))
+                        .map(key_str)
                         .unwrap_or_default()
                 ));
                 out.push(Value::Mapping(kept));

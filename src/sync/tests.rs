@@ -389,9 +389,18 @@ fn jobs_added_in_two_clones_are_both_kept() {
     let b = "jobs: []\n";
     let o = "jobs:\n- id: 3fa94c2e\n  job: kr_measure\n  cron: '@daily'\n";
     let t = "jobs:\n- id: 71c0d9aa\n  job: sync\n  cron: '@hourly'\n";
-    let (out, m) = merge(&files(&[(f, b)]), &files(&[(f, o)]), &files(&[(f, t)]), Resolution::Stop);
+    let (out, m) = merge(
+        &files(&[(f, b)]),
+        &files(&[(f, o)]),
+        &files(&[(f, t)]),
+        Resolution::Stop,
+    );
     assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
-    assert!(out[f].contains("3fa94c2e") && out[f].contains("71c0d9aa"), "{}", out[f]);
+    assert!(
+        out[f].contains("3fa94c2e") && out[f].contains("71c0d9aa"),
+        "{}",
+        out[f]
+    );
     // Old sequential ids: both clones scheduled a job 1. Both survive, whichever side
     // merges, and every resolution keeps them (no conflict to settle).
     let o = "jobs:\n- id: '1'\n  job: kr_measure\n  cron: '@daily'\n";
@@ -415,7 +424,11 @@ fn jobs_added_in_two_clones_are_both_kept() {
             v
         };
         assert_eq!(ids(&ab[f]), ids(&ba[f]), "the same ids whoever merges");
-        assert!(m.notes.iter().any(|n| n.contains("kept both")), "{:?}", m.notes);
+        assert!(
+            m.notes.iter().any(|n| n.contains("kept both")),
+            "{:?}",
+            m.notes
+        );
     }
 }
 
