@@ -194,7 +194,7 @@ objectives:
         // a remote is only ever a name configured here.
         let jobs = [
             job("1", "sync", &["--".into(), payload.clone()]),
-            job("2", "sync", &[payload.clone()]),
+            job("2", "sync", std::slice::from_ref(&payload)),
             job("3", "sync", &["--setup".into(), "--push-too".into()]),
             job("4", "sync", &[origin.path().display().to_string()]),
             job("5", "sync", &["--".into(), "-".into()]),

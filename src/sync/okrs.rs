@@ -347,10 +347,7 @@ fn merge_list(
                 m.note(format!(
                     "{}: two different jobs were added as {id}; kept both, one as {}",
                     cx.file,
-                    renamed
-                        .get(id_field)
-                        .map(key_str)
-                        .unwrap_or_default()
+                    renamed.get(id_field).map(key_str).unwrap_or_default()
                 ));
                 out.push(Value::Mapping(kept));
                 Some(renamed)
