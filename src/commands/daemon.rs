@@ -1,15 +1,16 @@
 //! `git okr daemon schedule|jobs|unschedule|run|launchd|systemd`.
 
 use super::output::table;
-use super::state::require_initialized;
-use super::Ctx;
 use crate::cli::{DaemonCommand, JobsArgs, ScheduleArgs, UnitArgs, UnscheduleArgs};
+use crate::ctx::require_initialized;
+use crate::ctx::Ctx;
 use crate::daemon::run::{DaemonState, Options};
 use crate::daemon::{compile, units, Checker, Commands, Scheduled};
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
+use clap::CommandFactory;
 use std::path::PathBuf;
 
 pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
@@ -20,13 +21,13 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
         DaemonCommand::Run(args) => {
             let config = ctx.store.repo().config_snapshot();
             let opts = Options {
-                commands: commands(),
                 once: args.once,
                 exe: own_exe()?,
                 repo: repo_path(ctx)?,
                 notify: config.boolean("okr.daemon.notify").unwrap_or(true),
                 allow_agents: config.boolean("okr.daemon.allowAgents").unwrap_or(false),
                 remotes: remotes(ctx),
+                commands: commands(),
             };
             crate::daemon::run::run(&ctx.store, opts)
         }
@@ -35,10 +36,15 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
     }
 }
 
-/// This build's command tree, which the daemon parses job arguments with.
-pub fn commands() -> Commands {
-    use clap::CommandFactory;
-    Commands::new(crate::cli::Cli::command())
+/// This build's command tree: the daemon parses job arguments with the very definitions
+/// the commands use (see `daemon::ArgsCheck`).
+pub(crate) fn check_job_args() -> clap::Command {
+    crate::cli::Cli::command()
+}
+
+/// The checker for jobs scheduled or run in this clone.
+fn commands() -> Commands {
+    Commands::new(check_job_args())
 }
 
 /// The remotes configured in this clone.
@@ -312,4 +318,78 @@ fn systemd(ctx: &Ctx, args: UnitArgs) -> Result<()> {
         units::systemd_unit_name(&repo)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(kind: &str, args: &[&str]) -> Job {
+        Job {
+            id: "1".into(),
+            job: kind.into(),
+            cron: "@daily".into(),
+            tz: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            created_at: None,
+            created_by: None,
+        }
+    }
+
+    /// The allowlists name arguments the real commands have, and the real commands'
+    /// dangerous options are refused.
+    #[test]
+    fn job_arguments_are_checked_with_the_real_command_tree() {
+        let commands = commands();
+        let remotes = vec!["origin".to_string()];
+        let checker = Checker {
+            commands: &commands,
+            remotes: Some(&remotes),
+        };
+        let argv = |kind: &str, args: &[&str]| compile(&job(kind, args), &checker).map(|s| s.argv);
+        assert_eq!(
+            argv("kr_measure", &["--rev", "main"]).unwrap(),
+            ["kr", "measure", "--rev=main", "--json"]
+        );
+        assert_eq!(
+            argv("plan_run", &["--adapter", "codex", "plan-1"]).unwrap(),
+            ["plan", "run", "--adapter=codex", "--", "plan-1"]
+        );
+        assert_eq!(
+            argv("sync", &["--theirs", "origin"]).unwrap(),
+            ["sync", "--theirs", "--", "origin"]
+        );
+        for (kind, args, why) in [
+            ("kr_measure", &["-C", "/elsewhere"][..], "-C is not allowed"),
+            (
+                "kr_measure",
+                &["--workspace=/x"][..],
+                "--workspace is not allowed",
+            ),
+            (
+                "kr_measure",
+                &["--agent", "boss"][..],
+                "--agent is not allowed",
+            ),
+            ("kr_measure", &["--hook"][..], "--hook is not allowed"),
+            ("kr_measure", &["--frobnicate"][..], "--frobnicate"),
+            ("sync", &["--setup", "--push-too"][..], "is not allowed"),
+            (
+                "sync",
+                &["--", "--upload-pack=touch /tmp/x;"][..],
+                "start with '-'",
+            ),
+            (
+                "sync",
+                &["/tmp/elsewhere"][..],
+                "not a remote of this clone",
+            ),
+        ] {
+            let err = format!(
+                "{:#}",
+                compile(&job(kind, args), &checker).err().expect("refused")
+            );
+            assert!(err.contains(why), "{args:?}: {err}");
+        }
+    }
 }

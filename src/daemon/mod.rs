@@ -104,6 +104,10 @@ impl Commands {
     }
 }
 
+/// The command tree of this build, as the command layer hands it down to the places
+/// below it that validate a jobs file (`git okr edit`, `init --from`).
+pub type ArgsCheck = fn() -> clap::Command;
+
 /// What a job's arguments are checked against besides the command's definition.
 pub struct Checker<'a> {
     pub commands: &'a Commands,
@@ -284,11 +288,17 @@ pub fn compile(job: &Job, checker: &Checker<'_>) -> Result<Scheduled> {
     })
 }
 
-/// Validate `daemon/jobs.yml` as a whole (for `git okr edit`).
-pub fn validate_jobs(text: &str, checker: &Checker<'_>) -> Result<Jobs> {
+/// Validate `daemon/jobs.yml` as a whole (for `git okr edit`). Remotes are not checked
+/// here (there may be no clone to ask); the daemon checks them before every run.
+pub fn validate_jobs(text: &str, tree: ArgsCheck) -> Result<Jobs> {
     let jobs = Jobs::parse(JOBS_FILE, text)?;
+    let commands = Commands::new(tree());
+    let checker = Checker {
+        commands: &commands,
+        remotes: None,
+    };
     for job in &jobs.jobs {
-        compile(job, checker).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
+        compile(job, &checker).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
     }
     Ok(jobs)
 }

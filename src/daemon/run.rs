@@ -340,7 +340,7 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
     cmd.arg("-C")
         .arg(&opts.repo)
         .args(&argv)
-        .env(notify::FROM_DAEMON_ENV, &s.job.id)
+        .env(crate::env_vars::DAEMON_JOB, &s.job.id)
         .stdin(Stdio::null())
         // Its own process group: a Ctrl-C at the terminal stops the daemon after the job,
         // not the job in the middle.
