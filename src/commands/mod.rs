@@ -9,6 +9,7 @@ mod hooks;
 mod init;
 pub mod kr;
 mod manpages;
+mod mcp;
 mod metric;
 mod output;
 mod pager;
@@ -119,6 +120,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Apply(args) => proposals::run(ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(ctx, args),
         Command::Plan(command) => plan::dispatch(ctx, command),
+        Command::Mcp => mcp::run(ctx),
         Command::Man(_) | Command::Completions(_) => setup_command(command),
     }
 }

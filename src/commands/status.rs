@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
 /// (blocked, at_risk, regressed, no_value, reached, likely_to_miss, proposals_proposed,
 /// proposals_approved), `message` is the line `status` prints.
 #[derive(Debug, Clone, serde::Serialize)]
-struct Attention {
+pub(super) struct Attention {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     kr_id: Option<String>,
@@ -121,7 +121,7 @@ struct Attention {
     /// The command that helps, if there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<String>,
-    message: String,
+    pub(super) message: String,
 }
 
 impl Attention {
@@ -154,7 +154,7 @@ impl Attention {
 }
 
 /// KRs a person should look at: blocked, at risk, regressed, or without a value.
-fn attention(
+pub(super) fn attention(
     set: &crate::model::okrs::OkrSet,
     values: &std::collections::BTreeMap<String, f64>,
 ) -> Vec<Attention> {
@@ -204,7 +204,7 @@ fn attention(
 }
 
 /// Proposals a person still has to act on.
-fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<Attention>> {
+pub(super) fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<Attention>> {
     use crate::model::proposal::ProposalStatus;
     let (mut proposed, mut approved) = (0, 0);
     for id in super::proposals::proposal_ids(snap)? {

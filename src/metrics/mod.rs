@@ -2,4 +2,5 @@
 
 pub mod ci;
 pub mod current;
+pub mod delivery;
 pub mod git;
