@@ -109,6 +109,7 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
     if reason.is_empty() {
         bail!("--reason must say why the change is needed");
     }
+    crate::model::ids::check_line(&reason).map_err(|e| anyhow!("--reason {e}"))?;
     let requested = requested_changes(&args)?;
     let created = now_text();
     let today = chrono::Utc::now().date_naive();
@@ -250,6 +251,9 @@ fn decide(ctx: &Ctx, given: &str, to: ProposalStatus, reason: Option<String>) ->
     let reason = reason.map(|r| r.trim().to_string());
     if reason.as_deref() == Some("") {
         bail!("--reason must say why the proposal is rejected");
+    }
+    if let Some(r) = &reason {
+        crate::model::ids::check_line(r).map_err(|e| anyhow!("--reason {e}"))?;
     }
     let at = now_text();
     let outcome = ctx.store.transact(|snap| {

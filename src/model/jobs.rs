@@ -47,8 +47,15 @@ impl Jobs {
             let line = super::line_of(text, "id", &job.id, 0)
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
-            if job.id.trim().is_empty() || job.id.contains(char::is_whitespace) {
-                bail!("{file}{line}: job id {:?} must be a word", job.id);
+            let line = if line.is_empty() {
+                super::line_of_key(text, "id", i)
+                    .map(|l| format!(":{l}"))
+                    .unwrap_or_default()
+            } else {
+                line
+            };
+            if let Err(e) = super::ids::check_id(&job.id) {
+                bail!("{file}{line}: job id {e}");
             }
             if jobs.jobs[..i].iter().any(|j| j.id == job.id) {
                 let dup = super::line_of(text, "id", &job.id, 1)

@@ -52,6 +52,9 @@ impl ManualMetrics {
                     metric.key
                 );
             }
+            metric
+                .check_lines()
+                .map_err(|e| anyhow::anyhow!("{}: {}: {e}", at(path, line), metric.key))?;
         }
         Ok(m)
     }
@@ -70,6 +73,22 @@ impl ManualMetrics {
 
     pub fn get(&self, key: &str) -> Option<&ManualMetric> {
         self.metrics.iter().find(|m| m.key == key)
+    }
+}
+
+impl ManualMetric {
+    /// Unit, evidence and source are one line each: they reach commit messages and reports.
+    pub fn check_lines(&self) -> std::result::Result<(), String> {
+        use super::ids::check_line;
+        for (name, value) in [("unit", &self.unit), ("source", &self.source)] {
+            if let Some(v) = value {
+                check_line(v).map_err(|e| format!("{name} {e}"))?;
+            }
+        }
+        for (i, e) in self.evidence.iter().enumerate() {
+            check_line(e).map_err(|err| format!("evidence[{i}] {err}"))?;
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! `model` depends on nothing else of ours.
 
 pub mod definitions;
+pub mod ids;
 pub mod jobs;
 pub mod manual;
 pub mod okrs;
@@ -40,6 +41,20 @@ pub fn line_of(text: &str, key: &str, value: &str, nth: usize) -> Option<usize> 
             };
             let rest = rest.split(" #").next().unwrap_or(rest).trim();
             rest.trim_matches(|c| c == '"' || c == '\'') == value
+        })
+        .nth(nth)
+        .map(|(i, _)| i + 1)
+}
+
+/// The 1-based line of the `nth` (0-based) line holding `key:` whatever its value (for
+/// values `line_of` cannot match, such as ones with escaped control characters).
+pub fn line_of_key(text: &str, key: &str, nth: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start().trim_start_matches("- ").trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
         })
         .nth(nth)
         .map(|(i, _)| i + 1)

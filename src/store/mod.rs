@@ -4,8 +4,10 @@
 //! with gix and never touches the user's index, work tree, HEAD or branches.
 
 mod message;
+pub mod verify;
 
 pub use message::{parse_trailers, CommitMessage};
+pub use verify::TreeError;
 
 use anyhow::{anyhow, bail, Context, Result};
 use gix::object::tree::EntryKind;
@@ -48,6 +50,8 @@ impl<T, E: Into<gix::Error>> GixContext<T> for std::result::Result<T, E> {
 /// A repository opened for git-okr.
 pub struct Store {
     repo: gix::Repository,
+    /// Subtrees found valid by `verify`, so each is checked once per process.
+    verified: verify::Verified,
 }
 
 /// The files to change in one commit: `Some(bytes)` writes, `None` removes.
@@ -136,7 +140,10 @@ impl Store {
         // A state commit needs an identity; git-okr must work in hooks and daemons where none is set.
         repo.committer_or_set_fallback("git-okr", "git-okr@localhost")
             .git("reading the git identity")?;
-        Ok(Store { repo })
+        Ok(Store {
+            repo,
+            verified: verify::Verified::default(),
+        })
     }
 
     pub fn repo(&self) -> &gix::Repository {
@@ -169,13 +176,40 @@ impl Store {
         self.snapshot_at(tip)
     }
 
-    /// The state at `commit` (or the empty state for `None`).
+    /// The state at `commit` (or the empty state for `None`). Its tree is verified first
+    /// (see `verify`): nothing of a tree with an escaping path or a symlink is ever read.
     pub fn snapshot_at(&self, commit: Option<ObjectId>) -> Result<Snapshot<'_>> {
+        let tree = match commit {
+            Some(id) => Some(self.verified_tree_of(id)?),
+            None => None,
+        };
         Ok(Snapshot {
             store: self,
             tip: commit,
-            tree: commit.map(|id| self.tree_of(id)).transpose()?,
+            tree,
         })
+    }
+
+    /// Verify the tree of `commit` (paths, layout, entry kinds, sizes).
+    pub fn verify_commit(&self, commit: ObjectId) -> std::result::Result<(), TreeError> {
+        let tree = self.tree_of(commit).map_err(|e| TreeError::Unreadable {
+            path: "/".into(),
+            why: format!("{e:#}"),
+        })?;
+        verify::verify_tree(&self.repo, tree, &self.verified)
+    }
+
+    /// The tree of `commit`, refused (naming the commit and the path) unless it verifies.
+    fn verified_tree_of(&self, commit: ObjectId) -> Result<ObjectId> {
+        let tree = self.tree_of(commit)?;
+        verify::verify_tree(&self.repo, tree, &self.verified).map_err(|e| {
+            anyhow!(
+                "refs/okr/state commit {} is refused: {e}. Move the ref back to a good commit \
+                 (git log refs/okr/state; git update-ref refs/okr/state GOOD)",
+                commit.to_hex_with_len(12)
+            )
+        })?;
+        Ok(tree)
     }
 
     /// The one write path: read the tip, let `op` compute changes from that state,
@@ -248,6 +282,9 @@ impl Store {
     fn write_tree(&self, base: Option<ObjectId>, changes: &Changes) -> Result<ObjectId> {
         let mut entries = Vec::with_capacity(changes.files.len());
         for (path, content) in &changes.files {
+            if content.is_some() {
+                verify::check_file_path(path).map_err(|e| anyhow!("refusing to write {e}"))?;
+            }
             let blob = content.as_deref().map(|b| self.write_blob(b)).transpose()?;
             entries.push((path.as_str(), blob));
         }
@@ -273,7 +310,14 @@ impl Store {
     }
 
     /// Compare-and-swap `refs/okr/state` from `old` to `new`.
+    /// The new commit's tree is verified first: the ref never moves to a refused tree.
     pub fn move_ref(&self, old: Option<ObjectId>, new: ObjectId, why: &str) -> Result<()> {
+        self.verify_commit(new).map_err(|e| {
+            anyhow!(
+                "refused to move refs/okr/state to {}: {e}",
+                new.to_hex_with_len(12)
+            )
+        })?;
         let constraint = match old {
             Some(prev) => PreviousValue::MustExistAndMatch(Target::Object(prev)),
             None => PreviousValue::MustNotExist,
