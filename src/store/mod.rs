@@ -3,9 +3,11 @@
 //! `store` knows git, not OKRs: it reads and writes files on `refs/okr/state`
 //! with gix and never touches the user's index, work tree, HEAD or branches.
 
+mod history;
 mod message;
 pub mod verify;
 
+pub use history::FolderChange;
 pub use message::{parse_trailers, CommitMessage};
 pub use verify::TreeError;
 
