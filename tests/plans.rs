@@ -931,3 +931,25 @@ report done proposed"#,
         "not applied"
     );
 }
+
+#[test]
+fn plan_schema_needs_no_repository() {
+    let outside = tempfile::tempdir().unwrap();
+    let ceiling = outside.path().parent().unwrap();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("git-okr")
+            .unwrap()
+            .current_dir(outside.path())
+            .env("GIT_CEILING_DIRECTORIES", ceiling)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let schema = run(&["plan", "schema"]);
+    assert!(schema.status.success(), "{}", stderr(&schema));
+    assert_eq!(stdout(&schema), git_okr::model::plan::TASKS_SCHEMA);
+    // The folder really is outside any repository: a command that needs one fails.
+    let status = run(&["status"]);
+    assert!(!status.status.success(), "{}", stdout(&status));
+}

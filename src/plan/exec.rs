@@ -3,7 +3,7 @@
 //! whole group is signalled when it must stop, so the agent's own children (test runners,
 //! shells, servers) go with it and nothing is orphaned.
 
-use super::adapters::{Inspector, Invocation};
+use super::invocation::{Inspector, Invocation};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::path::PathBuf;

@@ -5,10 +5,10 @@
 use super::adapters::{self, Adapter};
 use super::exec::{self, Cancel, End, Outcome};
 use super::guard::{self, WorkTreeOkrs};
+use super::new_id;
 use super::prompt::task_prompt;
-use super::{new_id, PlanRunArgs};
-use crate::commands::state::require_initialized;
-use crate::commands::Ctx;
+use crate::ctx::require_initialized;
+use crate::ctx::Ctx;
 use crate::daemon::notify::{self, Notice};
 use crate::model::plan::{
     run_dir, LogInfo, Plan, RunResult, Task, TaskResult, TaskStatus, Violation, PLANS_DIR,
@@ -22,7 +22,28 @@ use tokio::task::JoinSet;
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 1800;
 
-pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
+/// What `plan run` is asked for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// A plan id or its state path (`plans/YYYY-MM-DD/<id>.json`).
+    pub plan: String,
+    /// The agent to run the tasks with.
+    pub adapter: String,
+    /// Seconds each task may take (default: the adapter's, else `DEFAULT_TIMEOUT_SECS`).
+    pub timeout: Option<u64>,
+    /// How many tasks run at once (at least 1).
+    pub parallel: usize,
+}
+
+/// A run recorded on the state: its result, where it lives, and the notice to show.
+#[derive(Debug)]
+pub struct RecordedRun {
+    pub path: String,
+    pub result: RunResult,
+    pub notice: Notice,
+}
+
+pub fn run(ctx: &Ctx, args: &RunRequest) -> Result<RecordedRun> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let (plan_path, plan) = find_plan(&snap, &args.plan)?;
@@ -108,40 +129,15 @@ pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
         }))
     })?;
 
-    let counts = counts(&result.tasks);
-    notify(notify::plan_run(
+    let notice = notify::plan_run(
         status == "completed",
-        format!("{} ({status}): {counts}", plan.plan_id),
-    ));
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-    } else {
-        for t in &result.tasks {
-            println!(
-                "{} {:<9} {:>7}ms  {}{}",
-                t.task_id,
-                t.status.as_str(),
-                t.duration_ms,
-                t.title,
-                t.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            );
-        }
-        for v in result
-            .violations
-            .iter()
-            .chain(result.tasks.iter().flat_map(|t| &t.violations))
-        {
-            println!("Guardrail violation: {}; {}", v.detail, v.action);
-        }
-        println!("Wrote run result: {result_path}");
-    }
-    match status {
-        "completed" => Ok(()),
-        other => bail!("plan {} {other}: {counts}", plan.plan_id),
-    }
+        format!("{} ({status}): {}", plan.plan_id, counts(&result.tasks)),
+    );
+    Ok(RecordedRun {
+        path: result_path,
+        result,
+        notice,
+    })
 }
 
 struct Setup<'a> {
@@ -238,7 +234,7 @@ fn agent_for(s: &Setup<'_>, task: &Task) -> String {
         .unwrap_or_else(|| s.adapter.name.clone())
 }
 
-fn invocation(s: &Setup<'_>, task: &Task, agent: &str) -> Result<adapters::Invocation> {
+fn invocation(s: &Setup<'_>, task: &Task, agent: &str) -> Result<super::invocation::Invocation> {
     let dir = s.scratch.join(&task.id);
     std::fs::create_dir_all(&dir)?;
     let task_file = dir.join("task.json");
@@ -396,7 +392,8 @@ pub fn find_plan(snap: &Snapshot<'_>, arg: &str) -> Result<(String, Plan)> {
     Ok((path, plan))
 }
 
-fn counts(tasks: &[TaskResult]) -> String {
+/// `2 passed, 1 failed`: the tasks counted by status.
+pub fn counts(tasks: &[TaskResult]) -> String {
     let mut parts = Vec::new();
     for status in [
         TaskStatus::Passed,
@@ -455,18 +452,4 @@ fn run_message(ctx: &Ctx, plan: &Plan, r: &RunResult) -> crate::store::CommitMes
         );
     }
     msg
-}
-
-/// Best effort: no notification service means a line on stderr. Under the daemon, the
-/// daemon shows the notice (once) and logs it.
-fn notify(notice: Notice) {
-    if std::env::var_os(notify::FROM_DAEMON_ENV).is_some() {
-        return;
-    }
-    if let Err(e) = notify::show(&notice) {
-        eprintln!(
-            "git-okr: {}: {} (no desktop notification: {e})",
-            notice.summary, notice.body
-        );
-    }
 }
