@@ -3,7 +3,6 @@
 //! Only the shape is checked here; cron expressions, time zones and job names are
 //! checked by the daemon, which knows the scheduler and the commands of this build.
 
-use super::yaml_error;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +41,7 @@ impl Jobs {
         if text.trim().is_empty() {
             return Ok(Jobs::default());
         }
-        let jobs: Jobs = serde_yaml::from_str(text).map_err(|e| yaml_error(file, e))?;
+        let jobs: Jobs = super::parse_yaml(file, text)?;
         for (i, job) in jobs.jobs.iter().enumerate() {
             let line = super::line_of(text, "id", &job.id, 0)
                 .map(|l| format!(":{l}"))

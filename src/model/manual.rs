@@ -1,6 +1,6 @@
 //! `metrics/manual.yml`: metrics people (or CI scripts) record by hand.
 
-use super::{at, line_of, yaml_error};
+use super::{at, line_of};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -35,7 +35,7 @@ impl ManualMetrics {
         if text.trim().is_empty() {
             return Ok(ManualMetrics::default());
         }
-        let m: ManualMetrics = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let m: ManualMetrics = super::parse_yaml(path, text)?;
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for metric in &m.metrics {
             let n = seen.entry(metric.key.as_str()).or_insert(0);

@@ -5,7 +5,7 @@
 //! work on, so fields git-okr does not know survive a rewrite in their order.
 
 use super::ids::{check_id, check_line, check_text};
-use super::{at, fmt_num, line_of, line_of_key, yaml_error};
+use super::{at, fmt_num, line_of, line_of_key};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -15,6 +15,8 @@ use std::fmt;
 /// The OKR files live here; `permissions.yml` beside them is not one.
 pub const OKR_DIR: &str = "okrs/";
 pub const PERMISSIONS_FILE: &str = "okrs/permissions.yml";
+/// The organization's OKR file, which every state has.
+pub const ORG_FILE: &str = "okrs/org.yml";
 
 /// Whether a state path is an OKR definition file.
 pub fn is_okr_file(path: &str) -> bool {
@@ -170,12 +172,12 @@ impl OkrDoc {
                 objectives: Vec::new(),
             }
         } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
+            super::parse_yaml(path, text)?
         };
         let value: Value = if text.trim().is_empty() {
             Value::Mapping(Default::default())
         } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
+            super::parse_yaml(path, text)?
         };
         Ok(OkrDoc {
             path: path.to_string(),

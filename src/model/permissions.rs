@@ -8,7 +8,7 @@
 //! `approvers` (people's emails or names) may approve; empty means any person.
 
 use super::ids::{check_id, check_line};
-use super::{at, line_of, yaml_error};
+use super::{at, line_of};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,14 +101,13 @@ impl Permissions {
         if text.trim().is_empty() {
             return Ok(Permissions::default());
         }
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let value: serde_yaml::Value = super::parse_yaml(path, text)?;
         if !value.is_mapping() {
             bail!("{path}:1: expected a mapping with default_policy and permissions");
         }
         // Parse the chosen form from the text (not the Value) so errors keep their line numbers.
         let perms = if value.get("permissions").is_some_and(|p| p.is_mapping()) {
-            let f: ModeForm = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+            let f: ModeForm = super::parse_yaml(path, text)?;
             Permissions {
                 default_policy: f.default_policy,
                 rules: Vec::new(),
@@ -117,7 +116,7 @@ impl Permissions {
                 approvers: f.approvers,
             }
         } else {
-            let f: ListForm = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+            let f: ListForm = super::parse_yaml(path, text)?;
             Permissions {
                 default_policy: f.default_policy,
                 rules: f.permissions,

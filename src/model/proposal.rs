@@ -4,7 +4,6 @@
 //! The structured changes are the truth that `apply` re-applies on the state of the
 //! day; the unified diff is what reviewers read, made against the base commit.
 
-use super::yaml_error;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -169,7 +168,7 @@ pub struct Proposal {
 
 impl Proposal {
     pub fn parse(path: &str, text: &str) -> Result<Proposal> {
-        let p: Proposal = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let p: Proposal = super::parse_yaml(path, text)?;
         if !is_proposal_id(&p.id) {
             bail!(
                 "{path}: id {:?} is not a proposal id (P-YYYYMMDD-hex)",

@@ -222,6 +222,7 @@ impl Store {
         mut op: impl FnMut(&Snapshot<'_>) -> Result<Step<T>>,
     ) -> Result<Outcome<T>> {
         let mut last_error = None;
+        let mut locks = LockWatch::default();
         for attempt in 0..MAX_ATTEMPTS {
             let snap = self.snapshot()?;
             let commit = match op(&snap)? {
@@ -245,6 +246,11 @@ impl Store {
                 Err(e) => {
                     if self.tip()? == snap.tip && !is_lock_contention(&e) {
                         return Err(e.context("updating refs/okr/state"));
+                    }
+                    if is_lock_contention(&e) {
+                        if let Some(stale) = locks.stale(&self.lock_files()) {
+                            return Err(anyhow::Error::new(stale));
+                        }
                     }
                     last_error = Some(e);
                     backoff(attempt);
@@ -439,6 +445,72 @@ fn walk(
         }
     }
     Ok(())
+}
+
+impl Store {
+    /// The lock files a move of `refs/okr/state` takes (git's and gix's names alike).
+    fn lock_files(&self) -> Vec<PathBuf> {
+        let common = self.repo.common_dir();
+        vec![
+            common.join(format!("{STATE_REF}.lock")),
+            common.join("packed-refs.lock"),
+        ]
+    }
+}
+
+/// A lock file nobody holds: left by a writer killed with `kill -9` (or a crash).
+#[derive(Debug, thiserror::Error)]
+#[error("{} has been locked for {}s and no write is waiting on it: a git or git-okr process was killed while writing. If no git command is running in this repository, remove it: rm {}", path.display(), age.as_secs(), path.display())]
+pub struct StaleLock {
+    pub path: PathBuf,
+    pub age: Duration,
+}
+
+/// How long one lock file may stay in place, unchanged, while we wait on it: a real
+/// writer holds it for milliseconds (it writes one small file and renames it).
+const LOCK_PATIENCE: Duration = Duration::from_millis(1500);
+/// A lock file older than this when first seen is stale at once.
+const STALE_LOCK_AGE: Duration = Duration::from_secs(10);
+
+/// Watches the lock files a transaction keeps running into. A lock another live writer
+/// holds comes and goes (a new file each time); the same file (same inode, same mtime)
+/// in place for `LOCK_PATIENCE`, or one older than `STALE_LOCK_AGE`, is stale.
+#[derive(Default)]
+struct LockWatch {
+    seen: BTreeMap<PathBuf, (u64, std::time::SystemTime, std::time::Instant)>,
+}
+
+impl LockWatch {
+    fn stale(&mut self, files: &[PathBuf]) -> Option<StaleLock> {
+        use std::os::unix::fs::MetadataExt;
+        for path in files {
+            let Ok(meta) = std::fs::symlink_metadata(path) else {
+                self.seen.remove(path);
+                continue;
+            };
+            let Ok(modified) = meta.modified() else {
+                continue;
+            };
+            let age = modified.elapsed().unwrap_or_default();
+            let identity = (meta.ino(), modified);
+            let first_seen = match self.seen.get(path) {
+                Some((ino, mtime, at)) if (*ino, *mtime) == identity => *at,
+                _ => {
+                    let now = std::time::Instant::now();
+                    self.seen
+                        .insert(path.clone(), (identity.0, identity.1, now));
+                    now
+                }
+            };
+            if age >= STALE_LOCK_AGE || first_seen.elapsed() >= LOCK_PATIENCE {
+                return Some(StaleLock {
+                    path: path.clone(),
+                    age,
+                });
+            }
+        }
+        None
+    }
 }
 
 fn is_lock_contention(e: &anyhow::Error) -> bool {

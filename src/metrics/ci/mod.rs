@@ -259,10 +259,17 @@ impl Report {
         text
     }
 
-    /// The line appended to `metrics/ci_history.jsonl` (newline included).
+    /// The line appended to `metrics/ci_history.jsonl` (newline included). Each call
+    /// gets a new random `build_id`: two builds in the same second with the same commit
+    /// and outcome stay two lines, through every merge.
     pub fn history_line(&self) -> String {
+        use rand::Rng;
         let mut doc = Map::new();
         doc.insert("generated_at".into(), json!(self.generated_at));
+        doc.insert(
+            "build_id".into(),
+            json!(format!("{:016x}", rand::rng().random::<u64>())),
+        );
         if let Some(c) = &self.commit {
             doc.insert("commit".into(), json!(c));
         }
