@@ -56,15 +56,77 @@ pub struct History {
 }
 
 /// Derive every proposal's lifecycle from the history of `tip`.
+///
+/// The candidate step commits come from the audit mirror (which follows the ref
+/// incrementally, so this costs a query, not a walk of every state commit); each is
+/// then checked against the objects themselves. Without a usable mirror, the history
+/// is walked.
 pub fn derive(store: &Store, tip: Option<ObjectId>) -> Result<History> {
     let Some(tip) = tip else {
         return Ok(History::default());
     };
     let folder = PROPOSALS_DIR.trim_end_matches('/');
-    let changes = store.folder_history(tip, folder)?;
+    let changes = match mirrored_candidates(store, tip) {
+        Ok(Some(candidates)) => {
+            let mut changes = Vec::new();
+            for (commit, id) in candidates {
+                if let Some(change) = store.change_of(commit, folder, &format!("{id}.yml"))? {
+                    changes.push(change);
+                }
+            }
+            changes
+        }
+        _ => store.folder_history(tip, folder)?,
+    };
+    derive_from(store, &changes)
+}
+
+/// The commits the audit mirror of `tip` records as proposal steps (commit, proposal id),
+/// parents before children; `None` when the mirror is not at `tip`.
+fn mirrored_candidates(store: &Store, tip: ObjectId) -> Result<Option<Vec<(ObjectId, String)>>> {
+    let okr_dir = store.okr_dir()?;
+    let rows = crate::db::with_db(&okr_dir, |conn| {
+        crate::audit::follow::follow(store.repo(), conn, Some(tip), false)?;
+        // One read transaction: the tip check and the rows see the same mirror.
+        let tx = conn.transaction()?;
+        let mirrored = crate::db::meta_get(&tx, crate::audit::schema::TIP_KEY)?;
+        if mirrored.as_deref() != Some(tip.to_string().as_str()) {
+            return Ok(None);
+        }
+        let mut stmt = tx.prepare(
+            "SELECT commit_id, proposal FROM audit_events
+             WHERE derived = 0 AND proposal IS NOT NULL
+               AND action IN ('propose', 'approve', 'reject', 'apply')
+             ORDER BY seq, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(rows))
+    })?;
+    let Some(rows) = rows else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (commit, id) in rows {
+        // Only ids that can name a file of the folder (the row is from a commit message).
+        if !crate::model::proposal::is_proposal_id(&id) {
+            continue;
+        }
+        if let Ok(commit) = ObjectId::from_hex(commit.as_bytes()) {
+            if !out.contains(&(commit, id.clone())) {
+                out.push((commit, id));
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Run the lifecycle rules over changes to proposal files, in history order.
+fn derive_from(store: &Store, changes: &[FolderChange]) -> Result<History> {
     let mut perms = PermissionsAt::new(store);
     let mut history = History::default();
-    for change in &changes {
+    for change in changes {
         for (name, before, after) in &change.files {
             let Some(id) = name.strip_suffix(".yml") else {
                 continue;

@@ -86,7 +86,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Every commit reachable from `tip` with its parents, time and `folder` tree id.
+    /// The commits reachable from `tip` through commits that have `folder` (and the
+    /// first one on each line that does not), with parents, time and `folder` tree id.
     fn collect_nodes(&self, tip: ObjectId, folder: &str) -> Result<HashMap<ObjectId, Node>> {
         let mut nodes = HashMap::new();
         let mut todo = vec![tip];
@@ -102,7 +103,12 @@ impl Store {
                 .find_entry(folder)
                 .filter(|e| e.mode().is_tree())
                 .map(|e| e.oid().to_owned());
-            todo.extend(parents.iter().copied());
+            // A commit without the folder ends the walk along its line: every change
+            // to a file now in the folder was made in a commit that has the folder,
+            // after the last commit on that line that did not.
+            if folder_id.is_some() {
+                todo.extend(parents.iter().copied());
+            }
             nodes.insert(
                 id,
                 Node {
@@ -136,6 +142,58 @@ impl Store {
         }
         cache.insert(tree, listing.clone());
         Ok(listing)
+    }
+
+    /// `commit` as a change of the file `folder/name`, when it is a single-parent (or
+    /// root) commit that changed that file; `None` otherwise.
+    pub fn change_of(
+        &self,
+        commit: ObjectId,
+        folder: &str,
+        name: &str,
+    ) -> Result<Option<FolderChange>> {
+        let found = self.repo.find_commit(commit).map_err(gix_error)?;
+        let parents: Vec<ObjectId> = found.parent_ids().map(|p| p.detach()).collect();
+        if parents.len() > 1 {
+            return Ok(None);
+        }
+        let parent = parents.first().copied();
+        let path = format!("{folder}/{name}");
+        let after = self.blob_id_at(commit, &path)?;
+        let before = match parent {
+            Some(p) => self.blob_id_at(p, &path)?,
+            None => None,
+        };
+        if before == after {
+            return Ok(None);
+        }
+        let (committer_name, committer_email) = match found.committer() {
+            Ok(sig) => (sig.name.to_string(), sig.email.to_string()),
+            Err(_) => (String::new(), String::new()),
+        };
+        Ok(Some(FolderChange {
+            commit,
+            parent,
+            time: found.time().map(|t| t.seconds).unwrap_or(0),
+            message: found.message_raw_sloppy().to_string(),
+            committer_name,
+            committer_email,
+            files: vec![(name.to_string(), before, after)],
+        }))
+    }
+
+    /// The blob id at `path` in `commit`'s tree, if a file is there.
+    fn blob_id_at(&self, commit: ObjectId, path: &str) -> Result<Option<ObjectId>> {
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .map_err(gix_error)?
+            .tree()
+            .map_err(gix_error)?;
+        Ok(match tree.lookup_entry_by_path(path).map_err(gix_error)? {
+            Some(entry) if entry.mode().is_blob() => Some(entry.oid().to_owned()),
+            _ => None,
+        })
     }
 
     /// The bytes of the file at `path` in `commit`'s tree, without verifying the rest of

@@ -460,17 +460,19 @@ impl Store {
 
 /// A lock file nobody holds: left by a writer killed with `kill -9` (or a crash).
 #[derive(Debug, thiserror::Error)]
-#[error("{} has been locked for {}s and no write is waiting on it: a git or git-okr process was killed while writing. If no git command is running in this repository, remove it: rm {}", path.display(), age.as_secs(), path.display())]
+#[error("{} has been in place for {}s, longer than any write holds it: a git or git-okr process was probably killed while writing. If no git command is running in this repository, remove it: rm {}", path.display(), age.as_secs(), path.display())]
 pub struct StaleLock {
     pub path: PathBuf,
     pub age: Duration,
 }
 
 /// How long one lock file may stay in place, unchanged, while we wait on it: a real
-/// writer holds it for milliseconds (it writes one small file and renames it).
-const LOCK_PATIENCE: Duration = Duration::from_millis(1500);
-/// A lock file older than this when first seen is stale at once.
-const STALE_LOCK_AGE: Duration = Duration::from_secs(10);
+/// writer holds it for milliseconds (it writes one small file and renames it); the
+/// margin covers a writer descheduled on a badly overloaded machine.
+const LOCK_PATIENCE: Duration = Duration::from_secs(3);
+/// A lock file this old when we run into it is stale at once (the usual case: it was
+/// left by a crash some time ago), so the error comes on the first attempt.
+const STALE_LOCK_AGE: Duration = Duration::from_secs(3);
 
 /// Watches the lock files a transaction keeps running into. A lock another live writer
 /// holds comes and goes (a new file each time); the same file (same inode, same mtime)

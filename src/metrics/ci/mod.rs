@@ -469,39 +469,55 @@ pub fn numeric_metrics(file: &str, value: &Value) -> Result<Vec<(String, f64)>> 
         bail!("{file}: expected a JSON object")
     };
     let mut out: Vec<(String, f64)> = Vec::new();
-    let mut put = |key: &str, v: f64| {
-        let key = key.strip_prefix("ci.").unwrap_or(key);
-        if crate::model::manual::validate_key(key).is_err() {
-            return;
+    // A key that is not a metric key is refused, naming it: dropping it silently would
+    // make a KR on it read "no value" with no hint why.
+    let mut put = |key: &str, v: f64| -> Result<()> {
+        let short = key.strip_prefix("ci.").unwrap_or(key);
+        if crate::model::manual::validate_key(short).is_err() {
+            bail!(
+                "{file}: key {} is not a metric key (dotted words like coverage or ci.flaky_count)",
+                crate::model::ids::shown(key)
+            );
         }
-        match out.iter_mut().find(|(k, _)| k == key) {
+        match out.iter_mut().find(|(k, _)| k == short) {
             Some(slot) => slot.1 = v,
-            None => out.push((key.to_string(), v)),
+            None => out.push((short.to_string(), v)),
         }
+        Ok(())
     };
     for (key, v) in obj {
         if key == "schema_version" || key == "metrics" {
             continue;
         }
         if let Some(n) = v.as_f64() {
-            put(key, n);
+            put(key, n)?;
         }
     }
+    let not_a_number = |key: &str, v: &Value| {
+        anyhow!(
+            "{file}: metrics: {} is {v}, not a number",
+            crate::model::ids::shown(key)
+        )
+    };
     match obj.get("metrics") {
         Some(Value::Object(metrics)) => {
             for (key, v) in metrics {
-                if let Some(n) = v.as_f64() {
-                    put(key, n);
+                match v {
+                    Value::Null => {}
+                    _ => put(key, v.as_f64().ok_or_else(|| not_a_number(key, v))?)?,
                 }
             }
         }
         Some(Value::Array(items)) => {
-            for item in items {
-                if let (Some(key), Some(n)) = (
-                    item.get("key").and_then(Value::as_str),
-                    item.get("value").and_then(Value::as_f64),
-                ) {
-                    put(key, n);
+            for (i, item) in items.iter().enumerate() {
+                let key = item
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow!("{file}: metrics[{i}]: no \"key\" string"))?;
+                let v = item.get("value").unwrap_or(&Value::Null);
+                match v {
+                    Value::Null => {}
+                    _ => put(key, v.as_f64().ok_or_else(|| not_a_number(key, v))?)?,
                 }
             }
         }
