@@ -35,12 +35,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .or(cli.chdir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
-    let actor = match cli
+    // An agent identity that is present but blank is refused, never read as "no agent":
+    // otherwise an agent given an empty `OKR_AGENT` would act as the person.
+    let agent = cli
         .agent
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+        .clone()
+        .or_else(|| std::env::var("OKR_AGENT").ok());
+    if agent.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        anyhow::bail!(
+            "--agent/OKR_AGENT is set but empty: an agent needs a name (unset OKR_AGENT to act as yourself)"
+        );
+    }
+    let actor = match agent.as_deref().map(str::trim) {
         Some(agent) => Actor::Agent(agent.to_string()),
         None => {
             let (name, email) = store.identity();
