@@ -48,7 +48,8 @@ impl Plan {
         use super::ids::{check_id, check_line};
         let id =
             |what: String, value: &str| check_id(value).map_err(|e| anyhow!("{path}: {what} {e}"));
-        id("plan_id".into(), &self.plan_id)?;
+        // plan_id and task ids become paths and branch names: `check_runnable` holds
+        // them to the stricter safe-name rule.
         // A blank owner means "none" (the run falls back to the next identity).
         let given = |o: &Option<String>| o.clone().filter(|o| !o.trim().is_empty());
         if let Some(owner) = given(&self.owner) {
@@ -62,7 +63,6 @@ impl Plan {
             }
         }
         for (i, task) in self.tasks.iter().enumerate() {
-            id(format!("tasks[{i}].id"), &task.id)?;
             id(format!("tasks[{i}].kr_id"), &task.kr_id)?;
             for (name, value) in [("title", &task.title), ("metric_key", &task.metric_key)] {
                 check_line(value).map_err(|e| anyhow!("{path}: tasks[{i}].{name} {e}"))?;
