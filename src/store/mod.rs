@@ -529,6 +529,11 @@ fn backoff(attempt: u32) {
 }
 
 impl<'s> Snapshot<'s> {
+    /// The store this view reads from (for history questions about its tip).
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
     /// The commit this view was read from (`None` before `init`).
     pub fn tip(&self) -> Option<ObjectId> {
         self.tip

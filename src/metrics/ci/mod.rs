@@ -493,19 +493,23 @@ pub fn numeric_metrics(file: &str, value: &Value) -> Result<Vec<(String, f64)>> 
             put(key, n)?;
         }
     }
-    let not_a_number = |key: &str, v: &Value| {
-        anyhow!(
-            "{file}: metrics: {} is {v}, not a number",
-            crate::model::ids::shown(key)
-        )
+    // Under `metrics`, a number is a metric; a note (`"notes": "nightly"`, a flag) is
+    // skipped as OKRchestra's reports carry them; but a string that starts like a
+    // number and is not one (`"12abc"`, `"85 %"`) is a broken value, named.
+    let mut metric = |key: &str, v: &Value| -> Result<()> {
+        match v {
+            Value::Number(_) => put(key, v.as_f64().unwrap_or_default()),
+            Value::String(text) if looks_numeric(text) => bail!(
+                "{file}: metrics: {} is {v}, not a number",
+                crate::model::ids::shown(key)
+            ),
+            _ => Ok(()),
+        }
     };
     match obj.get("metrics") {
         Some(Value::Object(metrics)) => {
             for (key, v) in metrics {
-                match v {
-                    Value::Null => {}
-                    _ => put(key, v.as_f64().ok_or_else(|| not_a_number(key, v))?)?,
-                }
+                metric(key, v)?;
             }
         }
         Some(Value::Array(items)) => {
@@ -514,16 +518,20 @@ pub fn numeric_metrics(file: &str, value: &Value) -> Result<Vec<(String, f64)>> 
                     .get("key")
                     .and_then(Value::as_str)
                     .ok_or_else(|| anyhow!("{file}: metrics[{i}]: no \"key\" string"))?;
-                let v = item.get("value").unwrap_or(&Value::Null);
-                match v {
-                    Value::Null => {}
-                    _ => put(key, v.as_f64().ok_or_else(|| not_a_number(key, v))?)?,
-                }
+                metric(key, item.get("value").unwrap_or(&Value::Null))?;
             }
         }
         _ => {}
     }
     Ok(out)
+}
+
+/// Whether a string starts like a number (a digit, or a sign or point before one).
+fn looks_numeric(text: &str) -> bool {
+    let t = text.trim_start();
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let t = t.strip_prefix('.').unwrap_or(t);
+    t.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The `build` field of a report or history line: absent, "success" or "failure".

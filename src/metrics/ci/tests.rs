@@ -392,7 +392,7 @@ fn own_json_merges_numeric_keys_and_parsed_inputs_win() {
 fn numeric_keys_flat_nested_listed_or_prefixed() {
     let v: Value = serde_json::from_str(
         r#"{"schema_version": 2, "a": 1, "b": "x", "ci.c": 2.5, "d": 1,
-            "metrics": {"d": 7, "f": -3, "g": null}, "nested": {"g": 1}}"#,
+            "metrics": {"d": 7, "e": true, "f": -3, "g": null, "notes": "nightly"}, "nested": {"g": 1}}"#,
     )
     .unwrap();
     let got = numeric_metrics("r.json", &v).unwrap();
@@ -420,8 +420,11 @@ fn keys_that_are_not_metric_keys_and_junk_values_are_named() {
     for (json, named) in [
         (r#"{"bad key": 4}"#, "\"bad key\""),
         (r#"{"metrics": {"tests passed": 4}}"#, "\"tests passed\""),
-        (r#"{"metrics": {"e": true}}"#, "\"e\" is true, not a number"),
-        (r#"{"metrics": {"e": "12abc"}}"#, "\"e\" is \"12abc\""),
+        (
+            r#"{"metrics": {"e": "12abc"}}"#,
+            "\"e\" is \"12abc\", not a number",
+        ),
+        (r#"{"metrics": {"e": "-3 ms"}}"#, "\"e\" is \"-3 ms\""),
         (r#"{"metrics": [{"key": "a b", "value": 1}]}"#, "\"a b\""),
     ] {
         let v: Value = serde_json::from_str(json).unwrap();
