@@ -69,9 +69,13 @@ pub fn derive(store: &Store, tip: Option<ObjectId>) -> Result<History> {
     let changes = match mirrored_candidates(store, tip) {
         Ok(Some(candidates)) => {
             let mut changes = Vec::new();
-            for (commit, id) in candidates {
-                if let Some(change) = store.change_of(commit, folder, &format!("{id}.yml"))? {
-                    changes.push(change);
+            for commit in candidates {
+                // One commit may name several proposals (an import).
+                let message = store.message_of(commit)?;
+                for id in proposal_ids_named(&message) {
+                    if let Some(change) = store.change_of(commit, folder, &format!("{id}.yml"))? {
+                        changes.push(change);
+                    }
                 }
             }
             changes
@@ -81,9 +85,20 @@ pub fn derive(store: &Store, tip: Option<ObjectId>) -> Result<History> {
     derive_from(store, &changes)
 }
 
-/// The commits the audit mirror of `tip` records as proposal steps (commit, proposal id),
-/// parents before children; `None` when the mirror is not at `tip`.
-fn mirrored_candidates(store: &Store, tip: ObjectId) -> Result<Option<Vec<(ObjectId, String)>>> {
+/// Every valid proposal id in a message's `Okr-Proposal` trailers, in order.
+fn proposal_ids_named(message: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for (k, v) in parse_trailers(message) {
+        if k == "Okr-Proposal" && crate::model::proposal::is_proposal_id(&v) && !ids.contains(&v) {
+            ids.push(v);
+        }
+    }
+    ids
+}
+
+/// The commits the audit mirror of `tip` records as proposal steps, parents before
+/// children; `None` when the mirror is not at `tip`.
+fn mirrored_candidates(store: &Store, tip: ObjectId) -> Result<Option<Vec<ObjectId>>> {
     let okr_dir = store.okr_dir()?;
     let rows = crate::db::with_db(&okr_dir, |conn| {
         crate::audit::follow::follow(store.repo(), conn, Some(tip), false)?;
@@ -107,15 +122,11 @@ fn mirrored_candidates(store: &Store, tip: ObjectId) -> Result<Option<Vec<(Objec
     let Some(rows) = rows else {
         return Ok(None);
     };
-    let mut out = Vec::new();
-    for (commit, id) in rows {
-        // Only ids that can name a file of the folder (the row is from a commit message).
-        if !crate::model::proposal::is_proposal_id(&id) {
-            continue;
-        }
+    let mut out: Vec<ObjectId> = Vec::new();
+    for (commit, _) in rows {
         if let Ok(commit) = ObjectId::from_hex(commit.as_bytes()) {
-            if !out.contains(&(commit, id.clone())) {
-                out.push((commit, id));
+            if !out.contains(&commit) {
+                out.push(commit);
             }
         }
     }
@@ -166,7 +177,7 @@ fn step(
         or_none(&action),
         or_none(&actor)
     );
-    let names_it = trailer("Okr-Proposal") == id;
+    let names_it = proposal_ids_named(&change.message).iter().any(|n| n == id);
     let step_status = match action.as_str() {
         "propose" => Some(ProposalStatus::Proposed),
         "approve" => Some(ProposalStatus::Approved),
@@ -179,6 +190,9 @@ fn step(
         return Ok(());
     };
     let at = rfc3339(change.time);
+    if to == ProposalStatus::Proposed && !trailer("Okr-Import").is_empty() {
+        return imported(history, perms, store_of(perms), change, id, &actor, &said);
+    }
     if to == ProposalStatus::Proposed {
         if history.lifecycles.contains_key(id) || !created {
             ignore(history, id, format!("{said}: proposed twice"));
@@ -238,6 +252,69 @@ fn step(
         });
         life.commits.push(change.commit);
     }
+    Ok(())
+}
+
+fn store_of<'s>(perms: &PermissionsAt<'s>) -> &'s Store {
+    perms.store
+}
+
+/// A proposal brought in by an import (`Okr-Import`, OKRchestra's proposals): its file's
+/// own proposer and lifecycle count, because a person allowed to approve made the
+/// import commit and so vouches for them. Anyone else's import counts for nothing.
+fn imported(
+    history: &mut History,
+    perms: &mut PermissionsAt<'_>,
+    store: &Store,
+    change: &FolderChange,
+    id: &str,
+    actor: &str,
+    said: &str,
+) -> Result<()> {
+    let created = change
+        .files
+        .iter()
+        .find(|(name, _, _)| name.strip_suffix(".yml") == Some(id))
+        .and_then(|(_, before, after)| before.is_none().then_some(*after).flatten());
+    let Some(blob) = created else {
+        ignore(
+            history,
+            id,
+            format!("{said}: an import that did not create the file"),
+        );
+        return Ok(());
+    };
+    if history.lifecycles.contains_key(id) {
+        ignore(history, id, format!("{said}: proposed twice"));
+        return Ok(());
+    }
+    if let Some(why) = approver_refusal(perms, change, actor)? {
+        ignore(
+            history,
+            id,
+            format!("{said}: an import by someone who may not approve: {why}"),
+        );
+        return Ok(());
+    }
+    let path = format!("{PROPOSALS_DIR}{id}.yml");
+    let text = String::from_utf8_lossy(&store.read_blob(blob)?).into_owned();
+    let claimed = match crate::model::proposal::Proposal::parse(&path, &text) {
+        Ok(p) => p,
+        Err(e) => {
+            ignore(history, id, format!("{said}: {e:#}"));
+            return Ok(());
+        }
+    };
+    history.unproposed.remove(id);
+    history.lifecycles.insert(
+        id.to_string(),
+        Lifecycle {
+            proposer: claimed.proposer.clone(),
+            commits: vec![change.commit; claimed.lifecycle.len()],
+            steps: claimed.lifecycle,
+            ignored: Vec::new(),
+        },
+    );
     Ok(())
 }
 

@@ -182,6 +182,12 @@ impl Store {
         }))
     }
 
+    /// The message of `commit`.
+    pub fn message_of(&self, commit: ObjectId) -> Result<String> {
+        let found = self.repo.find_commit(commit).map_err(gix_error)?;
+        Ok(found.message_raw_sloppy().to_string())
+    }
+
     /// The blob id at `path` in `commit`'s tree, if a file is there.
     fn blob_id_at(&self, commit: ObjectId, path: &str) -> Result<Option<ObjectId>> {
         let tree = self
