@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             .filter(|(_, f)| f.likely_to_miss)
             .map(|(kr, f)| f.describe(kr)),
     );
-    attention.extend(waiting_proposals(ctx, &snap)?);
+    attention.extend(waiting_proposals(&snap)?);
     if args.json {
         let out = serde_json::json!({
             "state": snap.tip().map(|t| t.to_string()),
@@ -87,7 +87,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
 }
 
 /// KRs a person should look at: blocked, at risk, regressed, or without a value.
-fn attention(
+pub(super) fn attention(
     set: &crate::model::okrs::OkrSet,
     values: &std::collections::BTreeMap<String, f64>,
 ) -> Vec<String> {
@@ -116,11 +116,11 @@ fn attention(
 }
 
 /// Proposals a person still has to act on.
-fn waiting_proposals(ctx: &Ctx, snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
+pub(super) fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
     use crate::model::proposal::ProposalStatus;
     let (mut proposed, mut approved) = (0, 0);
     // Statuses come from history, never from what a proposal file says of itself.
-    let history = crate::proposal::history::derive(&ctx.store, snap.tip())?;
+    let history = crate::proposal::history::derive(snap.store(), snap.tip())?;
     let present = super::proposals::proposal_ids(snap)?;
     for life in present.iter().filter_map(|id| history.lifecycles.get(id)) {
         match life.status() {
