@@ -158,7 +158,10 @@ fn imports_the_minimal_workspace_and_measures_it() {
         .iter()
         .find(|p| p["key"] == "ci.pass_rate_30d")
         .unwrap();
-    assert_eq!(pass["unit"], "ratio", "a pass rate is a ratio, as OKRchestra says: {pass}");
+    assert_eq!(
+        pass["unit"], "ratio",
+        "a pass rate is a ratio, as OKRchestra says: {pass}"
+    );
 }
 
 #[test]
