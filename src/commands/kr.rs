@@ -43,7 +43,13 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
     // Expensive, and a function of the repository rather than of the state: collected once,
     // outside the transaction that may re-run.
     let defs = load_definitions(&start)?;
-    let repo_points = crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?;
+    let start_okrs = load_okrs(&start)?;
+    let needs = crate::metrics::git::Needs::of(start_okrs.krs().map(|k| k.kr.metric_key.as_str()));
+    let git = crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now, needs)?;
+    for u in &git.unavailable {
+        eprintln!("{}", describe_unavailable(u));
+    }
+    let repo_points = git.points;
     let outcome = ctx.store.transact(|snap| {
         let mut set = load_okrs(snap)?;
         let mut points = repo_points.clone();
@@ -128,6 +134,20 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         }))
     })?;
     print_measured(outcome.value(), args.json, args.hook)
+}
+
+/// `warning: git.lines_added unavailable: commit 0cbe539… needs object b8f93ba…, which this clone lacks`.
+fn describe_unavailable(u: &crate::metrics::git::Unavailable) -> String {
+    let others = match u.commits {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more commits)", n - 1),
+    };
+    format!(
+        "warning: {} not measured: commit {} needs object {}, which this clone lacks and could not fetch{others}",
+        u.keys.join(", "),
+        u.commit,
+        u.object
+    )
 }
 
 /// Set `current`/`last_updated` where the value moved, and status + evidence where it changed.

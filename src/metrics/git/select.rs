@@ -19,7 +19,7 @@
 //!   paths; a rename with only one side under the paths counts as git shows it
 //!   then: the destination's lines added, or the source's lines removed.
 
-use super::cache::Cached;
+use super::cache::{Cached, LineState};
 use super::graph::Graph;
 use super::GitStats;
 use anyhow::{anyhow, Result};
@@ -112,6 +112,8 @@ pub struct Query<'a> {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub paths: Option<&'a Pathspec>,
+    /// Count lines (every query with paths does: which files changed decides what counts).
+    pub lines: bool,
 }
 
 /// What a query counted: [`GitStats`] before mailmap, plus where the walk left the
@@ -126,6 +128,8 @@ pub struct Tally {
     pub authors: HashSet<i64>,
     /// External commits the walk reached and would have walked into.
     pub exits: Vec<gix::ObjectId>,
+    /// Counted commits whose lines could not be read: (commit, missing object).
+    pub missing: Vec<(gix::ObjectId, gix::ObjectId)>,
 }
 
 impl Tally {
@@ -135,6 +139,7 @@ impl Tally {
         self.lines_added += other.lines_added;
         self.lines_removed += other.lines_removed;
         self.authors.extend(other.authors.iter().copied());
+        self.missing.extend(other.missing.iter().copied());
     }
 
     /// The stats, counting authors the way shortlog does after `mailmap`.
@@ -162,6 +167,7 @@ impl Tally {
             contributors: people.len() as u64,
             lines_added: self.lines_added,
             lines_removed: self.lines_removed,
+            missing: self.missing.clone(),
         })
     }
 }
@@ -196,6 +202,10 @@ pub fn evaluate(
         let mut treesame = false;
         if let Some(paths) = q.paths {
             if node.parents.len() <= 1 {
+                // Which files changed is only known with the lines.
+                if let Some(missing) = lines_missing(node.id, commit.lines)? {
+                    stats.missing.push(missing);
+                }
                 treesame = !touches(cached, &node.id, paths)?;
             } else {
                 for (n, &p) in node.parents.iter().enumerate() {
@@ -221,7 +231,13 @@ pub fn evaluate(
             stats.merge_commits += 1;
         }
         stats.authors.insert(commit.author);
-        if node.parents.len() <= 1 {
+        if node.parents.len() <= 1 && q.lines {
+            if let Some(missing) = lines_missing(node.id, commit.lines)? {
+                if q.paths.is_none() {
+                    stats.missing.push(missing);
+                }
+                continue;
+            }
             match q.paths {
                 None => {
                     stats.lines_added += commit.added;
@@ -236,6 +252,21 @@ pub fn evaluate(
         }
     }
     Ok(stats)
+}
+
+/// The missing object of a commit whose lines are unknown; an error when they were
+/// never read (a bug: the scan reads every commit a query needs).
+fn lines_missing(
+    id: gix::ObjectId,
+    state: LineState,
+) -> Result<Option<(gix::ObjectId, gix::ObjectId)>> {
+    match state {
+        LineState::Known => Ok(None),
+        LineState::Missing(object) => Ok(Some((id, object))),
+        LineState::Skipped => Err(anyhow!(
+            "internal error: the lines of commit {id} were not read"
+        )),
+    }
 }
 
 fn files<'c>(cached: &'c Cached, id: &gix::ObjectId) -> Result<&'c [super::stats::FileStat]> {
