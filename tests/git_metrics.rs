@@ -998,3 +998,176 @@ fn diff_configuration_is_followed() {
         h.repo.git(&["config", "--unset", key]);
     }
 }
+
+/// `git clone ARGS file://SOURCE DEST` with git's isolation from the machine's config.
+fn clone_of(h: &History, args: &[&str], dest: &std::path::Path) {
+    h.repo.git(&["config", "uploadpack.allowFilter", "true"]);
+    let mut all = vec!["clone", "-q"];
+    all.extend_from_slice(args);
+    let url = format!("file://{}", h.repo.path().display());
+    all.push(&url);
+    let dest_s = dest.display().to_string();
+    all.push(&dest_s);
+    h.git_env(&all, &[]);
+}
+
+fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Objects missing from a partial clone (`--filter=blob:limit`) and a promisor
+/// remote that still has them: they are fetched as git fetches them, and every
+/// number equals git's.
+#[test]
+fn a_partial_clone_fetches_missing_blobs_from_its_promisor_remote() {
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("partial");
+    clone_of(&h, &["--filter=blob:limit=100", "--no-checkout"], &clone);
+    let missing = git_in(
+        &clone,
+        &["rev-list", "--objects", "--missing=print", "HEAD"],
+    );
+    assert!(
+        missing.lines().any(|l| l.starts_with('?')),
+        "the clone lacks blobs"
+    );
+    let repo = gix::open(&clone).unwrap();
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+    // Without a checkout git reads no .gitattributes: compare with git there.
+    let (mut added, mut removed) = (0, 0);
+    for line in git_in(&clone, &["log", "--numstat", "--format="])
+        .lines()
+        .filter(|l| l.contains('\t'))
+    {
+        let mut parts = line.split('\t');
+        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+    }
+    assert!(stats[0].missing.is_empty());
+    assert_eq!(
+        (stats[0].lines_added, stats[0].lines_removed),
+        (added, removed)
+    );
+    assert_eq!(
+        stats[0].commits,
+        h.oracle(&q("HEAD", None, None, &[])).commits
+    );
+    let cmp = compare_per_commit(&clone, "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+}
+
+/// The same clone with its remote gone: the line metrics are unavailable (naming
+/// the commit and the object), everything else is measured.
+#[test]
+fn an_offline_partial_clone_measures_all_but_the_lines_it_cannot_read() {
+    use git_okr::metrics::git::{points, Needs};
+    use git_okr::model::definitions::Definitions;
+    use git_okr::store::Store;
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("partial");
+    clone_of(&h, &["--filter=blob:limit=100"], &clone);
+    // Make the promisor remote unreachable.
+    git_in(
+        &clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "file:///nonexistent/okr-test-remote",
+        ],
+    );
+    let expected = h.oracle(&q("HEAD", None, None, &[]));
+    let repo = gix::open(&clone).unwrap();
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+    assert_eq!(stats[0].commits, expected.commits);
+    assert_eq!(stats[0].contributors, expected.contributors);
+    assert!(!stats[0].missing.is_empty());
+    for (commit, object) in &stats[0].missing {
+        // git itself cannot read that object here.
+        let out = std::process::Command::new("git")
+            .current_dir(&clone)
+            .args(["cat-file", "-e", &object.to_string()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{object} of {commit} is there");
+    }
+    // Without line metrics nothing is missing: no blob is read.
+    let no_lines = GitQuery {
+        lines: false,
+        ..q("HEAD", None, None, &[])
+    };
+    let stats = measure(&repo, &okr, &[no_lines], false).unwrap();
+    assert!(stats[0].missing.is_empty());
+    assert_eq!(stats[0].commits, expected.commits);
+
+    let store = Store::discover(&clone).unwrap();
+    let out = points(&store, &Definitions::default(), None, day(40), Needs::all()).unwrap();
+    let keys: Vec<&str> = out.points.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        keys.contains(&"git.commits") && keys.contains(&"git.contributors"),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.starts_with("git.lines")), "{keys:?}");
+    assert_eq!(out.unavailable.len(), 1);
+    assert!(out.unavailable[0]
+        .keys
+        .contains(&"git.lines_added".to_string()));
+    let only_commits = points(
+        &store,
+        &Definitions::default(),
+        None,
+        day(40),
+        Needs::of(["git.commits"]),
+    )
+    .unwrap();
+    assert!(only_commits.unavailable.is_empty());
+}
+
+/// A shallow clone counts what git counts there: the oldest commit is diffed
+/// against nothing, as git shows it.
+#[test]
+fn a_shallow_clone_counts_what_git_counts() {
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("shallow");
+    clone_of(&h, &["--depth", "6", "--no-single-branch"], &clone);
+    let cmp = compare_per_commit(&clone, "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+    assert!(cmp.compared >= 5);
+    let repo = gix::open(&clone).unwrap();
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+    let count = git_in(&clone, &["rev-list", "--count", "HEAD"]);
+    assert_eq!(stats[0].commits, count.trim().parse::<u64>().unwrap());
+    let (mut added, mut removed) = (0, 0);
+    for line in git_in(&clone, &["log", "--numstat", "--format="])
+        .lines()
+        .filter(|l| l.contains('\t'))
+    {
+        let mut parts = line.split('\t');
+        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+    }
+    assert_eq!(
+        (stats[0].lines_added, stats[0].lines_removed),
+        (added, removed)
+    );
+}
