@@ -110,7 +110,9 @@ fn real(repo: &std::path::Path) {
     let (gw, gc, grss, ganon) = summary(&gits);
     let (ow, oc, orss, oanon) = summary(&okrs);
     let mib = |kib: u64| kib as f64 / 1024.0;
-    println!("| | wall (median) | CPU (median) | CPU per commit | peak RSS | peak heap (RssAnon) |");
+    println!(
+        "| | wall (median) | CPU (median) | CPU per commit | peak RSS | peak heap (RssAnon) |"
+    );
     println!("|---|---|---|---|---|---|");
     for (name, w, c, rss, anon) in [
         ("`git log --numstat --format=%H`", gw, gc, grss, ganon),
@@ -128,10 +130,25 @@ fn real(repo: &std::path::Path) {
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
     let wall_ratio = ow.as_secs_f64() / gw.as_secs_f64();
     let cpu_ratio = oc.as_secs_f64() / gc.as_secs_f64();
-    println!("wall ratio {wall_ratio:.2} (goal <= 0.6): {}", verdict(wall_ratio <= 0.6));
-    println!("CPU ratio {cpu_ratio:.2} (goal <= 1): {}", verdict(cpu_ratio <= 1.0));
-    println!("peak heap {:.0} MiB (goal <= 200): {}", mib(oanon), verdict(oanon <= 200 * 1024));
-    println!("peak RSS {:.0} MiB vs git's {:.0} MiB: {}", mib(orss), mib(grss), verdict(orss <= grss));
+    println!(
+        "wall ratio {wall_ratio:.2} (goal <= 0.6): {}",
+        verdict(wall_ratio <= 0.6)
+    );
+    println!(
+        "CPU ratio {cpu_ratio:.2} (goal <= 1): {}",
+        verdict(cpu_ratio <= 1.0)
+    );
+    println!(
+        "peak heap {:.0} MiB (goal <= 200): {}",
+        mib(oanon),
+        verdict(oanon <= 200 * 1024)
+    );
+    println!(
+        "peak RSS {:.0} MiB vs git's {:.0} MiB: {}",
+        mib(orss),
+        mib(grss),
+        verdict(orss <= grss)
+    );
 
     // Warm, nothing new: the totals are remembered for this tip.
     let mut warm: Vec<Duration> = (0..5).map(|_| run_costed(measure()).wall).collect();
@@ -155,7 +172,10 @@ fn real(repo: &std::path::Path) {
         warm_new.push(run_costed(c).wall);
     }
     report(
-        &format!("git okr kr measure, warm, {} new commits (median)", new.len()),
+        &format!(
+            "git okr kr measure, warm, {} new commits (median)",
+            new.len()
+        ),
         median_of(&mut warm_new),
         Duration::from_millis(50),
     );

@@ -1171,3 +1171,53 @@ fn a_shallow_clone_counts_what_git_counts() {
         (added, removed)
     );
 }
+
+/// The cache stays right when the history is rewritten (a rebase with other
+/// content), when the mailmap changes outside any commit, when the measured
+/// branch moves backwards and on again, and when a measurement needs the lines
+/// that an earlier one skipped.
+#[test]
+fn cache_follows_rewrites_mailmap_and_backward_moves() {
+    let mut h = rich_history();
+    let all = [q("HEAD", None, None, &[]), q("HEAD", None, None, &["src/"])];
+    let check = |h: &History, step: &str| {
+        let ours = h.measure(&all);
+        for (q, ours) in all.iter().zip(ours) {
+            assert_eq!(ours, h.oracle(q), "{step}: {q:?}");
+        }
+    };
+    // First without lines: nothing is diffed, then the lines are read when wanted.
+    let no_lines = GitQuery {
+        lines: false,
+        ..q("HEAD", None, None, &[])
+    };
+    let (first, report) = measure_with_report(&h.gix(), &h.okr_dir(), &[no_lines], false).unwrap();
+    assert_eq!((first[0].lines_added, first[0].lines_removed), (0, 0));
+    assert_eq!(first[0].commits, h.oracle(&all[0]).commits);
+    assert_eq!(report.scanned, report.reachable);
+    check(&h, "lines after a measurement without them");
+
+    // Rewrite the last three commits with other content.
+    let base = h.repo.git(&["rev-parse", "HEAD~3"]).trim().to_string();
+    h.repo.git(&["reset", "-q", "--hard", &base]);
+    check(&h, "moved backwards");
+    for i in 0..3 {
+        h.write(&format!("src/rewritten{i}.rs"), format!("r{i}\nline\n"));
+        h.add();
+        h.commit_as(ZOE, "rewritten", &[]);
+    }
+    check(&h, "rewritten");
+
+    // A mailmap from the configuration, no commit: the remembered totals follow it.
+    let map = h.repo.path().join("../extra.mailmap");
+    std::fs::write(
+        &map,
+        "Bob Builder <bob@example.com> Zoë Ünicode <zoe@example.com>\n",
+    )
+    .unwrap();
+    h.repo
+        .git(&["config", "mailmap.file", &map.display().to_string()]);
+    check(&h, "mailmap from the configuration");
+    std::fs::write(&map, "").unwrap();
+    check(&h, "mailmap emptied");
+}
