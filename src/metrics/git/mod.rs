@@ -21,6 +21,7 @@ mod renames;
 mod scan;
 pub mod select;
 mod stats;
+mod tally;
 mod timing;
 
 pub use stats::Lines as CommitLines;
@@ -169,7 +170,7 @@ pub fn measure_with_report(
         cache::prepare(conn, &settings)?;
         timer.lap("db open");
         let mut report = ScanReport::default();
-        let mut tallies: Vec<Option<select::Tally>> = vec![None; queries.len()];
+        let mut tallies: Vec<Option<tally::Tally>> = vec![None; queries.len()];
         for (i, tally) in tallies.iter_mut().enumerate() {
             *tally = incremental(
                 repo,
@@ -258,7 +259,7 @@ fn incremental<'a>(
     scan_with: &scan::Settings,
     report: &mut ScanReport,
     query: impl Fn(usize) -> select::Query<'a>,
-) -> Result<Option<select::Tally>> {
+) -> Result<Option<tally::Tally>> {
     for (known, tally) in cache::tallies(conn, key, CANDIDATES)? {
         if known == tip {
             return Ok(Some(tally));
