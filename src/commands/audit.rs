@@ -13,6 +13,29 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use std::io::{BufWriter, Write};
 
 pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
+    if let Some(AuditCommand::Journal(j)) = &args.command {
+        let entries = audit::journal::entries(&ctx.store, j.limit)?;
+        if j.json {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            return Ok(());
+        }
+        for e in entries {
+            let when = Local
+                .timestamp_opt(e.time, 0)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            println!(
+                "{when}  {}  {} {} {}  {}",
+                e.actor,
+                e.outcome,
+                e.action,
+                e.subject.as_deref().unwrap_or("-"),
+                e.message
+            );
+        }
+        return Ok(());
+    }
     if let Some(AuditCommand::Rebuild) = args.command {
         let r = audit::rebuild(&ctx.store)?;
         println!(
@@ -29,7 +52,12 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         kr: args.kr.clone(),
         objective: args.objective.clone(),
         actor: args.actor.clone(),
-        action: args.action.clone(),
+        // OKRchestra's event names (`kr_measure_finished`, …) mean the actions they became.
+        action: args.action.as_deref().map(|a| {
+            audit::okrchestra::action_for_event(a)
+                .map(str::to_string)
+                .unwrap_or_else(|| a.to_string())
+        }),
         since: args
             .since
             .as_deref()

@@ -438,7 +438,9 @@ pub fn points(
     now: DateTime<Utc>,
     needs: Needs,
 ) -> Result<GitPoints> {
-    if !needs.builtins && defs.git.is_empty() {
+    // Delivery metrics (`metrics::delivery`) are measured elsewhere.
+    let commit_defs: Vec<_> = defs.git.iter().filter(|d| !d.stat.is_delivery()).collect();
+    if !needs.builtins && commit_defs.is_empty() {
         return Ok(GitPoints::default());
     }
     let repo = store.repo();
@@ -466,7 +468,7 @@ pub fn points(
     }
     let builtin_queries = queries.len();
     let mut evidence = Vec::new();
-    for def in &defs.git {
+    for def in &commit_defs {
         let def_rev = def.branch.clone().unwrap_or_else(|| main_rev.clone());
         let id = resolve(repo, &def_rev).with_context(|| {
             format!(
@@ -483,7 +485,7 @@ pub fn points(
         let until = def
             .until
             .as_deref()
-            .map(inclusive_until)
+            .map(crate::model::definitions::parse_until)
             .transpose()
             .with_context(|| format!("git metric {}: until", def.key))?;
         queries.push(GitQuery {
@@ -543,7 +545,7 @@ pub fn points(
             ));
         }
     }
-    for (i, def) in defs.git.iter().enumerate() {
+    for (i, def) in commit_defs.iter().enumerate() {
         let s = &stats[i + builtin_queries];
         // A definition may reuse a built-in key: its own definition wins.
         out.points.retain(|p| p.key != def.key);
@@ -562,36 +564,10 @@ pub fn points(
             GitStat::LinesAdded => s.lines_added,
             GitStat::LinesRemoved => s.lines_removed,
             GitStat::LinesChanged => s.lines_added + s.lines_removed,
+            // Filtered out above: measured by `metrics::delivery`.
+            _ => continue,
         };
         out.points.push(point(&def.key, value, &evidence[i]));
     }
     Ok(out)
-}
-
-/// `until: 2026-03-31` means the whole of that day; a full timestamp means itself.
-fn inclusive_until(s: &str) -> Result<DateTime<Utc>> {
-    let d = parse_date(s)?;
-    if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
-        return Ok(d + chrono::Duration::days(1) - chrono::Duration::seconds(1));
-    }
-    Ok(d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_until_dates_include_the_day() {
-        assert_eq!(
-            inclusive_until("2026-03-31").unwrap().to_rfc3339(),
-            "2026-03-31T23:59:59+00:00"
-        );
-        assert_eq!(
-            inclusive_until("2026-03-31T12:00:00Z")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-03-31T12:00:00+00:00"
-        );
-    }
 }
