@@ -67,8 +67,12 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         // Nothing was on the branch yet that day.
         (None, true) => Vec::new(),
         _ => {
-            // Only the git metrics some key result uses (and the defined ones) are measured.
-            let needs = crate::metrics::git::Needs::of(used.iter().map(String::as_str));
+            // Blobs are diffed only when some key result uses a line metric; the
+            // other built-in git metrics (no diffs) are always in the snapshot.
+            let needs = crate::metrics::git::Needs {
+                builtins: true,
+                ..crate::metrics::git::Needs::of(used.iter().map(String::as_str))
+            };
             let git = crate::metrics::git::points(&ctx.store, &defs, rev, when, needs)?;
             for u in &git.unavailable {
                 eprintln!("{}", describe_unavailable(u));
