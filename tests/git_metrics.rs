@@ -144,6 +144,7 @@ impl History {
                 .count() as u64,
             lines_added: added,
             lines_removed: removed,
+            missing: Vec::new(),
         }
     }
 
@@ -267,6 +268,7 @@ fn q(rev: &str, since: Option<i64>, until: Option<i64>, paths: &[&str]) -> GitQu
         since: since.map(day),
         until: until.map(day),
         paths: paths.iter().map(|s| s.to_string()).collect(),
+        lines: true,
     }
 }
 
@@ -510,7 +512,7 @@ fn a_cold_scan_over_many_commits_uses_threads_and_drops_nothing() {
 
 mod points {
     use super::*;
-    use git_okr::metrics::git::points;
+    use git_okr::metrics::git::{points, Needs};
     use git_okr::model::definitions::Definitions;
     use git_okr::store::Store;
 
@@ -524,7 +526,9 @@ mod points {
         .unwrap();
         let now = day(20);
         let store = Store::discover(h.repo.path()).unwrap();
-        let pts = points(&store, &defs, None, now).unwrap();
+        let pts = points(&store, &defs, None, now, Needs::all())
+            .unwrap()
+            .points;
         let value = |k: &str| {
             pts.iter()
                 .find(|p| p.key == k)
@@ -572,9 +576,16 @@ mod points {
     fn empty_repository_has_no_points() {
         let repo = TestRepo::new();
         let store = Store::discover(repo.path()).unwrap();
-        assert!(points(&store, &Definitions::default(), None, Utc::now())
-            .unwrap()
-            .is_empty());
+        assert!(points(
+            &store,
+            &Definitions::default(),
+            None,
+            Utc::now(),
+            Needs::all()
+        )
+        .unwrap()
+        .points
+        .is_empty());
     }
 
     #[test]
@@ -586,7 +597,10 @@ mod points {
         )
         .unwrap();
         let store = Store::discover(h.repo.path()).unwrap();
-        let err = format!("{:#}", points(&store, &defs, None, Utc::now()).unwrap_err());
+        let err = format!(
+            "{:#}",
+            points(&store, &defs, None, Utc::now(), Needs::all()).unwrap_err()
+        );
         assert!(
             err.contains("git.gone") && err.contains("\"gone\""),
             "{err}"
@@ -597,7 +611,15 @@ mod points {
     fn an_explicit_rev_is_measured() {
         let h = rich_history();
         let store = Store::discover(h.repo.path()).unwrap();
-        let pts = points(&store, &Definitions::default(), Some("feature"), day(20)).unwrap();
+        let pts = points(
+            &store,
+            &Definitions::default(),
+            Some("feature"),
+            day(20),
+            Needs::all(),
+        )
+        .unwrap()
+        .points;
         let commits = pts.iter().find(|p| p.key == "git.commits").unwrap();
         assert_eq!(
             commits.value as u64,
@@ -631,4 +653,571 @@ fn probe() {
         stats[0],
         start.elapsed().as_secs_f64()
     );
+}
+
+/// What a per-commit comparison with git found.
+#[derive(Debug, Default)]
+struct Comparison {
+    /// Non-merge commits both sides counted.
+    compared: usize,
+    /// `commit: git (added, removed) vs ours`, one per differing commit.
+    differing: Vec<String>,
+    /// Commits git could not show (an object missing), with what we said of them.
+    unreadable_by_git: Vec<String>,
+}
+
+/// `git log --numstat --format=%H` for exactly `commits` (in that order), as
+/// (commit, added, removed); binary files count 0. A commit git cannot show (it
+/// dies: "unable to read") is left out and named in the second list.
+fn git_numstat(
+    repo: &std::path::Path,
+    commits: &[String],
+) -> (Vec<(String, u64, u64)>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut rest: &[String] = commits;
+    while !rest.is_empty() {
+        let mut child = std::process::Command::new("git")
+            .current_dir(repo)
+            .args([
+                "log",
+                "--no-walk=unsorted",
+                "--stdin",
+                "--numstat",
+                "--format=%H",
+                "--no-color",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input: String = rest.iter().map(|c| format!("{c}\n")).collect();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let result = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let text = String::from_utf8_lossy(&result.stdout);
+        let mut parsed: Vec<(String, u64, u64)> = Vec::new();
+        for line in text.lines() {
+            if line.is_empty() {
+                continue;
+            }
+            if !line.contains('\t') {
+                parsed.push((line.to_string(), 0, 0));
+                continue;
+            }
+            let mut parts = line.split('\t');
+            let last = parsed.last_mut().expect("numstat after a commit");
+            last.1 += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+            last.2 += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        }
+        if result.status.success() {
+            assert_eq!(parsed.len(), rest.len(), "git showed every commit");
+            out.extend(parsed);
+            break;
+        }
+        // git died inside a commit: the last one it named may be cut short.
+        // Check it alone; the commit after the last complete one is unreadable.
+        let complete = parsed.len().saturating_sub(1);
+        out.extend(parsed.drain(..complete));
+        let mut next = complete;
+        if let Some((candidate, _, _)) = parsed.pop() {
+            let alone = std::process::Command::new("git")
+                .current_dir(repo)
+                .args(["show", "--numstat", "--format=%H", "--no-color", &candidate])
+                .output()
+                .unwrap();
+            if alone.status.success() {
+                let (mut a, mut r) = (0, 0);
+                for line in String::from_utf8_lossy(&alone.stdout)
+                    .lines()
+                    .filter(|l| l.contains('\t'))
+                {
+                    let mut parts = line.split('\t');
+                    a += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+                    r += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+                }
+                out.push((candidate, a, r));
+                next += 1;
+            }
+        }
+        unreadable.push(rest[next].clone());
+        rest = &rest[next + 1..];
+    }
+    (out, unreadable)
+}
+
+/// Every non-merge commit reachable from `rev`: our lines against git's.
+fn compare_per_commit(repo: &std::path::Path, rev: &str) -> Comparison {
+    use git_okr::metrics::git::{lines_per_commit, CommitLines};
+    let gix_repo = gix::open(repo).unwrap();
+    let ours = lines_per_commit(&gix_repo, rev, false).unwrap();
+    let ids: Vec<String> = ours.iter().map(|(id, _)| id.to_string()).collect();
+    let (theirs, unreadable) = git_numstat(repo, &ids);
+    let ours: std::collections::HashMap<String, CommitLines> = ours
+        .into_iter()
+        .map(|(id, lines)| (id.to_string(), lines))
+        .collect();
+    let mut cmp = Comparison::default();
+    for (id, added, removed) in theirs {
+        let mine = match &ours[&id] {
+            CommitLines::Known(files) => (
+                files.iter().map(|f| u64::from(f.added)).sum::<u64>(),
+                files.iter().map(|f| u64::from(f.removed)).sum::<u64>(),
+            ),
+            other => panic!("{id}: git read it, we did not: {other:?}"),
+        };
+        cmp.compared += 1;
+        if mine != (added, removed) {
+            cmp.differing
+                .push(format!("{id}: git ({added}, {removed}) ours {mine:?}"));
+        }
+    }
+    for id in unreadable {
+        cmp.unreadable_by_git
+            .push(format!("{id}: ours {:?}", ours[&id]));
+    }
+    cmp
+}
+
+/// The per-commit comparison against any repository, run by hand:
+/// `OKR_COMPARE_REPO=/path/to/repo cargo test --release --test git_metrics per_commit_against_a_repository -- --ignored --nocapture`
+/// (`OKR_COMPARE_REV` picks the revision, default `HEAD`).
+#[test]
+#[ignore]
+fn per_commit_against_a_repository() {
+    let path = std::env::var("OKR_COMPARE_REPO").expect("OKR_COMPARE_REPO=<repo>");
+    let rev = std::env::var("OKR_COMPARE_REV").unwrap_or_else(|_| "HEAD".into());
+    let start = std::time::Instant::now();
+    let cmp = compare_per_commit(std::path::Path::new(&path), &rev);
+    for d in &cmp.differing {
+        println!("differs: {d}");
+    }
+    for u in &cmp.unreadable_by_git {
+        println!("git cannot read: {u}");
+    }
+    println!(
+        "per-commit: {} commits compared, {} differing, {} unreadable by git ({:.1} s)",
+        cmp.compared,
+        cmp.differing.len(),
+        cmp.unreadable_by_git.len(),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(cmp.differing.is_empty());
+}
+
+/// A history with every case that makes a line count differ: final newlines
+/// added and removed, CRLF, no newline at all, binary by content, by
+/// `.gitattributes` (`binary`, `-diff`) and by `core.bigFileThreshold`,
+/// symlinks, submodules, mode-only changes, empty files, renames with edits and
+/// across folders, copies of unchanged files, unicode paths, merges.
+/// `git mv`, creating the destination's folder (git does not).
+fn mv(h: &History, from: &str, to: &str) {
+    if let Some(parent) = std::path::Path::new(to).parent() {
+        std::fs::create_dir_all(h.repo.path().join(parent)).unwrap();
+    }
+    h.repo.git(&["mv", from, to]);
+}
+
+fn tricky_history() -> History {
+    let mut h = History::new();
+    let text = |n: usize, tag: &str| (0..n).map(|i| format!("{tag} {i}\n")).collect::<String>();
+    h.write("a.txt", text(10, "a"));
+    h.write("nonl.txt", "one\ntwo");
+    h.write("crlf.txt", "x\r\ny\r\nz\r\n");
+    h.write("empty.txt", "");
+    h.write("tool.sh", "#!/bin/sh\necho hi\n");
+    h.write("dir one/ünï cødé.md", text(5, "u"));
+    h.write("data/blob.bin", b"abc\0def\n".repeat(3));
+    h.write("data/marked.dat", text(4, "m"));
+    h.write("data/nodiff.txt", text(4, "n"));
+    h.write("big.txt", text(200, "big"));
+    h.write(".gitattributes", "*.dat binary\nnodiff.txt -diff\n");
+    h.add();
+    h.commit_as(ALICE, "initial", &[]);
+
+    // Final newline added and removed, CRLF to LF, text without any newline.
+    h.write("nonl.txt", "one\ntwo\n");
+    h.write("a.txt", text(10, "a").trim_end());
+    h.write("crlf.txt", "x\ny\nz\n");
+    h.write("only.txt", "no newline at all");
+    h.add();
+    h.commit_as(BOB, "newlines", &[]);
+
+    // Binary by content, by attributes, over the big file threshold; mode only; empty.
+    h.write("data/blob.bin", b"abc\0xyz\n".repeat(4));
+    h.write("data/marked.dat", text(6, "m"));
+    h.write("data/nodiff.txt", text(7, "n"));
+    h.write("big.txt", text(210, "big"));
+    h.repo.git(&["update-index", "--chmod=+x", "tool.sh"]);
+    h.write("empty2.txt", "");
+    h.repo.git(&["add", "-A"]);
+    h.repo.git(&["update-index", "--chmod=+x", "tool.sh"]);
+    h.commit_as(ZOE, "binary, mode, empty", &[]);
+
+    // Symlinks: new, retargeted, replaced by a file.
+    std::os::unix::fs::symlink("a.txt", h.repo.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("nonl.txt", h.repo.path().join("link2")).unwrap();
+    h.add();
+    h.commit_as(ALICE, "symlinks", &[]);
+    std::fs::remove_file(h.repo.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("crlf.txt", h.repo.path().join("link")).unwrap();
+    std::fs::remove_file(h.repo.path().join("link2")).unwrap();
+    h.write("link2", "now a file\nwith two lines\n");
+    h.add();
+    h.commit_as(ALICE, "symlink changes", &[]);
+
+    // A submodule (gitlink) added, moved to another commit, removed.
+    let sub = TestRepo::new();
+    sub.write("s.txt", "s\n");
+    sub.git(&["add", "."]);
+    sub.git(&["commit", "-q", "-m", "s1"]);
+    let s1 = sub.git(&["rev-parse", "HEAD"]).trim().to_string();
+    sub.write("s.txt", "s2\n");
+    sub.git(&["commit", "-q", "-am", "s2"]);
+    let s2 = sub.git(&["rev-parse", "HEAD"]).trim().to_string();
+    h.repo.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{s1},vendor/sub"),
+    ]);
+    h.commit_as(BOB, "submodule", &[]);
+    h.repo.git(&[
+        "update-index",
+        "--cacheinfo",
+        &format!("160000,{s2},vendor/sub"),
+    ]);
+    h.commit_as(BOB, "submodule moves", &[]);
+    h.repo
+        .git(&["update-index", "--force-remove", "vendor/sub"]);
+    h.commit_as(BOB, "submodule gone", &[]);
+
+    // Renames: pure, edited, across folders, of an empty file, one source two
+    // similar destinations, many files with the same name.
+    mv(&h, "big.txt", "moved/elsewhere/big.txt");
+    h.commit_as(ZOE, "pure rename across folders", &[]);
+    mv(&h, "moved/elsewhere/big.txt", "other/huge.txt");
+    let mut edited = text(210, "big").replace("big 7\n", "changed\n");
+    edited.push_str("tail\n");
+    h.write("other/huge.txt", edited);
+    h.add();
+    h.commit_as(ZOE, "edited rename, new name", &[]);
+    mv(&h, "empty.txt", "e/empty.txt");
+    h.commit_as(ALICE, "empty rename", &[]);
+    for d in ["x", "y", "z"] {
+        h.write(&format!("{d}/mod.rs"), text(30, d));
+    }
+    h.add();
+    h.commit_as(BOB, "same names", &[]);
+    for d in ["x", "y", "z"] {
+        mv(&h, &format!("{d}/mod.rs"), &format!("n{d}/mod.rs"));
+        h.write(&format!("n{d}/mod.rs"), text(31, d));
+    }
+    h.add();
+    h.commit_as(BOB, "same names moved", &[]);
+    h.repo.git(&["rm", "-q", "a.txt"]);
+    h.write("b.txt", text(10, "a").replace("a 3", "b 3"));
+    h.write("c.txt", text(10, "a").replace("a 4", "c 4"));
+    h.add();
+    h.commit_as(ZOE, "one source, two destinations", &[]);
+    // A rename under 50% similarity is an add and a delete.
+    h.repo.git(&["rm", "-q", "b.txt"]);
+    h.write("d.txt", text(10, "a").replace('a', "q"));
+    h.add();
+    h.commit_as(ZOE, "dissimilar", &[]);
+    // CRLF and LF versions are similar for rename detection.
+    h.repo.git(&["rm", "-q", "crlf.txt"]);
+    h.write("lf/crlf.txt", "x\r\ny\nz\n");
+    h.add();
+    h.commit_as(ALICE, "crlf rename", &[]);
+    // A symlink renamed (exact only).
+    mv(&h, "link", "links/link");
+    h.commit_as(ALICE, "symlink rename", &[]);
+
+    // A merge with its own change.
+    h.repo.git(&["checkout", "-q", "-b", "side"]);
+    h.write("side.txt", text(3, "s"));
+    h.add();
+    h.commit_as(BOB, "side", &[]);
+    h.repo.git(&["checkout", "-q", "main"]);
+    h.write("main.txt", text(3, "m"));
+    h.add();
+    h.commit_as(ALICE, "main", &[]);
+    h.merge_as(ALICE, "side", Some(("side.txt", &text(4, "s"))));
+    h
+}
+
+#[test]
+fn every_commit_equals_git_numstat_in_a_tricky_history() {
+    let h = tricky_history();
+    // A low threshold makes big.txt binary by size, as git does.
+    h.repo.git(&["config", "core.bigFileThreshold", "2k"]);
+    let cmp = compare_per_commit(h.repo.path(), "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+    assert!(cmp.unreadable_by_git.is_empty());
+    assert_eq!(
+        cmp.compared as u64,
+        h.repo
+            .git(&["rev-list", "--count", "--no-merges", "HEAD"])
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    );
+    h.repo.git(&["config", "--unset", "core.bigFileThreshold"]);
+    let cmp = compare_per_commit(h.repo.path(), "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+    // And the totals of a measurement.
+    h.assert_matches_git(&[
+        q("HEAD", None, None, &[]),
+        q("HEAD", None, None, &["data/"]),
+    ]);
+}
+
+#[test]
+fn diff_configuration_is_followed() {
+    let h = tricky_history();
+    for (key, value) in [
+        ("diff.renames", "false"),
+        ("diff.renames", "copies"),
+        ("diff.renameLimit", "1"),
+        ("diff.algorithm", "histogram"),
+    ] {
+        h.repo.git(&["config", key, value]);
+        let cmp = compare_per_commit(h.repo.path(), "HEAD");
+        assert!(
+            cmp.differing.is_empty(),
+            "{key}={value}: {:#?}",
+            cmp.differing
+        );
+        h.assert_matches_git(&[q("HEAD", None, None, &[])]);
+        h.repo.git(&["config", "--unset", key]);
+    }
+}
+
+/// `git clone ARGS file://SOURCE DEST` with git's isolation from the machine's config.
+fn clone_of(h: &History, args: &[&str], dest: &std::path::Path) {
+    h.repo.git(&["config", "uploadpack.allowFilter", "true"]);
+    let mut all = vec!["clone", "-q"];
+    all.extend_from_slice(args);
+    let url = format!("file://{}", h.repo.path().display());
+    all.push(&url);
+    let dest_s = dest.display().to_string();
+    all.push(&dest_s);
+    h.git_env(&all, &[]);
+}
+
+fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Objects missing from a partial clone (`--filter=blob:limit`) and a promisor
+/// remote that still has them: they are fetched as git fetches them, and every
+/// number equals git's.
+#[test]
+fn a_partial_clone_fetches_missing_blobs_from_its_promisor_remote() {
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("partial");
+    clone_of(&h, &["--filter=blob:limit=100", "--no-checkout"], &clone);
+    let missing = git_in(
+        &clone,
+        &["rev-list", "--objects", "--missing=print", "HEAD"],
+    );
+    assert!(
+        missing.lines().any(|l| l.starts_with('?')),
+        "the clone lacks blobs"
+    );
+    let repo = gix::open(&clone).unwrap();
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+    // Without a checkout git reads no .gitattributes: compare with git there.
+    let (mut added, mut removed) = (0, 0);
+    for line in git_in(&clone, &["log", "--numstat", "--format="])
+        .lines()
+        .filter(|l| l.contains('\t'))
+    {
+        let mut parts = line.split('\t');
+        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+    }
+    assert!(stats[0].missing.is_empty());
+    assert_eq!(
+        (stats[0].lines_added, stats[0].lines_removed),
+        (added, removed)
+    );
+    assert_eq!(
+        stats[0].commits,
+        h.oracle(&q("HEAD", None, None, &[])).commits
+    );
+    let cmp = compare_per_commit(&clone, "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+}
+
+/// The same clone with its remote gone: the line metrics are unavailable (naming
+/// the commit and the object), everything else is measured.
+#[test]
+fn an_offline_partial_clone_measures_all_but_the_lines_it_cannot_read() {
+    use git_okr::metrics::git::{points, Needs};
+    use git_okr::model::definitions::Definitions;
+    use git_okr::store::Store;
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("partial");
+    clone_of(&h, &["--filter=blob:limit=100"], &clone);
+    // Make the promisor remote unreachable.
+    git_in(
+        &clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "file:///nonexistent/okr-test-remote",
+        ],
+    );
+    let expected = h.oracle(&q("HEAD", None, None, &[]));
+    let repo = gix::open(&clone).unwrap();
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+    assert_eq!(stats[0].commits, expected.commits);
+    assert_eq!(stats[0].contributors, expected.contributors);
+    assert!(!stats[0].missing.is_empty());
+    for (commit, object) in &stats[0].missing {
+        // git itself cannot read that object here.
+        let out = std::process::Command::new("git")
+            .current_dir(&clone)
+            .args(["cat-file", "-e", &object.to_string()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{object} of {commit} is there");
+    }
+    // Without line metrics nothing is missing: no blob is read.
+    let no_lines = GitQuery {
+        lines: false,
+        ..q("HEAD", None, None, &[])
+    };
+    let stats = measure(&repo, &okr, &[no_lines], false).unwrap();
+    assert!(stats[0].missing.is_empty());
+    assert_eq!(stats[0].commits, expected.commits);
+
+    let store = Store::discover(&clone).unwrap();
+    let out = points(&store, &Definitions::default(), None, day(40), Needs::all()).unwrap();
+    let keys: Vec<&str> = out.points.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        keys.contains(&"git.commits") && keys.contains(&"git.contributors"),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.starts_with("git.lines")), "{keys:?}");
+    assert_eq!(out.unavailable.len(), 1);
+    assert!(out.unavailable[0]
+        .keys
+        .contains(&"git.lines_added".to_string()));
+    let only_commits = points(
+        &store,
+        &Definitions::default(),
+        None,
+        day(40),
+        Needs::of(["git.commits"]),
+    )
+    .unwrap();
+    assert!(only_commits.unavailable.is_empty());
+}
+
+/// A shallow clone counts what git counts there: the oldest commit is diffed
+/// against nothing, as git shows it.
+#[test]
+fn a_shallow_clone_counts_what_git_counts() {
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("shallow");
+    clone_of(&h, &["--depth", "6", "--no-single-branch"], &clone);
+    let cmp = compare_per_commit(&clone, "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+    assert!(cmp.compared >= 5);
+    let repo = gix::open(&clone).unwrap();
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+    let count = git_in(&clone, &["rev-list", "--count", "HEAD"]);
+    assert_eq!(stats[0].commits, count.trim().parse::<u64>().unwrap());
+    let (mut added, mut removed) = (0, 0);
+    for line in git_in(&clone, &["log", "--numstat", "--format="])
+        .lines()
+        .filter(|l| l.contains('\t'))
+    {
+        let mut parts = line.split('\t');
+        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+    }
+    assert_eq!(
+        (stats[0].lines_added, stats[0].lines_removed),
+        (added, removed)
+    );
+}
+
+/// The cache stays right when the history is rewritten (a rebase with other
+/// content), when the mailmap changes outside any commit, when the measured
+/// branch moves backwards and on again, and when a measurement needs the lines
+/// that an earlier one skipped.
+#[test]
+fn cache_follows_rewrites_mailmap_and_backward_moves() {
+    let mut h = rich_history();
+    let all = [q("HEAD", None, None, &[]), q("HEAD", None, None, &["src/"])];
+    let check = |h: &History, step: &str| {
+        let ours = h.measure(&all);
+        for (q, ours) in all.iter().zip(ours) {
+            assert_eq!(ours, h.oracle(q), "{step}: {q:?}");
+        }
+    };
+    // First without lines: nothing is diffed, then the lines are read when wanted.
+    let no_lines = GitQuery {
+        lines: false,
+        ..q("HEAD", None, None, &[])
+    };
+    let (first, report) = measure_with_report(&h.gix(), &h.okr_dir(), &[no_lines], false).unwrap();
+    assert_eq!((first[0].lines_added, first[0].lines_removed), (0, 0));
+    assert_eq!(first[0].commits, h.oracle(&all[0]).commits);
+    assert_eq!(report.scanned, report.reachable);
+    check(&h, "lines after a measurement without them");
+
+    // Rewrite the last three commits with other content.
+    let base = h.repo.git(&["rev-parse", "HEAD~3"]).trim().to_string();
+    h.repo.git(&["reset", "-q", "--hard", &base]);
+    check(&h, "moved backwards");
+    for i in 0..3 {
+        h.write(&format!("src/rewritten{i}.rs"), format!("r{i}\nline\n"));
+        h.add();
+        h.commit_as(ZOE, "rewritten", &[]);
+    }
+    check(&h, "rewritten");
+
+    // A mailmap from the configuration, no commit: the remembered totals follow it.
+    let map = h.repo.path().join("../extra.mailmap");
+    std::fs::write(
+        &map,
+        "Bob Builder <bob@example.com> Zoë Ünicode <zoe@example.com>\n",
+    )
+    .unwrap();
+    h.repo
+        .git(&["config", "mailmap.file", &map.display().to_string()]);
+    check(&h, "mailmap from the configuration");
+    std::fs::write(&map, "").unwrap();
+    check(&h, "mailmap emptied");
 }

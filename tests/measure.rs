@@ -41,6 +41,22 @@ objectives:
         target: 4
 ";
 
+const GIT_KRS: &str = "scope: team
+owner_id: team-git
+objectives:
+  - objective_id: OBJ-G
+    objective: Grow the code
+    key_results:
+      - kr_id: KR-G.1
+        metric_key: git.commits
+        baseline: 0
+        target: 1000
+      - kr_id: KR-G.2
+        metric_key: git.lines_added
+        baseline: 0
+        target: 100000
+";
+
 fn setup() -> TestRepo {
     TestRepo::with_state(&[("okrs/org.yml", OKRS), ("okrs/team-web.yml", TEAM)])
 }
@@ -277,7 +293,7 @@ fn ci_metrics_drive_statuses() {
 
 #[test]
 fn git_metrics_come_from_the_repository() {
-    let repo = setup();
+    let repo = TestRepo::with_state(&[("okrs/org.yml", OKRS), ("okrs/team-git.yml", GIT_KRS)]);
     for i in 0..4 {
         repo.write(&format!("src/f{i}.rs"), "fn main() {}\n".repeat(i + 1));
         repo.git(&["add", "."]);
@@ -418,4 +434,18 @@ fn measure_edits_only_the_lines_it_changes() {
                 .any(|k| l.contains(k))),
         "{diff}"
     );
+}
+
+/// Key results using no line metric: the measurement diffs no blob, and its
+/// snapshot has the other git metrics but no `git.lines_*`.
+#[test]
+fn no_line_key_results_no_line_points() {
+    let repo = setup();
+    repo.write("a.txt", "a\n");
+    repo.git(&["add", "."]);
+    repo.git(&["commit", "-q", "-m", "a"]);
+    repo.ok(&["kr", "measure"]);
+    let snap = repo.state_file(&format!("metrics/snapshots/{}.json", today()));
+    assert!(snap.contains("\"git.commits\""), "{snap}");
+    assert!(!snap.contains("\"git.lines_"), "{snap}");
 }

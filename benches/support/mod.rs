@@ -167,3 +167,91 @@ pub fn history(w: &mut dyn Write, branch: &str, first: usize, count: usize, from
         }
     }
 }
+
+/// What one run of a command cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    pub wall: Duration,
+    /// User + system CPU time.
+    pub cpu: Duration,
+    /// Peak resident memory (KiB), mapped files included (`ru_maxrss`).
+    pub peak_rss_kib: u64,
+    /// Peak anonymous resident memory (KiB): the heap, without mapped packs
+    /// (`RssAnon`, sampled every few milliseconds).
+    pub peak_anon_kib: u64,
+}
+
+/// Run `cmd` to completion (it must succeed) and measure it. The child is reaped
+/// by `wait4`, which also gives its CPU time and peak RSS.
+#[allow(unsafe_code, clippy::zombie_processes)]
+pub fn run_costed(mut cmd: Command) -> Cost {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("command runs");
+    let pid = child.id() as libc::pid_t;
+    let status_file = format!("/proc/{pid}/status");
+    let mut peak_anon = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_anon = peak_anon.max(kib);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: plain syscall on our own child with valid out-pointers.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if done == pid {
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "command failed: {cmd:?}"
+            );
+            let tv = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+            };
+            return Cost {
+                wall: start.elapsed(),
+                cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+                peak_rss_kib: usage.ru_maxrss as u64,
+                peak_anon_kib: peak_anon,
+            };
+        }
+        assert!(done == 0, "wait4 failed");
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+/// Median of `values` (sorted in place).
+pub fn median_of<T: Ord + Copy>(values: &mut [T]) -> T {
+    values.sort();
+    values[values.len() / 2]
+}
+
+/// Give the measured state a key result on `git.commits` and `git.lines_added`,
+/// so a measurement reads the whole history and diffs every commit.
+pub fn use_git_key_results(dir: &Path) {
+    let file = dir.join(".git/okr-bench-krs.yml");
+    std::fs::write(
+        &file,
+        "scope: team\nowner_id: bench\nobjectives:\n  - objective_id: OBJ-B\n    objective: Bench\n    key_results:\n      - kr_id: KR-B.1\n        metric_key: git.commits\n        baseline: 0\n        target: 10000000\n      - kr_id: KR-B.2\n        metric_key: git.lines_added\n        baseline: 0\n        target: 100000000\n",
+    )
+    .unwrap();
+    let out = cmd(okr_bin(), dir)
+        .args(["edit", "okrs/bench-git.yml"])
+        .env("VISUAL", format!("cp {}", file.display()))
+        .output()
+        .expect("git-okr runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "git okr edit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -59,15 +59,25 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         (Some(commit), true) => (Some(commit.as_str()), at),
         _ => (args.rev.as_deref(), now),
     };
+    let used: std::collections::HashSet<String> = load_okrs(&start)?
+        .krs()
+        .map(|k| k.kr.metric_key.clone())
+        .collect();
     let repo_points = match (&measured_commit, as_of.backdated) {
         // Nothing was on the branch yet that day.
         (None, true) => Vec::new(),
         _ => {
-            let mut points = crate::metrics::git::points(&ctx.store, &defs, rev, when)?;
-            let used: std::collections::HashSet<String> = load_okrs(&start)?
-                .krs()
-                .map(|k| k.kr.metric_key.clone())
-                .collect();
+            // Blobs are diffed only when some key result uses a line metric; the
+            // other built-in git metrics (no diffs) are always in the snapshot.
+            let needs = crate::metrics::git::Needs {
+                builtins: true,
+                ..crate::metrics::git::Needs::of(used.iter().map(String::as_str))
+            };
+            let git = crate::metrics::git::points(&ctx.store, &defs, rev, when, needs)?;
+            for u in &git.unavailable {
+                eprintln!("{}", describe_unavailable(u));
+            }
+            let mut points = git.points;
             points.extend(crate::metrics::delivery::points(
                 &ctx.store,
                 &defs,
@@ -240,6 +250,20 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         }))
     })?;
     print_measured(outcome.value(), args.json, args.hook)
+}
+
+/// `warning: git.lines_added unavailable: commit 0cbe539… needs object b8f93ba…, which this clone lacks`.
+fn describe_unavailable(u: &crate::metrics::git::Unavailable) -> String {
+    let others = match u.commits {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more commits)", n - 1),
+    };
+    format!(
+        "warning: {} not measured: commit {} needs object {}, which this clone lacks and could not fetch{others}",
+        u.keys.join(", "),
+        u.commit,
+        u.object
+    )
 }
 
 /// Set `current`/`last_updated` where the value moved, and status + evidence where it changed.

@@ -8,7 +8,7 @@
 //! `stats_tips` keeps each query's totals per tip commit (see [`Tally`]), so a
 //! later measurement of a descendant only adds the commits it has not counted.
 
-use super::stats::{CommitStats, FileStat};
+use super::stats::{CommitStats, FileStat, Lines};
 use super::tally::Tally;
 use anyhow::Result;
 use gix::bstr::BString;
@@ -17,7 +17,7 @@ use gix::ObjectId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub const SCHEMA_KEY: &str = "stats.schema";
-pub const SCHEMA_VERSION: &str = "3";
+pub const SCHEMA_VERSION: &str = "4";
 pub const DIFF_KEY: &str = "stats.diff";
 /// Tallies kept over all queries; the least recently used go first.
 const TALLIES_KEPT: usize = 64;
@@ -41,6 +41,17 @@ pub struct CachedCommit {
     pub author: i64,
     pub added: u64,
     pub removed: u64,
+    pub lines: LineState,
+}
+
+/// Whether a commit's line stats are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineState {
+    Known,
+    /// Not computed: the measurement that read it needed no line metric.
+    Skipped,
+    /// An object the diff needs is missing from the clone (never stored: retried next time).
+    Missing(ObjectId),
 }
 
 /// Make the tables exist and match `diff_settings`; drop them when they do not.
@@ -83,7 +94,7 @@ fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE stats_authors (id INTEGER PRIMARY KEY, name BLOB NOT NULL, email BLOB NOT NULL, UNIQUE (name, email));
          CREATE TABLE stats_commits (id BLOB PRIMARY KEY, author INTEGER NOT NULL, added INTEGER NOT NULL, removed INTEGER NOT NULL,
-             files BLOB NOT NULL) WITHOUT ROWID;
+             files BLOB NOT NULL, lines INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE stats_tips (query TEXT NOT NULL, tip BLOB NOT NULL, commits INTEGER NOT NULL, merges INTEGER NOT NULL,
              added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, used INTEGER NOT NULL,
              PRIMARY KEY (query, tip));",
@@ -100,9 +111,9 @@ pub fn load(conn: &Connection, with_files: bool) -> Result<Cached> {
         ..Cached::default()
     };
     let mut stmt = conn.prepare(if with_files {
-        "SELECT id, author, added, removed, files FROM stats_commits"
+        "SELECT id, author, added, removed, lines, files FROM stats_commits"
     } else {
-        "SELECT id, author, added, removed FROM stats_commits"
+        "SELECT id, author, added, removed, lines FROM stats_commits"
     })?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -113,7 +124,7 @@ pub fn load(conn: &Connection, with_files: bool) -> Result<Cached> {
         if with_files {
             cached
                 .files
-                .insert(id, decode_files(row.get_ref(4)?.as_blob()?)?);
+                .insert(id, decode_files(row.get_ref(5)?.as_blob()?)?);
         }
     }
     Ok(cached)
@@ -127,12 +138,12 @@ pub fn load_some(conn: &Connection, ids: &[ObjectId], with_files: bool) -> Resul
         ..Cached::default()
     };
     let mut commit = conn.prepare_cached(
-        "SELECT id, author, added, removed, files FROM stats_commits WHERE id = ?1",
+        "SELECT id, author, added, removed, lines, files FROM stats_commits WHERE id = ?1",
     )?;
     for id in ids {
         let Some((c, files)) = commit
             .query_row(params![id.as_bytes()], |row| {
-                Ok((commit_row(row)?, row.get::<_, Vec<u8>>(4)?))
+                Ok((commit_row(row)?, row.get::<_, Vec<u8>>(5)?))
             })
             .optional()?
         else {
@@ -151,6 +162,11 @@ fn commit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CachedCommit> {
         author: row.get(1)?,
         added: row.get::<_, i64>(2)? as u64,
         removed: row.get::<_, i64>(3)? as u64,
+        lines: if row.get::<_, i64>(4)? != 0 {
+            LineState::Known
+        } else {
+            LineState::Skipped
+        },
     })
 }
 
@@ -273,7 +289,7 @@ impl<'c> Writer<'c> {
             let mut add_author =
                 tx.prepare_cached("INSERT INTO stats_authors (name, email) VALUES (?1, ?2)")?;
             let mut add_commit = tx.prepare_cached(
-                "INSERT OR REPLACE INTO stats_commits (id, author, added, removed, files) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO stats_commits (id, author, added, removed, files, lines) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (id, stats) in self.pending.drain(..) {
                 let key = (stats.author_name.clone(), stats.author_email.clone());
@@ -296,23 +312,36 @@ impl<'c> Writer<'c> {
                     }
                 };
                 let (added, removed) = (stats.added(), stats.removed());
-                add_commit.execute(params![
-                    id.as_bytes(),
-                    author,
-                    added as i64,
-                    removed as i64,
-                    encode_files(&stats.files)
-                ])?;
+                let lines = match stats.lines {
+                    Lines::Known(_) => LineState::Known,
+                    Lines::Skipped => LineState::Skipped,
+                    Lines::Missing(object) => LineState::Missing(object),
+                };
+                // A commit with a missing object is kept for this measurement only:
+                // the next one tries again (the object may have arrived).
+                if !matches!(lines, LineState::Missing(_)) {
+                    add_commit.execute(params![
+                        id.as_bytes(),
+                        author,
+                        added as i64,
+                        removed as i64,
+                        encode_files(stats.files()),
+                        i64::from(lines == LineState::Known)
+                    ])?;
+                }
                 cached.commits.insert(
                     id,
                     CachedCommit {
                         author,
                         added,
                         removed,
+                        lines,
                     },
                 );
                 if cached.has_files {
-                    cached.files.insert(id, stats.files);
+                    if let Lines::Known(files) = stats.lines {
+                        cached.files.insert(id, files);
+                    }
                 }
             }
         }
@@ -345,6 +374,7 @@ pub fn tallies(conn: &Connection, query: &str, limit: usize) -> Result<Vec<(Obje
                     .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect(),
                 exits: Vec::new(),
+                missing: Vec::new(),
             },
         ));
     }

@@ -16,11 +16,15 @@
 
 mod cache;
 mod graph;
+mod lines;
+mod renames;
 mod scan;
 pub mod select;
 mod stats;
 mod tally;
 mod timing;
+
+pub use stats::Lines as CommitLines;
 
 use crate::model::definitions::{parse_date, Definitions, GitStat};
 use crate::model::snapshot::MetricPoint;
@@ -37,6 +41,9 @@ pub struct GitQuery {
     pub until: Option<DateTime<Utc>>,
     /// Literal path prefixes (see [`select::Pathspec`]); empty = the whole tree.
     pub paths: Vec<String>,
+    /// Whether the line counts are wanted: without them (and without paths) no
+    /// blob is read, and `lines_added`/`lines_removed` are 0.
+    pub lines: bool,
 }
 
 impl GitQuery {
@@ -46,6 +53,7 @@ impl GitQuery {
             since: None,
             until: None,
             paths: Vec::new(),
+            lines: true,
         }
     }
 }
@@ -57,6 +65,10 @@ pub struct GitStats {
     pub contributors: u64,
     pub lines_added: u64,
     pub lines_removed: u64,
+    /// Counted commits whose lines could not be read, as (commit, missing object):
+    /// when not empty, the line counts are incomplete (and, for a query with
+    /// paths, so is everything else).
+    pub missing: Vec<(gix::ObjectId, gix::ObjectId)>,
 }
 
 /// What a measurement did, for tests and verbose output.
@@ -123,18 +135,34 @@ pub fn measure_with_report(
             )
         })
         .collect();
-    let keys: Vec<String> = bounds
+    let with_lines: Vec<bool> = queries
         .iter()
-        .zip(&specs)
-        .map(|((since, until), spec)| format!("since={since:?};until={until:?};paths={spec:?}"))
+        .map(|q| q.lines || !q.paths.is_empty())
+        .collect();
+    let keys: Vec<String> = (0..queries.len())
+        .map(|i| {
+            let ((since, until), spec) = (bounds[i], &specs[i]);
+            format!(
+                "since={since:?};until={until:?};paths={spec:?};lines={}",
+                with_lines[i]
+            )
+        })
         .collect();
     let query = |i: usize, tip: usize| select::Query {
         tip,
         since: bounds[i].0,
         until: bounds[i].1,
         paths: specs[i].as_ref(),
+        lines: with_lines[i],
     };
-    let settings = diff_settings(repo);
+    let config = stats::DiffConfig::from_repo(repo)?;
+    let settings = config.fingerprint();
+    let need_lines = with_lines.iter().any(|&l| l);
+    let scan_with = scan::Settings {
+        config,
+        lines: need_lines,
+        progress,
+    };
     let mailmap = repo.open_mailmap();
     timer.lap("resolve");
 
@@ -144,9 +172,15 @@ pub fn measure_with_report(
         let mut report = ScanReport::default();
         let mut tallies: Vec<Option<tally::Tally>> = vec![None; queries.len()];
         for (i, tally) in tallies.iter_mut().enumerate() {
-            *tally = incremental(repo, conn, &keys[i], tips[i], progress, &mut report, |t| {
-                query(i, t)
-            })?;
+            *tally = incremental(
+                repo,
+                conn,
+                &keys[i],
+                tips[i],
+                &scan_with,
+                &mut report,
+                |t| query(i, t),
+            )?;
         }
         timer.lap("incremental");
 
@@ -160,7 +194,7 @@ pub fn measure_with_report(
             let with_files = full.iter().any(|&i| specs[i].is_some());
             let mut cached = cache::load(conn, with_files)?;
             timer.lap("cache load");
-            fill(repo, conn, &graph, &mut cached, progress, &mut report)?;
+            fill(repo, conn, &graph, &mut cached, &scan_with, &mut report)?;
             timer.lap("scan");
             for &i in &full {
                 let tip = graph.get(&tips[i]).ok_or_else(|| {
@@ -181,7 +215,7 @@ pub fn measure_with_report(
             let graph = graph::Graph::window(repo, tips[i], since)?;
             let ids: Vec<_> = graph.nodes.iter().map(|n| n.id).collect();
             let mut cached = cache::load_some(conn, &ids, specs[i].is_some())?;
-            fill(repo, conn, &graph, &mut cached, progress, &mut report)?;
+            fill(repo, conn, &graph, &mut cached, &scan_with, &mut report)?;
             tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, 0))?);
         }
         timer.lap("windows");
@@ -189,7 +223,10 @@ pub fn measure_with_report(
         let tx = conn.transaction()?;
         for (i, tally) in tallies.iter().enumerate() {
             let tally = tally.as_ref().expect("every query was counted");
-            cache::save_tally(&tx, &keys[i], tips[i], tally)?;
+            // Totals with unread commits are not remembered: next time counts them again.
+            if tally.missing.is_empty() {
+                cache::save_tally(&tx, &keys[i], tips[i], tally)?;
+            }
         }
         tx.commit()?;
         let authors = cache::authors(conn)?;
@@ -219,7 +256,7 @@ fn incremental<'a>(
     conn: &mut rusqlite::Connection,
     key: &str,
     tip: gix::ObjectId,
-    progress: bool,
+    scan_with: &scan::Settings,
     report: &mut ScanReport,
     query: impl Fn(usize) -> select::Query<'a>,
 ) -> Result<Option<tally::Tally>> {
@@ -242,7 +279,7 @@ fn incremental<'a>(
             .map(|n| n.id)
             .collect();
         let mut cached = cache::load_some(conn, &ids, q.paths.is_some())?;
-        fill(repo, conn, &graph, &mut cached, progress, report)?;
+        fill(repo, conn, &graph, &mut cached, scan_with, report)?;
         let mut part = select::evaluate(repo, &graph, &cached, &q)?;
         let reached = part.exits.contains(&known);
         let sound = if q.paths.is_none() && q.since.is_none() {
@@ -268,18 +305,48 @@ fn fill(
     conn: &mut rusqlite::Connection,
     graph: &graph::Graph,
     cached: &mut cache::Cached,
-    progress: bool,
+    scan_with: &scan::Settings,
     report: &mut ScanReport,
 ) -> Result<()> {
     let walked = graph.nodes.iter().filter(|n| !n.external).count() as u64;
     report.reachable = report.reachable.max(walked);
-    let jobs = scan::missing(graph, cached);
+    let jobs = scan::missing(graph, cached, scan_with.lines);
     report.scanned += jobs.len() as u64;
     let mut writer = cache::Writer::new(conn);
-    scan::scan(repo, &jobs, progress, &mut |id, stats| {
+    scan::scan(repo, &jobs, scan_with, &mut |id, stats| {
         writer.add(cached, id, stats)
     })?;
     writer.flush(cached)
+}
+
+/// Each non-merge commit reachable from `rev`, newest first, with its lines as
+/// `git log --numstat` shows them: the comparison tool behind the per-commit
+/// equality tests, and for checking any repository by hand (no cache involved).
+pub fn lines_per_commit(
+    repo: &gix::Repository,
+    rev: &str,
+    progress: bool,
+) -> Result<Vec<(gix::ObjectId, CommitLines)>> {
+    let tip = resolve(repo, rev)?;
+    let graph = graph::Graph::load(repo, &[tip])?;
+    let jobs: Vec<stats::Job> = scan::missing(&graph, &cache::Cached::default(), true)
+        .into_iter()
+        .filter(|j| !j.merge)
+        .collect();
+    let settings = scan::Settings {
+        config: stats::DiffConfig::from_repo(repo)?,
+        lines: true,
+        progress,
+    };
+    let mut found = gix::hashtable::HashMap::default();
+    scan::scan(repo, &jobs, &settings, &mut |id, stats| {
+        found.insert(id, stats.lines);
+        Ok(())
+    })?;
+    Ok(jobs
+        .iter()
+        .filter_map(|j| found.remove(&j.id).map(|l| (j.id, l)))
+        .collect())
 }
 
 /// The commit `rev` names.
@@ -293,29 +360,75 @@ fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId> {
     Ok(commit.id)
 }
 
-/// The settings that change what a diff reports; the cache is rebuilt when they change.
-fn diff_settings(repo: &gix::Repository) -> String {
-    let config = repo.config_snapshot();
-    let get = |key: &str| {
-        config
-            .string(key)
-            .map(|v| v.to_string())
-            .unwrap_or_default()
-    };
-    format!(
-        "renames={};renameLimit={};algorithm={}",
-        get("diff.renames"),
-        get("diff.renameLimit"),
-        get("diff.algorithm")
-    )
+/// The built-in git metrics.
+pub const BUILTIN_KEYS: [&str; 7] = [
+    "git.commits",
+    "git.contributors",
+    "git.lines_added",
+    "git.lines_removed",
+    "git.lines_changed",
+    "git.commits_30d",
+    "git.merge_commits_30d",
+];
+const LINE_KEYS: [&str; 3] = ["git.lines_added", "git.lines_removed", "git.lines_changed"];
+
+/// Which built-in git metrics a measurement needs (the metric keys its key results use).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Some built-in git metric is used: all of history is walked.
+    pub builtins: bool,
+    /// `git.lines_*` is used: blobs are diffed.
+    pub builtin_lines: bool,
 }
 
-/// The metric points of a measurement: `git.commits`, `git.contributors`,
-/// `git.lines_added`, `git.lines_removed`, `git.lines_changed` over all of the
-/// history of `rev` (default: the definitions' `branch`, else `HEAD`),
-/// `git.commits_30d` and `git.merge_commits_30d` (committer dates from
-/// `now` − 30 days to `now`), and every metric of `definitions.git`. A bare-date
-/// `until` in a definition includes that whole day (UTC).
+impl Needs {
+    pub fn of<'a>(metric_keys: impl IntoIterator<Item = &'a str>) -> Needs {
+        let mut needs = Needs::default();
+        for key in metric_keys {
+            needs.builtins |= BUILTIN_KEYS.contains(&key);
+            needs.builtin_lines |= LINE_KEYS.contains(&key);
+        }
+        needs
+    }
+
+    /// Every built-in metric.
+    pub fn all() -> Needs {
+        Needs {
+            builtins: true,
+            builtin_lines: true,
+        }
+    }
+}
+
+/// Git metrics that could not be measured because the clone lacks an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    pub keys: Vec<String>,
+    /// The first commit that could not be read, and the object it lacks.
+    pub commit: gix::ObjectId,
+    pub object: gix::ObjectId,
+    /// How many commits could not be read in all.
+    pub commits: usize,
+}
+
+/// The git metrics of a measurement: the points measured, and what could not be.
+#[derive(Debug, Clone, Default)]
+pub struct GitPoints {
+    pub points: Vec<MetricPoint>,
+    pub unavailable: Vec<Unavailable>,
+}
+
+/// The metric points of a measurement. Built-in metrics as `needs` says:
+/// `git.commits`, `git.contributors`, `git.commits_30d` and
+/// `git.merge_commits_30d` (committer dates from `now` − 30 days to `now`) when
+/// any built-in is needed, over all of the history of `rev` (default: the
+/// definitions' `branch`, else `HEAD`), and `git.lines_added`,
+/// `git.lines_removed`, `git.lines_changed` when a line metric is; plus every
+/// metric of `definitions.git`. A bare-date `until` in a definition includes
+/// that whole day (UTC). Needing nothing, no history is read.
+///
+/// A metric that needs an object the clone lacks (a partial clone without a
+/// reachable promisor remote) is left out and named in `unavailable`.
 ///
 /// An empty repository (unborn `HEAD`) yields no points at all.
 pub fn points(
@@ -323,27 +436,38 @@ pub fn points(
     defs: &Definitions,
     rev: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Vec<MetricPoint>> {
+    needs: Needs,
+) -> Result<GitPoints> {
+    // Delivery metrics (`metrics::delivery`) are measured elsewhere.
+    let commit_defs: Vec<_> = defs.git.iter().filter(|d| !d.stat.is_delivery()).collect();
+    if !needs.builtins && commit_defs.is_empty() {
+        return Ok(GitPoints::default());
+    }
     let repo = store.repo();
     let main_rev = rev.or(defs.branch.as_deref()).unwrap_or("HEAD").to_string();
     if main_rev == "HEAD" && repo.head().map(|h| h.is_unborn()).unwrap_or(false) {
-        return Ok(Vec::new());
+        return Ok(GitPoints::default());
     }
     let main_id = resolve(repo, &main_rev).with_context(|| match (rev, &defs.branch) {
         (None, Some(_)) => format!("{}: branch", crate::model::definitions::DEFINITIONS_FILE),
         _ => "measuring git metrics".to_string(),
     })?;
 
-    let mut queries = vec![
-        GitQuery::rev(&main_rev),
-        GitQuery {
+    let mut queries = Vec::new();
+    if needs.builtins {
+        queries.push(GitQuery {
+            lines: needs.builtin_lines,
+            ..GitQuery::rev(&main_rev)
+        });
+        queries.push(GitQuery {
             since: Some(now - chrono::Duration::days(30)),
             until: Some(now),
+            lines: false,
             ..GitQuery::rev(&main_rev)
-        },
-    ];
-    let mut evidence = vec![format!("{main_rev} @ {main_id}")];
-    let commit_defs: Vec<_> = defs.git.iter().filter(|d| !d.stat.is_delivery()).collect();
+        });
+    }
+    let builtin_queries = queries.len();
+    let mut evidence = Vec::new();
     for def in &commit_defs {
         let def_rev = def.branch.clone().unwrap_or_else(|| main_rev.clone());
         let id = resolve(repo, &def_rev).with_context(|| {
@@ -369,6 +493,10 @@ pub fn points(
             since,
             until,
             paths: def.paths.clone(),
+            lines: matches!(
+                def.stat,
+                GitStat::LinesAdded | GitStat::LinesRemoved | GitStat::LinesChanged
+            ),
         });
         evidence.push(format!("{def_rev} @ {id}"));
     }
@@ -384,22 +512,51 @@ pub fn points(
         evidence: vec![evidence.to_string()],
         dimensions: Default::default(),
     };
-    let (all, recent) = (&stats[0], &stats[1]);
-    let mut out = vec![
-        point("git.commits", all.commits, &evidence[0]),
-        point("git.contributors", all.contributors, &evidence[0]),
-        point("git.lines_added", all.lines_added, &evidence[0]),
-        point("git.lines_removed", all.lines_removed, &evidence[0]),
-        point(
-            "git.lines_changed",
-            all.lines_added + all.lines_removed,
-            &evidence[0],
-        ),
-        point("git.commits_30d", recent.commits, &evidence[0]),
-        point("git.merge_commits_30d", recent.merge_commits, &evidence[0]),
-    ];
+    let unavailable = |keys: Vec<String>, s: &GitStats| Unavailable {
+        keys,
+        commit: s.missing[0].0,
+        object: s.missing[0].1,
+        commits: s.missing.len(),
+    };
+    let mut out = GitPoints::default();
+    if needs.builtins {
+        let main = format!("{main_rev} @ {main_id}");
+        let (all, recent) = (&stats[0], &stats[1]);
+        out.points.extend([
+            point("git.commits", all.commits, &main),
+            point("git.contributors", all.contributors, &main),
+            point("git.commits_30d", recent.commits, &main),
+            point("git.merge_commits_30d", recent.merge_commits, &main),
+        ]);
+        if needs.builtin_lines && all.missing.is_empty() {
+            out.points.extend([
+                point("git.lines_added", all.lines_added, &main),
+                point("git.lines_removed", all.lines_removed, &main),
+                point(
+                    "git.lines_changed",
+                    all.lines_added + all.lines_removed,
+                    &main,
+                ),
+            ]);
+        } else if needs.builtin_lines {
+            out.unavailable.push(unavailable(
+                LINE_KEYS.iter().map(|k| k.to_string()).collect(),
+                all,
+            ));
+        }
+    }
     for (i, def) in commit_defs.iter().enumerate() {
-        let s = &stats[i + 2];
+        let s = &stats[i + builtin_queries];
+        // A definition may reuse a built-in key: its own definition wins.
+        out.points.retain(|p| p.key != def.key);
+        let uses_lines = matches!(
+            def.stat,
+            GitStat::LinesAdded | GitStat::LinesRemoved | GitStat::LinesChanged
+        );
+        if !s.missing.is_empty() && (uses_lines || !def.paths.is_empty()) {
+            out.unavailable.push(unavailable(vec![def.key.clone()], s));
+            continue;
+        }
         let value = match def.stat {
             GitStat::Commits => s.commits,
             GitStat::MergeCommits => s.merge_commits,
@@ -410,9 +567,7 @@ pub fn points(
             // Filtered out above: measured by `metrics::delivery`.
             _ => continue,
         };
-        // A definition may reuse a built-in key: its own definition wins.
-        out.retain(|p| p.key != def.key);
-        out.push(point(&def.key, value, &evidence[i + 1]));
+        out.points.push(point(&def.key, value, &evidence[i]));
     }
     Ok(out)
 }

@@ -1,9 +1,9 @@
 //! Reading the commits the cache does not know yet, on both cores when there
 //! are many, with a progress bar when it takes a while.
 
-use super::cache::Cached;
+use super::cache::{Cached, LineState};
 use super::graph::Graph;
-use super::stats::{CommitStats, Job, Scanner};
+use super::stats::{CommitStats, DiffConfig, Job, Scanner};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,12 +22,28 @@ const SEND_EVERY: usize = 64;
 /// A scan shorter than this shows no progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_millis(500);
 
-/// The commits of `graph` that the cache has no stats for, newest first.
-pub fn missing(graph: &Graph, cached: &Cached) -> Vec<Job> {
+/// How to read commits.
+pub struct Settings {
+    pub config: DiffConfig,
+    /// Diff blobs for line counts (else only authors are read).
+    pub lines: bool,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+/// The commits of `graph` that the cache has no stats for (or no line stats,
+/// when `lines`), newest first.
+pub fn missing(graph: &Graph, cached: &Cached, lines: bool) -> Vec<Job> {
     graph
         .nodes
         .iter()
-        .filter(|n| !n.external && !cached.commits.contains_key(&n.id))
+        .filter(|n| {
+            !n.external
+                && match cached.commits.get(&n.id) {
+                    None => true,
+                    Some(c) => lines && c.lines != LineState::Known,
+                }
+        })
         .map(|n| Job {
             id: n.id,
             parent: n.parents.first().map(|&p| graph.nodes[p].id),
@@ -42,9 +58,10 @@ pub fn missing(graph: &Graph, cached: &Cached) -> Vec<Job> {
 pub fn scan(
     repo: &gix::Repository,
     jobs: &[Job],
-    progress: bool,
+    settings: &Settings,
     sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
 ) -> Result<()> {
+    let progress = settings.progress;
     if jobs.is_empty() {
         return Ok(());
     }
@@ -78,7 +95,7 @@ pub fn scan(
                             ))
                         });
                     }
-                    let mut scanner = Scanner::new(&repo)?;
+                    let mut scanner = Scanner::new(&repo, settings.config.clone(), settings.lines)?;
                     for group in part.chunks(SEND_EVERY) {
                         if stop.load(Ordering::Relaxed) {
                             break;

@@ -19,7 +19,7 @@
 //!   paths; a rename with only one side under the paths counts as git shows it
 //!   then: the destination's lines added, or the source's lines removed.
 
-use super::cache::Cached;
+use super::cache::{Cached, LineState};
 use super::graph::Graph;
 use super::tally::Tally;
 use anyhow::{anyhow, Result};
@@ -111,6 +111,8 @@ pub struct Query<'a> {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub paths: Option<&'a Pathspec>,
+    /// Count lines (every query with paths does: which files changed decides what counts).
+    pub lines: bool,
 }
 
 /// Count what git counts for `q` within `graph`.
@@ -143,6 +145,10 @@ pub fn evaluate(
         let mut treesame = false;
         if let Some(paths) = q.paths {
             if node.parents.len() <= 1 {
+                // Which files changed is only known with the lines.
+                if let Some(missing) = lines_missing(node.id, commit.lines)? {
+                    stats.missing.push(missing);
+                }
                 treesame = !touches(cached, &node.id, paths)?;
             } else {
                 for (n, &p) in node.parents.iter().enumerate() {
@@ -168,7 +174,13 @@ pub fn evaluate(
             stats.merge_commits += 1;
         }
         stats.authors.insert(commit.author);
-        if node.parents.len() <= 1 {
+        if node.parents.len() <= 1 && q.lines {
+            if let Some(missing) = lines_missing(node.id, commit.lines)? {
+                if q.paths.is_none() {
+                    stats.missing.push(missing);
+                }
+                continue;
+            }
             match q.paths {
                 None => {
                     stats.lines_added += commit.added;
@@ -183,6 +195,21 @@ pub fn evaluate(
         }
     }
     Ok(stats)
+}
+
+/// The missing object of a commit whose lines are unknown; an error when they were
+/// never read (a bug: the scan reads every commit a query needs).
+fn lines_missing(
+    id: gix::ObjectId,
+    state: LineState,
+) -> Result<Option<(gix::ObjectId, gix::ObjectId)>> {
+    match state {
+        LineState::Known => Ok(None),
+        LineState::Missing(object) => Ok(Some((id, object))),
+        LineState::Skipped => Err(anyhow!(
+            "internal error: the lines of commit {id} were not read"
+        )),
+    }
 }
 
 fn files<'c>(cached: &'c Cached, id: &gix::ObjectId) -> Result<&'c [super::stats::FileStat]> {

@@ -17,6 +17,8 @@ pub struct Tally {
     pub authors: HashSet<i64>,
     /// External commits the walk reached and would have walked into.
     pub exits: Vec<gix::ObjectId>,
+    /// Counted commits whose lines could not be read: (commit, missing object).
+    pub missing: Vec<(gix::ObjectId, gix::ObjectId)>,
 }
 
 impl Tally {
@@ -26,6 +28,7 @@ impl Tally {
         self.lines_added += other.lines_added;
         self.lines_removed += other.lines_removed;
         self.authors.extend(other.authors.iter().copied());
+        self.missing.extend(other.missing.iter().copied());
     }
 
     /// The stats, counting authors the way shortlog does after `mailmap`.
@@ -53,6 +56,7 @@ impl Tally {
             contributors: people.len() as u64,
             lines_added: self.lines_added,
             lines_removed: self.lines_removed,
+            missing: self.missing.clone(),
         })
     }
 }
