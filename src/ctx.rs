@@ -6,8 +6,9 @@ use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
 use crate::model::manual::{ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
 use crate::model::permissions::Permissions;
+use crate::model::Invalid;
 use crate::store::{CommitMessage, Snapshot, Store};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 
 /// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +45,7 @@ impl Ctx {
 /// Commands that need an initialized state say so clearly.
 pub fn require_initialized(snap: &Snapshot<'_>) -> Result<()> {
     if !snap.is_initialized() {
-        bail!("refs/okr/state does not exist yet: run `git okr init` first");
+        return Err(crate::store::StoreError::NotInitialized.into());
     }
     Ok(())
 }
@@ -110,24 +111,34 @@ pub fn validate_file(
         crate::metrics::ci::parse_history(path, text)?;
     } else if path.starts_with(crate::model::snapshot::SNAPSHOT_DIR) && path.ends_with(".json") {
         serde_json::from_str::<crate::model::snapshot::Snapshot>(text)
-            .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
+            .map_err(|e| json_error(path, e))?;
     } else if path.ends_with(".json") {
-        serde_json::from_str::<serde_json::Value>(text)
-            .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| json_error(path, e))?;
     } else if path.ends_with(".jsonl") {
         for (i, line) in text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
         {
-            serde_json::from_str::<serde_json::Value>(line)
-                .map_err(|e| anyhow!("{path}:{}: {e}", i + 1))?;
+            serde_json::from_str::<serde_json::Value>(line).map_err(|e| Invalid {
+                file: path.to_string(),
+                line: Some(i + 1),
+                message: e.to_string(),
+            })?;
         }
     } else if path.ends_with(".yml") || path.ends_with(".yaml") {
         serde_yaml::from_str::<serde_yaml::Value>(text)
             .map_err(|e| crate::model::yaml_error(path, e))?;
     }
     Ok(())
+}
+
+fn json_error(path: &str, e: serde_json::Error) -> Invalid {
+    Invalid {
+        file: path.to_string(),
+        line: Some(e.line()),
+        message: e.to_string(),
+    }
 }
 
 /// The text of every OKR file in the state, for `validate_file`.

@@ -30,8 +30,6 @@ pub struct Report {
     pub events: usize,
     /// Snapshot values (metric points and KR entries) added.
     pub values: usize,
-    /// Whether the mirror was emptied and built from the root.
-    pub rebuilt: bool,
     pub elapsed: Duration,
 }
 
@@ -68,10 +66,7 @@ pub fn follow(
             .as_deref()
             .and_then(|m| ancestor_base(repo, m, tip))
     };
-    let mut report = Report {
-        rebuilt: base.is_none(),
-        ..Report::default()
-    };
+    let mut report = Report::default();
     if base.is_none() {
         schema::clear(&tx)?;
     }

@@ -13,7 +13,6 @@ pub mod schema;
 
 pub use event::Event;
 pub use follow::Report;
-pub use query::{Filter, HistoryPoint};
 
 use crate::db;
 use crate::store::Store;

@@ -20,14 +20,80 @@ use crate::cli::*;
 use crate::ctx::{Actor, Ctx};
 use crate::store::Store;
 use anyhow::Result;
+use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+/// What the process exit status says. clap exits with 2 for usage errors before any of this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    Ok = 0,
+    /// Any failure not listed below.
+    Error = 1,
+    /// A bad command line (clap's own exit code).
+    Usage = 2,
+    /// The state disagrees with the request: a sync conflict, unrelated or moved remote
+    /// history, an approved proposal that no longer applies.
+    Conflict = 3,
+    /// The permissions or a guardrail refused the actor.
+    Refused = 4,
+}
+
+impl ExitStatus {
+    /// The status an error means: the first typed cause in its chain decides.
+    pub fn of(e: &anyhow::Error) -> ExitStatus {
+        for cause in e.chain() {
+            if cause.is::<crate::sync::SyncError>() || cause.is::<crate::proposal::ApplyConflict>()
+            {
+                return ExitStatus::Conflict;
+            }
+            if cause.is::<crate::model::Refused>() {
+                return ExitStatus::Refused;
+            }
+        }
+        ExitStatus::Error
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// The whole program: parse the command line, run the command, print an error as one
+/// line with its causes, and exit with the [`ExitStatus`] it means.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.command.prints_to_pipes() {
+        die_quietly_on_closed_pipe();
+    }
+    match run(cli) {
+        Ok(()) => ExitStatus::Ok.into(),
+        Err(e) => {
+            eprintln!("error: {}", render_error(&e));
+            ExitStatus::of(&e).into()
+        }
+    }
+}
+
+/// Like git: a closed pipe (`git okr show | head`) ends the process quietly instead of
+/// making every print fail. Long-running commands keep Rust's default (ignore), so a
+/// closed socket cannot kill them.
+#[allow(unsafe_code)] // No safe wrapper sets a signal disposition (rustix's is unsafe too).
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     // Commands that need no repository run before one is opened.
     if let Command::Plan(PlanCommand::Schema) = cli.command {
         plan::schema();
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let dir = cli
         .workspace
@@ -70,11 +136,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
         Command::Plan(command) => plan::dispatch(&ctx, command),
-    }?;
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
-/// One line: the error and its causes.
-pub fn render_error(e: &anyhow::Error) -> String {
-    format!("{e:#}")
+/// One line: the error and its causes. A cause whose text its parent already showed (gix
+/// and many wrappers repeat it) is printed once.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }

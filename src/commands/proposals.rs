@@ -12,6 +12,7 @@ use crate::model::proposal::{
     diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
+use crate::model::Refused;
 use crate::proposal::{
     check_agent, colorize, effect, effect_on_moved_base, new_id, parse_set, Texts,
 };
@@ -225,15 +226,17 @@ pub(super) fn load(snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
 /// agents never do.
 fn require_approver(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
     match &ctx.actor {
-        Actor::Agent(agent) => {
-            bail!("agent {agent} may not {verb} proposals: agents never approve or apply (a person must)")
-        }
+        Actor::Agent(agent) => Err(Refused(format!(
+            "agent {agent} may not {verb} proposals: agents never approve or apply (a person must)"
+        ))
+        .into()),
         Actor::Person { name, email } => {
             if !perms.may_approve(name, email) {
-                bail!(
+                return Err(Refused(format!(
                     "{email} may not {verb} proposals: not among the approvers in okrs/permissions.yml ({})",
                     perms.approvers.join(", ")
-                );
+                ))
+                .into());
             }
             Ok(())
         }

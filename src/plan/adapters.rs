@@ -127,18 +127,7 @@ pub fn load(store: &Store, name: &str) -> Result<Adapter> {
 
 /// `program` as PATH lookup would find it (an executable file), or a path as given.
 fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
+    which::which(program).ok()
 }
 
 impl Adapter {

@@ -5,6 +5,7 @@
 
 use super::invocation::{Inspector, Invocation};
 use anyhow::{Context, Result};
+use rustix::process::{Pid, Signal};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -137,14 +138,12 @@ impl Cancel {
     }
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid <= 0 {
+fn signal_group(pgid: i32, sig: Signal) {
+    let Some(group) = Pid::from_raw(pgid) else {
         return;
-    }
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-    unsafe {
-        libc::kill(-pgid, sig);
-    }
+    };
+    // The group may be gone already (everything exited): nothing left to signal.
+    let _ = rustix::process::kill_process_group(group, sig);
 }
 
 /// SIGKILL to the agent's process group when dropped: also when `exec` is dropped half-way
@@ -154,7 +153,7 @@ struct GroupKill(i32);
 
 impl Drop for GroupKill {
     fn drop(&mut self) {
-        signal_group(self.0, libc::SIGKILL);
+        signal_group(self.0, Signal::KILL);
     }
 }
 
@@ -269,9 +268,9 @@ async fn wait_cancel(cancel: &mut watch::Receiver<bool>) {
 
 /// SIGTERM to the group, then SIGKILL after a grace period.
 async fn stop(child: &mut tokio::process::Child, pgid: i32) {
-    signal_group(pgid, libc::SIGTERM);
+    signal_group(pgid, Signal::TERM);
     if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        signal_group(pgid, libc::SIGKILL);
+        signal_group(pgid, Signal::KILL);
         let _ = child.kill().await;
     }
 }

@@ -22,17 +22,29 @@ pub const STATE_REF: &str = "refs/okr/state";
 /// How often a transaction re-reads and re-applies after losing a race.
 const MAX_ATTEMPTS: u32 = 100;
 
-/// Render a gix error with its whole chain: its Display shows only the top line.
+/// What callers of the store branch on. Other failures (I/O, a bad file) stay `anyhow`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("refs/okr/state does not exist yet: run `git okr init` first")]
+    NotInitialized,
+    /// Every compare-and-swap lost against other writers.
+    #[error(
+        "refs/okr/state kept moving under concurrent writers; gave up after {attempts} attempts"
+    )]
+    Contended {
+        attempts: u32,
+        #[source]
+        last: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A git operation failed. gix's error keeps its causes as sources (its `Display`
+    /// shows only the top line); `{:#}` and the command line's error print walk them all.
+    #[error(transparent)]
+    Git(#[from] gix::Error),
+}
+
+/// A gix error as an `anyhow` error that callers can still downcast to [`StoreError`].
 pub fn gix_error(e: impl Into<gix::Error>) -> anyhow::Error {
-    let e: gix::Error = e.into();
-    let mut parts: Vec<String> = Vec::new();
-    for err in e.iter_errors() {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.contains(&text) {
-            parts.push(text);
-        }
-    }
-    anyhow!(parts.join(": "))
+    StoreError::Git(e.into()).into()
 }
 
 trait GixContext<T> {
@@ -67,12 +79,6 @@ impl Changes {
     pub fn remove(&mut self, path: impl Into<String>) -> &mut Self {
         self.files.insert(path.into(), None);
         self
-    }
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.files.keys().map(String::as_str)
     }
 }
 
@@ -128,7 +134,7 @@ impl Store {
         }
         let mut repo = gix::discover(path).map_err(|e| {
             anyhow!(
-                "not a git repository (or any parent up to /): {} ({})",
+                "not a git repository (or any parent up to /): {} ({:#})",
                 path.display(),
                 gix_error(e)
             )
@@ -215,10 +221,11 @@ impl Store {
                 }
             }
         }
-        bail!(
-            "refs/okr/state kept moving under concurrent writers; gave up after {MAX_ATTEMPTS} attempts (last: {})",
-            last_error.map(|e| e.to_string()).unwrap_or_default()
-        )
+        Err(StoreError::Contended {
+            attempts: MAX_ATTEMPTS,
+            last: last_error.map(Into::into),
+        }
+        .into())
     }
 
     /// Write a commit whose tree is `tree` with the given parents (used by sync's merge too).

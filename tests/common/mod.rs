@@ -153,6 +153,19 @@ impl TestRepo {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Run git-okr and require exit status `code` (README "Exit codes"); returns stderr.
+    pub fn fails_with(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "git okr {args:?}: exit status\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -206,11 +206,6 @@ impl ReportBuilder {
             failed_tests,
         }
     }
-
-    /// Whether anything at all was given.
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty() && self.build.is_none()
-    }
 }
 
 /// One CI report, as written to `metrics/ci_report.json`.
