@@ -65,6 +65,17 @@ impl From<ExitStatus> for ExitCode {
 /// The whole program: parse the command line, run the command, print an error as one
 /// line with its causes, and exit with the [`ExitStatus`] it means.
 pub fn main() -> ExitCode {
+    // `plan run` starts each agent under a copy of git-okr that watches over it (hidden).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).and_then(|a| a.to_str()) == Some(crate::plan::supervise::SUPERVISE_ARG) {
+        return match crate::plan::supervise::main(&argv[2..]) {
+            Ok(()) => ExitStatus::Ok.into(),
+            Err(e) => {
+                eprintln!("git-okr supervisor: {}", render_error(&e));
+                ExitStatus::Error.into()
+            }
+        };
+    }
     let cli = Cli::parse();
     if cli.command.prints_to_pipes() {
         die_quietly_on_closed_pipe();
@@ -101,12 +112,18 @@ fn run(cli: Cli) -> Result<()> {
         .or(cli.chdir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
-    let actor = match cli
+    // An agent identity that is present but blank is refused, never read as "no agent":
+    // otherwise an agent given an empty `OKR_AGENT` would act as the person.
+    let agent = cli
         .agent
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+        .clone()
+        .or_else(|| std::env::var("OKR_AGENT").ok());
+    if agent.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        anyhow::bail!(
+            "--agent/OKR_AGENT is set but empty: an agent needs a name (unset OKR_AGENT to act as yourself)"
+        );
+    }
+    let actor = match agent.as_deref().map(str::trim) {
         Some(agent) => Actor::Agent(agent.to_string()),
         None => {
             let (name, email) = store.identity();

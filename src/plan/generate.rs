@@ -218,7 +218,9 @@ fn ask_agent(ctx: &Ctx, adapter: &Adapter, plan: &Plan) -> Result<Vec<Task>> {
     let scratch = tempfile::tempdir()?;
     let task_file = scratch.path().join("plan-request.json");
     std::fs::write(&task_file, serde_json::to_vec_pretty(plan)?)?;
-    let agent = plan.owner.clone().unwrap_or_else(|| adapter.name.clone());
+    // Never empty: a blank owner would make the agent act as the person.
+    let agent = crate::model::plan::agent_name("plan owner", plan.owner.as_deref())?
+        .unwrap_or_else(|| adapter.name.clone());
     let invocation = adapter.invocation(
         &workdir,
         scratch.path(),
@@ -250,7 +252,7 @@ fn ask_agent(ctx: &Ctx, adapter: &Adapter, plan: &Plan) -> Result<Vec<Task>> {
             .await,
         )
     })?;
-    if let Some(v) = guard::check_state_ref(&ctx.store, &mut accepted)? {
+    if let Some(v) = guard::check_state_ref(&ctx.store, &mut accepted, &[agent.clone()].into())? {
         return Err(crate::model::Refused(format!(
             "adapter {}: the planning agent changed refs/okr/state directly ({}); {}. Nothing committed",
             adapter.name, v.detail, v.action
