@@ -110,7 +110,7 @@ pub fn validate_file(
     } else if path == crate::metrics::ci::HISTORY_FILE {
         crate::metrics::ci::parse_history(path, text)?;
     } else if path.starts_with(crate::model::snapshot::SNAPSHOT_DIR) && path.ends_with(".json") {
-        serde_json::from_str::<crate::model::snapshot::Snapshot>(text)
+        serde_json::from_str::<crate::model::snapshot::MetricSnapshot>(text)
             .map_err(|e| json_error(path, e))?;
     } else if path.ends_with(".json") {
         serde_json::from_str::<serde_json::Value>(text).map_err(|e| json_error(path, e))?;

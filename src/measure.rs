@@ -4,8 +4,8 @@
 use crate::model::fmt_num;
 use crate::model::okrs::{KeyResult, OkrSet, Status};
 use crate::model::snapshot::SNAPSHOT_DIR;
-use crate::model::snapshot::{KrPoint, MetricPoint, Snapshot};
-use crate::store::Snapshot as StateView;
+use crate::model::snapshot::{KrPoint, MetricPoint, MetricSnapshot};
+use crate::store::Snapshot;
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 
@@ -117,8 +117,8 @@ pub fn assess(set: &OkrSet, values: &BTreeMap<String, f64>) -> Assessment {
 }
 
 /// Whether two snapshots say the same thing (ignoring when they were taken).
-pub fn same_measurement(a: &Snapshot, b: &Snapshot) -> bool {
-    let essence = |s: &Snapshot| -> Vec<(String, String, Option<String>)> {
+pub fn same_measurement(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
+    let essence = |s: &MetricSnapshot| -> Vec<(String, String, Option<String>)> {
         s.points
             .iter()
             .map(|p| (p.key.clone(), fmt_num(p.value), p.unit.clone()))
@@ -142,7 +142,7 @@ pub fn merge_points(sources: impl IntoIterator<Item = MetricPoint>) -> Vec<Metri
 }
 
 /// The newest snapshot on the ref, with its path.
-pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)>> {
+pub fn latest_snapshot(snap: &Snapshot<'_>) -> Result<Option<(String, MetricSnapshot)>> {
     let Some(path) = snap
         .list(SNAPSHOT_DIR)?
         .into_iter()
@@ -157,7 +157,7 @@ pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)
 }
 
 /// Values to score with: the latest snapshot's, falling back to each KR's `current`.
-pub fn latest_values(snap: &StateView<'_>) -> Result<BTreeMap<String, f64>> {
+pub fn latest_values(snap: &Snapshot<'_>) -> Result<BTreeMap<String, f64>> {
     Ok(latest_snapshot(snap)?
         .map(|(_, s)| s.points.into_iter().map(|p| (p.key, p.value)).collect())
         .unwrap_or_default())

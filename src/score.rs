@@ -38,7 +38,7 @@ pub struct ScopeScore {
 }
 
 /// Score every KR with `values` (metric key → value), rolled up by objective and scope.
-pub fn score(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore> {
+pub fn by_scope(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore> {
     let mut scopes: BTreeMap<Scope, Vec<ObjectiveScore>> = BTreeMap::new();
     for (doc, objective) in set.objectives() {
         let key_results: Vec<KrScore> = objective
@@ -122,7 +122,7 @@ mod tests {
         )])
         .unwrap();
         let values = BTreeMap::from([("a".to_string(), 50.0), ("b".to_string(), 100.0)]);
-        let scopes = score(&set, &values);
+        let scopes = by_scope(&set, &values);
         let o = &scopes[0].objectives[0];
         assert_eq!(o.key_results[0].score, 0.5);
         assert_eq!(o.key_results[1].score, 1.0);
@@ -137,7 +137,7 @@ mod tests {
             "objectives:\n  - objective_id: O\n    key_results:\n      - {kr_id: A, metric_key: a, baseline: 0, target: 10}\n      - {kr_id: B, metric_key: b, baseline: 0, target: 10}\n",
         )])
         .unwrap();
-        let scopes = score(&set, &BTreeMap::from([("a".to_string(), 50.0)]));
+        let scopes = by_scope(&set, &BTreeMap::from([("a".to_string(), 50.0)]));
         let o = &scopes[0].objectives[0];
         assert_eq!(o.key_results[0].score, 1.0);
         assert_eq!(o.key_results[1].current, None);

@@ -12,7 +12,7 @@ pub mod query;
 pub mod schema;
 
 pub use event::Event;
-pub use follow::Report;
+pub use follow::MirrorUpdate;
 
 use crate::db;
 use crate::store::Store;
@@ -33,7 +33,7 @@ pub fn with_mirror<T>(store: &Store, mut f: impl FnMut(&Connection) -> Result<T>
 }
 
 /// Empty the mirror and build it again from every commit of refs/okr/state.
-pub fn rebuild(store: &Store) -> Result<Report> {
+pub fn rebuild(store: &Store) -> Result<MirrorUpdate> {
     let okr_dir = store.okr_dir()?;
     let tip = store.tip()?;
     db::with_db(&okr_dir, |conn| {

@@ -10,9 +10,9 @@ use crate::measure::{
 use crate::model::fmt_num;
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::Change;
-use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot};
-use crate::score::score;
-use crate::store::{Changes, Commit, Snapshot as StateView, Step};
+use crate::model::snapshot::{snapshot_path, MetricPoint, MetricSnapshot};
+use crate::score::by_scope;
+use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, Result};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -67,7 +67,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             points.iter().map(|p| (p.key.clone(), p.value)).collect();
         let assessment = assess(&set, &values);
         let path = snapshot_path(&as_of);
-        let snapshot = Snapshot {
+        let snapshot = MetricSnapshot {
             schema_version: 1,
             as_of: as_of.clone(),
             measured_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -217,7 +217,7 @@ fn measure_message(ctx: &Ctx, a: &Assessment, snapshot: &str) -> crate::store::C
     let mut msg = ctx
         .message(subject, "measure")
         .body(body.join("\n"))
-        .trailer("Okr-Snapshot", snapshot);
+        .trailer("Okr-MetricSnapshot", snapshot);
     for c in &a.changes {
         msg = msg
             .trailer("Okr-KR", &c.kr_id)
@@ -284,7 +284,7 @@ fn resolve_commit(ctx: &Ctx, rev: Option<&str>) -> Result<Option<String>> {
 }
 
 /// Manual metrics as points.
-pub fn manual_points(snap: &StateView<'_>) -> Result<Vec<MetricPoint>> {
+pub fn manual_points(snap: &Snapshot<'_>) -> Result<Vec<MetricPoint>> {
     Ok(load_manual(snap)?
         .metrics
         .into_iter()
@@ -300,11 +300,11 @@ pub fn manual_points(snap: &StateView<'_>) -> Result<Vec<MetricPoint>> {
         .collect())
 }
 
-pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
+pub fn score(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
-    let scopes = score(&set, &latest_values(&snap)?);
+    let scopes = by_scope(&set, &latest_values(&snap)?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&scopes)?);
         return Ok(());

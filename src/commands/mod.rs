@@ -138,7 +138,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Edit(args) => files::edit(&ctx, args),
         Command::Metric(MetricCommand::Set(args)) => metric::set(&ctx, args),
         Command::Kr(KrCommand::Measure(args)) => kr::measure(&ctx, args),
-        Command::Kr(KrCommand::Score(args)) => kr::score_cmd(&ctx, args),
+        Command::Kr(KrCommand::Score(args)) => kr::score(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Sync(args) => sync::sync(&ctx, args),
         Command::Pull(args) => sync::pull(&ctx, args),

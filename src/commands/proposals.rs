@@ -9,7 +9,7 @@ use crate::ctx::{load_permissions, okr_texts, require_initialized};
 use crate::ctx::{Actor, Ctx};
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{
-    diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
+    diff_summary, proposal_path, Change, LifecycleStep, Proposal, ProposalStatus, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
 use crate::model::Refused;
@@ -135,7 +135,7 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
             changes: effect.changes.clone(),
             krs: effect.krs.iter().cloned().collect(),
             objectives: effect.objectives.iter().cloned().collect(),
-            lifecycle: vec![LifeStep {
+            lifecycle: vec![LifecycleStep {
                 status: ProposalStatus::Proposed,
                 by: ctx.actor.id(),
                 at: created.clone(),
@@ -270,7 +270,7 @@ fn decide(ctx: &Ctx, given: &str, to: ProposalStatus, reason: Option<String>) ->
                 p.status()
             );
         }
-        p.lifecycle.push(LifeStep {
+        p.lifecycle.push(LifecycleStep {
             status: to,
             by: ctx.actor.id(),
             at: at.clone(),
@@ -346,7 +346,7 @@ fn apply(ctx: &Ctx, given: &str) -> Result<()> {
             check_agent(&perms, agent, &effect.owners)
                 .with_context(|| format!("cannot apply {}", p.id))?;
         }
-        p.lifecycle.push(LifeStep {
+        p.lifecycle.push(LifecycleStep {
             status: ProposalStatus::Applied,
             by: ctx.actor.id(),
             at: at.clone(),

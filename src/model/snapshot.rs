@@ -40,7 +40,7 @@ pub struct KrPoint {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Snapshot {
+pub struct MetricSnapshot {
     pub schema_version: u32,
     pub as_of: String,
     /// When the measurement ran (RFC 3339); several runs a day keep the latest.
@@ -54,7 +54,7 @@ pub struct Snapshot {
     pub key_results: Vec<KrPoint>,
 }
 
-impl Snapshot {
+impl MetricSnapshot {
     pub fn value(&self, key: &str) -> Option<f64> {
         self.points.iter().find(|p| p.key == key).map(|p| p.value)
     }

@@ -12,7 +12,7 @@
 //! | `okr.adapter.NAME.maxTurns` | claude `--max-turns` (default 50) |
 //! | `okr.adapter.NAME.allowedTools` | claude `--allowedTools` (default `Read,Edit,Write,Glob,Grep,Bash`) |
 
-use super::exec::{End, Outcome};
+use super::exec::{AgentOutcome, End};
 use super::invocation::{Inspector, Invocation};
 use crate::store::Store;
 use anyhow::{anyhow, bail, Result};
@@ -220,7 +220,7 @@ impl Adapter {
 
     /// Pass or fail, and why. codex: exit code and `turn.failed`/`error` events, then its
     /// report; claude: `is_error` (API errors can exit 0); command: the exit code.
-    pub fn judge(&self, o: &Outcome) -> Verdict {
+    pub fn judge(&self, o: &AgentOutcome) -> Verdict {
         let ended = match &o.end {
             End::Exited(0) => None,
             End::Exited(code) => Some(format!("exit status {code}")),

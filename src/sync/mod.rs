@@ -29,7 +29,7 @@ pub enum SyncError {
     #[error("{}", conflicts_message(remote, conflicts))]
     Conflicts {
         remote: String,
-        conflicts: Vec<merger::Conflict>,
+        conflicts: Vec<merger::MergeConflict>,
     },
     /// The two state refs share no commit.
     #[error(
@@ -48,7 +48,7 @@ pub enum SyncError {
     PushRejected { remote: String, why: String },
 }
 
-fn conflicts_message(remote: &str, conflicts: &[merger::Conflict]) -> String {
+fn conflicts_message(remote: &str, conflicts: &[merger::MergeConflict]) -> String {
     let lines: Vec<String> = conflicts.iter().map(|c| format!("  {c}")).collect();
     format!(
         "{n} conflict{s} between your refs/okr/state and {remote}'s; nothing was changed:\n{lines}\n\
@@ -268,7 +268,7 @@ pub enum MergeResult {
     Merge {
         id: ObjectId,
         notes: Vec<String>,
-        settled: Vec<merger::Conflict>,
+        settled: Vec<merger::MergeConflict>,
     },
 }
 
@@ -279,7 +279,7 @@ pub fn merge_remote(
     remote: &Remote,
     remote_tip: Option<ObjectId>,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
+    message: &dyn Fn(&[String], &[merger::MergeConflict]) -> CommitMessage,
 ) -> Result<MergeResult> {
     let Some(theirs) = remote_tip else {
         return Ok(MergeResult::RemoteEmpty);
@@ -340,8 +340,8 @@ fn merge_commit(
     ours: ObjectId,
     theirs: ObjectId,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
-) -> Result<(ObjectId, Vec<String>, Vec<merger::Conflict>)> {
+    message: &dyn Fn(&[String], &[merger::MergeConflict]) -> CommitMessage,
+) -> Result<(ObjectId, Vec<String>, Vec<merger::MergeConflict>)> {
     let (b, o, t) = (
         store.file_ids(base)?,
         store.file_ids(ours)?,
@@ -386,7 +386,7 @@ pub fn sync(
     store: &Store,
     remote: &Remote,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
+    message: &dyn Fn(&[String], &[merger::MergeConflict]) -> CommitMessage,
 ) -> Result<SyncReport> {
     let mut retries = 0;
     let mut last_refusal = String::new();

@@ -3,7 +3,7 @@
 
 use super::cache::Cached;
 use super::graph::Graph;
-use super::stats::{CommitStats, Job, Scanner};
+use super::stats::{CommitStats, ScanJob, Scanner};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,12 +23,12 @@ const SEND_EVERY: usize = 64;
 const PROGRESS_AFTER: Duration = Duration::from_millis(500);
 
 /// The commits of `graph` that the cache has no stats for, newest first.
-pub fn missing(graph: &Graph, cached: &Cached) -> Vec<Job> {
+pub fn missing(graph: &Graph, cached: &Cached) -> Vec<ScanJob> {
     graph
         .nodes
         .iter()
         .filter(|n| !n.external && !cached.commits.contains_key(&n.id))
-        .map(|n| Job {
+        .map(|n| ScanJob {
             id: n.id,
             parent: n.parents.first().map(|&p| graph.nodes[p].id),
             merge: n.parents.len() > 1,
@@ -41,7 +41,7 @@ pub fn missing(graph: &Graph, cached: &Cached) -> Vec<Job> {
 /// history); `sink` sees exactly one result per job.
 pub fn scan(
     repo: &gix::Repository,
-    jobs: &[Job],
+    jobs: &[ScanJob],
     progress: bool,
     sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
 ) -> Result<()> {
