@@ -111,7 +111,7 @@ pub fn run(ctx: &Ctx, args: &RunRequest) -> Result<RecordedRun> {
         plan_id: plan.plan_id.clone(),
         plan_path: plan_path.clone(),
         adapter: adapter.name.clone(),
-        status: status.into(),
+        status,
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: clock.elapsed().as_millis() as u64,
