@@ -1,14 +1,13 @@
 //! What every command works with: the repository, who is acting, and the typed pieces of
 //! the state read from `refs/okr/state`. Neutral ground: commands and domain modules both
-//! import it; it imports only `model`, `store` and the validators of the domain files.
+//! import it; it imports only `model` and `store`.
 
 use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
 use crate::model::manual::{ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
 use crate::model::permissions::Permissions;
-use crate::model::Invalid;
 use crate::store::{CommitMessage, Snapshot, Store};
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 /// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,71 +76,7 @@ pub fn load_permissions(snap: &Snapshot<'_>) -> Result<Permissions> {
     )
 }
 
-/// Validate the content a state path would get. OKR files are checked together with
-/// the other OKR files in `others` (ids are unique across files).
-/// `check_job_args` checks the arguments of scheduled jobs (see `daemon::ArgsCheck`).
-pub fn validate_file(
-    path: &str,
-    bytes: &[u8],
-    others: &[(String, String)],
-    check_job_args: crate::daemon::ArgsCheck,
-) -> Result<()> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.valid_up_to()))?;
-    if is_okr_file(path) {
-        let mut files: Vec<(&str, &str)> = others
-            .iter()
-            .filter(|(p, _)| p != path && is_okr_file(p))
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect();
-        files.push((path, text));
-        files.sort();
-        OkrSet::parse(files)?;
-    } else if path == PERMISSIONS_FILE {
-        Permissions::parse(path, text)?;
-    } else if path == MANUAL_FILE {
-        ManualMetrics::parse(path, text)?;
-    } else if path == DEFINITIONS_FILE {
-        Definitions::parse(path, text)?;
-    } else if path == crate::model::jobs::JOBS_FILE {
-        crate::daemon::validate_jobs(text, check_job_args)?;
-    } else if path == crate::metrics::ci::REPORT_FILE {
-        crate::metrics::ci::ReportBuilder::new().json(path, text)?;
-    } else if path == crate::metrics::ci::HISTORY_FILE {
-        crate::metrics::ci::parse_history(path, text)?;
-    } else if path.starts_with(crate::model::snapshot::SNAPSHOT_DIR) && path.ends_with(".json") {
-        serde_json::from_str::<crate::model::snapshot::MetricSnapshot>(text)
-            .map_err(|e| json_error(path, e))?;
-    } else if path.ends_with(".json") {
-        serde_json::from_str::<serde_json::Value>(text).map_err(|e| json_error(path, e))?;
-    } else if path.ends_with(".jsonl") {
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            serde_json::from_str::<serde_json::Value>(line).map_err(|e| Invalid {
-                file: path.to_string(),
-                line: Some(i + 1),
-                message: e.to_string(),
-            })?;
-        }
-    } else if path.ends_with(".yml") || path.ends_with(".yaml") {
-        serde_yaml::from_str::<serde_yaml::Value>(text)
-            .map_err(|e| crate::model::yaml_error(path, e))?;
-    }
-    Ok(())
-}
-
-fn json_error(path: &str, e: serde_json::Error) -> Invalid {
-    Invalid {
-        file: path.to_string(),
-        line: Some(e.line()),
-        message: e.to_string(),
-    }
-}
-
-/// The text of every OKR file in the state, for `validate_file`.
+/// The text of every OKR file in the state (OKR files are validated together).
 pub fn okr_texts(snap: &Snapshot<'_>) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for path in snap.list("okrs")?.into_iter().filter(|p| is_okr_file(p)) {

@@ -217,7 +217,7 @@ fn measure_message(ctx: &Ctx, a: &Assessment, snapshot: &str) -> crate::store::C
     let mut msg = ctx
         .message(subject, "measure")
         .body(body.join("\n"))
-        .trailer("Okr-MetricSnapshot", snapshot);
+        .trailer("Okr-Snapshot", snapshot);
     for c in &a.changes {
         msg = msg
             .trailer("Okr-KR", &c.kr_id)

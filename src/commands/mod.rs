@@ -15,6 +15,7 @@ mod proposals;
 mod report;
 mod status;
 mod sync;
+mod validate;
 
 use crate::cli::*;
 use crate::ctx::{Actor, Ctx};
