@@ -1,4 +1,4 @@
-//! Status rules (DESIGN §4) and the snapshot a measurement writes.
+//! Status rules (ARCHITECTURE.md, "Invariants") and the snapshot a measurement writes.
 //! Pure functions of the OKRs and the measured values; the command commits them.
 
 use crate::model::fmt_num;

@@ -9,45 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Ship production-ready feature
-    owner_id: team-backend
-    key_results:
-      - kr_id: KR-1.1
-        description: Complete 100 unit tests
-        metric_key: ci.test_count
-        baseline: 0
-        target: 100
-        status: not_started
-        owner_id: team-backend
-        evidence: [\"ci run 41\"]
-      - kr_id: KR-1.2
-        description: p95 latency in ms
-        metric_key: manual.latency_ms
-        baseline: 300
-        target: 200
-        status: not_started
-        owner_id: team-backend
-  - objective_id: OBJ-2
-    objective: Docs
-    owner_id: team-web
-    key_results:
-      - kr_id: KR-2.1
-        description: Pages of docs
-        metric_key: manual.docs_pages
-        baseline: 0
-        target: 4
-        status: achieved
-        owner_id: team-web
-      - kr_id: KR-2.2
-        description: Tutorials
-        metric_key: manual.tutorials
-        baseline: 0
-        target: 3
-        owner_id: team-web
-";
+const OKRS: &str = common::fixtures::TWO_TEAMS;
 
 const PERMISSIONS: &str = "default_policy: deny
 permissions:
@@ -614,10 +576,14 @@ fn command_adapters_come_from_git_config_and_missing_programs_stop_early() {
     let (id, _) = generate(&repo, &["--kr-id", "KR-1.1"]);
     let tip = repo.state_tip();
 
-    // No codex on PATH: reported before anything starts, nothing committed.
+    // No codex on PATH (a PATH holding only git: the machine may have a real codex in
+    // /usr/bin): reported before anything starts, nothing committed.
+    let only_git = tempfile::tempdir().unwrap();
+    let git = which_git();
+    std::os::unix::fs::symlink(&git, only_git.path().join("git")).unwrap();
     let out = repo
         .okr()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", only_git.path())
         .args(["plan", "run", "--adapter", "codex", &id])
         .output()
         .unwrap();
@@ -936,4 +902,12 @@ fn plan_schema_needs_no_repository() {
     // The folder really is outside any repository: a command that needs one fails.
     let status = run(&["status"]);
     assert!(!status.status.success(), "{}", stdout(&status));
+}
+
+/// The `git` the tests run, resolved on PATH.
+fn which_git() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("git"))
+        .find(|p| p.is_file())
+        .expect("git on PATH")
 }

@@ -1,4 +1,4 @@
-//! The audit: a SQLite mirror of `refs/okr/state` for fast questions (DESIGN §2).
+//! The audit: a SQLite mirror of `refs/okr/state` for fast questions (see ARCHITECTURE.md).
 //!
 //! One row per event parsed from each state commit (see [`event`] for the
 //! mapping) plus the values of every snapshot a commit wrote, in the `audit_*`

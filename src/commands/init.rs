@@ -1,4 +1,4 @@
-//! `git okr init`: the state tree of DESIGN §1 in one commit.
+//! `git okr init`: the state tree (README "Layout of refs/okr/state") in one commit.
 
 use super::daemon::check_job_args;
 use super::validate::validate_file;

@@ -1,4 +1,4 @@
-//! The state ref: reading its tree and the one write path (DESIGN §2).
+//! The state ref: reading its tree and the one write path (ARCHITECTURE.md).
 //!
 //! `store` knows git, not OKRs: it reads and writes files on `refs/okr/state`
 //! with gix and never touches the user's index, work tree, HEAD or branches.

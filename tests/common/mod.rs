@@ -2,6 +2,8 @@
 //! real `git-okr` binary, with git's configuration isolated from the machine's.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use assert_cmd::Command;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
