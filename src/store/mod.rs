@@ -403,8 +403,9 @@ fn walk(
 }
 
 fn is_lock_contention(e: &anyhow::Error) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("lock")
+    // gix reports a held ref lock somewhere in the chain, not in the top message.
+    e.chain()
+        .any(|cause| cause.to_string().to_lowercase().contains("lock"))
 }
 
 /// Sleep a little, more on each attempt, with jitter so racing writers spread out.
@@ -527,5 +528,20 @@ impl<'s> Snapshot<'s> {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_contention_is_found_anywhere_in_the_chain() {
+        let held = anyhow!("the lock for refs/okr/state is held by another process")
+            .context("updating refs/okr/state");
+        assert!(is_lock_contention(&held));
+        assert!(!is_lock_contention(
+            &anyhow!("object not found").context("updating refs/okr/state")
+        ));
     }
 }
