@@ -16,6 +16,7 @@ mod env_vars;
 mod hooks;
 mod measure;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 mod plan;
 mod proposal;

@@ -78,6 +78,9 @@ pub fn main() -> ExitCode {
         };
     }
     let cli = Cli::parse();
+    if refuse_folder_flags(&cli) {
+        return ExitStatus::Usage.into();
+    }
     if cli.command.prints_to_pipes() {
         die_quietly_on_closed_pipe();
     }
@@ -88,6 +91,21 @@ pub fn main() -> ExitCode {
             ExitStatus::of(&e).into()
         }
     }
+}
+
+/// OKRchestra's folder flags have nothing to point at here: say where each thing lives
+/// instead (a usage error).
+fn refuse_folder_flags(cli: &Cli) -> bool {
+    let moved = cli.okrchestra_paths.given();
+    if moved.is_empty() {
+        return false;
+    }
+    eprintln!("error: git-okr keeps the whole workspace in git, on refs/okr/state, so folder flags have nothing to point at:");
+    for (flag, place) in moved {
+        eprintln!("  {flag}: {place}");
+    }
+    eprintln!("Drop the flag; pick the repository with -C PATH or --workspace PATH.");
+    true
 }
 
 /// Like git: a closed pipe (`git okr show | head`) ends the process quietly instead of

@@ -9,7 +9,7 @@ mod edit;
 mod fields;
 mod text_edit;
 
-pub use diff::{colorize, file_diffs};
+pub use diff::{colorize, file_diff, file_diffs};
 pub use edit::{apply_changes, edited_text, parse_set};
 pub use fields::{conflicts, flatten, owners_of_change, touched_ids, Owned};
 
