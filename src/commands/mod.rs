@@ -8,6 +8,7 @@ mod files;
 mod hooks;
 mod init;
 pub mod kr;
+mod mcp;
 mod metric;
 mod output;
 mod plan;
@@ -172,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
         Command::Plan(command) => plan::dispatch(&ctx, command),
+        Command::Mcp => mcp::run(&ctx),
     }
 }
 
