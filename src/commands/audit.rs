@@ -25,6 +25,9 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         );
         return Ok(());
     }
+    if args.local {
+        return local_journal(ctx, &args);
+    }
     let filter = Filter {
         kr: args.kr.clone(),
         objective: args.objective.clone(),
@@ -105,6 +108,48 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         println!("No audit events match.");
     } else {
         quiet_pipe(print_events(&events))?;
+    }
+    Ok(())
+}
+
+/// `audit --local`: this clone's journal, newest first.
+fn local_journal(ctx: &Ctx, args: &AuditArgs) -> Result<()> {
+    use crate::audit::journal;
+    let query = journal::Query {
+        since: args
+            .since
+            .as_deref()
+            .map(|d| parse_date("since", d, false))
+            .transpose()?
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        until: args
+            .until
+            .as_deref()
+            .map(|d| parse_date("until", d, true))
+            .transpose()?
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        limit: args.limit,
+        ..Default::default()
+    };
+    let entries = journal::read(&ctx.store.okr_dir()?, &query)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else if entries.is_empty() {
+        println!("The local journal is empty.");
+    } else {
+        for e in &entries {
+            println!(
+                "{} {:<8} {:<14} {}{}",
+                e.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S"),
+                e.source,
+                e.kind,
+                e.subject
+                    .as_deref()
+                    .map(|s| format!("{s} "))
+                    .unwrap_or_default(),
+                e.detail
+            );
+        }
     }
     Ok(())
 }
