@@ -13,6 +13,35 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use std::io::{BufWriter, Write};
 
 pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
+    // `--local` is `audit journal` (the daemon's runs, refusals, failed applies).
+    let journal = match &args.command {
+        Some(AuditCommand::Journal(j)) => Some((j.limit, j.json)),
+        _ if args.local => Some((args.limit, args.json)),
+        _ => None,
+    };
+    if let Some((limit, json)) = journal {
+        let entries = audit::journal::entries(&ctx.store, limit)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            return Ok(());
+        }
+        for e in entries {
+            let when = Local
+                .timestamp_opt(e.time, 0)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            println!(
+                "{when}  {}  {} {} {}  {}",
+                e.actor,
+                e.outcome,
+                e.action,
+                e.subject.as_deref().unwrap_or("-"),
+                e.message
+            );
+        }
+        return Ok(());
+    }
     if let Some(AuditCommand::Rebuild) = args.command {
         let r = audit::rebuild(&ctx.store)?;
         println!(
@@ -24,9 +53,6 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
             r.commits_per_second()
         );
         return Ok(());
-    }
-    if args.local {
-        return local_journal(ctx, &args);
     }
     let filter = Filter {
         kr: args.kr.clone(),
@@ -108,48 +134,6 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         println!("No audit events match.");
     } else {
         quiet_pipe(print_events(&events))?;
-    }
-    Ok(())
-}
-
-/// `audit --local`: this clone's journal, newest first.
-fn local_journal(ctx: &Ctx, args: &AuditArgs) -> Result<()> {
-    use crate::audit::journal;
-    let query = journal::Query {
-        since: args
-            .since
-            .as_deref()
-            .map(|d| parse_date("since", d, false))
-            .transpose()?
-            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
-        until: args
-            .until
-            .as_deref()
-            .map(|d| parse_date("until", d, true))
-            .transpose()?
-            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
-        limit: args.limit,
-        ..Default::default()
-    };
-    let entries = journal::read(&ctx.store.okr_dir()?, &query)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-    } else if entries.is_empty() {
-        println!("The local journal is empty.");
-    } else {
-        for e in &entries {
-            println!(
-                "{} {:<8} {:<14} {}{}",
-                e.time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S"),
-                e.source,
-                e.kind,
-                e.subject
-                    .as_deref()
-                    .map(|s| format!("{s} "))
-                    .unwrap_or_default(),
-                e.detail
-            );
-        }
     }
     Ok(())
 }

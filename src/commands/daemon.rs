@@ -372,15 +372,13 @@ fn status(ctx: &Ctx, args: DaemonStatusArgs) -> Result<()> {
         remotes: Some(&remotes),
     };
     let now = Utc::now();
-    let journal = crate::audit::journal::read(
-        &okr_dir,
-        &crate::audit::journal::Query {
-            source: Some("daemon".into()),
-            limit: Some(10),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_default();
+    let mut journal: Vec<crate::audit::journal::Entry> =
+        crate::audit::journal::entries(&ctx.store, Some(200))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.actor == "daemon")
+            .collect();
+    journal.truncate(10);
     let queued = queue::list(&okr_dir);
     let rows: Vec<serde_json::Value> = jobs
         .jobs
@@ -484,15 +482,17 @@ fn status(ctx: &Ctx, args: DaemonStatusArgs) -> Result<()> {
     if !journal.is_empty() {
         println!("Recent:");
         for e in journal.iter().rev() {
+            let when = chrono::DateTime::from_timestamp(e.time, 0).unwrap_or_default();
             println!(
-                "  {} {} {}{}",
-                fmt_time(e.time),
-                e.kind,
+                "  {} {} {} {}{}",
+                fmt_time(when),
+                e.action,
+                e.outcome,
                 e.subject
                     .as_deref()
                     .map(|s| format!("{s} "))
                     .unwrap_or_default(),
-                e.detail
+                e.message
             );
         }
     }

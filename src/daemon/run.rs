@@ -12,7 +12,7 @@ use super::notify::{self, Notice};
 use super::queue::{self, Queued};
 use super::watch::{self, Watch};
 use super::{compile, Checker, Commands, Scheduled};
-use crate::audit::journal::{Entry, Journal, Kind};
+use crate::audit::journal::{self, Entry};
 use crate::model::jobs::{Event, Job, Jobs, JOBS_FILE};
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -229,16 +229,13 @@ struct Daemon<'a> {
     jobs: Vec<Scheduled>,
     seen: Option<Seen>,
     pending: Vec<Pending>,
-    journal: Option<Journal>,
     ran: usize,
 }
 
 impl Daemon<'_> {
     fn journal(&self, log: &mut Logger, entry: Entry) {
-        if let Some(j) = &self.journal {
-            if let Err(e) = j.record(&entry) {
-                log.log(format!("cannot write the journal: {e:#}"));
-            }
+        if let Err(e) = journal::record(self.store, &entry) {
+            log.log(format!("cannot write the journal: {e:#}"));
         }
     }
 
@@ -460,20 +457,14 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
         jobs: Vec::new(),
         seen: None,
         pending: Vec::new(),
-        journal: match Journal::open(okr_dir) {
-            Ok(j) => Some(j),
-            Err(e) => {
-                log.log(format!("no journal this time: {e:#}"));
-                None
-            }
-        },
         ran: 0,
     };
     d.journal(
         log,
         Entry::now(
             "daemon",
-            Kind::DaemonStarted,
+            "daemon",
+            "started",
             None,
             format!(
                 "pid {}{}",
@@ -523,7 +514,7 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
         if ran == 1 { "" } else { "s" }
     );
     log.log(&line);
-    d.journal(log, Entry::now("daemon", Kind::DaemonStopped, None, line));
+    d.journal(log, Entry::now("daemon", "daemon", "stopped", None, line));
     Ok(())
 }
 
@@ -534,19 +525,19 @@ async fn run_pending(d: &mut Daemon<'_>, p: Pending, log: &mut Logger) {
     d.ran += 1;
     let (kind, detail) = match &outcome {
         Outcome::Done(ms) => (
-            Kind::JobFinished,
+            "finished",
             format!("{} in {ms} ms ({})", p.job.job, p.trigger),
         ),
         Outcome::Failed(code, why) => (
-            Kind::JobFailed,
+            "failed",
             format!("{} exit {code} ({}): {why}", p.job.job, p.trigger),
         ),
-        Outcome::Skipped(why) => (
-            Kind::JobSkipped,
-            format!("{} ({}): {why}", p.job.job, p.trigger),
-        ),
+        Outcome::Skipped(why) => ("skipped", format!("{} ({}): {why}", p.job.job, p.trigger)),
     };
-    d.journal(log, Entry::now("daemon", kind, Some(&p.job.id), detail));
+    d.journal(
+        log,
+        Entry::now("daemon", "job", kind, Some(&p.job.id), detail),
+    );
     if let Some(path) = &p.queued {
         queue::remove(path);
     }
