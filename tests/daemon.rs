@@ -724,20 +724,27 @@ fn events_trigger_jobs_with_who_and_why_recorded_and_never_loop() {
     // And journaled locally.
     let status = repo.ok(&["daemon", "status", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    let kinds: Vec<&str> = status["journal"]
+    let kinds: Vec<String> = status["journal"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["kind"].as_str().unwrap())
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap()
+            )
+        })
         .collect();
     assert!(
-        kinds.contains(&"job-finished") && kinds.contains(&"daemon-stopped"),
+        kinds.contains(&"job finished".to_string())
+            && kinds.contains(&"daemon stopped".to_string()),
         "{status}"
     );
     assert_eq!(status["running"], false);
     let local = repo.ok(&["audit", "--local"]);
     assert!(
-        local.contains("daemon") && local.contains("job-finished"),
+        local.contains("daemon") && local.contains("finished job"),
         "{local}"
     );
 }
