@@ -124,7 +124,8 @@ pub fn validate_file(
             .collect();
         files.push((path, text));
         files.sort();
-        OkrSet::parse(files)?;
+        let set = OkrSet::parse(files)?;
+        refuse_emptied(path, text, others, &set)?;
     } else if path == PERMISSIONS_FILE {
         Permissions::parse(path, text)?;
     } else if path == MANUAL_FILE {
@@ -153,8 +154,31 @@ pub fn validate_file(
                 .map_err(|e| anyhow!("{path}:{}: {e}", i + 1))?;
         }
     } else if path.ends_with(".yml") || path.ends_with(".yaml") {
-        serde_yaml::from_str::<serde_yaml::Value>(text)
-            .map_err(|e| crate::model::yaml_error(path, e))?;
+        crate::model::parse_yaml::<serde_yaml::Value>(path, text)?;
+    }
+    Ok(())
+}
+
+/// An OKR file emptied, or left without objectives where it had some, is almost always
+/// an editor or a script gone wrong (and it would delete every objective in it): refuse.
+fn refuse_emptied(path: &str, text: &str, others: &[(String, String)], set: &OkrSet) -> Result<()> {
+    let text = text.trim_start_matches('\u{feff}');
+    let had = others
+        .iter()
+        .find(|(p, _)| p == path)
+        .and_then(|(_, old)| crate::model::parse_yaml::<serde_yaml::Value>(path, old).ok())
+        .and_then(|v| {
+            v.get("objectives")
+                .and_then(|o| o.as_sequence())
+                .map(|o| o.len())
+        })
+        .unwrap_or(0);
+    let has = set.objectives().filter(|(doc, _)| doc.path == path).count();
+    if text.trim().is_empty() && (path == crate::model::okrs::ORG_FILE || had > 0) {
+        bail!("{path}: is empty; an OKR file needs `objectives:` (remove it with `git okr okr propose` instead)");
+    }
+    if had > 0 && has == 0 {
+        bail!("{path}: has no objectives where it had {had}; refusing to delete every objective of a file at once");
     }
     Ok(())
 }

@@ -176,12 +176,59 @@ pub fn measure_from_hook(
     if !store.snapshot().is_ok_and(|s| s.is_initialized()) {
         return Ok(None);
     }
+    let strict = strict(store.repo());
+    let _watchdog = Watchdog::start(timeout(store.repo()), strict);
     match measure() {
         Ok(()) => Ok(None),
-        Err(e) if strict(store.repo()) => Err(e.context(format!(
+        Err(e) if strict => Err(e.context(format!(
             "git-okr hook: measurement failed ({STRICT_KEY} is true)"
         ))),
         Err(e) => Ok(Some(e)),
+    }
+}
+
+/// Git config key: seconds a hook's measurement may take before git goes on without it.
+pub const TIMEOUT_KEY: &str = "okr.hooks.timeout";
+/// The default of `okr.hooks.timeout`.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+
+/// `okr.hooks.timeout` (seconds; 0 means no limit).
+pub fn timeout(repo: &gix::Repository) -> Option<std::time::Duration> {
+    let secs = repo
+        .config_snapshot()
+        .integer(TIMEOUT_KEY)
+        .map(|s| s.max(0) as u64)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
+}
+
+/// Ends the process when a hook's measurement outlives `okr.hooks.timeout`, so a
+/// hanging git-okr (a slow disk, a huge state, a lock) never blocks a push or a merge:
+/// git goes on with a warning, or stops when `okr.hooks.strict` is set.
+struct Watchdog {
+    _done: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    fn start(limit: Option<std::time::Duration>, strict: bool) -> Watchdog {
+        let Some(limit) = limit else {
+            return Watchdog { _done: None };
+        };
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if wait.recv_timeout(limit) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return; // finished (the sender was dropped) in time
+            }
+            // Lock files this process holds go with it, or the next write would find them.
+            gix::tempfile::registry::cleanup_tempfiles();
+            if strict {
+                eprintln!("git-okr: measurement took longer than {TIMEOUT_KEY} ({}s); stopped ({STRICT_KEY} is true)", limit.as_secs());
+                std::process::exit(1);
+            }
+            eprintln!("git-okr: warning: measurement took longer than {TIMEOUT_KEY} ({}s); stopped it, git goes on", limit.as_secs());
+            std::process::exit(0);
+        });
+        Watchdog { _done: Some(done) }
     }
 }
 

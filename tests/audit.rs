@@ -106,7 +106,7 @@ fn rich_repo() -> TestRepo {
     );
     plumbing_commit(
         &repo,
-        &[("notes.txt", "by hand\n".into())],
+        &[("culture/notes.md", "by hand\n".into())],
         "hand-made fix\n\nno trailers here, just prose.\n",
         day + 3600,
     );

@@ -281,7 +281,10 @@ fn report_shows_every_kr_with_values_scores_and_forecasts() {
     assert!(html.contains(r#"<h3 id="status-changes">"#));
     // Proposals and runs, read generically.
     assert!(html.contains("P-20260105-ab12"));
-    assert!(html.contains("<td>approved</td>"));
+    // The file claims `approved`, but no propose or approve commit made it: the report
+    // shows what history says, never the file's own claim.
+    assert!(html.contains("<td>not proposed</td>"));
+    assert!(!html.contains("<td>approved</td>"));
     assert!(html.contains("R-20260107-1"));
     assert!(html.contains("<td>failed</td>"));
     assert!(html.contains("tests did not pass"));

@@ -34,6 +34,7 @@ pub fn ingest(ctx: &Ctx, args: CiIngestArgs) -> Result<()> {
     let head = ctx.store.repo().head_id().ok().map(|id| id.to_string());
     let report = builder.finish(chrono::Utc::now(), head);
 
+    let line = report.history_line();
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let defs = load_definitions(snap)?;
@@ -41,7 +42,7 @@ pub fn ingest(ctx: &Ctx, args: CiIngestArgs) -> Result<()> {
         if !history.is_empty() && !history.ends_with('\n') {
             history.push('\n');
         }
-        history.push_str(&report.history_line());
+        history.push_str(&line);
         let rate = build_success_rate(&parse_history(HISTORY_FILE, &history)?, defs.build_window());
         let mut changes = Changes::new();
         changes.write(REPORT_FILE, report.to_json());

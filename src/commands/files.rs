@@ -43,16 +43,57 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let files = snap.list("")?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     for path in &files {
         let bytes = snap.read(path)?.unwrap_or_default();
-        let target = args.dir.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
+        write_inside(&args.dir, path, &bytes)?;
     }
     println!("Exported {} files to {}", files.len(), args.dir.display());
+    Ok(())
+}
+
+/// Write `bytes` to `root/path` without leaving `root`: the snapshot's paths are already
+/// verified (no `..`, no `.git`), and no symlink inside `root` is followed, so a link
+/// planted in the folder cannot redirect the write elsewhere.
+fn write_inside(root: &Path, path: &str, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let components: Vec<&str> = path.split('/').collect();
+    let Some((name, folders)) = components.split_last() else {
+        bail!("{path}: not a file path");
+    };
+    let mut dir = root.to_path_buf();
+    for folder in folders {
+        dir.push(folder);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                bail!("{} is a symbolic link; export does not follow links (remove it or export to an empty folder)", dir.display())
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("{} is in the way: not a folder", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        }
+    }
+    let target = dir.join(name);
+    if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symbolic link; export does not follow links (remove it or export to an empty folder)",
+            target.display()
+        );
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        // A link created between the check and the open still fails here.
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&target)
+        .with_context(|| format!("writing {}", target.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", target.display()))?;
     Ok(())
 }
 

@@ -165,10 +165,14 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
         let base = chain.commit(&changes, &message, None)?;
         if !ws.proposals.is_empty() {
             let mut changes = Changes::new();
-            let mut message = ctx.message(
-                format!("okr: import {} OKRchestra proposals", ws.proposals.len()),
-                "propose",
-            );
+            // `Okr-Import`: the person importing vouches for the lifecycles the files
+            // carry (OKRchestra's approvals and applications); see proposal::history.
+            let mut message = ctx
+                .message(
+                    format!("okr: import {} OKRchestra proposals", ws.proposals.len()),
+                    "propose",
+                )
+                .trailer("Okr-Import", "okrchestra");
             for p in &ws.proposals {
                 let proposal = p.to_proposal(&base.to_string(), &okr_map);
                 changes.write(proposal_path(&proposal.id), proposal.render()?);

@@ -26,6 +26,14 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
             .map(|u| format!(" {u}"))
             .unwrap_or_default()
     );
+    for (what, value) in args
+        .unit
+        .iter()
+        .map(|u| ("--unit", u))
+        .chain(args.evidence.iter().map(|e| ("--evidence", e)))
+    {
+        crate::model::ids::check_line(value).map_err(|e| anyhow!("{what} {e}"))?;
+    }
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut manual = load_manual(snap)?;

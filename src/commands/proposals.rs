@@ -13,6 +13,7 @@ use crate::model::proposal::{
     diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
+use crate::proposal::history;
 use crate::proposal::{
     check_agent, colorize, effect, effect_on_moved_base, new_id, parse_set, Texts,
 };
@@ -163,6 +164,7 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
         (None, Some(dir)) => format!("proposed from {}", dir.display()),
         _ => bail!("--reason must say why the change is needed"),
     };
+    crate::model::ids::check_line(&reason).map_err(|e| anyhow!("--reason {e}"))?;
     let requested = requested_changes(&args)?;
     let p = propose_changes(ctx, &requested, &reason)?;
     println!("Proposed {} ({})", p.id, p.summary());
@@ -285,6 +287,14 @@ pub(super) fn load(snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
     Ok(proposal)
 }
 
+/// The proposal named by `given` with its proposer and lifecycle taken from history
+/// (the file's own claims are never trusted; see `proposal::history`).
+pub(super) fn load_settled(ctx: &Ctx, snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
+    let mut p = load(snap, given)?;
+    history::derive(&ctx.store, snap.tip())?.settle(&mut p)?;
+    Ok(p)
+}
+
 /// People approve and apply (those in `approvers`, or anyone when the list is empty);
 /// agents never do.
 fn require_approver(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
@@ -316,6 +326,9 @@ fn decide(ctx: &Ctx, given: &str, to: ProposalStatus, reason: Option<String>) ->
     let reason = reason.map(|r| r.trim().to_string());
     if reason.as_deref() == Some("") {
         bail!("--reason must say why the proposal is rejected");
+    }
+    if let Some(r) = &reason {
+        crate::model::ids::check_line(r).map_err(|e| anyhow!("--reason {e}"))?;
     }
     let at = now_text();
     let outcome = ctx.store.transact(|snap| {
@@ -352,7 +365,7 @@ fn decide_step(
     };
     require_initialized(snap)?;
     let perms = load_permissions(snap)?;
-    let mut p = load(snap, given)?;
+    let mut p = load_settled(ctx, snap, given)?;
     let withdrawing = to == ProposalStatus::Rejected && p.proposer == ctx.actor.id();
     if !withdrawing {
         require_approver(ctx, &perms, verb)?;
@@ -420,7 +433,7 @@ fn approve_and_apply(ctx: &Ctx, given: &str) -> Result<()> {
     let at = now_text();
     let (head, (id, summary)) = ctx.store.transact_chain(|snap, chain| {
         require_initialized(snap)?;
-        if load(snap, given)?.status() == ProposalStatus::Proposed {
+        if load_settled(ctx, snap, given)?.status() == ProposalStatus::Proposed {
             let (changes, message, _) =
                 decide_step(ctx, snap, given, ProposalStatus::Approved, None, &at)?;
             chain.commit(&changes, &message, None)?;
@@ -468,7 +481,7 @@ fn apply_step(
     require_initialized(snap)?;
     let perms = load_permissions(snap)?;
     require_approver(ctx, &perms, "apply")?;
-    let mut p = load(snap, given)?;
+    let mut p = load_settled(ctx, snap, given)?;
     let last = p.lifecycle.last().cloned();
     match p.status() {
         ProposalStatus::Approved => {}
@@ -559,8 +572,14 @@ fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let mut proposals = Vec::new();
+    let history = history::derive(&ctx.store, snap.tip())?;
     for id in proposal_ids(&snap)? {
-        let p = load(&snap, &id)?;
+        let mut p = load(&snap, &id)?;
+        // A file no propose commit made is not a proposal; say so, list the others.
+        if let Err(e) = history.settle(&mut p) {
+            eprintln!("warning: {e:#}");
+            continue;
+        }
         if status.is_none_or(|s| p.status() == s) {
             proposals.push(p);
         }
@@ -609,7 +628,7 @@ fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {
 fn show(ctx: &Ctx, given: &str) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
-    let p = load(&snap, given)?;
+    let p = load_settled(ctx, &snap, given)?;
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = String::new();
     out.push_str(&format!("proposal  {}  [{}]\n", p.id, p.status()));

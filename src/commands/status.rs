@@ -119,8 +119,11 @@ pub(super) fn attention(
 pub(super) fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
     use crate::model::proposal::ProposalStatus;
     let (mut proposed, mut approved) = (0, 0);
-    for id in super::proposals::proposal_ids(snap)? {
-        match super::proposals::load(snap, &id)?.status() {
+    // Statuses come from history, never from what a proposal file says of itself.
+    let history = crate::proposal::history::derive(snap.store(), snap.tip())?;
+    let present = super::proposals::proposal_ids(snap)?;
+    for life in present.iter().filter_map(|id| history.lifecycles.get(id)) {
+        match life.status() {
             ProposalStatus::Proposed => proposed += 1,
             ProposalStatus::Approved => approved += 1,
             _ => {}

@@ -17,7 +17,7 @@
 //!   hotfix_pattern: "(?i)hotfix"
 //! ```
 
-use super::{at, line_of, yaml_error};
+use super::{at, line_of};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -117,7 +117,7 @@ impl Definitions {
         if text.trim().is_empty() {
             return Ok(Definitions::default());
         }
-        let d: Definitions = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let d: Definitions = super::parse_yaml(path, text)?;
         let mut keys = HashSet::new();
         for def in &d.git {
             let here = at(path, line_of(text, "key", &def.key, 0));

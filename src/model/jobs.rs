@@ -4,7 +4,6 @@
 //! checked by the daemon, which knows the scheduler and the commands of this build.
 //! A job runs on a cron schedule, on events (`on:`), or both.
 
-use super::yaml_error;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -93,13 +92,20 @@ impl Jobs {
         if text.trim().is_empty() {
             return Ok(Jobs::default());
         }
-        let jobs: Jobs = serde_yaml::from_str(text).map_err(|e| yaml_error(file, e))?;
+        let jobs: Jobs = super::parse_yaml(file, text)?;
         for (i, job) in jobs.jobs.iter().enumerate() {
             let line = super::line_of(text, "id", &job.id, 0)
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
-            if job.id.trim().is_empty() || job.id.contains(char::is_whitespace) {
-                bail!("{file}{line}: job id {:?} must be a word", job.id);
+            let line = if line.is_empty() {
+                super::line_of_key(text, "id", i)
+                    .map(|l| format!(":{l}"))
+                    .unwrap_or_default()
+            } else {
+                line
+            };
+            if let Err(e) = super::ids::check_id(&job.id) {
+                bail!("{file}{line}: job id {e}");
             }
             if job.cron.is_none() && job.on.is_empty() {
                 bail!(

@@ -46,6 +46,20 @@ impl ManualMetric {
     pub fn value_key(&self) -> String {
         value_key(&self.key, &self.dimensions)
     }
+
+    /// Unit, evidence and source are one line each: they reach commit messages and reports.
+    pub fn check_lines(&self) -> std::result::Result<(), String> {
+        use super::ids::check_line;
+        for (name, value) in [("unit", &self.unit), ("source", &self.source)] {
+            if let Some(v) = value {
+                check_line(v).map_err(|e| format!("{name} {e}"))?;
+            }
+        }
+        for (i, e) in self.evidence.iter().enumerate() {
+            check_line(e).map_err(|err| format!("evidence[{i}] {err}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// The two layouts OKRchestra accepts.
@@ -89,6 +103,9 @@ impl ManualMetrics {
                     metric.key
                 );
             }
+            metric
+                .check_lines()
+                .map_err(|e| anyhow::anyhow!("{}: {}: {e}", at(path, line), metric.key))?;
         }
         Ok(m)
     }
@@ -119,7 +136,9 @@ impl ManualMetrics {
 
 /// `metrics: [...]` or a top-level list; an error names the line either layout stopped at.
 fn parse_layout(path: &str, text: &str) -> Result<ManualMetrics> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+    // Size, depth and NUL are checked (and a BOM skipped) before any parse.
+    let value: serde_yaml::Value = super::parse_yaml(path, text)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if value.is_sequence() {
         let list: Vec<ManualMetric> =
             serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;

@@ -3,6 +3,7 @@
 
 pub mod definitions;
 pub mod duration;
+pub mod ids;
 pub mod jobs;
 pub mod manual;
 pub mod okrs;
@@ -26,6 +27,81 @@ pub fn yaml_error(file: &str, e: serde_yaml::Error) -> anyhow::Error {
     }
 }
 
+/// The most a YAML file on the ref may hold; state files are kilobytes.
+pub const MAX_YAML_BYTES: usize = 8 * 1024 * 1024;
+/// How deeply a YAML file may nest (flow brackets, or block indentation in levels).
+pub const MAX_YAML_DEPTH: usize = 64;
+/// Block nesting is judged by indentation: this many columns is too deep.
+const MAX_YAML_INDENT: usize = 512;
+
+/// Parse a YAML file of the ref into `T`. Before the parser sees it, the text is
+/// checked for what would make parsing slow or its errors wrong: its size, its
+/// nesting depth (a 100,000-deep file would take seconds to refuse), a NUL byte (named
+/// at its real line). A UTF-8 byte order mark is accepted and skipped.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> anyhow::Result<T> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    check_yaml_shape(file, text)?;
+    serde_yaml::from_str(text).map_err(|e| yaml_error(file, e))
+}
+
+/// Refuse a YAML text that is too big, nests too deep or holds a NUL, naming the line.
+pub fn check_yaml_shape(file: &str, text: &str) -> anyhow::Result<()> {
+    if text.len() > MAX_YAML_BYTES {
+        anyhow::bail!(
+            "{file}: {} bytes, more than the {MAX_YAML_BYTES} a YAML file on refs/okr/state may hold",
+            text.len()
+        );
+    }
+    let too_deep = |line: usize| {
+        anyhow!("{file}:{line}: nested more than {MAX_YAML_DEPTH} levels deep; refused unparsed")
+    };
+    let mut flow_depth = 0usize;
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if line.contains('\0') {
+            anyhow::bail!("{file}:{n}: holds a NUL byte");
+        }
+        let body = line.trim_start_matches(' ');
+        let indent = line.len() - body.len();
+        let dashes = dash_prefixes(body);
+        if indent + 2 * dashes > MAX_YAML_INDENT || dashes > MAX_YAML_DEPTH {
+            return Err(too_deep(n));
+        }
+        let (mut single, mut double, mut prev) = (false, false, ' ');
+        for c in body.chars() {
+            match c {
+                '\'' if !double => single = !single,
+                '"' if !single && prev != '\\' => double = !double,
+                '#' if !single && !double && prev.is_whitespace() => break,
+                '[' | '{' if !single && !double => {
+                    flow_depth += 1;
+                    if flow_depth > MAX_YAML_DEPTH {
+                        return Err(too_deep(n));
+                    }
+                }
+                ']' | '}' if !single && !double => flow_depth = flow_depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    Ok(())
+}
+
+/// How many `- ` sequence markers open a line (`- - - x` nests three sequences).
+fn dash_prefixes(body: &str) -> usize {
+    let mut rest = body;
+    let mut n = 0;
+    while let Some(r) = rest.strip_prefix('-') {
+        if !(r.is_empty() || r.starts_with(' ')) {
+            break;
+        }
+        n += 1;
+        rest = r.trim_start_matches(' ');
+    }
+    n
+}
+
 /// The 1-based line of the `nth` (0-based) line holding `key: value`, where known.
 /// Validation errors use it to point at the offending entry.
 pub fn line_of(text: &str, key: &str, value: &str, nth: usize) -> Option<usize> {
@@ -41,6 +117,20 @@ pub fn line_of(text: &str, key: &str, value: &str, nth: usize) -> Option<usize> 
             };
             let rest = rest.split(" #").next().unwrap_or(rest).trim();
             rest.trim_matches(|c| c == '"' || c == '\'') == value
+        })
+        .nth(nth)
+        .map(|(i, _)| i + 1)
+}
+
+/// The 1-based line of the `nth` (0-based) line holding `key:` whatever its value (for
+/// values `line_of` cannot match, such as ones with escaped control characters).
+pub fn line_of_key(text: &str, key: &str, nth: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start().trim_start_matches("- ").trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
         })
         .nth(nth)
         .map(|(i, _)| i + 1)
@@ -83,6 +173,26 @@ mod tests {
         assert_eq!(line_of(text, "kr_id", "KR-1", 0), Some(2));
         assert_eq!(line_of(text, "kr_id", "KR-1", 1), Some(3));
         assert_eq!(line_of(text, "kr_id", "KR-1", 2), None);
+    }
+
+    #[test]
+    fn yaml_shape() {
+        let deep = format!("a: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let started = std::time::Instant::now();
+        let err = parse_yaml::<serde_yaml::Value>("okrs/x.yml", &deep).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("okrs/x.yml:1: nested more than"),
+            "{err}"
+        );
+        // Refused by the scan, not by the parser (which takes seconds on this).
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let dashes = format!("{}x\n", "- ".repeat(1000));
+        assert!(parse_yaml::<serde_yaml::Value>("f", &dashes).is_err());
+        let err = parse_yaml::<serde_yaml::Value>("f", "a: 1\nb: 2\nc: \0\n").unwrap_err();
+        assert_eq!(err.to_string(), "f:3: holds a NUL byte");
+        let v: serde_yaml::Value = parse_yaml("f", "\u{feff}a: [1, {b: '[['}]  # [[[\n").unwrap();
+        assert_eq!(v["a"][0], serde_yaml::Value::from(1));
     }
 
     #[test]

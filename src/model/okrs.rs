@@ -4,7 +4,8 @@
 //! serde_yaml's line numbers in errors) and into a `serde_yaml::Value` that edits
 //! work on, so fields git-okr does not know survive a rewrite in their order.
 
-use super::{at, line_of, yaml_error};
+use super::ids::{check_id, check_line, check_text};
+use super::{at, line_of, line_of_key};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -14,6 +15,8 @@ use std::fmt;
 /// The OKR files live here; `permissions.yml` beside them is not one.
 pub const OKR_DIR: &str = "okrs/";
 pub const PERMISSIONS_FILE: &str = "okrs/permissions.yml";
+/// The organization's OKR file, which every state has.
+pub const ORG_FILE: &str = "okrs/org.yml";
 
 /// Whether a state path is an OKR definition file.
 pub fn is_okr_file(path: &str) -> bool {
@@ -197,12 +200,12 @@ impl OkrDoc {
                 objectives: Vec::new(),
             }
         } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
+            super::parse_yaml(path, text)?
         };
         let value: Value = if text.trim().is_empty() {
             Value::Mapping(Default::default())
         } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
+            super::parse_yaml(path, text)?
         };
         Ok(OkrDoc {
             path: path.to_string(),
@@ -339,14 +342,34 @@ impl OkrSet {
         // How often each id was seen in each file, to point at the right occurrence.
         let mut seen_in_file: HashMap<(&str, &str, &str), usize> = HashMap::new();
         for doc in &self.docs {
-            for objective in &doc.file.objectives {
-                let path = doc.path.as_str();
+            let path = doc.path.as_str();
+            if let Some(owner) = &doc.file.owner_id {
+                check_id(owner).map_err(|e| {
+                    anyhow!(
+                        "{}: owner_id {e}",
+                        at(path, line_of_key(&doc.text, "owner_id", 0))
+                    )
+                })?;
+            }
+            let mut kr_index = 0;
+            for (objective_index, objective) in doc.file.objectives.iter().enumerate() {
                 let id = objective.objective_id.as_str();
                 let n = seen_in_file.entry((path, "objective_id", id)).or_insert(0);
-                let line = line_of(&doc.text, "objective_id", id, *n);
+                let line = line_of(&doc.text, "objective_id", id, *n)
+                    .or_else(|| line_of_key(&doc.text, "objective_id", objective_index));
                 *n += 1;
                 if id.trim().is_empty() {
                     bail!("{}: objective_id is empty", at(path, line));
+                }
+                check_id(id).map_err(|e| anyhow!("{}: objective_id {e}", at(path, line)))?;
+                check_one_lines(
+                    &at(path, line),
+                    id,
+                    &[("objective", Some(&objective.objective))],
+                )?;
+                if let Some(owner) = &objective.owner_id {
+                    check_id(owner)
+                        .map_err(|e| anyhow!("{}: objective {id}: owner_id {e}", at(path, line)))?;
                 }
                 if let Some((first, first_line)) = objective_ids.insert(id, (path, line)) {
                     bail!(
@@ -370,12 +393,15 @@ impl OkrSet {
                 for kr in &objective.key_results {
                     let id = kr.kr_id.as_str();
                     let n = seen_in_file.entry((path, "kr_id", id)).or_insert(0);
-                    let line = line_of(&doc.text, "kr_id", id, *n);
+                    let line = line_of(&doc.text, "kr_id", id, *n)
+                        .or_else(|| line_of_key(&doc.text, "kr_id", kr_index));
                     *n += 1;
+                    kr_index += 1;
                     let here = at(path, line);
                     if id.trim().is_empty() {
                         bail!("{here}: kr_id is empty");
                     }
+                    check_id(id).map_err(|e| anyhow!("{here}: kr_id {e}"))?;
                     if let Some((first, first_line)) = kr_ids.insert(id, (path, line)) {
                         bail!(
                             "{here}: duplicate kr_id {id:?} (first defined at {})",
@@ -390,8 +416,35 @@ impl OkrSet {
     }
 }
 
+/// Refuse control characters in one-line fields of objective or KR `id`.
+fn check_one_lines(here: &str, id: &str, fields: &[(&str, Option<&String>)]) -> Result<()> {
+    for (name, value) in fields {
+        if let Some(value) = value {
+            check_line(value).map_err(|e| anyhow!("{here}: {id}: {name} {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn validate_kr(kr: &KeyResult, here: &str) -> Result<()> {
     let id = &kr.kr_id;
+    check_one_lines(
+        here,
+        id,
+        &[
+            ("metric_key", Some(&kr.metric_key)),
+            ("unit", kr.unit.as_ref()),
+        ],
+    )?;
+    check_text(&kr.description).map_err(|e| anyhow!("{here}: {id}: description {e}"))?;
+    if let Some(owner) = &kr.owner_id {
+        check_id(owner).map_err(|e| anyhow!("{here}: {id}: owner_id {e}"))?;
+    }
+    for item in &kr.evidence {
+        if let Value::String(text) = item {
+            check_line(text).map_err(|e| anyhow!("{here}: {id}: evidence {e}"))?;
+        }
+    }
     if kr.metric_key.trim().is_empty() {
         bail!("{here}: {id}: metric_key is empty");
     }

@@ -7,8 +7,9 @@
 //! `delegations: {<owner_id>: [<agent>…]}`.
 //! `approvers` (people's emails or names) may approve; empty means any person.
 
-use super::{at, line_of, yaml_error};
-use anyhow::{bail, Result};
+use super::ids::{check_id, check_line};
+use super::{at, line_of};
+use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -87,19 +88,26 @@ pub struct Decision {
     pub rule: String,
 }
 
+/// An owner in a rule: an id, or `*` for every owner.
+fn check_owner(owner: &str) -> std::result::Result<(), String> {
+    if owner == "*" {
+        return Ok(());
+    }
+    check_id(owner)
+}
+
 impl Permissions {
     pub fn parse(path: &str, text: &str) -> Result<Permissions> {
         if text.trim().is_empty() {
             return Ok(Permissions::default());
         }
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let value: serde_yaml::Value = super::parse_yaml(path, text)?;
         if !value.is_mapping() {
             bail!("{path}:1: expected a mapping with default_policy and permissions");
         }
         // Parse the chosen form from the text (not the Value) so errors keep their line numbers.
         let perms = if value.get("permissions").is_some_and(|p| p.is_mapping()) {
-            let f: ModeForm = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+            let f: ModeForm = super::parse_yaml(path, text)?;
             Permissions {
                 default_policy: f.default_policy,
                 rules: Vec::new(),
@@ -108,7 +116,7 @@ impl Permissions {
                 approvers: f.approvers,
             }
         } else {
-            let f: ListForm = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+            let f: ListForm = super::parse_yaml(path, text)?;
             Permissions {
                 default_policy: f.default_policy,
                 rules: f.permissions,
@@ -124,6 +132,32 @@ impl Permissions {
                     at(path, line_of(text, "agent", "", 0))
                 );
             }
+            check_id(&rule.agent).map_err(|e| {
+                anyhow!(
+                    "{}: permissions[{i}].agent {e}",
+                    at(path, super::line_of_key(text, "agent", i))
+                )
+            })?;
+            for owner in &rule.can_propose_for {
+                check_owner(&owner.owner).map_err(|e| {
+                    anyhow!(
+                        "{}: permissions[{i}].can_propose_for owner {e}",
+                        at(path, line_of(text, "owner", &owner.owner, 0))
+                    )
+                })?;
+            }
+        }
+        for (owner, agents) in &perms.delegations {
+            check_owner(owner).map_err(|e| anyhow!("{path}: delegations key {e}"))?;
+            for agent in agents {
+                check_id(agent).map_err(|e| anyhow!("{path}: delegations.{owner} agent {e}"))?;
+            }
+        }
+        for (i, approver) in perms.approvers.iter().enumerate() {
+            if approver.trim().is_empty() {
+                bail!("{path}: approvers[{i}] is empty");
+            }
+            check_line(approver).map_err(|e| anyhow!("{path}: approvers[{i}] {e}"))?;
         }
         Ok(perms)
     }

@@ -44,6 +44,37 @@ pub struct Plan {
     pub tasks: Vec<Task>,
 }
 
+impl Plan {
+    /// Check the ids and one-line fields of a plan read from the ref (a teammate may
+    /// have written it): ids become trailers, task ids become file names.
+    pub fn check_ids(&self, path: &str) -> Result<()> {
+        use super::ids::{check_id, check_line};
+        let id =
+            |what: String, value: &str| check_id(value).map_err(|e| anyhow!("{path}: {what} {e}"));
+        // plan_id and task ids become paths and branch names: `check_runnable` holds
+        // them to the stricter safe-name rule.
+        // A blank owner means "none" (the run falls back to the next identity).
+        let given = |o: &Option<String>| o.clone().filter(|o| !o.trim().is_empty());
+        if let Some(owner) = given(&self.owner) {
+            id("owner".into(), &owner)?;
+        }
+        for (i, kr) in self.key_results.iter().enumerate() {
+            id(format!("key_results[{i}].kr_id"), &kr.kr_id)?;
+            id(format!("key_results[{i}].objective_id"), &kr.objective_id)?;
+            if let Some(owner) = given(&kr.owner) {
+                id(format!("key_results[{i}].owner"), &owner)?;
+            }
+        }
+        for (i, task) in self.tasks.iter().enumerate() {
+            id(format!("tasks[{i}].kr_id"), &task.kr_id)?;
+            for (name, value) in [("title", &task.title), ("metric_key", &task.metric_key)] {
+                check_line(value).map_err(|e| anyhow!("{path}: tasks[{i}].{name} {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KrContext {
     pub kr_id: String,

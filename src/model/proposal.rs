@@ -4,7 +4,6 @@
 //! The structured changes are the truth that `apply` re-applies on the state of the
 //! day; the unified diff is what reviewers read, made against the base commit.
 
-use super::yaml_error;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -169,7 +168,7 @@ pub struct Proposal {
 
 impl Proposal {
     pub fn parse(path: &str, text: &str) -> Result<Proposal> {
-        let p: Proposal = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let p: Proposal = super::parse_yaml(path, text)?;
         if !is_proposal_id(&p.id) {
             bail!(
                 "{path}: id {:?} is not a proposal id (P-YYYYMMDD-hex)",
@@ -179,6 +178,7 @@ impl Proposal {
         if p.changes.is_empty() {
             bail!("{path}: a proposal needs at least one change");
         }
+        p.check_fields(path)?;
         let Some(first) = p.lifecycle.first() else {
             bail!("{path}: lifecycle is empty")
         };
@@ -202,6 +202,33 @@ impl Proposal {
 
     pub fn render(&self) -> Result<String> {
         Ok(serde_yaml::to_string(self)?)
+    }
+
+    /// Ids and one-line fields: they reach trailers, terminals and commit bodies.
+    fn check_fields(&self, path: &str) -> Result<()> {
+        use super::ids::{check_id, check_line};
+        let line =
+            |what: &str, v: &str| check_line(v).map_err(|e| anyhow::anyhow!("{path}: {what} {e}"));
+        let id =
+            |what: &str, v: &str| check_id(v).map_err(|e| anyhow::anyhow!("{path}: {what} {e}"));
+        id("proposer", &self.proposer)?;
+        line("reason", &self.reason)?;
+        line("created", &self.created)?;
+        line("base", &self.base)?;
+        for kr in &self.krs {
+            id("krs", kr)?;
+        }
+        for objective in &self.objectives {
+            id("objectives", objective)?;
+        }
+        for step in &self.lifecycle {
+            line("lifecycle by", &step.by)?;
+            line("lifecycle at", &step.at)?;
+            if let Some(r) = &step.reason {
+                line("lifecycle reason", r)?;
+            }
+        }
+        Ok(())
     }
 
     /// The status is the last step of the lifecycle.

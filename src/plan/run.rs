@@ -418,6 +418,7 @@ pub fn find_plan(snap: &Snapshot<'_>, arg: &str) -> Result<(String, Plan)> {
         .ok_or_else(|| anyhow!("{path}: no such file on refs/okr/state"))?;
     let plan: Plan =
         serde_json::from_str(&text).map_err(|e| anyhow!("{path}:{}: not a plan: {e}", e.line()))?;
+    plan.check_ids(&path)?;
     Ok((path, plan))
 }
 

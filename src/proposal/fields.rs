@@ -29,7 +29,7 @@ pub fn flatten(texts: &Texts) -> Result<Fields> {
         let root: Value = if text.trim().is_empty() {
             Value::Mapping(Default::default())
         } else {
-            serde_yaml::from_str(text).map_err(|e| crate::model::yaml_error(path, e))?
+            crate::model::parse_yaml(path, text)?
         };
         let root = root
             .as_mapping()

@@ -7,6 +7,7 @@
 mod diff;
 mod edit;
 mod fields;
+pub mod history;
 mod text_edit;
 
 pub use diff::{colorize, file_diff, file_diffs};

@@ -181,6 +181,8 @@ fn histories(set: &OkrSet, snapshots: &[(NaiveDate, Snapshot)]) -> BTreeMap<Stri
 /// `proposals/*.yml`, newest last: id, status (a `status` field or the last step of a
 /// `lifecycle` list), reason and time, whatever else the file holds.
 fn list_proposals(snap: &StateView<'_>) -> Result<Vec<Listed>> {
+    // A proposal's status is what its history says, never what its file claims.
+    let history = crate::proposal::history::derive(snap.store(), snap.tip())?;
     let mut out = Vec::new();
     for path in snap.list("proposals")? {
         if !(path.ends_with(".yml") || path.ends_with(".yaml")) {
@@ -195,7 +197,12 @@ fn list_proposals(snap: &StateView<'_>) -> Result<Vec<Listed>> {
                 continue;
             }
         };
-        out.push(listed(&path, &v, file_stem(&path)));
+        let mut item = listed(&path, &v, file_stem(&path));
+        item.status = match history.lifecycles.get(file_stem(&path)) {
+            Some(life) => life.status().as_str().to_string(),
+            None => "not proposed".to_string(),
+        };
+        out.push(item);
     }
     Ok(out)
 }

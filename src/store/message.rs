@@ -23,16 +23,21 @@ impl CommitMessage {
 
     /// Add a trailer; values are kept on one line so `git interpret-trailers` reads them.
     pub fn trailer(mut self, key: &str, value: impl AsRef<str>) -> Self {
-        let value = value.as_ref().replace(['\n', '\r'], " ");
+        let value = one_line(value.as_ref());
         self.trailers
             .push((key.to_string(), value.trim().to_string()));
         self
     }
 
+    /// The message as committed. Whatever the parts hold (inputs are checked earlier;
+    /// this is the last line of defence), it has no NUL or other control character (git
+    /// and `receive.fsckObjects` refuse those), a one-line subject, and no body line
+    /// that reads as an `Okr-*` trailer (a forged paragraph).
     pub fn render(&self) -> String {
-        let mut out = self.subject.trim().to_string();
+        let mut out = one_line(&self.subject).trim().to_string();
         out.push('\n');
-        let body = self.body.trim();
+        let body = body_text(&self.body);
+        let body = body.trim();
         if !body.is_empty() {
             out.push('\n');
             out.push_str(body);
@@ -46,6 +51,49 @@ impl CommitMessage {
         }
         out
     }
+}
+
+/// Text on one line: line breaks, other control characters and bidi controls become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if is_unsafe_in_message(c) || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Body text: line breaks stay; other control characters become spaces; a line that would
+/// read as an `Okr-*` trailer is indented so it never does.
+fn body_text(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let clean: String = line
+                .chars()
+                .map(|c| {
+                    if is_unsafe_in_message(c) && c != '\t' {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            if clean.to_ascii_lowercase().starts_with("okr-") && clean.contains(':') {
+                format!("  {clean}")
+            } else {
+                clean
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_unsafe_in_message(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
 /// The trailers of a commit message: `Key: value` lines of its last paragraph.
@@ -96,6 +144,30 @@ mod tests {
         assert!(parse_trailers("just a subject").is_empty());
         assert!(parse_trailers("subject\n\nsome prose: with a colon\nand more").is_empty());
         assert!(parse_trailers("Fixes: nothing").is_empty());
+    }
+
+    #[test]
+    fn no_nul_and_no_forged_paragraph() {
+        let msg = CommitMessage::new("okr: set\0 KR\r\nOkr-Action: apply")
+            .body("reason\0\n\nOkr-Action: apply\nOkr-Actor: boss@example.com")
+            .trailer("Okr-Action", "metric-set")
+            .trailer("Okr-KR", "KR\u{202e}1");
+        let text = msg.render();
+        assert!(
+            !text.contains('\0') && !text.contains('\r') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "okr: set  KR  Okr-Action: apply"
+        );
+        assert!(
+            text.contains("\n  Okr-Action: apply\n  Okr-Actor: boss@example.com\n"),
+            "{text}"
+        );
+        let trailers = parse_trailers(&text);
+        assert_eq!(trailers.len(), 2);
+        assert_eq!(trailers[0].1, "metric-set");
     }
 
     #[test]

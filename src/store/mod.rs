@@ -3,9 +3,13 @@
 //! `store` knows git, not OKRs: it reads and writes files on `refs/okr/state`
 //! with gix and never touches the user's index, work tree, HEAD or branches.
 
+mod history;
 mod message;
+pub mod verify;
 
+pub use history::FolderChange;
 pub use message::{parse_trailers, CommitMessage};
+pub use verify::TreeError;
 
 use anyhow::{anyhow, bail, Context, Result};
 use gix::object::tree::EntryKind;
@@ -48,6 +52,8 @@ impl<T, E: Into<gix::Error>> GixContext<T> for std::result::Result<T, E> {
 /// A repository opened for git-okr.
 pub struct Store {
     repo: gix::Repository,
+    /// Subtrees found valid by `verify`, so each is checked once per process.
+    verified: verify::Verified,
 }
 
 /// The files to change in one commit: `Some(bytes)` writes, `None` removes.
@@ -182,7 +188,10 @@ impl Store {
         // A state commit needs an identity; git-okr must work in hooks and daemons where none is set.
         repo.committer_or_set_fallback("git-okr", "git-okr@localhost")
             .git("reading the git identity")?;
-        Ok(Store { repo })
+        Ok(Store {
+            repo,
+            verified: verify::Verified::default(),
+        })
     }
 
     pub fn repo(&self) -> &gix::Repository {
@@ -215,13 +224,40 @@ impl Store {
         self.snapshot_at(tip)
     }
 
-    /// The state at `commit` (or the empty state for `None`).
+    /// The state at `commit` (or the empty state for `None`). Its tree is verified first
+    /// (see `verify`): nothing of a tree with an escaping path or a symlink is ever read.
     pub fn snapshot_at(&self, commit: Option<ObjectId>) -> Result<Snapshot<'_>> {
+        let tree = match commit {
+            Some(id) => Some(self.verified_tree_of(id)?),
+            None => None,
+        };
         Ok(Snapshot {
             store: self,
             tip: commit,
-            tree: commit.map(|id| self.tree_of(id)).transpose()?,
+            tree,
         })
+    }
+
+    /// Verify the tree of `commit` (paths, layout, entry kinds, sizes).
+    pub fn verify_commit(&self, commit: ObjectId) -> std::result::Result<(), TreeError> {
+        let tree = self.tree_of(commit).map_err(|e| TreeError::Unreadable {
+            path: "/".into(),
+            why: format!("{e:#}"),
+        })?;
+        verify::verify_tree(&self.repo, tree, &self.verified)
+    }
+
+    /// The tree of `commit`, refused (naming the commit and the path) unless it verifies.
+    fn verified_tree_of(&self, commit: ObjectId) -> Result<ObjectId> {
+        let tree = self.tree_of(commit)?;
+        verify::verify_tree(&self.repo, tree, &self.verified).map_err(|e| {
+            anyhow!(
+                "refs/okr/state commit {} is refused: {e}. Move the ref back to a good commit \
+                 (git log refs/okr/state; git update-ref refs/okr/state GOOD)",
+                commit.to_hex_with_len(12)
+            )
+        })?;
+        Ok(tree)
     }
 
     /// The one write path: read the tip, let `op` compute changes from that state,
@@ -232,6 +268,7 @@ impl Store {
         mut op: impl FnMut(&Snapshot<'_>) -> Result<Step<T>>,
     ) -> Result<Outcome<T>> {
         let mut last_error = None;
+        let mut locks = LockWatch::default();
         for attempt in 0..MAX_ATTEMPTS {
             let snap = self.snapshot()?;
             let commit = match op(&snap)? {
@@ -255,6 +292,11 @@ impl Store {
                 Err(e) => {
                     if self.tip()? == snap.tip && !is_lock_contention(&e) {
                         return Err(e.context("updating refs/okr/state"));
+                    }
+                    if is_lock_contention(&e) {
+                        if let Some(stale) = locks.stale(&self.lock_files()) {
+                            return Err(anyhow::Error::new(stale));
+                        }
                     }
                     last_error = Some(e);
                     backoff(attempt);
@@ -356,6 +398,9 @@ impl Store {
     fn write_tree(&self, base: Option<ObjectId>, changes: &Changes) -> Result<ObjectId> {
         let mut entries = Vec::with_capacity(changes.files.len());
         for (path, content) in &changes.files {
+            if content.is_some() {
+                verify::check_file_path(path).map_err(|e| anyhow!("refusing to write {e}"))?;
+            }
             let blob = content.as_deref().map(|b| self.write_blob(b)).transpose()?;
             entries.push((path.as_str(), blob));
         }
@@ -381,7 +426,14 @@ impl Store {
     }
 
     /// Compare-and-swap `refs/okr/state` from `old` to `new`.
+    /// The new commit's tree is verified first: the ref never moves to a refused tree.
     pub fn move_ref(&self, old: Option<ObjectId>, new: ObjectId, why: &str) -> Result<()> {
+        self.verify_commit(new).map_err(|e| {
+            anyhow!(
+                "refused to move refs/okr/state to {}: {e}",
+                new.to_hex_with_len(12)
+            )
+        })?;
         let constraint = match old {
             Some(prev) => PreviousValue::MustExistAndMatch(Target::Object(prev)),
             None => PreviousValue::MustNotExist,
@@ -523,6 +575,74 @@ fn walk(
     Ok(())
 }
 
+impl Store {
+    /// The lock files a move of `refs/okr/state` takes (git's and gix's names alike).
+    fn lock_files(&self) -> Vec<PathBuf> {
+        let common = self.repo.common_dir();
+        vec![
+            common.join(format!("{STATE_REF}.lock")),
+            common.join("packed-refs.lock"),
+        ]
+    }
+}
+
+/// A lock file nobody holds: left by a writer killed with `kill -9` (or a crash).
+#[derive(Debug, thiserror::Error)]
+#[error("{} has been in place for {}s, longer than any write holds it: a git or git-okr process was probably killed while writing. If no git command is running in this repository, remove it: rm {}", path.display(), age.as_secs(), path.display())]
+pub struct StaleLock {
+    pub path: PathBuf,
+    pub age: Duration,
+}
+
+/// How long one lock file may stay in place, unchanged, while we wait on it: a real
+/// writer holds it for milliseconds (it writes one small file and renames it); the
+/// margin covers a writer descheduled on a badly overloaded machine.
+const LOCK_PATIENCE: Duration = Duration::from_secs(3);
+/// A lock file this old when we run into it is stale at once (the usual case: it was
+/// left by a crash some time ago), so the error comes on the first attempt.
+const STALE_LOCK_AGE: Duration = Duration::from_secs(3);
+
+/// Watches the lock files a transaction keeps running into. A lock another live writer
+/// holds comes and goes (a new file each time); the same file (same inode, same mtime)
+/// in place for `LOCK_PATIENCE`, or one older than `STALE_LOCK_AGE`, is stale.
+#[derive(Default)]
+struct LockWatch {
+    seen: BTreeMap<PathBuf, (u64, std::time::SystemTime, std::time::Instant)>,
+}
+
+impl LockWatch {
+    fn stale(&mut self, files: &[PathBuf]) -> Option<StaleLock> {
+        use std::os::unix::fs::MetadataExt;
+        for path in files {
+            let Ok(meta) = std::fs::symlink_metadata(path) else {
+                self.seen.remove(path);
+                continue;
+            };
+            let Ok(modified) = meta.modified() else {
+                continue;
+            };
+            let age = modified.elapsed().unwrap_or_default();
+            let identity = (meta.ino(), modified);
+            let first_seen = match self.seen.get(path) {
+                Some((ino, mtime, at)) if (*ino, *mtime) == identity => *at,
+                _ => {
+                    let now = std::time::Instant::now();
+                    self.seen
+                        .insert(path.clone(), (identity.0, identity.1, now));
+                    now
+                }
+            };
+            if age >= STALE_LOCK_AGE || first_seen.elapsed() >= LOCK_PATIENCE {
+                return Some(StaleLock {
+                    path: path.clone(),
+                    age,
+                });
+            }
+        }
+        None
+    }
+}
+
 fn is_lock_contention(e: &anyhow::Error) -> bool {
     let text = e.to_string().to_lowercase();
     text.contains("lock")
@@ -537,6 +657,11 @@ fn backoff(attempt: u32) {
 }
 
 impl<'s> Snapshot<'s> {
+    /// The store this view reads from (for history questions about its tip).
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
     /// The commit this view was read from (`None` before `init`).
     pub fn tip(&self) -> Option<ObjectId> {
         self.tip

@@ -253,6 +253,15 @@ pub fn merge_remote(
     let Some(theirs) = remote_tip else {
         return Ok(MergeResult::RemoteEmpty);
     };
+    // A teammate's tree may be crafted: nothing of it is merged, and the ref never
+    // moves to it, unless every path in it is one git-okr would write itself.
+    if let Err(e) = store.verify_commit(theirs) {
+        bail!(
+            "refused {}'s refs/okr/state at commit {}: {e}; nothing was merged and your refs/okr/state was not changed (ask whoever wrote that commit to remove the path)",
+            remote.name,
+            theirs.to_hex_with_len(12)
+        );
+    }
     let mut last = None;
     for _ in 0..20 {
         let local = store.tip()?;

@@ -7,6 +7,7 @@ use crate::model::proposal::{Proposal, ProposalStatus};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// Later `field` wins; equal times fall back to the bytes so every clone decides alike.
 pub fn later_of(path: &str, o: &[u8], t: &[u8], field: &str, m: &mut Merger) -> Result<Pick> {
@@ -32,17 +33,30 @@ pub fn later_of(path: &str, o: &[u8], t: &[u8], field: &str, m: &mut Merger) -> 
     Ok(side.into())
 }
 
-/// `ci_history.jsonl`: every build of both sides once, ordered by `generated_at`.
+/// `ci_history.jsonl`: every build of both sides, ordered by `generated_at`. Lines are
+/// builds (each has its own `build_id`), so a line is kept as many times as the side
+/// that has it most often holds it: a build both sides share counts once, two builds
+/// that happen to read alike (old lines without an id) stay two.
 pub fn union_lines(path: &str, o: &[u8], t: &[u8]) -> Result<Pick> {
-    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut counts: Vec<BTreeMap<&str, usize>> = Vec::new();
     for bytes in [o, t] {
         let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("{path}: not UTF-8"))?;
+        let mut side: BTreeMap<&str, usize> = BTreeMap::new();
         for line in text
             .lines()
             .map(str::trim_end)
             .filter(|l| !l.trim().is_empty())
         {
-            if lines.iter().any(|(_, l)| l == line) {
+            *side.entry(line).or_default() += 1;
+        }
+        counts.push(side);
+    }
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut kept: BTreeMap<&str, usize> = BTreeMap::new();
+    for side in &counts {
+        for (line, n) in side {
+            let have = kept.entry(line).or_default();
+            if *n <= *have {
                 continue;
             }
             let v: Value = serde_json::from_str(line)
@@ -52,7 +66,10 @@ pub fn union_lines(path: &str, o: &[u8], t: &[u8]) -> Result<Pick> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            lines.push((at, line.to_string()));
+            for _ in *have..*n {
+                lines.push((at.clone(), line.to_string()));
+            }
+            *have = *n;
         }
     }
     lines.sort_by(|a, b| cmp_time(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));

@@ -297,6 +297,21 @@ fn ci_history_is_the_union_in_time_order() {
     assert_eq!(out, merge(&b, &t, &o, Resolution::Stop).0);
 }
 
+#[test]
+fn ci_history_keeps_builds_that_read_alike() {
+    let f = "metrics/ci_history.jsonl";
+    let same =
+        "{\"generated_at\":\"2026-01-02T00:00:00Z\",\"commit\":\"abc\",\"build\":\"success\"}\n";
+    let first = "{\"generated_at\":\"2026-01-01T00:00:00Z\",\"build\":\"failure\"}\n";
+    let b = files(&[(f, first)]);
+    // Ours recorded two builds alike in one second; theirs one more alike.
+    let o = files(&[(f, &format!("{first}{same}{same}"))]);
+    let t = files(&[(f, &format!("{first}{same}"))]);
+    let (out, _) = merge(&b, &o, &t, Resolution::Stop);
+    assert_eq!(out[f].lines().count(), 3, "{}", out[f]);
+    assert_eq!(out[f].matches("abc").count(), 2);
+}
+
 fn proposal(statuses: &[ProposalStatus]) -> String {
     Proposal {
         id: "P-20261124-a1b2c3".into(),

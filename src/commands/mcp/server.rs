@@ -273,8 +273,14 @@ impl OkrServer {
             ),
         };
         let mut out = Vec::new();
+        // Statuses and proposers from history, never from the files' own claims; a file
+        // no propose commit made is not a proposal.
+        let history = crate::proposal::history::derive(&ctx.store, snap.tip())?;
         for id in proposals::proposal_ids(&snap)? {
-            let p = proposals::load(&snap, &id)?;
+            let mut p = proposals::load(&snap, &id)?;
+            if history.settle(&mut p).is_err() {
+                continue;
+            }
             if wanted.is_none_or(|s| p.status() == s) {
                 out.push(proposal_summary(&p));
             }
@@ -286,7 +292,7 @@ impl OkrServer {
         let ctx = self.ctx()?;
         let snap = ctx.store.snapshot()?;
         require_initialized(&snap)?;
-        let p = proposals::load(&snap, id)?;
+        let p = proposals::load_settled(&ctx, &snap, id)?;
         Ok(ProposalDetail {
             summary: proposal_summary(&p),
             base: p.base.clone(),

@@ -47,6 +47,9 @@ const UNITS: &[(&str, &str)] = &[
     ("lines_covered", "count"),
     ("lines_total", "count"),
     ("build_success_rate", "percent"),
+    // OKRchestra's CI provider calls these ratios (0-1); its reports carry them.
+    ("pass_rate_30d", "ratio"),
+    ("success_rate_30d", "ratio"),
 ];
 
 /// Covered and coverable lines.
@@ -259,10 +262,17 @@ impl Report {
         text
     }
 
-    /// The line appended to `metrics/ci_history.jsonl` (newline included).
+    /// The line appended to `metrics/ci_history.jsonl` (newline included). Each call
+    /// gets a new random `build_id`: two builds in the same second with the same commit
+    /// and outcome stay two lines, through every merge.
     pub fn history_line(&self) -> String {
+        use rand::Rng;
         let mut doc = Map::new();
         doc.insert("generated_at".into(), json!(self.generated_at));
+        doc.insert(
+            "build_id".into(),
+            json!(format!("{:016x}", rand::rng().random::<u64>())),
+        );
         if let Some(c) = &self.commit {
             doc.insert("commit".into(), json!(c));
         }
@@ -477,45 +487,69 @@ pub fn numeric_metrics(file: &str, value: &Value) -> Result<Vec<(String, f64)>> 
         bail!("{file}: expected a JSON object")
     };
     let mut out: Vec<(String, f64)> = Vec::new();
-    let mut put = |key: &str, v: f64| {
-        let key = key.strip_prefix("ci.").unwrap_or(key);
-        if crate::model::manual::validate_key(key).is_err() {
-            return;
+    // A key that is not a metric key is refused, naming it: dropping it silently would
+    // make a KR on it read "no value" with no hint why.
+    let mut put = |key: &str, v: f64| -> Result<()> {
+        let short = key.strip_prefix("ci.").unwrap_or(key);
+        if crate::model::manual::validate_key(short).is_err() {
+            bail!(
+                "{file}: key {} is not a metric key (dotted words like coverage or ci.flaky_count)",
+                crate::model::ids::shown(key)
+            );
         }
-        match out.iter_mut().find(|(k, _)| k == key) {
+        match out.iter_mut().find(|(k, _)| k == short) {
             Some(slot) => slot.1 = v,
-            None => out.push((key.to_string(), v)),
+            None => out.push((short.to_string(), v)),
         }
+        Ok(())
     };
     for (key, v) in obj {
         if key == "schema_version" || key == "metrics" {
             continue;
         }
         if let Some(n) = v.as_f64() {
-            put(key, n);
+            put(key, n)?;
         }
     }
+    // Under `metrics`, a number is a metric; a note (`"notes": "nightly"`, a flag) is
+    // skipped as OKRchestra's reports carry them; but a string that starts like a
+    // number and is not one (`"12abc"`, `"85 %"`) is a broken value, named.
+    let mut metric = |key: &str, v: &Value| -> Result<()> {
+        match v {
+            Value::Number(_) => put(key, v.as_f64().unwrap_or_default()),
+            Value::String(text) if looks_numeric(text) => bail!(
+                "{file}: metrics: {} is {v}, not a number",
+                crate::model::ids::shown(key)
+            ),
+            _ => Ok(()),
+        }
+    };
     match obj.get("metrics") {
         Some(Value::Object(metrics)) => {
             for (key, v) in metrics {
-                if let Some(n) = v.as_f64() {
-                    put(key, n);
-                }
+                metric(key, v)?;
             }
         }
         Some(Value::Array(items)) => {
-            for item in items {
-                if let (Some(key), Some(n)) = (
-                    item.get("key").and_then(Value::as_str),
-                    item.get("value").and_then(Value::as_f64),
-                ) {
-                    put(key, n);
-                }
+            for (i, item) in items.iter().enumerate() {
+                let key = item
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow!("{file}: metrics[{i}]: no \"key\" string"))?;
+                metric(key, item.get("value").unwrap_or(&Value::Null))?;
             }
         }
         _ => {}
     }
     Ok(out)
+}
+
+/// Whether a string starts like a number (a digit, or a sign or point before one).
+fn looks_numeric(text: &str) -> bool {
+    let t = text.trim_start();
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let t = t.strip_prefix('.').unwrap_or(t);
+    t.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The `build` field of a report or history line: absent, "success" or "failure".

@@ -391,8 +391,8 @@ fn own_json_merges_numeric_keys_and_parsed_inputs_win() {
 #[test]
 fn numeric_keys_flat_nested_listed_or_prefixed() {
     let v: Value = serde_json::from_str(
-        r#"{"schema_version": 2, "a": 1, "b": "x", "ci.c": 2.5, "bad key": 4, "d": 1,
-            "metrics": {"d": 7, "e": true, "f": -3}, "nested": {"g": 1}}"#,
+        r#"{"schema_version": 2, "a": 1, "b": "x", "ci.c": 2.5, "d": 1,
+            "metrics": {"d": 7, "e": true, "f": -3, "g": null, "notes": "nightly"}, "nested": {"g": 1}}"#,
     )
     .unwrap();
     let got = numeric_metrics("r.json", &v).unwrap();
@@ -412,6 +412,40 @@ fn numeric_keys_flat_nested_listed_or_prefixed() {
     assert_eq!(
         numeric_metrics("r.json", &v).unwrap(),
         [("test_count".into(), 85.0)]
+    );
+}
+
+#[test]
+fn keys_that_are_not_metric_keys_and_junk_values_are_named() {
+    for (json, named) in [
+        (r#"{"bad key": 4}"#, "\"bad key\""),
+        (r#"{"metrics": {"tests passed": 4}}"#, "\"tests passed\""),
+        (
+            r#"{"metrics": {"e": "12abc"}}"#,
+            "\"e\" is \"12abc\", not a number",
+        ),
+        (r#"{"metrics": {"e": "-3 ms"}}"#, "\"e\" is \"-3 ms\""),
+        (r#"{"metrics": [{"key": "a b", "value": 1}]}"#, "\"a b\""),
+    ] {
+        let v: Value = serde_json::from_str(json).unwrap();
+        let err = numeric_metrics("r.json", &v).unwrap_err().to_string();
+        assert!(
+            err.starts_with("r.json: ") && err.contains(named),
+            "{json}: {err}"
+        );
+    }
+}
+
+#[test]
+fn junit_counts_that_overflow_are_refused_naming_the_attribute() {
+    let xml = r#"<testsuite name="s" tests="99999999999999999999999999" failures="0"></testsuite>"#;
+    let err = ReportBuilder::new()
+        .junit("r.xml", xml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tests=99999999999999999999999999") && err.contains("too large"),
+        "{err}"
     );
 }
 

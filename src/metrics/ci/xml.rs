@@ -68,9 +68,18 @@ impl Element<'_, '_> {
     }
 
     /// A count attribute: a whole number ≥ 0.
+    /// Counts above this are refused (every whole number up to it is exact in an f64).
     pub fn count_attr(&self, name: &str) -> Result<Option<u64>> {
         match self.num_attr(name)? {
             None => Ok(None),
+            // Past 2^53 an f64 no longer holds every whole number: a count that big
+            // is a broken report, not a test suite.
+            Some(n) if n > MAX_COUNT => bail!(
+                "{}: <{}> attribute {name}={} is too large a count (more than {MAX_COUNT})",
+                self.here(),
+                self.tag(),
+                self.attr(name)?.unwrap_or_default()
+            ),
             Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
             Some(n) => bail!(
                 "{}: <{}> attribute {name}={n} is not a count",
@@ -84,6 +93,9 @@ impl Element<'_, '_> {
         String::from_utf8_lossy(self.start.local_name().as_ref()).into_owned()
     }
 }
+
+/// The largest count a report attribute may declare.
+const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
 
 /// Walk every element of `text` (the content of `file`) in document order.
 /// Returns the root element's local name; a document without one is an error.

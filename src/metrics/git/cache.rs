@@ -52,6 +52,30 @@ pub fn prepare(conn: &Connection, diff_settings: &str) -> Result<()> {
     if current.0.as_deref() == Some(SCHEMA_VERSION) && current.1.as_deref() == Some(diff_settings) {
         return Ok(());
     }
+    // Parallel processes on a cold cache all get here: the write lock (waiting out the
+    // busy timeout) makes one of them build the tables; the others then find them built.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match rebuild_tables(conn, diff_settings) {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Inside the write lock: build the tables unless another process just did.
+fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
+    let current = (
+        crate::db::meta_get(conn, SCHEMA_KEY)?,
+        crate::db::meta_get(conn, DIFF_KEY)?,
+    );
+    if current.0.as_deref() == Some(SCHEMA_VERSION) && current.1.as_deref() == Some(diff_settings) {
+        return Ok(());
+    }
     conn.execute_batch(
         "DROP INDEX IF EXISTS stats_files_commit; DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits;
          DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips;",
