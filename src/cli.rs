@@ -75,6 +75,42 @@ pub enum Command {
     /// Plans for key results, and runs of coding agents on them.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Agent runs recorded on the state: list, show (with a task's log), clean branches.
+    #[command(subcommand)]
+    Run(RunCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Every run on the state, newest first: status, plan, tasks.
+    List(RunListArgs),
+    /// One run: its tasks, reasons, branches; `--log TASK` prints a task's transcript.
+    Show(RunShowArgs),
+    /// Delete the task branches `okr/<run-id>/*` (of one run, or of every run).
+    Clean(RunCleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunShowArgs {
+    /// A run id (`run-…`); `latest` for the newest.
+    pub run: String,
+    /// Print this task's transcript (its capped output) instead.
+    #[arg(long, value_name = "TASK")]
+    pub log: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunCleanArgs {
+    /// Only this run's branches.
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +121,8 @@ pub enum PlanCommand {
     Run(PlanRunArgs),
     /// Print the JSON Schema an agent's planning answer must match.
     Schema,
+    /// Print the JSON Schema an agent's final report on a task must match.
+    ResultSchema,
 }
 
 #[derive(Debug, Args)]
@@ -104,20 +142,38 @@ pub struct PlanGenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanRunArgs {
-    /// The agent to run the tasks with (codex, claude, or okr.adapter.NAME.command).
+    /// The agent (codex, claude, mock, or okr.adapter.NAME.command; default:
+    /// okr.adapter.default, else codex).
     #[arg(long, value_name = "NAME")]
-    pub adapter: String,
-    /// Seconds each task may take (default: okr.adapter.NAME.timeout, else 1800).
-    #[arg(long, value_name = "SECS")]
+    pub adapter: Option<String>,
+    /// Time each task may take: 1800, 90s, 10m, 2h (default: okr.adapter.NAME.timeout,
+    /// else 30m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub timeout: Option<u64>,
     /// How many tasks run at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub parallel: usize,
+    /// Run the agents in your own work tree instead of one git worktree per task.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Start no new task once one has failed.
+    #[arg(long)]
+    pub stop_on_failure: bool,
+    /// Stream every agent's output, each line prefixed by its task id.
+    #[arg(long)]
+    pub follow: bool,
+    /// Measure after the run and record each task's KR value before and after.
+    #[arg(long)]
+    pub measure: bool,
     /// Print the run result as JSON.
     #[arg(long)]
     pub json: bool,
     /// A plan id or its state path (plans/YYYY-MM-DD/<id>.json).
     pub plan: String,
+}
+
+fn parse_duration_arg(text: &str) -> Result<u64, String> {
+    crate::model::plan::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,18 @@ fn main() -> ExitCode {
             }
         };
     }
+    if argv.get(1).and_then(|a| a.to_str()) == Some(git_okr::plan::mock::MOCK_ARG) {
+        return match git_okr::plan::mock::main() {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!(
+                    "git-okr mock agent: {}",
+                    git_okr::commands::render_error(&e)
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     if cli.command.prints_to_pipes() {
         // Like git: a closed pipe (`git okr show | head`) ends the process quietly instead

@@ -430,11 +430,9 @@ exit 0"#,
         .unwrap()
         .contains("turn.failed: model overloaded"));
     assert!(t2["duration_ms"].is_u64());
-    let stderr_log = t2["stderr"]["path"].as_str().unwrap();
-    assert_eq!(repo.state_file(stderr_log), "some diagnostics\n");
-    assert!(repo
-        .state_file(t2["stdout"]["path"].as_str().unwrap())
-        .contains("turn.failed"));
+    let log = repo.state_file(t2["transcript"]["path"].as_str().unwrap());
+    assert!(log.contains("some diagnostics\n"), "{log}");
+    assert!(log.contains("turn.failed"), "{log}");
 
     let msg = last_message(&repo);
     assert!(msg.contains("Okr-Action: plan-run\n"), "{msg}");
@@ -462,10 +460,16 @@ exit 0"#,
             "-C"
         ]
     );
-    assert_eq!(
-        Path::new(args[5]).canonicalize().unwrap(),
-        repo.path().canonicalize().unwrap()
-    );
+    // Each task in its own worktree: .git/okr/worktrees/<run-id>/<task-id>.
+    let worktree_of = |id: &str| {
+        repo.path()
+            .canonicalize()
+            .unwrap()
+            .join(".git/okr/worktrees")
+            .join(result["run_id"].as_str().unwrap())
+            .join(id)
+    };
+    assert_eq!(Path::new(args[5]), worktree_of("T1"));
     assert_eq!(&args[6..8], ["--json", "--output-schema"]);
     assert_eq!(args[9], "-o");
     assert_eq!(args[11], "-");
@@ -477,12 +481,7 @@ exit 0"#,
             < prompt.find("Write tests for untested modules").unwrap()
     );
     assert!(!prompt.contains("Run `git okr kr measure`"));
-    assert_eq!(
-        Path::new(agents.seen("cwd-T1").trim())
-            .canonicalize()
-            .unwrap(),
-        repo.path().canonicalize().unwrap()
-    );
+    assert_eq!(Path::new(agents.seen("cwd-T1").trim()), worktree_of("T1"));
     assert_eq!(agents.seen("agent-T1").trim(), "team-backend");
 
     // All passing: completed, exit 0.
@@ -542,7 +541,7 @@ report done chatty"#,
     let out = agents.run(&repo, &["plan", "run", "--adapter", "codex", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     let result = run_result(&repo);
-    let log = &task(&result, "T1")["stdout"];
+    let log = &task(&result, "T1")["transcript"];
     assert_eq!(log["truncated"], true);
     let total = log["bytes_total"].as_u64().unwrap();
     assert!(total > 2_000_000, "{total}");
@@ -568,7 +567,7 @@ fn claude_is_error_with_exit_zero_fails_the_task() {
         r#"cat > /dev/null
 printf '%s\n' "$@" > "$FAKE_SEEN/args-$OKR_TASK_ID"
 if [ "$OKR_TASK_ID" = T1 ]; then
-  echo '{"type":"result","subtype":"success","is_error":false,"result":"Added tests","total_cost_usd":0.1}'
+  printf '%s\n' '{"type":"result","subtype":"success","is_error":false,"result":"Added the tests.\n{\"status\":\"done\",\"summary\":\"Added tests\"}","total_cost_usd":0.1}'
 else
   echo '{"type":"result","subtype":"error_during_execution","is_error":true,"result":"API Error: 529 overloaded"}'
 fi
@@ -615,9 +614,20 @@ fn command_adapters_come_from_git_config_and_missing_programs_stop_early() {
     let tip = repo.state_tip();
 
     // No codex on PATH: reported before anything starts, nothing committed.
+    // A PATH with git and nothing else (the real codex may be installed, as in CI).
+    let only_git = tempfile::tempdir().unwrap();
+    let git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(git.trim(), only_git.path().join("git")).unwrap();
     let out = repo
         .okr()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", only_git.path())
         .args(["plan", "run", "--adapter", "codex", &id])
         .output()
         .unwrap();
@@ -644,7 +654,8 @@ fn command_adapters_come_from_git_config_and_missing_programs_stop_early() {
         r#"cat > "$FAKE_SEEN/prompt-$OKR_TASK_ID"
 cp "$OKR_TASK_FILE" "$FAKE_SEEN/task-$OKR_TASK_ID"
 printf '%s\n' "$@" > "$FAKE_SEEN/args-$OKR_TASK_ID"
-echo "$OKR_AGENT" > "$FAKE_SEEN/agent-$OKR_TASK_ID""#,
+echo "$OKR_AGENT" > "$FAKE_SEEN/agent-$OKR_TASK_ID"
+printf '{"status":"done","summary":"ok"}' > "$OKR_RESULT_FILE""#,
     );
     repo.git(&[
         "config",

@@ -29,6 +29,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         plan::schema();
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Plan(PlanCommand::ResultSchema) = cli.command {
+        plan::result_schema();
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = cli
         .workspace
         .clone()
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
         Command::Plan(command) => plan::dispatch(&ctx, command),
+        Command::Run(command) => plan::runs(&ctx, command),
     }?;
     Ok(ExitCode::SUCCESS)
 }
