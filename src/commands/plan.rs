@@ -39,6 +39,14 @@ fn generate_plan(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
         kr_id: args.kr_id,
         objective: args.objective,
         adapter: args.adapter,
+        as_of: args
+            .as_of
+            .as_deref()
+            .map(|d| crate::measure::as_of(Some(d), chrono::Local::now()))
+            .transpose()?
+            .filter(|a| a.backdated)
+            .map(|a| a.date),
+        agent_role: args.agent_role,
     };
     let generate::GeneratedPlan { path, plan } = generate::generate(ctx, &request)?;
     if args.json {
@@ -80,6 +88,9 @@ fn run_plan(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
                 rev: None,
                 json: false,
                 hook: json,
+                as_of: None,
+                ci_report: None,
+                manual: None,
             },
         )
     };

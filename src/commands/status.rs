@@ -94,7 +94,7 @@ fn attention(
     let mut out = Vec::new();
     for k in set.krs() {
         let kr = k.kr;
-        let value = values.get(&kr.metric_key).copied().or(kr.current);
+        let value = values.get(&kr.value_key()).copied().or(kr.current);
         match (kr.status, value) {
             (Status::Blocked | Status::AtRisk, _) => {
                 out.push(format!("{} is {}", kr.kr_id, kr.status))

@@ -37,6 +37,9 @@ pub struct Plan {
     #[serde(default)]
     pub base: Option<String>,
     pub key_results: Vec<KrContext>,
+    /// The role agents take on the tasks (OKRchestra's `agent_role`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_role: Option<String>,
     pub guardrails: Guardrails,
     pub tasks: Vec<Task>,
 }
@@ -55,7 +58,7 @@ pub struct KrContext {
     /// How far the metric still has to move towards the target (target − current, or
     /// target − baseline without a value); negative for decreasing KRs.
     pub gap: f64,
-    /// `increase` or `decrease`.
+    /// `increase`, `decrease`, or `hold` (baseline = target: keep it at least there).
     pub direction: String,
     pub owner: Option<String>,
     pub status: String,
@@ -433,29 +436,6 @@ pub fn parse_report(text: &str) -> Result<AgentReport> {
     })
 }
 
-/// Seconds in `1800`, `90s`, `10m`, `2h` (whole numbers, at least 1 second).
-pub fn parse_duration(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, ""),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| anyhow!("{text:?} is not a duration (1800, 90s, 10m or 2h)"))?;
-    let secs = match unit {
-        "" | "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        _ => bail!("{text:?} is not a duration (1800, 90s, 10m or 2h)"),
-    }
-    .ok_or_else(|| anyhow!("{text:?} is too long"))?;
-    if secs == 0 {
-        bail!("{text:?}: a duration must be at least 1 second");
-    }
-    Ok(secs)
-}
-
 /// An agent changed OKR state directly instead of proposing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Violation {
@@ -616,26 +596,6 @@ mod tests {
         ] {
             let err = parse_report(bad).unwrap_err().to_string();
             assert!(err.contains(want), "{bad:.40}: {err}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1800").unwrap(), 1800);
-        assert_eq!(parse_duration("90s").unwrap(), 90);
-        assert_eq!(parse_duration("10m").unwrap(), 600);
-        assert_eq!(parse_duration("2h").unwrap(), 7200);
-        for bad in [
-            "",
-            "0",
-            "0s",
-            "10x",
-            "m",
-            "-5",
-            "1.5m",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 

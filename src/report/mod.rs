@@ -152,7 +152,7 @@ fn histories(set: &OkrSet, snapshots: &[(NaiveDate, Snapshot)]) -> BTreeMap<Stri
                 // OKRchestra's snapshots have no key_results: fall back to the metric.
                 let value = entry
                     .and_then(|k| k.value)
-                    .or_else(|| s.value(&kr.metric_key));
+                    .or_else(|| s.value(&kr.value_key()));
                 let status = entry.map(|k| k.status.clone());
                 let changed_from = match (&last_status, &status) {
                     (Some(before), Some(now)) if before != now => Some(before.clone()),
