@@ -589,6 +589,18 @@ pub struct AuditArgs {
 pub enum AuditCommand {
     /// Rebuild the audit mirror from every commit of refs/okr/state.
     Rebuild,
+    /// This clone's journal of attempts that changed nothing: refused proposals, failed applies.
+    Journal(JournalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// Show at most N entries (newest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the entries as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
