@@ -63,9 +63,14 @@ fn first_task(repo: &TestRepo) -> serde_json::Value {
 /// What a CLI prints when it does not know an argument we gave it.
 fn refused_an_argument(text: &str) -> bool {
     let t = text.to_lowercase();
-    ["unexpected argument", "unknown option", "unrecognized", "invalid value"]
-        .iter()
-        .any(|s| t.contains(s))
+    [
+        "unexpected argument",
+        "unknown option",
+        "unrecognized",
+        "invalid value",
+    ]
+    .iter()
+    .any(|s| t.contains(s))
 }
 
 #[test]
@@ -88,7 +93,10 @@ fn codex_accepts_our_command_line_and_its_reason_is_reported() {
     assert!(!out.status.success(), "codex cannot work offline");
     let t1 = first_task(&repo);
     let log = repo.ok(&["run", "show", "latest", "--log", "T1"]);
-    assert!(!refused_an_argument(&log), "codex refused an argument:\n{log}");
+    assert!(
+        !refused_an_argument(&log),
+        "codex refused an argument:\n{log}"
+    );
     assert!(
         log.contains("\"type\":\"thread.started\""),
         "codex did not start a thread with our arguments:\n{log}"
@@ -116,13 +124,17 @@ fn claude_accepts_our_command_line_and_its_reason_is_reported() {
         "--stop-on-failure",
         &plan,
     ]);
-    assert!(!out.status.success(), "claude cannot work when not logged in");
+    assert!(
+        !out.status.success(),
+        "claude cannot work when not logged in"
+    );
     let t1 = first_task(&repo);
-    let log = repo
-        .run(&["run", "show", "latest", "--log", "T1"])
-        .stdout;
+    let log = repo.run(&["run", "show", "latest", "--log", "T1"]).stdout;
     let log = String::from_utf8_lossy(&log);
-    assert!(!refused_an_argument(&log), "claude refused an argument:\n{log}");
+    assert!(
+        !refused_an_argument(&log),
+        "claude refused an argument:\n{log}"
+    );
     let reason = t1["reason"].as_str().unwrap();
     assert!(
         reason.contains("claude: Not logged in"),
