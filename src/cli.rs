@@ -133,6 +133,9 @@ pub enum Command {
     /// Agent runs recorded on the state: list, show (with a task's log), clean branches.
     #[command(subcommand)]
     Run(RunCommand),
+    /// Serve the OKRs to a coding agent over MCP (stdio), acting as that agent
+    /// (--agent NAME or OKR_AGENT): read context, propose changes; never approve or apply.
+    Mcp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -481,7 +484,9 @@ impl Command {
     pub fn prints_to_pipes(&self) -> bool {
         !matches!(
             self,
-            Command::Plan(PlanCommand::Run(_)) | Command::Daemon(DaemonCommand::Run(_))
+            Command::Plan(PlanCommand::Run(_))
+                | Command::Daemon(DaemonCommand::Run(_))
+                | Command::Mcp
         )
     }
 }

@@ -8,6 +8,7 @@ mod files;
 mod hooks;
 mod init;
 pub mod kr;
+mod mcp;
 mod metric;
 mod output;
 mod plan;
@@ -90,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(&ctx, args),
         Command::Plan(command) => plan::dispatch(&ctx, command),
         Command::Run(command) => plan::runs(&ctx, command),
+        Command::Mcp => mcp::run(&ctx),
     }?;
     Ok(ExitCode::SUCCESS)
 }

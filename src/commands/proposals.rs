@@ -164,13 +164,32 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
         _ => bail!("--reason must say why the change is needed"),
     };
     let requested = requested_changes(&args)?;
+    let p = propose_changes(ctx, &requested, &reason)?;
+    println!("Proposed {} ({})", p.id, p.summary());
+    for change in &p.changes {
+        println!("  {change}");
+    }
+    println!(
+        "Review with `git okr okr show {}`; a person approves with `git okr okr approve {}`",
+        p.id, p.id
+    );
+    Ok(())
+}
+
+/// Commit a proposal of `requested` by `ctx.actor`, with every check `okr propose` makes
+/// (validation of the result, agent permissions). The MCP server proposes through here too.
+pub(super) fn propose_changes(ctx: &Ctx, requested: &[Change], reason: &str) -> Result<Proposal> {
+    let reason = reason.trim().to_string();
+    if reason.is_empty() {
+        bail!("--reason must say why the change is needed");
+    }
     let created = now_text();
     let today = chrono::Utc::now().date_naive();
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         // Read (and so validate) the permissions even for people: a broken file must be loud.
         let perms = load_permissions(snap)?;
-        let effect = effect(&okr_map(snap)?, &requested)?;
+        let effect = effect(&okr_map(snap)?, requested)?;
         if effect.files.is_empty() {
             bail!("the proposal changes nothing: the OKR files already say this");
         }
@@ -216,16 +235,7 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
             value: proposal,
         }))
     })?;
-    let p = outcome.value();
-    println!("Proposed {} ({})", p.id, p.summary());
-    for change in &p.changes {
-        println!("  {change}");
-    }
-    println!(
-        "Review with `git okr okr show {}`; a person approves with `git okr okr approve {}`",
-        p.id, p.id
-    );
-    Ok(())
+    Ok(outcome.value().clone())
 }
 
 /// The ids of every proposal on the state, sorted.
