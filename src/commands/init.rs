@@ -139,7 +139,15 @@ fn import(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
         .filter(|(p, _)| is_okr_file(p))
         .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
         .collect();
+    // The OKR files are validated together, once (each alone would parse them all again).
+    let mut okrs_checked = false;
     for (path, bytes) in &files {
+        if is_okr_file(path) {
+            if okrs_checked {
+                continue;
+            }
+            okrs_checked = true;
+        }
         validate_file(path, bytes, &okr_texts)?;
     }
     for (path, text) in TEMPLATE.iter().filter(|(p, _)| !is_okr_file(p)) {

@@ -4,7 +4,7 @@ use super::output::{paint_grade, table};
 use super::state::{load_definitions, load_manual, load_okrs, require_initialized};
 use super::Ctx;
 use crate::cli::{MeasureArgs, ScoreArgs};
-use crate::measure::{assess, merge_points, same_measurement, Assessment};
+use crate::measure::{assess, merge_points, same_measurement, Assessment, StatusChange};
 use crate::model::fmt_num;
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::Change;
@@ -13,7 +13,7 @@ use crate::score::score;
 use crate::store::{Changes, Commit, Snapshot as StateView, Step};
 use anyhow::{anyhow, Result};
 use serde_yaml::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a measurement did, for printing after the transaction.
 #[derive(Default)]
@@ -75,13 +75,13 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
                 }));
             }
         }
+        let sources: HashMap<&str, &str> = snapshot
+            .points
+            .iter()
+            .map(|p| (p.key.as_str(), p.source.as_str()))
+            .collect();
         let evidence_of = |key: &str| -> String {
-            let source = snapshot
-                .points
-                .iter()
-                .find(|p| p.key == key)
-                .map(|p| p.source.as_str())
-                .unwrap_or("");
+            let source = sources.get(key).copied().unwrap_or("");
             let commit = measured_commit
                 .as_deref()
                 .map(|c| format!(" commit={}", &c[..c.len().min(12)]))
@@ -99,17 +99,13 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             &evidence_of,
         )?;
         let mut changes = Changes::new();
-        for (file, rendered) in set.rendered_changes()? {
-            // Edit the lines that changed when the layout allows, so people's comments survive.
-            let doc = set
-                .docs
-                .iter()
-                .find(|d| d.path == file)
-                .expect("a changed file is in the set");
-            let text = edits
-                .get(&file)
+        // Edit the lines that changed when the layout allows, so people's comments survive.
+        let edited = |doc: &crate::model::okrs::OkrDoc| {
+            edits
+                .get(&doc.path)
                 .and_then(|e| crate::proposal::edited_text(&doc.text, e, true, doc.value()))
-                .unwrap_or(rendered);
+        };
+        for (file, text) in set.changed_texts(edited)? {
             changes.write(file, text);
         }
         changes.write(
@@ -139,47 +135,54 @@ fn record_in_okrs(
     measured_at: &str,
     evidence_of: &dyn Fn(&str) -> String,
 ) -> Result<BTreeMap<String, Vec<Change>>> {
-    let krs: Vec<(String, String, String, Option<f64>)> = set
-        .krs()
-        .map(|k| {
-            (
-                k.doc.path.clone(),
-                k.kr.kr_id.clone(),
-                k.kr.metric_key.clone(),
-                k.kr.current,
-            )
-        })
+    let status_changes: HashMap<&str, &StatusChange> = assessment
+        .changes
+        .iter()
+        .map(|c| (c.kr_id.as_str(), c))
         .collect();
     let mut edits: BTreeMap<String, Vec<Change>> = BTreeMap::new();
-    for (file, kr_id, metric_key, old_current) in krs {
-        let Some(&value) = values.get(&metric_key) else {
-            continue;
-        };
-        let doc = set.doc_mut(&file).expect("the KR's file is in the set");
-        let kr = doc
-            .kr_value_mut(&kr_id)
-            .ok_or_else(|| anyhow!("{file}: {kr_id} vanished while measuring"))?;
-        let mut fields: Vec<(&str, Value)> = Vec::new();
-        if old_current != Some(value) {
-            fields.push(("current", number(value)));
-            fields.push(("last_updated", Value::String(measured_at.to_string())));
-        }
-        if let Some(change) = assessment.changes.iter().find(|c| c.kr_id == kr_id) {
-            fields.push(("status", Value::String(change.to.to_string())));
-            let mut evidence = match kr.get("evidence") {
-                Some(Value::Sequence(items)) => items.clone(),
-                _ => Vec::new(),
+    for doc in &mut set.docs {
+        let krs: Vec<(String, String, Option<f64>)> = doc
+            .file
+            .objectives
+            .iter()
+            .flat_map(|o| &o.key_results)
+            .map(|kr| (kr.kr_id.clone(), kr.metric_key.clone(), kr.current))
+            .collect();
+        let file = doc.path.clone();
+        for (kr_id, metric_key, old_current) in krs {
+            let Some(&value) = values.get(&metric_key) else {
+                continue;
             };
-            evidence.push(Value::String(evidence_of(&metric_key)));
-            fields.push(("evidence", Value::Sequence(evidence)));
-        }
-        for (field, value) in fields {
-            kr.insert(field.into(), value.clone());
-            edits.entry(file.clone()).or_default().push(Change::Set {
-                id: kr_id.clone(),
-                field: field.to_string(),
-                value,
-            });
+            let mut fields: Vec<(&str, Value)> = Vec::new();
+            if old_current != Some(value) {
+                fields.push(("current", number(value)));
+                fields.push(("last_updated", Value::String(measured_at.to_string())));
+            }
+            let change = status_changes.get(kr_id.as_str());
+            if fields.is_empty() && change.is_none() {
+                continue;
+            }
+            let kr = doc
+                .kr_value_mut(&kr_id)
+                .ok_or_else(|| anyhow!("{file}: {kr_id} vanished while measuring"))?;
+            if let Some(change) = change {
+                fields.push(("status", Value::String(change.to.to_string())));
+                let mut evidence = match kr.get("evidence") {
+                    Some(Value::Sequence(items)) => items.clone(),
+                    _ => Vec::new(),
+                };
+                evidence.push(Value::String(evidence_of(&metric_key)));
+                fields.push(("evidence", Value::Sequence(evidence)));
+            }
+            for (field, value) in fields {
+                kr.insert(field.into(), value.clone());
+                edits.entry(file.clone()).or_default().push(Change::Set {
+                    id: kr_id.clone(),
+                    field: field.to_string(),
+                    value,
+                });
+            }
         }
     }
     Ok(edits)
@@ -309,8 +312,13 @@ pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)
 /// Values to score with: the latest snapshot's, falling back to each KR's `current`.
 pub fn latest_values(snap: &StateView<'_>) -> Result<BTreeMap<String, f64>> {
     Ok(latest_snapshot(snap)?
-        .map(|(_, s)| s.points.into_iter().map(|p| (p.key, p.value)).collect())
+        .map(|(_, s)| values_of(&s))
         .unwrap_or_default())
+}
+
+/// A snapshot's values by metric key.
+pub fn values_of(s: &Snapshot) -> BTreeMap<String, f64> {
+    s.points.iter().map(|p| (p.key.clone(), p.value)).collect()
 }
 
 pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {

@@ -1,6 +1,6 @@
 //! `git okr status`: the overview a person looks at first.
 
-use super::kr::{latest_snapshot, latest_values};
+use super::kr::{latest_snapshot, values_of};
 use super::output::paint_grade;
 use super::state::{load_okrs, require_initialized};
 use super::Ctx;
@@ -15,9 +15,10 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
-    let values = latest_values(&snap)?;
-    let scopes = score(&set, &values);
+    // The newest snapshot is read once: it gives the values and the "last measured" line.
     let last = latest_snapshot(&snap)?;
+    let values = last.as_ref().map(|(_, s)| values_of(s)).unwrap_or_default();
+    let scopes = score(&set, &values);
     let mut attention = attention(&set, &values);
     let forecasts = crate::report::recent_forecasts(&snap, &set)?;
     attention.extend(

@@ -1,6 +1,6 @@
 //! `metrics/manual.yml`: metrics people (or CI scripts) record by hand.
 
-use super::{at, line_of, yaml_error};
+use super::{at, yaml_error, LineIndex};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -36,10 +36,11 @@ impl ManualMetrics {
             return Ok(ManualMetrics::default());
         }
         let m: ManualMetrics = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let lines = LineIndex::new(text, &["key"]);
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for metric in &m.metrics {
             let n = seen.entry(metric.key.as_str()).or_insert(0);
-            let line = line_of(text, "key", &metric.key, *n);
+            let line = lines.line("key", &metric.key, *n);
             *n += 1;
             validate_key(&metric.key).map_err(|e| anyhow::anyhow!("{}: {e}", at(path, line)))?;
             if *n > 1 {

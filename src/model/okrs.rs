@@ -4,7 +4,7 @@
 //! serde_yaml's line numbers in errors) and into a `serde_yaml::Value` that edits
 //! work on, so fields git-okr does not know survive a rewrite in their order.
 
-use super::{at, fmt_num, line_of, yaml_error};
+use super::{at, fmt_num, yaml_error, LineIndex};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -155,33 +155,49 @@ pub struct OkrDoc {
     pub path: String,
     pub text: String,
     pub file: OkrFile,
-    /// The editable tree, and the tree as parsed (to tell whether edits changed anything).
+    /// The editable tree.
     value: Value,
-    parsed: Value,
+    /// The tree as parsed, kept from the first mutable access on (to tell whether edits
+    /// changed anything); reading a document never copies its tree.
+    original: Option<Value>,
+    /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
+    /// an edit of one KR does not search the whole file.
+    kr_positions: HashMap<String, (usize, usize)>,
 }
 
 impl OkrDoc {
+    /// Parse once into the editable tree and read the typed view from that tree; only a
+    /// document the typed view refuses is parsed again from the text, for serde_yaml's
+    /// error with its line.
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
-        let file: OkrFile = if text.trim().is_empty() {
-            OkrFile {
+        let (value, file) = if text.trim().is_empty() {
+            let empty = OkrFile {
                 scope: None,
                 owner_id: None,
                 objectives: Vec::new(),
+            };
+            (Value::Mapping(Default::default()), empty)
+        } else {
+            let value: Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+            let file = match OkrFile::deserialize(&value) {
+                Ok(file) => file,
+                Err(_) => serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?,
+            };
+            (value, file)
+        };
+        let mut kr_positions = HashMap::new();
+        for (o, objective) in file.objectives.iter().enumerate() {
+            for (k, kr) in objective.key_results.iter().enumerate() {
+                kr_positions.entry(kr.kr_id.clone()).or_insert((o, k));
             }
-        } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
-        };
-        let value: Value = if text.trim().is_empty() {
-            Value::Mapping(Default::default())
-        } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
-        };
+        }
         Ok(OkrDoc {
             path: path.to_string(),
             text: text.to_string(),
             file,
-            parsed: value.clone(),
             value,
+            original: None,
+            kr_positions,
         })
     }
 
@@ -190,7 +206,9 @@ impl OkrDoc {
     }
 
     pub fn is_edited(&self) -> bool {
-        self.value != self.parsed
+        self.original
+            .as_ref()
+            .is_some_and(|original| *original != self.value)
     }
 
     /// The YAML text of this document after edits.
@@ -198,20 +216,44 @@ impl OkrDoc {
         Ok(serde_yaml::to_string(&self.value)?)
     }
 
+    /// Keep the tree as parsed before the first edit.
+    fn keep_original(&mut self) {
+        if self.original.is_none() {
+            self.original = Some(self.value.clone());
+        }
+    }
+
     /// Mutable access to the mapping of KR `kr_id` in the editable tree.
     pub fn kr_value_mut(&mut self, kr_id: &str) -> Option<&mut serde_yaml::Mapping> {
+        self.keep_original();
+        let is_it = |kr: &Value| kr.get("kr_id").and_then(Value::as_str) == Some(kr_id);
         let objectives = self.value.get_mut("objectives")?.as_sequence_mut()?;
+        // The position as parsed, unless structural edits moved the KR since.
+        let at = self.kr_positions.get(kr_id).copied().filter(|&(o, k)| {
+            objectives
+                .get(o)
+                .and_then(|o| o.get("key_results")?.as_sequence()?.get(k))
+                .is_some_and(is_it)
+        });
+        if let Some((o, k)) = at {
+            return objectives[o]
+                .get_mut("key_results")?
+                .as_sequence_mut()?
+                .get_mut(k)?
+                .as_mapping_mut();
+        }
         objectives.iter_mut().find_map(|o| {
             o.get_mut("key_results")?
                 .as_sequence_mut()?
                 .iter_mut()
-                .find(|kr| kr.get("kr_id").and_then(Value::as_str) == Some(kr_id))?
+                .find(|kr| is_it(kr))?
                 .as_mapping_mut()
         })
     }
 
     /// Mutable access to the mapping of objective `objective_id` in the editable tree.
     pub fn objective_value_mut(&mut self, objective_id: &str) -> Option<&mut serde_yaml::Mapping> {
+        self.keep_original();
         let objectives = self.value.get_mut("objectives")?.as_sequence_mut()?;
         objectives
             .iter_mut()
@@ -225,6 +267,7 @@ impl OkrDoc {
     }
 
     pub fn value_mut(&mut self) -> &mut Value {
+        self.keep_original();
         &mut self.value
     }
 }
@@ -286,37 +329,47 @@ impl OkrSet {
     /// Re-parse every edited document from its rendered text and validate the whole set,
     /// returning the new texts of the documents that changed.
     pub fn rendered_changes(&self) -> Result<Vec<(String, String)>> {
-        let mut texts = Vec::new();
+        self.changed_texts(|_| None)
+    }
+
+    /// The new texts of the edited documents, validated together with the others: the
+    /// text `edited` gives for a document (an edit of its lines), else its tree rendered.
+    pub fn changed_texts(
+        &self,
+        edited: impl Fn(&OkrDoc) -> Option<String>,
+    ) -> Result<Vec<(String, String)>> {
+        let mut texts = Vec::with_capacity(self.docs.len());
+        let mut changed = Vec::new();
         for doc in &self.docs {
-            let text = if doc.is_edited() {
-                doc.render()?
+            if doc.is_edited() {
+                let text = match edited(doc) {
+                    Some(text) => text,
+                    None => doc.render()?,
+                };
+                changed.push(texts.len());
+                texts.push((doc.path.clone(), text));
             } else {
-                doc.text.clone()
-            };
-            texts.push((doc.path.clone(), text));
+                texts.push((doc.path.clone(), doc.text.clone()));
+            }
         }
         OkrSet::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
-        Ok(texts
-            .into_iter()
-            .zip(&self.docs)
-            .filter(|(_, doc)| doc.is_edited())
-            .map(|(t, _)| t)
-            .collect())
+        Ok(changed.into_iter().map(|i| texts[i].clone()).collect())
     }
 
     /// The rules every OKR set must keep; the first broken one is reported with file and line.
+    /// Ids are checked with hash maps and lines found through one index per file, so
+    /// this is linear in the size of the set.
     pub fn validate(&self) -> Result<()> {
         let mut objective_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
         let mut kr_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
-        // How often each id was seen in each file, to point at the right occurrence.
-        let mut seen_in_file: HashMap<(&str, &str, &str), usize> = HashMap::new();
         for doc in &self.docs {
+            let path = doc.path.as_str();
+            let lines = LineIndex::new(&doc.text, &["objective_id", "kr_id"]);
+            // How often each id was seen in this file, to point at the right occurrence.
+            let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
             for objective in &doc.file.objectives {
-                let path = doc.path.as_str();
                 let id = objective.objective_id.as_str();
-                let n = seen_in_file.entry((path, "objective_id", id)).or_insert(0);
-                let line = line_of(&doc.text, "objective_id", id, *n);
-                *n += 1;
+                let line = next_line(&lines, &mut seen, "objective_id", id);
                 if id.trim().is_empty() {
                     bail!("{}: objective_id is empty", at(path, line));
                 }
@@ -341,20 +394,18 @@ impl OkrSet {
                 }
                 for kr in &objective.key_results {
                     let id = kr.kr_id.as_str();
-                    let n = seen_in_file.entry((path, "kr_id", id)).or_insert(0);
-                    let line = line_of(&doc.text, "kr_id", id, *n);
-                    *n += 1;
-                    let here = at(path, line);
+                    let line = next_line(&lines, &mut seen, "kr_id", id);
                     if id.trim().is_empty() {
-                        bail!("{here}: kr_id is empty");
+                        bail!("{}: kr_id is empty", at(path, line));
                     }
                     if let Some((first, first_line)) = kr_ids.insert(id, (path, line)) {
                         bail!(
-                            "{here}: duplicate kr_id {id:?} (first defined at {})",
+                            "{}: duplicate kr_id {id:?} (first defined at {})",
+                            at(path, line),
                             at(first, first_line)
                         );
                     }
-                    validate_kr(kr, &here)?;
+                    validate_kr(kr, path, line)?;
                 }
             }
         }
@@ -362,7 +413,31 @@ impl OkrSet {
     }
 }
 
-fn validate_kr(kr: &KeyResult, here: &str) -> Result<()> {
+/// The line of the next occurrence of `key: id` in a file, counting those seen so far.
+fn next_line<'t>(
+    lines: &LineIndex<'_>,
+    seen: &mut HashMap<(&'static str, &'t str), usize>,
+    key: &'static str,
+    id: &'t str,
+) -> Option<usize> {
+    let n = seen.entry((key, id)).or_insert(0);
+    let line = lines.line(key, id, *n);
+    *n += 1;
+    line
+}
+
+/// The rules of one KR; `here` (file:line) is only formatted for an error.
+fn validate_kr(kr: &KeyResult, path: &str, line: Option<usize>) -> Result<()> {
+    let ok = !kr.metric_key.trim().is_empty()
+        && kr.baseline.is_finite()
+        && kr.target.is_finite()
+        && kr.baseline != kr.target
+        && kr.confidence.is_none_or(|c| (0.0..=1.0).contains(&c))
+        && kr.weight.is_none_or(|w| w.is_finite() && w >= 0.0);
+    if ok {
+        return Ok(());
+    }
+    let here = at(path, line);
     let id = &kr.kr_id;
     if kr.metric_key.trim().is_empty() {
         bail!("{here}: {id}: metric_key is empty");
@@ -471,6 +546,103 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert!(changes[0].1.contains("status: achieved"));
         assert!(changes[0].1.contains("custom_field: kept"));
+    }
+
+    /// `objectives` objectives of 20 KRs each, with a comment before every objective.
+    fn generated(objectives: usize) -> String {
+        let mut text = String::from("scope: org\nobjectives:\n");
+        for o in 0..objectives {
+            text.push_str(&format!(
+                "  # objective {o}\n  - objective_id: O-{o}\n    key_results:\n"
+            ));
+            for k in 0..20 {
+                text.push_str(&format!("      - kr_id: K-{o}.{k}\n        metric_key: m.{o}.{k}\n        baseline: 0\n        target: 10\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn a_large_file_names_both_lines_of_a_duplicate() {
+        // 10,000 KRs; the last one repeats an id from the middle.
+        let mut text = generated(500);
+        text.push_str("      - kr_id: K-250.7\n        metric_key: x\n        baseline: 0\n        target: 1\n");
+        let first = text
+            .lines()
+            .position(|l| l.ends_with("kr_id: K-250.7"))
+            .unwrap()
+            + 1;
+        let last = text.lines().count() - 3;
+        let err = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("okrs/org.yml:{last}: duplicate kr_id \"K-250.7\" (first defined at okrs/org.yml:{first})")
+        );
+        // The same id as an objective's in another file, and a bad KR deep in the file.
+        let err = OkrSet::parse([
+            ("okrs/a.yml", generated(300).as_str()),
+            ("okrs/b.yml", "objectives:\n  - objective_id: O-299\n"),
+        ])
+        .unwrap_err()
+        .to_string();
+        let first = generated(300)
+            .lines()
+            .position(|l| l.ends_with("objective_id: O-299"))
+            .unwrap()
+            + 1;
+        assert_eq!(err, format!("okrs/b.yml:2: duplicate objective_id \"O-299\" (first defined at okrs/a.yml:{first})"));
+        let bad = generated(300).replacen(
+            "kr_id: K-299.19\n        metric_key: m.299.19\n        baseline: 0",
+            "kr_id: K-299.19\n        metric_key: m.299.19\n        baseline: 10",
+            1,
+        );
+        let line = bad
+            .lines()
+            .position(|l| l.ends_with("kr_id: K-299.19"))
+            .unwrap()
+            + 1;
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "okrs/org.yml:{line}: K-299.19: target equals baseline"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn typed_errors_still_come_from_the_text_with_their_line() {
+        // The tree parses; the typed view refuses it, and says where.
+        let err = parse(&generated(50).replace(
+            "target: 10\n      - kr_id: K-40.3",
+            "target: [10]\n      - kr_id: K-40.3",
+        ))
+        .unwrap_err()
+        .to_string();
+        let line = generated(50)
+            .lines()
+            .position(|l| l.ends_with("kr_id: K-40.3"))
+            .unwrap();
+        assert!(err.starts_with(&format!("okrs/org.yml:{line}:")), "{err}");
+    }
+
+    #[test]
+    fn kr_edits_find_their_kr_after_structural_edits() {
+        let mut doc = OkrDoc::parse("okrs/org.yml", &generated(3)).unwrap();
+        assert!(!doc.is_edited());
+        doc.kr_value_mut("K-1.5")
+            .unwrap()
+            .insert("current".into(), 4.into());
+        assert!(doc.is_edited());
+        // Remove the first KR of objective 1: positions as parsed are stale now.
+        doc.value_mut()["objectives"][1]["key_results"]
+            .as_sequence_mut()
+            .unwrap()
+            .remove(0);
+        let kr = doc.kr_value_mut("K-1.5").unwrap();
+        assert_eq!(kr.get("kr_id").and_then(Value::as_str), Some("K-1.5"));
+        assert_eq!(kr.get("current"), Some(&Value::from(4)));
+        assert!(doc.kr_value_mut("K-1.0").is_none());
     }
 
     #[test]

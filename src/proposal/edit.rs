@@ -1,6 +1,6 @@
 //! Applying structured changes to the OKR files' texts, with type checks per field.
 
-use super::text_edit::edit_text;
+use super::text_edit::edit_text_all;
 use super::Texts;
 use crate::model::okrs::{is_okr_file, KeyResult, OkrDoc, OkrSet, Status, PERMISSIONS_FILE};
 use crate::model::proposal::{show_value, Change};
@@ -158,10 +158,7 @@ fn new_text(old: &str, doc: &mut OkrDoc, change: &Change, is_kr: bool) -> Result
 /// `changes` made as small edits of `old`, if the result is exactly the edited tree
 /// `expected`; `None` when the layout does not allow it (then re-serialize).
 pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value) -> Option<String> {
-    let mut text = old.to_string();
-    for change in changes {
-        text = edit_text(&text, change, is_kr)?;
-    }
+    let text = edit_text_all(old, changes, is_kr)?;
     (serde_yaml::from_str::<Value>(&text).ok().as_ref() == Some(expected)).then_some(text)
 }
 
