@@ -19,10 +19,6 @@ pub const CHAINED: &str = ".okr-chained";
 /// Every script of ours says so on its second line.
 const MARKER: &str = "# git-okr hook";
 
-/// Set while one of our hooks runs, and on every `git` that git-okr itself runs for
-/// transport: a hook that sees it does not measure again (no recursion).
-pub const GUARD_ENV: &str = "GIT_OKR_HOOK";
-
 /// Git config key: when true, a git-okr failure in a hook stops the push.
 pub const STRICT_KEY: &str = "okr.hooks.strict";
 
@@ -171,26 +167,21 @@ fn write_script(path: &Path, script: &str) -> Result<()> {
 }
 
 /// `kr measure --hook`: run the measurement quietly. Without a state there is nothing to
-/// measure; a failure is a warning (exit 0) unless `okr.hooks.strict` is true.
+/// measure; a failure is returned as a warning for the caller to show (git goes on) unless
+/// `okr.hooks.strict` is true, when it is the error.
 pub fn measure_from_hook(
     store: &crate::store::Store,
     measure: impl FnOnce() -> Result<()>,
-) -> Result<()> {
+) -> Result<Option<anyhow::Error>> {
     if !store.snapshot().is_ok_and(|s| s.is_initialized()) {
-        return Ok(());
+        return Ok(None);
     }
     match measure() {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(None),
         Err(e) if strict(store.repo()) => Err(e.context(format!(
             "git-okr hook: measurement failed ({STRICT_KEY} is true)"
         ))),
-        Err(e) => {
-            eprintln!(
-                "git-okr: warning: measurement failed: {}\n  (not stopping git; `git config {STRICT_KEY} true` would)",
-                crate::commands::render_error(&e)
-            );
-            Ok(())
-        }
+        Err(e) => Ok(Some(e)),
     }
 }
 

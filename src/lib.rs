@@ -5,8 +5,10 @@
 pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod ctx;
 pub mod daemon;
 pub mod db;
+pub mod env_vars;
 pub mod hooks;
 pub mod measure;
 pub mod metrics;

@@ -3,6 +3,20 @@ use git_okr::cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `plan run` starts each agent under a copy of git-okr that watches over it (hidden).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).and_then(|a| a.to_str()) == Some(git_okr::plan::supervise::SUPERVISE_ARG) {
+        return match git_okr::plan::supervise::main(&argv[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "git-okr supervisor: {}",
+                    git_okr::commands::render_error(&e)
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     if cli.command.prints_to_pipes() {
         // Like git: a closed pipe (`git okr show | head`) ends the process quietly instead

@@ -3,7 +3,10 @@
 
 use crate::model::fmt_num;
 use crate::model::okrs::{KeyResult, OkrSet, Status};
+use crate::model::snapshot::SNAPSHOT_DIR;
 use crate::model::snapshot::{KrPoint, MetricPoint, Snapshot};
+use crate::store::Snapshot as StateView;
+use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 
 /// Whether `current` meets the KR's target, in the KR's direction.
@@ -136,6 +139,33 @@ pub fn merge_points(sources: impl IntoIterator<Item = MetricPoint>) -> Vec<Metri
         }
     }
     by_key.into_values().collect()
+}
+
+/// The newest snapshot on the ref, with its path.
+pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)>> {
+    let Some(path) = snap
+        .list(SNAPSHOT_DIR)?
+        .into_iter()
+        .filter(|p| p.ends_with(".json"))
+        .max()
+    else {
+        return Ok(None);
+    };
+    let text = snap.read_text(&path)?.unwrap_or_default();
+    let parsed = serde_json::from_str(&text).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
+    Ok(Some((path, parsed)))
+}
+
+/// Values to score with: the latest snapshot's, falling back to each KR's `current`.
+pub fn latest_values(snap: &StateView<'_>) -> Result<BTreeMap<String, f64>> {
+    Ok(latest_snapshot(snap)?
+        .map(|(_, s)| values_of(&s))
+        .unwrap_or_default())
+}
+
+/// A snapshot's values by metric key.
+pub fn values_of(s: &Snapshot) -> BTreeMap<String, f64> {
+    s.points.iter().map(|p| (p.key.clone(), p.value)).collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::TestRepo;
-use git_okr::commands::state::load_definitions;
+use git_okr::ctx::load_definitions;
 use git_okr::metrics::ci;
 use git_okr::store::{Changes, Commit, CommitMessage, Step, Store};
 use serde_json::Value;

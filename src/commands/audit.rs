@@ -1,12 +1,12 @@
 //! `git okr audit [filters]`, `git okr audit rebuild` and `git okr kr history KR`:
 //! questions answered from the SQLite mirror, which follows the ref first.
 
-use super::state::load_okrs;
-use super::Ctx;
 use crate::audit::event::KNOWN_ACTIONS;
 use crate::audit::query::{self, Filter, HistoryPoint};
 use crate::audit::{self, Event};
 use crate::cli::{AuditArgs, AuditCommand, KrHistoryArgs};
+use crate::ctx::load_okrs;
+use crate::ctx::Ctx;
 use crate::model::fmt_num;
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Local, NaiveDate, TimeZone};

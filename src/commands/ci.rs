@@ -1,8 +1,8 @@
 //! `git okr ci ingest`: parse CI outputs and record them in one state commit.
 
-use super::state::{load_definitions, require_initialized};
-use super::Ctx;
 use crate::cli::CiIngestArgs;
+use crate::ctx::Ctx;
+use crate::ctx::{load_definitions, require_initialized};
 use crate::metrics::ci::{
     build_success_rate, parse_history, Build, Report, ReportBuilder, HISTORY_FILE, REPORT_FILE,
 };

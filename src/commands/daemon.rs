@@ -1,15 +1,16 @@
 //! `git okr daemon schedule|jobs|unschedule|run|launchd|systemd`.
 
 use super::output::table;
-use super::state::require_initialized;
-use super::Ctx;
 use crate::cli::{DaemonCommand, JobsArgs, ScheduleArgs, UnitArgs, UnscheduleArgs};
+use crate::ctx::require_initialized;
+use crate::ctx::Ctx;
 use crate::daemon::run::{DaemonState, Options};
 use crate::daemon::{compile, units, Scheduled};
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use crate::store::{Changes, Commit, Snapshot, Step};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use chrono::Utc;
+use clap::CommandFactory;
 use std::path::PathBuf;
 
 pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
@@ -32,12 +33,39 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
                     .iter()
                     .map(|n| n.to_string())
                     .collect(),
+                check_args: check_job_args,
             };
             crate::daemon::run::run(&ctx.store, opts)
         }
         DaemonCommand::Launchd(args) => launchd(ctx, args),
         DaemonCommand::Systemd(args) => systemd(ctx, args),
     }
+}
+
+/// A scheduled job's arguments, parsed as the command would parse them. Jobs come from the
+/// shared ref: they must not pick the repository or the identity the daemon's clone runs
+/// them in (global options given after the subcommand).
+pub(crate) fn check_job_args(argv: &[String]) -> Result<()> {
+    let matches = match crate::cli::Cli::command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("");
+            bail!("{}", first.trim_start_matches("error: "));
+        }
+    };
+    for (id, option) in [
+        ("chdir", "-C"),
+        ("workspace", "--workspace"),
+        ("agent", "--agent"),
+    ] {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            bail!(
+                "{option} is not allowed in a scheduled job (the daemon runs jobs in its own repository as its own user)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The folder a job runs in: the work tree, or the git dir of a bare repository.
@@ -64,7 +92,7 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
         created_by: Some(ctx.actor.id()),
     };
     // Everything is checked before anything is written.
-    compile(&draft)?;
+    compile(&draft, check_job_args)?;
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut jobs = load_jobs(snap)?;
@@ -76,7 +104,7 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
         jobs_commit(ctx, &jobs, "schedule", job)
     })?;
     let job = outcome.value();
-    let s = compile(job)?;
+    let s = compile(job, check_job_args)?;
     let next = DaemonState::default()
         .next_run(&s, Utc::now())
         .map(|t| s.zone.show(t))
@@ -146,7 +174,7 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
         .jobs
         .into_iter()
         .map(|j| {
-            let c = compile(&j);
+            let c = compile(&j, check_job_args);
             (j, c)
         })
         .collect();
@@ -289,4 +317,44 @@ fn systemd(ctx: &Ctx, args: UnitArgs) -> Result<()> {
         units::systemd_unit_name(&repo)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::compile;
+
+    #[test]
+    fn jobs_cannot_choose_repository_or_identity() {
+        let job = |args: &[&str]| Job {
+            id: "1".into(),
+            job: "kr_measure".into(),
+            cron: "@daily".into(),
+            tz: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            created_at: None,
+            created_by: None,
+        };
+        assert!(compile(&job(&["--rev", "main"]), check_job_args).is_ok());
+        for (args, option) in [
+            (&["-C", "/elsewhere"][..], "-C"),
+            (&["-C/elsewhere"][..], "-C"),
+            (&["--workspace=/elsewhere"][..], "--workspace"),
+            (&["--agent", "boss"][..], "--agent"),
+        ] {
+            let err = compile(&job(args), check_job_args)
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(
+                err.contains(&format!("{option} is not allowed in a scheduled job")),
+                "{args:?}: {err}"
+            );
+        }
+        let err = compile(&job(&["--frobnicate"]), check_job_args)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("--frobnicate"), "{err}");
+    }
 }

@@ -1,8 +1,9 @@
 //! `git okr show`, `export` and `edit`: the state's files as files.
 
-use super::state::{okr_texts, require_initialized, validate_file};
-use super::Ctx;
+use super::daemon::check_job_args;
 use crate::cli::{EditArgs, ExportArgs, ShowArgs};
+use crate::ctx::Ctx;
+use crate::ctx::{okr_texts, require_initialized, validate_file};
 use crate::store::{Changes, Commit, Step};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
@@ -83,7 +84,7 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
             let kept = keep_rejected(ctx, &path, &edited)?;
             bail!("{path} changed on refs/okr/state while you were editing; your version is kept at {kept}");
         }
-        validate_file(&path, &edited, &okr_texts(now)?)?;
+        validate_file(&path, &edited, &okr_texts(now)?, check_job_args)?;
         let mut changes = Changes::new();
         changes.write(path.clone(), edited.clone());
         let message = ctx.message(format!("okr: edit {path} ({summary})"), "edit").trailer("Okr-File", &path);
@@ -147,7 +148,7 @@ fn edit_until_valid(
     loop {
         run_editor(tmp.path())?;
         let edited = std::fs::read(tmp.path())?;
-        let Err(e) = validate_file(path, &edited, okrs) else {
+        let Err(e) = validate_file(path, &edited, okrs, check_job_args) else {
             return Ok(edited);
         };
         if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {

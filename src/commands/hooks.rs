@@ -1,7 +1,7 @@
 //! `git okr hooks install|uninstall|status`.
 
-use super::Ctx;
 use crate::cli::HooksCommand;
+use crate::ctx::Ctx;
 use crate::hooks::{self, HookState, CHAINED, HOOKS, STRICT_KEY};
 use anyhow::Result;
 

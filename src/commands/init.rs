@@ -1,8 +1,9 @@
 //! `git okr init`: the state tree of DESIGN §1 in one commit.
 
-use super::state::validate_file;
-use super::Ctx;
+use super::daemon::check_job_args;
 use crate::cli::InitArgs;
+use crate::ctx::validate_file;
+use crate::ctx::Ctx;
 use crate::model::okrs::is_okr_file;
 use crate::store::{Changes, Commit, Step};
 use anyhow::{anyhow, bail, Context, Result};
@@ -148,7 +149,7 @@ fn import(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
             }
             okrs_checked = true;
         }
-        validate_file(path, bytes, &okr_texts)?;
+        validate_file(path, bytes, &okr_texts, check_job_args)?;
     }
     for (path, text) in TEMPLATE.iter().filter(|(p, _)| !is_okr_file(p)) {
         files
@@ -170,7 +171,7 @@ mod tests {
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect();
         for (path, text) in TEMPLATE {
-            validate_file(path, text.as_bytes(), &okrs).unwrap();
+            validate_file(path, text.as_bytes(), &okrs, check_job_args).unwrap();
         }
     }
 

@@ -1,14 +1,17 @@
 //! `git okr kr measure` and `git okr kr score`.
 
 use super::output::{paint_grade, table};
-use super::state::{load_definitions, load_manual, load_okrs, require_initialized};
-use super::Ctx;
 use crate::cli::{MeasureArgs, ScoreArgs};
-use crate::measure::{assess, merge_points, same_measurement, Assessment, StatusChange};
+use crate::ctx::Ctx;
+use crate::ctx::{load_definitions, load_manual, load_okrs, require_initialized};
+use crate::measure::{
+    assess, latest_snapshot, latest_values, merge_points, same_measurement, Assessment,
+    StatusChange,
+};
 use crate::model::fmt_num;
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::Change;
-use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot, SNAPSHOT_DIR};
+use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot};
 use crate::score::score;
 use crate::store::{Changes, Commit, Snapshot as StateView, Step};
 use anyhow::{anyhow, Result};
@@ -26,7 +29,14 @@ struct Measured {
 
 pub fn measure(ctx: &Ctx, args: MeasureArgs) -> Result<()> {
     if args.hook {
-        return crate::hooks::measure_from_hook(&ctx.store, || measure_now(ctx, &args));
+        let warning = crate::hooks::measure_from_hook(&ctx.store, || measure_now(ctx, &args))?;
+        if let Some(e) = warning {
+            eprintln!(
+                "git-okr: warning: measurement failed: {e:#}\n  (not stopping git; `git config {} true` would)",
+                crate::hooks::STRICT_KEY
+            );
+        }
+        return Ok(());
     }
     measure_now(ctx, &args)
 }
@@ -292,33 +302,6 @@ pub fn manual_points(snap: &StateView<'_>) -> Result<Vec<MetricPoint>> {
             dimensions: Default::default(),
         })
         .collect())
-}
-
-/// The newest snapshot on the ref, with its path.
-pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)>> {
-    let Some(path) = snap
-        .list(SNAPSHOT_DIR)?
-        .into_iter()
-        .filter(|p| p.ends_with(".json"))
-        .max()
-    else {
-        return Ok(None);
-    };
-    let text = snap.read_text(&path)?.unwrap_or_default();
-    let parsed = serde_json::from_str(&text).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
-    Ok(Some((path, parsed)))
-}
-
-/// Values to score with: the latest snapshot's, falling back to each KR's `current`.
-pub fn latest_values(snap: &StateView<'_>) -> Result<BTreeMap<String, f64>> {
-    Ok(latest_snapshot(snap)?
-        .map(|(_, s)| values_of(&s))
-        .unwrap_or_default())
-}
-
-/// A snapshot's values by metric key.
-pub fn values_of(s: &Snapshot) -> BTreeMap<String, f64> {
-    s.points.iter().map(|p| (p.key.clone(), p.value)).collect()
 }
 
 pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {

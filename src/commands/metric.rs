@@ -1,8 +1,8 @@
 //! `git okr metric set`: the simplest write.
 
-use super::state::{load_manual, require_initialized};
-use super::Ctx;
 use crate::cli::MetricSetArgs;
+use crate::ctx::Ctx;
+use crate::ctx::{load_manual, require_initialized};
 use crate::model::fmt_num;
 use crate::model::manual::{validate_key, ManualMetric, MANUAL_FILE};
 use crate::store::{Changes, Commit, Step};

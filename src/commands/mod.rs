@@ -10,63 +10,43 @@ mod init;
 pub mod kr;
 mod metric;
 mod output;
+mod plan;
 mod proposals;
 mod report;
-pub mod state;
 mod status;
 mod sync;
 
 use crate::cli::*;
-use crate::store::{CommitMessage, Store};
+use crate::ctx::{Actor, Ctx};
+use crate::store::Store;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Actor {
-    Person { name: String, email: String },
-    Agent(String),
-}
-
-impl Actor {
-    /// The value of the `Okr-Actor` trailer.
-    pub fn id(&self) -> String {
-        match self {
-            Actor::Person { email, .. } => email.clone(),
-            Actor::Agent(name) => format!("agent:{name}"),
-        }
-    }
-}
-
-/// What every command gets: the repository and who is acting.
-pub struct Ctx {
-    pub store: Store,
-    pub actor: Actor,
-}
-
-impl Ctx {
-    /// A commit message with the action and actor trailers every state commit carries.
-    pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
-        CommitMessage::new(subject)
-            .trailer("Okr-Action", action)
-            .trailer("Okr-Actor", self.actor.id())
-    }
-}
-
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Commands that need no repository run before one is opened.
+    if let Command::Plan(PlanCommand::Schema) = cli.command {
+        plan::schema();
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = cli
         .workspace
         .clone()
         .or(cli.chdir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
-    let actor = match cli
+    // An agent identity that is present but blank is refused, never read as "no agent":
+    // otherwise an agent given an empty `OKR_AGENT` would act as the person.
+    let agent = cli
         .agent
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+        .clone()
+        .or_else(|| std::env::var("OKR_AGENT").ok());
+    if agent.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        anyhow::bail!(
+            "--agent/OKR_AGENT is set but empty: an agent needs a name (unset OKR_AGENT to act as yourself)"
+        );
+    }
+    let actor = match agent.as_deref().map(str::trim) {
         Some(agent) => Actor::Agent(agent.to_string()),
         None => {
             let (name, email) = store.identity();
@@ -95,7 +75,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Propose(args) => proposals::run(&ctx, OkrCommand::Propose(args)),
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
-        Command::Plan(command) => crate::plan::dispatch(&ctx, command),
+        Command::Plan(command) => plan::dispatch(&ctx, command),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,9 +4,9 @@
 //! the KRs/objectives it touches. Permissions are read from the current state only.
 
 use super::files::normalize;
-use super::state::{load_permissions, okr_texts, require_initialized};
-use super::{Actor, Ctx};
 use crate::cli::{OkrCommand, ProposalListArgs, ProposeArgs};
+use crate::ctx::{load_permissions, okr_texts, require_initialized};
+use crate::ctx::{Actor, Ctx};
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{
     diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,

@@ -1,8 +1,8 @@
 //! `git okr report --html FILE [--open]`: the HTML report. Writing FILE is its only write.
 
-use super::state::{load_okrs, require_initialized};
-use super::Ctx;
 use crate::cli::ReportArgs;
+use crate::ctx::Ctx;
+use crate::ctx::{load_okrs, require_initialized};
 use crate::report::{gather, html};
 use anyhow::{Context, Result};
 

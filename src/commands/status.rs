@@ -1,11 +1,11 @@
 //! `git okr status`: the overview a person looks at first.
 
-use super::kr::{latest_snapshot, values_of};
 use super::output::paint_grade;
-use super::state::{load_okrs, require_initialized};
-use super::Ctx;
 use crate::cli::StatusArgs;
+use crate::ctx::Ctx;
+use crate::ctx::{load_okrs, require_initialized};
 use crate::measure::{is_regression, reached};
+use crate::measure::{latest_snapshot, values_of};
 use crate::model::fmt_num;
 use crate::model::okrs::Status;
 use crate::score::score;

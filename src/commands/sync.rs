@@ -1,9 +1,9 @@
 //! `git okr sync`, `git okr pull`, `git okr push`: see `crate::sync`.
 
-use super::Ctx;
 use crate::cli::{PullArgs, PushArgs, SyncArgs};
+use crate::ctx::Ctx;
 use crate::store::CommitMessage;
-use crate::sync::merge::{Conflict, Resolution};
+use crate::sync::merger::{Conflict, Resolution};
 use crate::sync::{self, MergeResult, Remote};
 use anyhow::Result;
 

@@ -8,8 +8,7 @@ pub mod schedule;
 pub mod units;
 
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
-use anyhow::{anyhow, bail, Result};
-use clap::CommandFactory;
+use anyhow::{anyhow, Result};
 use schedule::{Cron, Zone};
 
 /// A job the daemon knows and the `git okr` subcommand it runs.
@@ -30,8 +29,7 @@ pub enum Agents {
     WithAdapter,
 }
 
-/// Every job git-okr knows. A job whose command this build does not have is refused
-/// (`available` asks the command tree), so a new job is one line here.
+/// Every job git-okr knows; a new job is one line here.
 pub const JOB_KINDS: &[JobKind] = &[
     JobKind {
         name: "kr_measure",
@@ -60,18 +58,6 @@ pub const JOB_KINDS: &[JobKind] = &[
 ];
 
 impl JobKind {
-    /// Whether this binary has the job's subcommand.
-    pub fn available(&self) -> bool {
-        let mut cmd = crate::cli::Cli::command();
-        for name in self.command {
-            match cmd.find_subcommand(name) {
-                Some(sub) => cmd = sub.clone(),
-                None => return false,
-            }
-        }
-        true
-    }
-
     /// The remote a `sync` job names that is not one of `remotes` (a URL or path from the
     /// shared ref must not make this clone send its state elsewhere).
     pub fn remote_outside(&self, args: &[String], remotes: &[String]) -> Option<String> {
@@ -105,27 +91,25 @@ impl JobKind {
     }
 }
 
-/// The jobs this build can run, by name.
-pub fn available_jobs() -> Vec<&'static str> {
-    JOB_KINDS
-        .iter()
-        .filter(|k| k.available())
-        .map(|k| k.name)
-        .collect()
+/// Every job's name, for messages.
+pub fn job_names() -> Vec<&'static str> {
+    JOB_KINDS.iter().map(|k| k.name).collect()
 }
 
-/// The kind named `name`, if this build can run it; the error lists what it can.
+/// The kind named `name`; the error lists the known ones.
 pub fn job_kind(name: &str) -> Result<&'static JobKind> {
-    let known = available_jobs().join(", ");
-    match JOB_KINDS.iter().find(|k| k.name == name) {
-        Some(k) if k.available() => Ok(k),
-        Some(k) => Err(anyhow!(
-            "job {name} needs `git okr {}`, which this build does not have; jobs available: {known}",
-            k.command.join(" ")
-        )),
-        None => Err(anyhow!("unknown job {name:?}; jobs available: {known}")),
-    }
+    JOB_KINDS.iter().find(|k| k.name == name).ok_or_else(|| {
+        anyhow!(
+            "unknown job {name:?}; jobs available: {}",
+            job_names().join(", ")
+        )
+    })
 }
+
+/// Checks a job's arguments as its command would take them: `argv` is `git-okr`, the
+/// job's subcommand words and its arguments. The command layer hands it in (the daemon
+/// knows no command-line tree); the error is one line saying what is wrong.
+pub type ArgsCheck = fn(argv: &[String]) -> Result<()>;
 
 /// A job checked and ready to schedule.
 pub struct Scheduled {
@@ -135,38 +119,14 @@ pub struct Scheduled {
     pub zone: Zone,
 }
 
-/// Check a job completely: its name, arguments (parsed as the command would), cron and zone.
-pub fn compile(job: &Job) -> Result<Scheduled> {
+/// Check a job completely: its name, arguments (with `check_args`), cron and zone.
+pub fn compile(job: &Job, check_args: ArgsCheck) -> Result<Scheduled> {
     let kind = job_kind(&job.job)?;
-    let argv = std::iter::once("git-okr".to_string()).chain(kind.argv(&job.args));
-    let matches = match crate::cli::Cli::command().try_get_matches_from(argv) {
-        Ok(m) => m,
-        Err(e) => {
-            let first = e.to_string();
-            let first = first
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("error: ")
-                .to_string();
-            bail!("arguments {:?} for job {}: {first}", job.args, job.job);
-        }
-    };
-    // Jobs come from the shared ref: they must not pick the repository or the identity
-    // the daemon's clone runs them in (global options given after the subcommand).
-    for (id, option) in [
-        ("chdir", "-C"),
-        ("workspace", "--workspace"),
-        ("agent", "--agent"),
-    ] {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-            bail!(
-                "arguments {:?} for job {}: {option} is not allowed in a scheduled job (the daemon runs jobs in its own repository as its own user)",
-                job.args,
-                job.job
-            );
-        }
-    }
+    let argv: Vec<String> = std::iter::once("git-okr".to_string())
+        .chain(kind.argv(&job.args))
+        .collect();
+    check_args(&argv)
+        .map_err(|e| anyhow!("arguments {:?} for job {}: {e:#}", job.args, job.job))?;
     let cron = Cron::parse(&job.cron)?;
     let zone = Zone::parse(job.tz.as_deref())?;
     Ok(Scheduled {
@@ -178,10 +138,10 @@ pub fn compile(job: &Job) -> Result<Scheduled> {
 }
 
 /// Validate `daemon/jobs.yml` as a whole (for `git okr edit`).
-pub fn validate_jobs(text: &str) -> Result<Jobs> {
+pub fn validate_jobs(text: &str, check_args: ArgsCheck) -> Result<Jobs> {
     let jobs = Jobs::parse(JOBS_FILE, text)?;
     for job in &jobs.jobs {
-        compile(job).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
+        compile(job, check_args).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
     }
     Ok(jobs)
 }
@@ -191,19 +151,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_jobs_with_a_command_are_available() {
-        assert!(available_jobs().contains(&"kr_measure"));
-        for kind in JOB_KINDS {
-            assert_eq!(
-                available_jobs().contains(&kind.name),
-                kind.available(),
-                "{}",
-                kind.name
-            );
-        }
+    fn unknown_jobs_are_refused_with_the_known_ones() {
         let err = job_kind("coffee").unwrap_err().to_string();
         assert!(
-            err.contains("unknown job \"coffee\"") && err.contains("kr_measure"),
+            err.contains("unknown job \"coffee\"") && err.contains("kr_measure, plan_generate"),
             "{err}"
         );
     }
@@ -227,29 +178,34 @@ mod tests {
     }
 
     #[test]
-    fn jobs_cannot_choose_repository_or_identity() {
-        let job = |args: &[&str]| Job {
+    fn a_refused_argument_names_the_job() {
+        let job = Job {
             id: "1".into(),
             job: "kr_measure".into(),
             cron: "@daily".into(),
             tz: None,
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: vec!["--bogus".into()],
             created_at: None,
             created_by: None,
         };
-        assert!(compile(&job(&["--rev", "main"])).is_ok());
-        for (args, option) in [
-            (&["-C", "/elsewhere"][..], "-C"),
-            (&["-C/elsewhere"][..], "-C"),
-            (&["--workspace=/elsewhere"][..], "--workspace"),
-            (&["--agent", "boss"][..], "--agent"),
-        ] {
-            let err = compile(&job(args)).err().expect("refused").to_string();
-            assert!(
-                err.contains(&format!("{option} is not allowed in a scheduled job")),
-                "{args:?}: {err}"
-            );
-        }
+        let refuse_bogus: ArgsCheck = |argv| match argv.iter().any(|a| a == "--bogus") {
+            true => Err(anyhow!("unexpected argument '--bogus'")),
+            false => Ok(()),
+        };
+        let err = compile(&job, refuse_bogus).err().expect("refused");
+        assert_eq!(
+            format!("{err:#}"),
+            "arguments [\"--bogus\"] for job kr_measure: unexpected argument '--bogus'"
+        );
+        let seen: ArgsCheck = |argv| {
+            assert_eq!(argv, ["git-okr", "kr", "measure", "--json"]);
+            Ok(())
+        };
+        let job = Job {
+            args: vec![],
+            ..job
+        };
+        assert!(compile(&job, seen).is_ok());
     }
 
     #[test]

@@ -38,10 +38,6 @@ pub fn from_measure(stdout: &str) -> Vec<Notice> {
         .collect()
 }
 
-/// Set on the jobs the daemon runs: the daemon shows and logs their notices itself (as
-/// `okr.daemon.notify` says), so a job must not show the same notice a second time.
-pub const FROM_DAEMON_ENV: &str = "GIT_OKR_DAEMON_JOB";
-
 /// The notice for a finished plan run.
 pub fn plan_run(completed: bool, body: String) -> Notice {
     let summary = if completed {

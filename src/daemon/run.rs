@@ -41,6 +41,8 @@ pub struct Options {
     pub allow_agents: bool,
     /// The remotes configured in this clone: the only ones a shared schedule may sync with.
     pub remotes: Vec<String>,
+    /// How a job's arguments are checked (the command layer's parser).
+    pub check_args: super::ArgsCheck,
 }
 
 /// What this clone remembers of each job.
@@ -197,7 +199,7 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
         };
         if loaded.as_ref().map(|(t, _)| *t) != Some(tip) {
             let previous = loaded.take().map(|(_, jobs)| jobs).unwrap_or_default();
-            let jobs = load_jobs(store, tip, previous, log);
+            let jobs = load_jobs(store, tip, previous, opts.check_args, log);
             let now = Utc::now();
             for s in &jobs {
                 if state.reference(s).is_none() {
@@ -259,6 +261,7 @@ fn load_jobs(
     store: &Store,
     tip: Option<gix::ObjectId>,
     previous: Vec<Scheduled>,
+    check_args: super::ArgsCheck,
     log: &mut Logger,
 ) -> Vec<Scheduled> {
     let text = store
@@ -273,7 +276,7 @@ fn load_jobs(
     };
     let mut out = Vec::new();
     for job in &jobs.jobs {
-        match compile(job) {
+        match compile(job, check_args) {
             Ok(s) => out.push(s),
             Err(e) => log.log(format!("job {} skipped: {e:#}", job.id)),
         }
@@ -328,7 +331,7 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
     cmd.arg("-C")
         .arg(&opts.repo)
         .args(&argv)
-        .env(notify::FROM_DAEMON_ENV, "1")
+        .env(crate::env_vars::DAEMON_JOB, "1")
         .stdin(Stdio::null())
         // Its own process group: a Ctrl-C at the terminal stops the daemon after the job,
         // not the job in the middle.

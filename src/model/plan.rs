@@ -85,6 +85,75 @@ pub struct Task {
     pub metric_key: String,
 }
 
+/// Longest task id, plan id or agent name accepted from a plan.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` is safe as one path component and one git ref component: ASCII letters,
+/// digits, `.`, `_`, `-`; not starting with `.` or `-`; no `..`; not ending in `.lock`;
+/// 1 to [`MAX_NAME_LEN`] characters. Task ids and plan ids become folder and branch names.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !name.starts_with(['.', '-'])
+        && !name.contains("..")
+        && !name.ends_with(".lock")
+}
+
+/// An agent identity from a plan (a KR's or the plan's owner): trimmed; `None` when blank,
+/// so the next candidate is used; an error for control characters or excessive length.
+pub fn agent_name(field: &str, value: Option<&str>) -> Result<Option<String>> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.chars().any(char::is_control) {
+        bail!("{field}: {v:?} contains control characters");
+    }
+    if v.chars().count() > 128 {
+        bail!("{field}: longer than 128 characters");
+    }
+    Ok(Some(v.to_string()))
+}
+
+impl Plan {
+    /// What a run relies on, checked before any agent starts: ids that become paths and
+    /// branch names are safe names and unique; owners that become identities are sane.
+    /// Errors name the plan file and the field.
+    pub fn check_runnable(&self, path: &str) -> Result<()> {
+        if !is_safe_name(&self.plan_id) {
+            bail!(
+                "{path}: plan_id {:?} is not a safe name ({SAFE_NAME_RULE})",
+                self.plan_id
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in self.tasks.iter().enumerate() {
+            if !is_safe_name(&t.id) {
+                bail!(
+                    "{path}: tasks[{i}].id {:?} is not a safe name ({SAFE_NAME_RULE})",
+                    t.id
+                );
+            }
+            if !seen.insert(t.id.as_str()) {
+                bail!("{path}: tasks[{i}].id {:?} is used twice", t.id);
+            }
+        }
+        agent_name(&format!("{path}: owner"), self.owner.as_deref())?;
+        for (i, k) in self.key_results.iter().enumerate() {
+            agent_name(
+                &format!("{path}: key_results[{i}].owner"),
+                k.owner.as_deref(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub const SAFE_NAME_RULE: &str =
+    "1-64 of A-Z a-z 0-9 . _ -, not starting with . or -, no .., not ending in .lock";
+
 /// The JSON Schema of an agent's answer to a planning request (codex gets it with
 /// `--output-schema`; strict: every property required, no others).
 pub const TASKS_SCHEMA: &str = r#"{
@@ -367,6 +436,32 @@ mod tests {
             let err = parse_tasks_answer(answer, &krs()).unwrap_err().to_string();
             assert!(err.contains(want), "{answer}: {err}");
         }
+    }
+
+    #[test]
+    fn safe_names() {
+        for ok in ["T1", "task-2", "a.b_c", "run-20260118-142501-3fa9"] {
+            assert!(is_safe_name(ok), "{ok}");
+        }
+        let long = "x".repeat(65);
+        for bad in [
+            "", ".", "..", "../x", "/abs", "a/b", "-x", ".hidden", "a..b", "T1.lock", "a b",
+            "a\nb", "a\u{0}b", "é", &long,
+        ] {
+            assert!(!is_safe_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn agent_names_skip_blanks_and_refuse_control_characters() {
+        assert_eq!(agent_name("f", None).unwrap(), None);
+        assert_eq!(agent_name("f", Some("  ")).unwrap(), None);
+        assert_eq!(
+            agent_name("f", Some(" bob ")).unwrap().as_deref(),
+            Some("bob")
+        );
+        let err = agent_name("plan.json: owner", Some("a\nOkr-Action: apply")).unwrap_err();
+        assert!(err.to_string().starts_with("plan.json: owner: "), "{err}");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Running one agent process under tokio: prompt on stdin, stdout/stderr kept as a capped
-//! tail, a timeout, and cancellation. Each agent runs in its own process group, and the
-//! whole group is signalled when it must stop, so the agent's own children (test runners,
-//! shells, servers) go with it and nothing is orphaned.
+//! tail, a timeout, and cancellation. Each agent runs under its own supervisor
+//! (`supervise`), which kills every process the agent started when the task ends, is
+//! stopped, or `plan run` dies, so nothing an agent starts outlives its task.
 
-use super::adapters::{Inspector, Invocation};
+use super::invocation::{Inspector, Invocation};
+use super::procs::{self, Sig};
+use super::supervise::{read_status, Ended, SUPERVISE_ARG};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -17,6 +19,9 @@ pub const LOG_CAP: usize = 256 * 1024;
 
 /// How long an agent gets to exit after SIGTERM before its group gets SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
+
+/// How much longer than the grace period a supervisor may take to clear up.
+const SUPERVISOR_SLACK: Duration = Duration::from_secs(5);
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -137,25 +142,70 @@ impl Cancel {
     }
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid <= 0 {
-        return;
-    }
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-    unsafe {
-        libc::kill(-pgid, sig);
+/// Stops the agent's supervisor when dropped (the run ends early on an error, the runtime
+/// shuts down): SIGTERM makes it clear away the agent's whole tree. If it cannot, the
+/// leftovers are re-parented to `plan run` (a subreaper too), which kills them at the end.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            procs::signal(self.0, Sig::Term);
+        }
     }
 }
 
-/// SIGKILL to the agent's process group when dropped: also when `exec` is dropped half-way
-/// (the run ends early on an error, the runtime shuts down), where `kill_on_drop` alone
-/// would reach only the agent and orphan its children.
-struct GroupKill(i32);
+/// An agent started under its supervisor, not yet waited for.
+pub struct Started {
+    child: tokio::process::Child,
+    /// The supervisor's pid (also its process group).
+    pub pid: u32,
+    status_file: PathBuf,
+    _status_dir: tempfile::TempDir,
+    stdin: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    start: Instant,
+    result_file: Option<PathBuf>,
+}
 
-impl Drop for GroupKill {
-    fn drop(&mut self) {
-        signal_group(self.0, libc::SIGKILL);
-    }
+/// Start `inv` in `cwd` under a supervisor (`git-okr __okr-supervise`), synchronously, so
+/// the caller knows the supervisor's pid before anything else can happen.
+pub fn start(inv: &Invocation, cwd: &Path) -> std::result::Result<Started, String> {
+    let started_at = chrono::Utc::now();
+    let start = Instant::now();
+    let exe = std::env::current_exe().map_err(|e| format!("finding git-okr itself: {e}"))?;
+    let status_dir = tempfile::tempdir().map_err(|e| format!("creating a status folder: {e}"))?;
+    let status_file = status_dir.path().join("status");
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg(SUPERVISE_ARG)
+        .arg(std::process::id().to_string())
+        .arg(&status_file)
+        .arg(GRACE.as_millis().to_string())
+        .arg("--")
+        .arg(&inv.program)
+        .args(&inv.args)
+        .current_dir(cwd)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: a Ctrl-C at the terminal reaches git-okr, which stops
+        // the agents in order, instead of killing them half-way.
+        .process_group(0);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", inv.program.display()))?;
+    let pid = child.id().unwrap_or(0);
+    Ok(Started {
+        child,
+        pid,
+        status_file,
+        _status_dir: status_dir,
+        stdin: inv.stdin.clone(),
+        started_at,
+        start,
+        result_file: inv.result_file.clone(),
+    })
 }
 
 /// Run `inv` in `cwd` until it exits, the timeout passes, or `cancel` turns true.
@@ -164,51 +214,54 @@ pub async fn exec(
     cwd: PathBuf,
     timeout: Duration,
     cap: usize,
+    inspector: Inspector,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
+    if *cancel.borrow() {
+        return not_run(End::Cancelled, &inv, cap, inspector);
+    }
+    match start(&inv, &cwd) {
+        Ok(started) => finish(started, timeout, cap, inspector, cancel).await,
+        Err(e) => not_run(End::SpawnFailed(e), &inv, cap, inspector),
+    }
+}
+
+/// The outcome of an agent that never started.
+pub fn not_run(end: End, inv: &Invocation, cap: usize, inspector: Inspector) -> Outcome {
+    Outcome {
+        started_at: chrono::Utc::now(),
+        duration: Duration::ZERO,
+        end,
+        stdout: Tail::new(cap),
+        stderr: Tail::new(cap),
+        inspector,
+        result_file: inv
+            .result_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok()),
+    }
+}
+
+/// Wait for a started agent until it exits, the timeout passes, or `cancel` turns true.
+pub async fn finish(
+    started: Started,
+    timeout: Duration,
+    cap: usize,
     mut inspector: Inspector,
     mut cancel: watch::Receiver<bool>,
 ) -> Outcome {
-    let started_at = chrono::Utc::now();
-    let start = Instant::now();
-    let result_file = inv.result_file.clone();
-    let done = |end: End, stdout: Tail, stderr: Tail, inspector: Inspector| Outcome {
+    let Started {
+        mut child,
+        pid,
+        status_file,
+        _status_dir,
+        stdin: prompt,
         started_at,
-        duration: start.elapsed(),
-        end,
-        stdout,
-        stderr,
-        inspector,
-        result_file: result_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok()),
-    };
-    if *cancel.borrow() {
-        return done(End::Cancelled, Tail::new(cap), Tail::new(cap), inspector);
-    }
-    let mut cmd = tokio::process::Command::new(&inv.program);
-    cmd.args(&inv.args)
-        .current_dir(&cwd)
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!("could not start {}: {e}", inv.program.display());
-            return done(
-                End::SpawnFailed(msg),
-                Tail::new(cap),
-                Tail::new(cap),
-                inspector,
-            );
-        }
-    };
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    let group = GroupKill(pgid);
+        start,
+        result_file,
+    } = started;
+    let guard = StopOnDrop(pid);
     if let Some(mut stdin) = child.stdin.take() {
-        let prompt = inv.stdin.clone();
         // An agent that never reads stdin must not block us: write from a task, ignore EPIPE.
         tokio::spawn(async move {
             let _ = stdin.write_all(prompt.as_bytes()).await;
@@ -224,23 +277,23 @@ pub async fn exec(
         .take()
         .map(|s| tokio::spawn(read_stream(s, cap, Inspector::None)));
 
-    let end = tokio::select! {
-        status = child.wait() => match status {
-            Ok(s) => exit_end(s),
+    let stopped = tokio::select! {
+        status = child.wait() => Err(status),
+        _ = tokio::time::sleep(timeout) => Ok(End::TimedOut),
+        _ = wait_cancel(&mut cancel) => Ok(End::Cancelled),
+    };
+    let end = match stopped {
+        Ok(why) => {
+            stop(&mut child, pid).await;
+            why
+        }
+        Err(status) => match status {
+            Ok(s) => supervised_end(&status_file, s),
             Err(e) => End::SpawnFailed(format!("waiting for the agent: {e}")),
         },
-        _ = tokio::time::sleep(timeout) => {
-            stop(&mut child, pgid).await;
-            End::TimedOut
-        }
-        _ = wait_cancel(&mut cancel) => {
-            stop(&mut child, pgid).await;
-            End::Cancelled
-        }
     };
-    // Whatever the agent left behind in its group (background jobs holding our pipes open)
-    // goes now, so reading the pipes ends.
-    drop(group);
+    // The supervisor is gone, and with it every process of the agent: the pipes end.
+    drop(guard);
     let collect = |h: Option<tokio::task::JoinHandle<(Tail, Inspector)>>| async move {
         match h {
             Some(h) => match tokio::time::timeout(Duration::from_secs(5), h).await {
@@ -252,7 +305,35 @@ pub async fn exec(
     };
     let (stdout, insp) = collect(out_reader).await;
     let (stderr, _) = collect(err_reader).await;
-    done(end, stdout, stderr, insp)
+    Outcome {
+        started_at,
+        duration: start.elapsed(),
+        end,
+        stdout,
+        stderr,
+        inspector: insp,
+        result_file: result_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok()),
+    }
+}
+
+/// How the agent ended, from its supervisor's status file (else from the supervisor).
+fn supervised_end(status_file: &Path, supervisor: std::process::ExitStatus) -> End {
+    let written = std::fs::read_to_string(status_file)
+        .ok()
+        .and_then(|t| read_status(&t));
+    match written {
+        Some(Ended::Exited(code)) => End::Exited(code),
+        Some(Ended::Signaled(sig)) => End::Signaled(sig),
+        Some(Ended::SpawnError(e)) => End::SpawnFailed(e),
+        None => match exit_end(supervisor) {
+            End::Signaled(sig) => End::Signaled(sig),
+            other => End::SpawnFailed(format!(
+                "the agent's supervisor ended without a status ({other:?})"
+            )),
+        },
+    }
 }
 
 async fn wait_cancel(cancel: &mut watch::Receiver<bool>) {
@@ -267,11 +348,15 @@ async fn wait_cancel(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// SIGTERM to the group, then SIGKILL after a grace period.
-async fn stop(child: &mut tokio::process::Child, pgid: i32) {
-    signal_group(pgid, libc::SIGTERM);
-    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        signal_group(pgid, libc::SIGKILL);
+/// SIGTERM to the supervisor (it stops the agent's whole tree: SIGTERM, SIGKILL after the
+/// grace period); if it is not gone soon after that, SIGKILL to its group.
+async fn stop(child: &mut tokio::process::Child, pid: u32) {
+    procs::signal(pid, Sig::Term);
+    if tokio::time::timeout(GRACE + SUPERVISOR_SLACK, child.wait())
+        .await
+        .is_err()
+    {
+        procs::signal_group(pid, Sig::Kill);
         let _ = child.kill().await;
     }
 }

@@ -4,11 +4,11 @@
 use super::adapters::{self, Adapter};
 use super::exec::{self, Cancel};
 use super::guard;
+use super::new_id;
 use super::prompt::planning_prompt;
-use super::{new_id, PlanGenerateArgs};
-use crate::commands::kr::latest_values;
-use crate::commands::state::{load_okrs, require_initialized};
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
+use crate::ctx::{load_okrs, require_initialized};
+use crate::measure::latest_values;
 use crate::model::fmt_num;
 use crate::model::okrs::{KrRef, OkrSet, Status};
 use crate::model::plan::{
@@ -26,7 +26,25 @@ pub const VALUES_FILE: &str = "culture/values.md";
 /// Default time an agent gets to answer a planning request.
 const PLANNING_TIMEOUT_SECS: u64 = 900;
 
-pub fn generate(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
+/// What `plan generate` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// Plan for this key result.
+    pub kr_id: Option<String>,
+    /// Plan for the KRs of this objective that are not achieved.
+    pub objective: Option<String>,
+    /// Ask this agent for the tasks; `None` uses the built-in templates.
+    pub adapter: Option<String>,
+}
+
+/// A plan committed to the state, and its state path.
+#[derive(Debug)]
+pub struct GeneratedPlan {
+    pub path: String,
+    pub plan: Plan,
+}
+
+pub fn generate(ctx: &Ctx, args: &PlanRequest) -> Result<GeneratedPlan> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     // Resolve the adapter before anything starts: a missing program is reported first.
@@ -36,7 +54,7 @@ pub fn generate(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
     };
     let now = chrono::Local::now();
     let date = now.format("%Y-%m-%d").to_string();
-    let mut plan = draft(ctx, &snap, &args, now)?;
+    let mut plan = draft(ctx, &snap, args, now)?;
     plan.tasks = match &adapter {
         None => builtin_tasks(&plan.key_results),
         Some(adapter) => {
@@ -81,27 +99,14 @@ pub fn generate(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
             value: (),
         }))
     })?;
-    if args.json {
-        let out = serde_json::json!({"plan_id": plan.plan_id, "path": path, "plan": plan});
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("Wrote plan: {path}");
-        for t in &plan.tasks {
-            println!("  {} [{}] {}", t.id, t.kr_id, t.title);
-        }
-        println!(
-            "Run it with `git okr plan run --adapter NAME {}`",
-            plan.plan_id
-        );
-    }
-    Ok(())
+    Ok(GeneratedPlan { path, plan })
 }
 
 /// The plan without tasks: which KRs, their context, the guardrails.
 fn draft(
     ctx: &Ctx,
     snap: &Snapshot<'_>,
-    args: &PlanGenerateArgs,
+    args: &PlanRequest,
     now: chrono::DateTime<chrono::Local>,
 ) -> Result<Plan> {
     let set = load_okrs(snap)?;
@@ -131,7 +136,7 @@ fn draft(
     })
 }
 
-fn select<'a>(set: &'a OkrSet, args: &PlanGenerateArgs) -> Result<Vec<KrRef<'a>>> {
+fn select<'a>(set: &'a OkrSet, args: &PlanRequest) -> Result<Vec<KrRef<'a>>> {
     if let Some(id) = &args.kr_id {
         let kr = set.find_kr(id).ok_or_else(|| {
             let known: Vec<&str> = set.krs().map(|k| k.kr.kr_id.as_str()).collect();
@@ -213,7 +218,9 @@ fn ask_agent(ctx: &Ctx, adapter: &Adapter, plan: &Plan) -> Result<Vec<Task>> {
     let scratch = tempfile::tempdir()?;
     let task_file = scratch.path().join("plan-request.json");
     std::fs::write(&task_file, serde_json::to_vec_pretty(plan)?)?;
-    let agent = plan.owner.clone().unwrap_or_else(|| adapter.name.clone());
+    // Never empty: a blank owner would make the agent act as the person.
+    let agent = crate::model::plan::agent_name("plan owner", plan.owner.as_deref())?
+        .unwrap_or_else(|| adapter.name.clone());
     let invocation = adapter.invocation(
         &workdir,
         scratch.path(),
@@ -245,7 +252,7 @@ fn ask_agent(ctx: &Ctx, adapter: &Adapter, plan: &Plan) -> Result<Vec<Task>> {
             .await,
         )
     })?;
-    if let Some(v) = guard::check_state_ref(&ctx.store, &mut accepted)? {
+    if let Some(v) = guard::check_state_ref(&ctx.store, &mut accepted, &[agent.clone()].into())? {
         bail!(
             "adapter {}: the planning agent changed refs/okr/state directly ({}); {}. Nothing committed",
             adapter.name,

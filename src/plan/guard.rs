@@ -1,9 +1,12 @@
 //! Guardrail enforcement during agent runs: agents may only *propose* OKR changes.
 //!
 //! While agents run, the only commits accepted on `refs/okr/state` are proposals: one
-//! parent, `Okr-Action: propose`, and a tree that differs from its parent only by new
-//! files under `proposals/` (so a forged trailer cannot smuggle an edit, and an existing
-//! proposal cannot be "approved" by rewriting it). Anything else — another action, a
+//! parent, `Okr-Action: propose`, and a tree that differs from its parent only by ONE new
+//! file `proposals/<id>.yml` holding a valid proposal with that id, in status `proposed`
+//! (a lifecycle of one step), whose proposer — and the commit's `Okr-Actor` — is
+//! `agent:<name>` for an agent of the run (so a forged trailer cannot smuggle an edit, an
+//! existing proposal cannot be "approved" by rewriting it, and an agent cannot commit a
+//! proposal already marked approved, nor one in a person's or another agent's name). Anything else — another action, a
 //! commit git-okr did not make, a merge, a rewind or deletion of the ref — is a violation:
 //! the ref is put back (compare-and-swap) to the last accepted tip with the proposals made
 //! since replayed on top of it, byte for byte and with their own authors and messages.
@@ -12,11 +15,12 @@
 //! don't edit the state while a plan runs.
 
 use crate::model::plan::Violation;
+use crate::model::proposal::{is_proposal_id, Proposal, ProposalStatus, PROPOSALS_DIR};
 use crate::store::{gix_error, parse_trailers, Store};
 use anyhow::{anyhow, Result};
 use gix::object::tree::EntryKind;
 use gix::ObjectId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -24,7 +28,11 @@ const PROPOSALS: &str = "proposals";
 
 /// Check the state ref against `accepted` (the last tip known to be clean); restore it if
 /// something other than proposals moved it. `accepted` advances to the new clean tip.
-pub fn check_state_ref(store: &Store, accepted: &mut ObjectId) -> Result<Option<Violation>> {
+pub fn check_state_ref(
+    store: &Store,
+    accepted: &mut ObjectId,
+    agents: &BTreeSet<String>,
+) -> Result<Option<Violation>> {
     let repo = store.repo();
     for _ in 0..20 {
         let current = store.tip()?;
@@ -64,7 +72,7 @@ pub fn check_state_ref(store: &Store, accepted: &mut ObjectId) -> Result<Option<
         let mut proposals = Vec::new();
         let mut bad = Vec::new();
         for id in &new {
-            if is_proposal(store, *id)? {
+            if is_proposal(store, *id, agents)? {
                 proposals.push(*id);
             } else {
                 bad.push(*id);
@@ -137,8 +145,9 @@ fn describe(store: &Store, id: ObjectId) -> String {
     format!("{} {subject} (Okr-Action: {action})", short(&id))
 }
 
-/// A proposal commit: one parent, `Okr-Action: propose`, only new files under proposals/.
-fn is_proposal(store: &Store, id: ObjectId) -> Result<bool> {
+/// A proposal commit: one parent, `Okr-Action: propose` by `agent:<one of agents>`, and
+/// only one new file, `proposals/<id>.yml`, a valid proposal by that agent, still `proposed`.
+fn is_proposal(store: &Store, id: ObjectId, agents: &BTreeSet<String>) -> Result<bool> {
     let repo = store.repo();
     let commit = repo.find_commit(id).map_err(gix_error)?;
     let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
@@ -146,11 +155,22 @@ fn is_proposal(store: &Store, id: ObjectId) -> Result<bool> {
         return Ok(false);
     };
     let message = commit.message_raw_sloppy().to_string();
-    let action = parse_trailers(&message)
-        .into_iter()
-        .find(|(k, _)| k == "Okr-Action")
-        .map(|(_, v)| v);
-    if action.as_deref() != Some("propose") {
+    let trailer = |key: &str| {
+        parse_trailers(&message)
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    };
+    if trailer("Okr-Action").as_deref() != Some("propose") {
+        return Ok(false);
+    }
+    let Some(actor) = trailer("Okr-Actor") else {
+        return Ok(false);
+    };
+    if !actor
+        .strip_prefix("agent:")
+        .is_some_and(|a| agents.contains(a))
+    {
         return Ok(false);
     }
     let tree = commit.tree_id().map_err(gix_error)?.detach();
@@ -171,8 +191,42 @@ fn is_proposal(store: &Store, id: ObjectId) -> Result<bool> {
     }
     let after = proposal_files(store, tree)?;
     let before = proposal_files(store, parent_tree)?;
-    // Every earlier proposal is unchanged; at least one file is new.
-    Ok(before.iter().all(|(p, id)| after.get(p) == Some(id)) && after.len() > before.len())
+    // Every earlier proposal is unchanged; exactly one file is new.
+    if !before.iter().all(|(p, id)| after.get(p) == Some(id)) || after.len() != before.len() + 1 {
+        return Ok(false);
+    }
+    let Some((path, blob)) = after.iter().find(|(p, _)| !before.contains_key(*p)) else {
+        return Ok(false);
+    };
+    Ok(is_new_proposal_by(store, path, *blob, &actor))
+}
+
+/// Whether `path` (`proposals/<id>.yml`) holds a valid proposal with that id, in status
+/// `proposed` only, proposed by `actor`.
+fn is_new_proposal_by(store: &Store, path: &str, blob: ObjectId, actor: &str) -> bool {
+    let Some(id) = path
+        .strip_prefix(PROPOSALS_DIR)
+        .and_then(|f| f.strip_suffix(".yml"))
+    else {
+        return false;
+    };
+    if !is_proposal_id(id) {
+        return false;
+    }
+    let Ok(object) = store.repo().find_object(blob) else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&object.data) else {
+        return false;
+    };
+    let Ok(p) = Proposal::parse(path, text) else {
+        return false;
+    };
+    p.id == id
+        && p.proposer == actor
+        && p.lifecycle.len() == 1
+        && p.status() == ProposalStatus::Proposed
+        && p.lifecycle[0].by == actor
 }
 
 /// Entries of one tree level: name → (object id, is tree).

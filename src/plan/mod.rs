@@ -8,24 +8,11 @@ pub mod adapters;
 pub mod exec;
 pub mod generate;
 pub mod guard;
+pub mod invocation;
+pub mod procs;
 pub mod prompt;
 pub mod run;
-
-use crate::cli::PlanCommand;
-pub use crate::cli::{PlanGenerateArgs, PlanRunArgs};
-use crate::commands::Ctx;
-use anyhow::Result;
-
-pub fn dispatch(ctx: &Ctx, command: PlanCommand) -> Result<()> {
-    match command {
-        PlanCommand::Generate(args) => generate::generate(ctx, args),
-        PlanCommand::Run(args) => run::run(ctx, args),
-        PlanCommand::Schema => {
-            print!("{}", crate::model::plan::TASKS_SCHEMA);
-            Ok(())
-        }
-    }
-}
+pub mod supervise;
 
 /// `plan-20260118-142501-3fa9`: sortable by time, unique enough for one repository.
 pub fn new_id<Tz: chrono::TimeZone>(prefix: &str, at: chrono::DateTime<Tz>) -> String

@@ -5,30 +5,54 @@
 use super::adapters::{self, Adapter};
 use super::exec::{self, Cancel, End, Outcome};
 use super::guard::{self, WorkTreeOkrs};
+use super::new_id;
+use super::procs;
 use super::prompt::task_prompt;
-use super::{new_id, PlanRunArgs};
-use crate::commands::state::require_initialized;
-use crate::commands::Ctx;
+use crate::ctx::require_initialized;
+use crate::ctx::Ctx;
 use crate::daemon::notify::{self, Notice};
 use crate::model::plan::{
-    run_dir, LogInfo, Plan, RunResult, Task, TaskResult, TaskStatus, Violation, PLANS_DIR,
-    REPORT_SCHEMA,
+    agent_name, run_dir, LogInfo, Plan, RunResult, Task, TaskResult, TaskStatus, Violation,
+    PLANS_DIR, REPORT_SCHEMA,
 };
 use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, bail, Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 1800;
 
-pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
+/// What `plan run` is asked for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// A plan id or its state path (`plans/YYYY-MM-DD/<id>.json`).
+    pub plan: String,
+    /// The agent to run the tasks with.
+    pub adapter: String,
+    /// Seconds each task may take (default: the adapter's, else `DEFAULT_TIMEOUT_SECS`).
+    pub timeout: Option<u64>,
+    /// How many tasks run at once (at least 1).
+    pub parallel: usize,
+}
+
+/// A run recorded on the state: its result, where it lives, and the notice to show.
+#[derive(Debug)]
+pub struct RecordedRun {
+    pub path: String,
+    pub result: RunResult,
+    pub notice: Notice,
+}
+
+pub fn run(ctx: &Ctx, args: &RunRequest) -> Result<RecordedRun> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let (plan_path, plan) = find_plan(&snap, &args.plan)?;
     if plan.tasks.is_empty() {
         bail!("{plan_path}: the plan has no tasks");
     }
+    plan.check_runnable(&plan_path)?;
     // Everything that can be checked is checked before the first agent starts.
     let adapter = adapters::load(&ctx.store, &args.adapter)?;
     let workdir = ctx.store.repo().workdir().ok_or_else(|| {
@@ -62,9 +86,14 @@ pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
         timeout: Duration::from_secs(timeout_secs),
         parallel,
     };
+    // Orphans of the agents' supervisors come to us, not to init, so none can escape.
+    procs::become_subreaper().context("becoming a child subreaper")?;
     let rt = exec::runtime()?;
-    let ran = rt.block_on(run_tasks(ctx, &setup, base))?;
+    let ran = rt.block_on(run_tasks(ctx, &setup, base));
     drop(rt);
+    // Whatever is still below us now is left over from an agent: it goes.
+    procs::kill_adopted(&BTreeSet::new());
+    let ran = ran?;
 
     let finished_at = chrono::Local::now();
     let all_passed = ran.tasks.iter().all(|t| t.status == TaskStatus::Passed);
@@ -108,40 +137,15 @@ pub fn run(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
         }))
     })?;
 
-    let counts = counts(&result.tasks);
-    notify(notify::plan_run(
+    let notice = notify::plan_run(
         status == "completed",
-        format!("{} ({status}): {counts}", plan.plan_id),
-    ));
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-    } else {
-        for t in &result.tasks {
-            println!(
-                "{} {:<9} {:>7}ms  {}{}",
-                t.task_id,
-                t.status.as_str(),
-                t.duration_ms,
-                t.title,
-                t.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            );
-        }
-        for v in result
-            .violations
-            .iter()
-            .chain(result.tasks.iter().flat_map(|t| &t.violations))
-        {
-            println!("Guardrail violation: {}; {}", v.detail, v.action);
-        }
-        println!("Wrote run result: {result_path}");
-    }
-    match status {
-        "completed" => Ok(()),
-        other => bail!("plan {} {other}: {counts}", plan.plan_id),
-    }
+        format!("{} ({status}): {}", plan.plan_id, counts(&result.tasks)),
+    );
+    Ok(RecordedRun {
+        path: result_path,
+        result,
+        notice,
+    })
 }
 
 struct Setup<'a> {
@@ -169,7 +173,7 @@ async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran>
         .iter()
         .enumerate()
         .map(|(index, task)| {
-            let agent = agent_for(s, task);
+            let agent = agent_for(s, task)?;
             let inv = invocation(s, task, &agent)?;
             Ok((index, agent, inv))
         })
@@ -181,19 +185,29 @@ async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran>
     let mut results: Vec<Option<TaskResult>> = vec![None; s.plan.tasks.len()];
     let mut logs = Vec::new();
     let mut running = JoinSet::new();
+    // The supervisors of running tasks (task index → pid): everything else below us is
+    // an orphan to kill.
+    let mut supervisors: BTreeMap<usize, u32> = BTreeMap::new();
+    // The agents that may have proposed since the last look (index → agent name).
+    let mut live_agents: BTreeMap<usize, String> = BTreeMap::new();
     loop {
         while running.len() < s.parallel && !cancel.is_cancelled() {
             let Some((index, agent, inv)) = pending.next() else {
                 break;
             };
-            let (cwd, timeout, inspector, rx) = (
-                s.workdir.to_path_buf(),
-                s.timeout,
-                s.adapter.inspector(),
-                cancel.receiver(),
-            );
+            let (timeout, inspector, rx) = (s.timeout, s.adapter.inspector(), cancel.receiver());
+            // Started here, not in the spawned task, so its pid is known before the next
+            // look for orphans.
+            let started = exec::start(&inv, s.workdir);
+            if let Ok(st) = &started {
+                supervisors.insert(index, st.pid);
+            }
+            live_agents.insert(index, agent.clone());
             running.spawn(async move {
-                let outcome = exec::exec(inv, cwd, timeout, exec::LOG_CAP, inspector, rx).await;
+                let outcome = match started {
+                    Ok(st) => exec::finish(st, timeout, exec::LOG_CAP, inspector, rx).await,
+                    Err(e) => exec::not_run(End::SpawnFailed(e), &inv, exec::LOG_CAP, inspector),
+                };
                 (index, agent, outcome)
             });
         }
@@ -201,17 +215,22 @@ async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran>
             break;
         };
         let (index, agent, outcome) = joined.context("an agent task panicked")?;
+        supervisors.remove(&index);
+        procs::kill_adopted(&supervisors.values().copied().collect());
+        let agents: BTreeSet<String> = live_agents.values().cloned().collect();
+        live_agents.remove(&index);
         let task = &s.plan.tasks[index];
         let mut violations = Vec::new();
-        violations.extend(check_state_ref(ctx, &mut accepted));
+        violations.extend(check_state_ref(ctx, &mut accepted, &agents));
         violations.extend(worktree.check());
         let (result, task_logs) = task_result(s, task, agent, &outcome, violations);
         logs.extend(task_logs);
         results[index] = Some(result);
     }
-    // A last look after every agent is gone (a straggler's write lands here).
+    // A last look after every agent is gone (a straggler's write lands here): no agent
+    // is running any more, so no commit is accepted.
     let mut violations = Vec::new();
-    violations.extend(check_state_ref(ctx, &mut accepted));
+    violations.extend(check_state_ref(ctx, &mut accepted, &BTreeSet::new()));
     violations.extend(worktree.check());
     let tasks = results
         .into_iter()
@@ -228,17 +247,20 @@ async fn run_tasks(ctx: &Ctx, s: &Setup<'_>, base: gix::ObjectId) -> Result<Ran>
 
 /// Who the agent acts as (`OKR_AGENT`): the owner of the task's KR, else the plan's owner,
 /// else the adapter's name — so its proposals are checked against that owner's permissions.
-fn agent_for(s: &Setup<'_>, task: &Task) -> String {
-    s.plan
+/// Never empty: a blank owner counts as none (an empty `OKR_AGENT` would mean the person).
+fn agent_for(s: &Setup<'_>, task: &Task) -> Result<String> {
+    let kr_owner = s
+        .plan
         .key_results
         .iter()
         .find(|k| k.kr_id == task.kr_id)
-        .and_then(|k| k.owner.clone())
-        .or_else(|| s.plan.owner.clone())
-        .unwrap_or_else(|| s.adapter.name.clone())
+        .and_then(|k| k.owner.as_deref());
+    Ok(agent_name("key result owner", kr_owner)?
+        .or(agent_name("plan owner", s.plan.owner.as_deref())?)
+        .unwrap_or_else(|| s.adapter.name.clone()))
 }
 
-fn invocation(s: &Setup<'_>, task: &Task, agent: &str) -> Result<adapters::Invocation> {
+fn invocation(s: &Setup<'_>, task: &Task, agent: &str) -> Result<super::invocation::Invocation> {
     let dir = s.scratch.join(&task.id);
     std::fs::create_dir_all(&dir)?;
     let task_file = dir.join("task.json");
@@ -338,8 +360,12 @@ fn task_result(
 
 /// The guard's verdict; a guard that cannot look is a violation too (fail safe), so the run
 /// still ends with a recorded result instead of vanishing with an error.
-fn check_state_ref(ctx: &Ctx, accepted: &mut gix::ObjectId) -> Option<Violation> {
-    guard::check_state_ref(&ctx.store, accepted).unwrap_or_else(|e| {
+fn check_state_ref(
+    ctx: &Ctx,
+    accepted: &mut gix::ObjectId,
+    agents: &BTreeSet<String>,
+) -> Option<Violation> {
+    guard::check_state_ref(&ctx.store, accepted, agents).unwrap_or_else(|e| {
         Some(Violation {
             kind: "state-ref".into(),
             detail: format!("could not check refs/okr/state: {e:#}"),
@@ -395,7 +421,8 @@ pub fn find_plan(snap: &Snapshot<'_>, arg: &str) -> Result<(String, Plan)> {
     Ok((path, plan))
 }
 
-fn counts(tasks: &[TaskResult]) -> String {
+/// `2 passed, 1 failed`: the tasks counted by status.
+pub fn counts(tasks: &[TaskResult]) -> String {
     let mut parts = Vec::new();
     for status in [
         TaskStatus::Passed,
@@ -454,18 +481,4 @@ fn run_message(ctx: &Ctx, plan: &Plan, r: &RunResult) -> crate::store::CommitMes
         );
     }
     msg
-}
-
-/// Best effort: no notification service means a line on stderr. Under the daemon, the
-/// daemon shows the notice (once) and logs it.
-fn notify(notice: Notice) {
-    if std::env::var_os(notify::FROM_DAEMON_ENV).is_some() {
-        return;
-    }
-    if let Err(e) = notify::show(&notice) {
-        eprintln!(
-            "git-okr: {}: {} (no desktop notification: {e})",
-            notice.summary, notice.body
-        );
-    }
 }

@@ -4,100 +4,12 @@
 //! one side only: take it). Only a file changed differently on both sides is opened and
 //! merged by what it holds (see `merge_file`); text lines are never merged.
 
+use super::merger::{Conflict, Merger, Pick, Side};
 use super::okrs::{merge_jobs_file, merge_okr_file};
 use super::records;
 use crate::model::okrs::{is_okr_file, OkrSet};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-
-/// How to settle a real conflict: stop and report it, or take one side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    Stop,
-    Ours,
-    Theirs,
-}
-
-/// One field changed both ways to different values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
-    pub file: String,
-    /// The objective, KR, job, metric key or proposal id; empty for a whole file.
-    pub id: String,
-    pub field: String,
-    pub base: String,
-    pub ours: String,
-    pub theirs: String,
-}
-
-impl fmt::Display for Conflict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match (self.id.is_empty(), self.field.is_empty()) {
-            (true, _) => self.field.clone(),
-            (false, true) => self.id.clone(),
-            (false, false) => format!("{} {}", self.id, self.field),
-        };
-        write!(
-            f,
-            "{}: {what}: base {}, ours {}, theirs {}",
-            self.file, self.base, self.ours, self.theirs
-        )
-    }
-}
-
-/// Collects decisions and conflicts while merging.
-#[derive(Debug)]
-pub struct Merger {
-    pub resolution: Resolution,
-    /// Conflicts that stop the merge (resolution `Stop`).
-    pub conflicts: Vec<Conflict>,
-    /// Conflicts settled by `--ours`/`--theirs`.
-    pub settled: Vec<Conflict>,
-    /// Merges by meaning worth a line in the merge commit (`later measured_at wins`, …).
-    pub notes: Vec<String>,
-}
-
-/// Which side a decision took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Ours,
-    Theirs,
-}
-
-impl Merger {
-    pub fn new(resolution: Resolution) -> Merger {
-        Merger {
-            resolution,
-            conflicts: Vec::new(),
-            settled: Vec::new(),
-            notes: Vec::new(),
-        }
-    }
-
-    /// Record a conflict and return the side to keep for now (ours while stopping: the
-    /// result is thrown away anyway).
-    pub fn conflict(&mut self, c: Conflict) -> Side {
-        match self.resolution {
-            Resolution::Stop => {
-                self.conflicts.push(c);
-                Side::Ours
-            }
-            Resolution::Ours => {
-                self.settled.push(c);
-                Side::Ours
-            }
-            Resolution::Theirs => {
-                self.settled.push(c);
-                Side::Theirs
-            }
-        }
-    }
-
-    pub fn note(&mut self, text: impl Into<String>) {
-        self.notes.push(text.into());
-    }
-}
 
 /// A file of the merged tree: an input kept as it was, or new content.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,23 +70,6 @@ pub fn merge_states<K: Clone + Eq>(
 fn insert<K: Clone>(out: &mut MergedFiles<K>, path: &str, k: Option<&K>) {
     if let Some(k) = k {
         out.insert(path.to_string(), Merged::Kept(k.clone()));
-    }
-}
-
-/// The result of merging one file changed on both sides.
-#[derive(Debug, PartialEq)]
-pub enum Pick {
-    Ours,
-    Theirs,
-    New(Vec<u8>),
-}
-
-impl From<Side> for Pick {
-    fn from(s: Side) -> Pick {
-        match s {
-            Side::Ours => Pick::Ours,
-            Side::Theirs => Pick::Theirs,
-        }
     }
 }
 
@@ -328,12 +223,4 @@ fn check_okrs<K: Clone + Eq>(
         out.insert(p.clone(), Merged::Kept(k.clone()));
     }
     Ok(())
-}
-
-/// A value on one line for conflict reports.
-pub fn show_yaml(v: Option<&serde_yaml::Value>) -> String {
-    match v {
-        None => "(absent)".into(),
-        Some(v) => crate::model::proposal::show_value(v),
-    }
 }

@@ -9,18 +9,17 @@
 //! binary; everything else uses gix.
 
 pub mod merge;
+pub mod merger;
 mod okrs;
 mod records;
 
 use crate::store::{CommitMessage, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use gix::ObjectId;
-use merge::{merge_states, Merged, Merger, Resolution};
+use merge::{merge_states, Merged};
+use merger::{Merger, Resolution};
 use std::collections::BTreeMap;
 use std::process::Command;
-
-/// Set on the `git` commands we run so git-okr's own hooks do not run again.
-pub use crate::hooks::GUARD_ENV as HOOK_GUARD_ENV;
 
 /// How many fetch → merge → push rounds a sync tries while the remote keeps moving.
 const MAX_ROUNDS: u32 = 8;
@@ -123,7 +122,7 @@ fn git(store: &Store, args: &[&str]) -> Result<(bool, String, String)> {
     let out = Command::new("git")
         .current_dir(store.git_cwd())
         .args(args)
-        .env(HOOK_GUARD_ENV, "1")
+        .env(crate::env_vars::HOOK_GUARD, "1")
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .context("running git (is it installed and on PATH?)")?;
@@ -231,7 +230,7 @@ pub enum MergeResult {
     Merge {
         id: ObjectId,
         notes: Vec<String>,
-        settled: Vec<merge::Conflict>,
+        settled: Vec<merger::Conflict>,
     },
 }
 
@@ -242,7 +241,7 @@ pub fn merge_remote(
     remote: &Remote,
     remote_tip: Option<ObjectId>,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merge::Conflict]) -> CommitMessage,
+    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
 ) -> Result<MergeResult> {
     let Some(theirs) = remote_tip else {
         return Ok(MergeResult::RemoteEmpty);
@@ -300,8 +299,8 @@ fn merge_commit(
     ours: ObjectId,
     theirs: ObjectId,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merge::Conflict]) -> CommitMessage,
-) -> Result<(ObjectId, Vec<String>, Vec<merge::Conflict>)> {
+    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
+) -> Result<(ObjectId, Vec<String>, Vec<merger::Conflict>)> {
     let (b, o, t) = (
         store.file_ids(base)?,
         store.file_ids(ours)?,
@@ -350,7 +349,7 @@ pub fn sync(
     store: &Store,
     remote: &Remote,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merge::Conflict]) -> CommitMessage,
+    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
 ) -> Result<SyncReport> {
     let mut retries = 0;
     let mut last_refusal = String::new();

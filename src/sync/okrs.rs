@@ -12,8 +12,7 @@
 //!
 //! A KR or objective removed on one side and only measured on the other is removed.
 
-use super::merge::{show_yaml, Conflict, Merger, Pick, Side};
-use super::records::cmp_time;
+use super::merger::{cmp_time, show_yaml, Conflict, Merger, Pick, Side};
 use crate::model::okrs::Status;
 use anyhow::{anyhow, Result};
 use serde_yaml::{Mapping, Value};

@@ -1,23 +1,12 @@
 //! Merging records: snapshots, the CI report and history, manual metrics, proposals,
 //! plans and runs. Records carry their own time or lifecycle, which decides.
 
-use super::merge::{Conflict, Merger, Pick, Side};
+use super::merger::{cmp_time, Conflict, Merger, Pick, Side};
 use crate::model::manual::{ManualMetric, ManualMetrics};
 use crate::model::proposal::{Proposal, ProposalStatus};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 use std::cmp::Ordering;
-
-/// Compare two timestamps: as RFC 3339 instants when both parse, else as text.
-pub fn cmp_time(a: &str, b: &str) -> Ordering {
-    match (
-        chrono::DateTime::parse_from_rfc3339(a),
-        chrono::DateTime::parse_from_rfc3339(b),
-    ) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
-    }
-}
 
 /// Later `field` wins; equal times fall back to the bytes so every clone decides alike.
 pub fn later_of(path: &str, o: &[u8], t: &[u8], field: &str, m: &mut Merger) -> Result<Pick> {

@@ -1,6 +1,7 @@
 //! Unit tests of the merge by meaning.
 
-use super::merge::{merge_states, Merged, Merger, Resolution};
+use super::merge::{merge_states, Merged};
+use super::merger::{Merger, Resolution};
 use crate::model::proposal::{Change, Proposal, ProposalStatus, Step};
 use std::collections::BTreeMap;
 

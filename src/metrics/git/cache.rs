@@ -8,8 +8,8 @@
 //! `stats_tips` keeps each query's totals per tip commit (see [`Tally`]), so a
 //! later measurement of a descendant only adds the commits it has not counted.
 
-use super::select::Tally;
 use super::stats::{CommitStats, FileStat};
+use super::tally::Tally;
 use anyhow::Result;
 use gix::bstr::BString;
 use gix::hashtable::HashMap;

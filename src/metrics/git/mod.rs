@@ -19,6 +19,7 @@ mod graph;
 mod scan;
 pub mod select;
 mod stats;
+mod tally;
 mod timing;
 
 use crate::model::definitions::{parse_date, Definitions, GitStat};
@@ -141,7 +142,7 @@ pub fn measure_with_report(
         cache::prepare(conn, &settings)?;
         timer.lap("db open");
         let mut report = ScanReport::default();
-        let mut tallies: Vec<Option<select::Tally>> = vec![None; queries.len()];
+        let mut tallies: Vec<Option<tally::Tally>> = vec![None; queries.len()];
         for (i, tally) in tallies.iter_mut().enumerate() {
             *tally = incremental(repo, conn, &keys[i], tips[i], progress, &mut report, |t| {
                 query(i, t)
@@ -221,7 +222,7 @@ fn incremental<'a>(
     progress: bool,
     report: &mut ScanReport,
     query: impl Fn(usize) -> select::Query<'a>,
-) -> Result<Option<select::Tally>> {
+) -> Result<Option<tally::Tally>> {
     for (known, tally) in cache::tallies(conn, key, CANDIDATES)? {
         if known == tip {
             return Ok(Some(tally));

@@ -21,10 +21,9 @@
 
 use super::cache::Cached;
 use super::graph::Graph;
-use super::GitStats;
+use super::tally::Tally;
 use anyhow::{anyhow, Result};
 use gix::bstr::{BStr, ByteSlice};
-use std::collections::HashSet;
 
 /// Literal path prefixes as git pathspecs without magic treat them: `src` matches
 /// `src` itself and everything below it, `src/` only what is below it; `.` and an
@@ -112,58 +111,6 @@ pub struct Query<'a> {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub paths: Option<&'a Pathspec>,
-}
-
-/// What a query counted: [`GitStats`] before mailmap, plus where the walk left the
-/// graph it was given (see [`super::graph::Node::external`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
-    pub commits: u64,
-    pub merge_commits: u64,
-    pub lines_added: u64,
-    pub lines_removed: u64,
-    /// Author row ids of the counted commits.
-    pub authors: HashSet<i64>,
-    /// External commits the walk reached and would have walked into.
-    pub exits: Vec<gix::ObjectId>,
-}
-
-impl Tally {
-    pub fn add(&mut self, other: &Tally) {
-        self.commits += other.commits;
-        self.merge_commits += other.merge_commits;
-        self.lines_added += other.lines_added;
-        self.lines_removed += other.lines_removed;
-        self.authors.extend(other.authors.iter().copied());
-    }
-
-    /// The stats, counting authors the way shortlog does after `mailmap`.
-    pub fn stats(
-        &self,
-        authors: &std::collections::HashMap<i64, (gix::bstr::BString, gix::bstr::BString)>,
-        mailmap: &gix::mailmap::Snapshot,
-    ) -> Result<GitStats> {
-        let mut people = HashSet::new();
-        for a in &self.authors {
-            let (name, email) = authors.get(a).ok_or_else(|| {
-                anyhow!("internal error: author {a} missing from the stats cache")
-            })?;
-            let sig = gix::actor::SignatureRef {
-                name: name.as_bstr(),
-                email: email.as_bstr(),
-                time: "",
-            };
-            let resolved = mailmap.resolve_cow(sig);
-            people.insert((resolved.name.into_owned(), resolved.email.into_owned()));
-        }
-        Ok(GitStats {
-            commits: self.commits,
-            merge_commits: self.merge_commits,
-            contributors: people.len() as u64,
-            lines_added: self.lines_added,
-            lines_removed: self.lines_removed,
-        })
-    }
 }
 
 /// Count what git counts for `q` within `graph`.

@@ -1,11 +1,45 @@
-//! Reading the typed pieces of the state, and validating files by where they live.
+//! What every command works with: the repository, who is acting, and the typed pieces of
+//! the state read from `refs/okr/state`. Neutral ground: commands and domain modules both
+//! import it; it imports only `model`, `store` and the validators of the domain files.
 
 use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
 use crate::model::manual::{ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
 use crate::model::permissions::Permissions;
-use crate::store::Snapshot;
+use crate::store::{CommitMessage, Snapshot, Store};
 use anyhow::{anyhow, bail, Result};
+
+/// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Actor {
+    Person { name: String, email: String },
+    Agent(String),
+}
+
+impl Actor {
+    /// The value of the `Okr-Actor` trailer.
+    pub fn id(&self) -> String {
+        match self {
+            Actor::Person { email, .. } => email.clone(),
+            Actor::Agent(name) => format!("agent:{name}"),
+        }
+    }
+}
+
+/// What every command gets: the repository and who is acting.
+pub struct Ctx {
+    pub store: Store,
+    pub actor: Actor,
+}
+
+impl Ctx {
+    /// A commit message with the action and actor trailers every state commit carries.
+    pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
+        CommitMessage::new(subject)
+            .trailer("Okr-Action", action)
+            .trailer("Okr-Actor", self.actor.id())
+    }
+}
 
 /// Commands that need an initialized state say so clearly.
 pub fn require_initialized(snap: &Snapshot<'_>) -> Result<()> {
@@ -44,7 +78,13 @@ pub fn load_permissions(snap: &Snapshot<'_>) -> Result<Permissions> {
 
 /// Validate the content a state path would get. OKR files are checked together with
 /// the other OKR files in `others` (ids are unique across files).
-pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> Result<()> {
+/// `check_job_args` checks the arguments of scheduled jobs (see `daemon::ArgsCheck`).
+pub fn validate_file(
+    path: &str,
+    bytes: &[u8],
+    others: &[(String, String)],
+    check_job_args: crate::daemon::ArgsCheck,
+) -> Result<()> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| anyhow!("{path}: not valid UTF-8 (byte {})", e.valid_up_to()))?;
     if is_okr_file(path) {
@@ -63,7 +103,7 @@ pub fn validate_file(path: &str, bytes: &[u8], others: &[(String, String)]) -> R
     } else if path == DEFINITIONS_FILE {
         Definitions::parse(path, text)?;
     } else if path == crate::model::jobs::JOBS_FILE {
-        crate::daemon::validate_jobs(text)?;
+        crate::daemon::validate_jobs(text, check_job_args)?;
     } else if path == crate::metrics::ci::REPORT_FILE {
         crate::metrics::ci::ReportBuilder::new().json(path, text)?;
     } else if path == crate::metrics::ci::HISTORY_FILE {
