@@ -8,6 +8,7 @@ use super::{at, fmt_num, yaml_error, LineIndex};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -155,50 +156,64 @@ pub struct OkrDoc {
     pub path: String,
     pub text: String,
     pub file: OkrFile,
-    /// The editable tree.
-    value: Value,
-    /// The tree as parsed, kept from the first mutable access on (to tell whether edits
-    /// changed anything); reading a document never copies its tree.
-    original: Option<Value>,
+    /// The YAML tree as parsed, built from the text when first needed: commands that only
+    /// read the typed view never build it.
+    tree: OnceCell<Value>,
+    /// The tree being edited, a copy of `tree` made on the first mutable access.
+    edited: Option<Value>,
     /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
     /// an edit of one KR does not search the whole file.
     kr_positions: HashMap<String, (usize, usize)>,
 }
 
 impl OkrDoc {
-    /// Parse once into the editable tree and read the typed view from that tree; only a
-    /// document the typed view refuses is parsed again from the text, for serde_yaml's
-    /// error with its line.
+    /// Parse the typed view (what reading commands need); the tree is parsed from the
+    /// text on the first edit.
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
-        let (value, file) = if text.trim().is_empty() {
-            let empty = OkrFile {
-                scope: None,
-                owner_id: None,
-                objectives: Vec::new(),
-            };
-            (Value::Mapping(Default::default()), empty)
+        let file = if text.trim().is_empty() {
+            empty_file()
         } else {
-            let value: Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
-            let file = match OkrFile::deserialize(&value) {
-                Ok(file) => file,
-                Err(_) => serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?,
-            };
-            (value, file)
+            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?
         };
+        Ok(OkrDoc::new(path, text, file, OnceCell::new()))
+    }
+
+    /// Parse the tree and read the typed view from it (what editing commands need: one
+    /// parse instead of two).
+    pub fn parse_editable(path: &str, text: &str) -> Result<OkrDoc> {
+        let tree = parse_tree(path, text)?;
+        let file = typed_from_tree(path, text, &tree)?;
+        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+    }
+
+    /// The document whose text `text` parses to `tree`, ready to edit that tree.
+    pub fn with_tree(path: &str, text: &str, tree: Value) -> Result<OkrDoc> {
+        let file = typed_from_tree(path, text, &tree)?;
+        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+    }
+
+    /// The document whose text `text` parses to `tree` (parsed by a caller that needed the
+    /// tree anyway, e.g. to check an edit).
+    pub fn from_tree(path: &str, text: &str, tree: &Value) -> Result<OkrDoc> {
+        let file = typed_from_tree(path, text, tree)?;
+        Ok(OkrDoc::new(path, text, file, OnceCell::new()))
+    }
+
+    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Value>) -> OkrDoc {
         let mut kr_positions = HashMap::new();
         for (o, objective) in file.objectives.iter().enumerate() {
             for (k, kr) in objective.key_results.iter().enumerate() {
                 kr_positions.entry(kr.kr_id.clone()).or_insert((o, k));
             }
         }
-        Ok(OkrDoc {
+        OkrDoc {
             path: path.to_string(),
             text: text.to_string(),
             file,
-            value,
-            original: None,
+            tree,
+            edited: None,
             kr_positions,
-        })
+        }
     }
 
     pub fn scope(&self) -> Scope {
@@ -206,30 +221,32 @@ impl OkrDoc {
     }
 
     pub fn is_edited(&self) -> bool {
-        self.original
+        self.edited
             .as_ref()
-            .is_some_and(|original| *original != self.value)
+            .is_some_and(|edited| Some(edited) != self.tree.get())
     }
 
     /// The YAML text of this document after edits.
     pub fn render(&self) -> Result<String> {
-        Ok(serde_yaml::to_string(&self.value)?)
+        Ok(serde_yaml::to_string(self.value())?)
     }
 
-    /// Keep the tree as parsed before the first edit.
-    fn keep_original(&mut self) {
-        if self.original.is_none() {
-            self.original = Some(self.value.clone());
+    /// The tree to edit: a copy of the tree as parsed, made on the first call.
+    fn tree_mut(&mut self) -> &mut Value {
+        if let Some(edited) = self.edited.take() {
+            return self.edited.insert(edited);
         }
+        let copy = self.value().clone();
+        self.edited.insert(copy)
     }
 
     /// Mutable access to the mapping of KR `kr_id` in the editable tree.
     pub fn kr_value_mut(&mut self, kr_id: &str) -> Option<&mut serde_yaml::Mapping> {
-        self.keep_original();
         let is_it = |kr: &Value| kr.get("kr_id").and_then(Value::as_str) == Some(kr_id);
-        let objectives = self.value.get_mut("objectives")?.as_sequence_mut()?;
+        let at = self.kr_positions.get(kr_id).copied();
+        let objectives = self.tree_mut().get_mut("objectives")?.as_sequence_mut()?;
         // The position as parsed, unless structural edits moved the KR since.
-        let at = self.kr_positions.get(kr_id).copied().filter(|&(o, k)| {
+        let at = at.filter(|&(o, k)| {
             objectives
                 .get(o)
                 .and_then(|o| o.get("key_results")?.as_sequence()?.get(k))
@@ -253,8 +270,7 @@ impl OkrDoc {
 
     /// Mutable access to the mapping of objective `objective_id` in the editable tree.
     pub fn objective_value_mut(&mut self, objective_id: &str) -> Option<&mut serde_yaml::Mapping> {
-        self.keep_original();
-        let objectives = self.value.get_mut("objectives")?.as_sequence_mut()?;
+        let objectives = self.tree_mut().get_mut("objectives")?.as_sequence_mut()?;
         objectives
             .iter_mut()
             .find(|o| o.get("objective_id").and_then(Value::as_str) == Some(objective_id))?
@@ -263,12 +279,45 @@ impl OkrDoc {
 
     /// The editable tree as it is now.
     pub fn value(&self) -> &Value {
-        &self.value
+        match &self.edited {
+            Some(edited) => edited,
+            // The typed view was parsed from this text, so its tree parses too.
+            None => self
+                .tree
+                .get_or_init(|| parse_tree(&self.path, &self.text).unwrap_or(Value::Null)),
+        }
     }
 
     pub fn value_mut(&mut self) -> &mut Value {
-        self.keep_original();
-        &mut self.value
+        self.tree_mut()
+    }
+}
+
+fn empty_file() -> OkrFile {
+    OkrFile {
+        scope: None,
+        owner_id: None,
+        objectives: Vec::new(),
+    }
+}
+
+/// The YAML tree of an OKR file's text (an empty mapping for a blank file).
+pub fn parse_tree(path: &str, text: &str) -> Result<Value> {
+    if text.trim().is_empty() {
+        return Ok(Value::Mapping(Default::default()));
+    }
+    serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))
+}
+
+/// The typed view of `tree`, the parse of `text`. Only a tree the typed view refuses is
+/// parsed again from the text, for serde_yaml's error with its line.
+fn typed_from_tree(path: &str, text: &str, tree: &Value) -> Result<OkrFile> {
+    if text.trim().is_empty() {
+        return Ok(empty_file());
+    }
+    match OkrFile::deserialize(tree) {
+        Ok(file) => Ok(file),
+        Err(_) => serde_yaml::from_str(text).map_err(|e| yaml_error(path, e)),
     }
 }
 
@@ -293,9 +342,13 @@ impl OkrSet {
         for (path, text) in files {
             docs.push(OkrDoc::parse(path, text)?);
         }
-        let set = OkrSet { docs };
-        set.validate()?;
-        Ok(set)
+        OkrSet::from_docs(docs)
+    }
+
+    /// Validate documents parsed elsewhere (e.g. from trees a caller already has).
+    pub fn from_docs(docs: Vec<OkrDoc>) -> Result<OkrSet> {
+        validate_docs(docs.iter())?;
+        Ok(OkrSet { docs })
     }
 
     pub fn objectives(&self) -> impl Iterator<Item = (&OkrDoc, &Objective)> {
@@ -333,36 +386,51 @@ impl OkrSet {
     }
 
     /// The new texts of the edited documents, validated together with the others: the
-    /// text `edited` gives for a document (an edit of its lines), else its tree rendered.
+    /// text `edited` gives for a document (an edit of its lines that parses to the edited
+    /// tree), else its tree rendered. The edited documents are validated from their trees,
+    /// so nothing is parsed again.
     pub fn changed_texts(
         &self,
         edited: impl Fn(&OkrDoc) -> Option<String>,
     ) -> Result<Vec<(String, String)>> {
-        let mut texts = Vec::with_capacity(self.docs.len());
         let mut changed = Vec::new();
+        // Each document as it will be, in file order (errors name the first occurrence first).
+        let mut new_docs: Vec<Option<OkrDoc>> = Vec::with_capacity(self.docs.len());
         for doc in &self.docs {
-            if doc.is_edited() {
-                let text = match edited(doc) {
-                    Some(text) => text,
-                    None => doc.render()?,
-                };
-                changed.push(texts.len());
-                texts.push((doc.path.clone(), text));
-            } else {
-                texts.push((doc.path.clone(), doc.text.clone()));
+            if !doc.is_edited() {
+                new_docs.push(None);
+                continue;
             }
+            let text = match edited(doc) {
+                Some(text) => text,
+                None => doc.render()?,
+            };
+            new_docs.push(Some(OkrDoc::from_tree(&doc.path, &text, doc.value())?));
+            changed.push((doc.path.clone(), text));
         }
-        OkrSet::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
-        Ok(changed.into_iter().map(|i| texts[i].clone()).collect())
+        validate_docs(
+            self.docs
+                .iter()
+                .zip(&new_docs)
+                .map(|(old, new)| new.as_ref().unwrap_or(old)),
+        )?;
+        Ok(changed)
     }
 
     /// The rules every OKR set must keep; the first broken one is reported with file and line.
     /// Ids are checked with hash maps and lines found through one index per file, so
     /// this is linear in the size of the set.
     pub fn validate(&self) -> Result<()> {
+        validate_docs(self.docs.iter())
+    }
+}
+
+/// The rules every OKR set must keep, for documents in file order.
+fn validate_docs<'d>(docs: impl Iterator<Item = &'d OkrDoc>) -> Result<()> {
+    {
         let mut objective_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
         let mut kr_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
-        for doc in &self.docs {
+        for doc in docs {
             let path = doc.path.as_str();
             let lines = LineIndex::new(&doc.text, &["objective_id", "kr_id"]);
             // How often each id was seen in this file, to point at the right occurrence.
