@@ -24,8 +24,63 @@ pub struct Cli {
     #[arg(long, global = true, env = "OKR_AGENT", value_name = "NAME")]
     pub agent: Option<String>,
 
+    /// OKRchestra's path flags: accepted only to explain where the state lives (exit 2).
+    #[command(flatten)]
+    pub okrchestra_paths: OkrchestraPaths,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Seconds, or a Go duration (`90s`, `1h30m`).
+fn parse_duration(text: &str) -> Result<u64, String> {
+    crate::model::duration::parse_secs(text).map_err(|e| e.to_string())
+}
+
+/// OKRchestra's flags that moved its folders elsewhere. git-okr keeps everything on
+/// `refs/okr/state`, so there is nothing to point them at; a script passing one gets an
+/// explanation instead of "unexpected argument".
+#[derive(Debug, Args, Default)]
+pub struct OkrchestraPaths {
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub okrs_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub culture_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub metrics_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub artifacts_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub audit_db: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub snapshots_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub proposals_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub out_dir: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub repo_dir: Option<String>,
+}
+
+impl OkrchestraPaths {
+    /// Each flag given, with where its content lives here.
+    pub fn given(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            (&self.okrs_dir, "--okrs-dir", "okrs/*.yml on refs/okr/state (`git okr show okrs`, `git okr edit okrs/org.yml`)"),
+            (&self.culture_dir, "--culture-dir", "culture/*.md on refs/okr/state"),
+            (&self.metrics_dir, "--metrics-dir", "metrics/ on refs/okr/state (`git okr metric set`, `git okr ci ingest`)"),
+            (&self.snapshots_dir, "--snapshots-dir", "metrics/snapshots/ on refs/okr/state (written by `git okr kr measure`)"),
+            (&self.artifacts_dir, "--artifacts-dir", "plans/, runs/ and proposals/ on refs/okr/state"),
+            (&self.proposals_dir, "--proposals-dir", "proposals/ on refs/okr/state (`git okr okr list`)"),
+            (&self.out_dir, "--out-dir", "plans/DATE/ on refs/okr/state (`git okr show plans`)"),
+            (&self.audit_db, "--audit-db", "the history of refs/okr/state, mirrored in .git/okr/audit.sqlite (`git okr audit`)"),
+            (&self.repo_dir, "--repo-dir", "the repository itself: use -C PATH or --workspace PATH"),
+        ]
+        .into_iter()
+        .filter(|(value, _, _)| value.is_some())
+        .map(|(_, flag, place)| (flag, place))
+        .collect()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,7 +124,7 @@ pub enum Command {
     /// Propose an OKR change (short for `git okr okr propose`).
     Propose(ProposeArgs),
     /// Apply an approved proposal (short for `git okr okr apply`).
-    Apply(ProposalIdArgs),
+    Apply(ApplyArgs),
     /// Write an HTML report: scores, charts over time, forecasts, proposals and runs.
     Report(ReportArgs),
     /// Plans for key results, and runs of coding agents on them.
@@ -92,12 +147,19 @@ pub struct PlanGenerateArgs {
     /// Plan for this key result.
     #[arg(long, conflicts_with = "objective")]
     pub kr_id: Option<String>,
-    /// Plan for the KRs of this objective that are not achieved.
-    #[arg(long)]
+    /// Plan for the KRs of this objective that are not achieved (OKRchestra: --objective-id).
+    #[arg(long, visible_alias = "objective-id")]
     pub objective: Option<String>,
     /// Ask this agent for the tasks (codex, claude, or okr.adapter.NAME.command).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// Plan as of this past day (YYYY-MM-DD): the values of that day's latest snapshot,
+    /// the plan filed under plans/DATE/.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// The role agents take on the plan's tasks (OKRchestra's --agent-role), told to them.
+    #[arg(long, value_name = "ROLE")]
+    pub agent_role: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -107,8 +169,9 @@ pub struct PlanRunArgs {
     /// The agent to run the tasks with (codex, claude, or okr.adapter.NAME.command).
     #[arg(long, value_name = "NAME")]
     pub adapter: String,
-    /// Seconds each task may take (default: okr.adapter.NAME.timeout, else 1800).
-    #[arg(long, value_name = "SECS")]
+    /// How long each task may take: seconds or a Go duration like 10m, 1h30m
+    /// (default: okr.adapter.NAME.timeout, else 1800 s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<u64>,
     /// How many tasks run at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -141,12 +204,32 @@ pub struct MeasureArgs {
     /// Run as a git hook: quiet unless a status changes; failures only warn unless okr.hooks.strict.
     #[arg(long)]
     pub hook: bool,
+    /// Measure as of the end of this past day (YYYY-MM-DD): git metrics at the branch's last
+    /// commit by then, CI and manual values as the state had them; writes that day's snapshot.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Record this CI report (a ci_report.json: numeric keys, flat or under "metrics") as
+    /// metrics/ci_report.json and measure with it, in the same commit.
+    #[arg(long, value_name = "FILE", conflicts_with = "as_of")]
+    pub ci_report: Option<PathBuf>,
+    /// Record these manual metrics (a manual.yml, either layout) into metrics/manual.yml
+    /// and measure with them, in the same commit.
+    #[arg(long, value_name = "FILE", conflicts_with = "as_of")]
+    pub manual: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     #[arg(long)]
     pub json: bool,
+    /// Also write OKRchestra's score report (as_of, per KR percent_to_target 0-100,
+    /// missing_metric_keys) with our 0-1 score alongside, to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Score this snapshot: a day (YYYY-MM-DD), a state path, or a snapshot file on disk
+    /// (default: the latest on the state).
+    #[arg(long, value_name = "DATE|PATH")]
+    pub snapshot: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +256,9 @@ pub struct InitArgs {
     /// Replace an existing state (history is kept: this is a new commit).
     #[arg(long)]
     pub force: bool,
+    /// OKRchestra's `--template`; `minimal` (its only one) is the worked example.
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -257,7 +343,22 @@ pub enum OkrCommand {
     /// Reject a proposal.
     Reject(RejectArgs),
     /// Apply an approved proposal to the OKR files in one commit.
-    Apply(ProposalIdArgs),
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The proposal id (or a unique prefix of it).
+    #[arg(required_unless_present = "proposal", conflicts_with = "proposal")]
+    pub id: Option<String>,
+    /// OKRchestra's form: the proposal's id, or its folder (artifacts/proposals/NAME) as
+    /// imported by `init --from`.
+    #[arg(long, value_name = "ID|DIR")]
+    pub proposal: Option<String>,
+    /// Approve and apply in one step, as the person at the prompt (OKRchestra's
+    /// confirmation): recorded as an approve commit and an apply commit.
+    #[arg(long)]
+    pub i_understand: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,9 +383,12 @@ pub struct ProposeArgs {
         conflicts_with = "add_kr"
     )]
     pub path: Option<String>,
-    /// Why the change is needed (required).
-    #[arg(long)]
-    pub reason: String,
+    /// Every OKR file (*.yml) in DIR, each proposed whole (OKRchestra's `--from`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "add_kr"])]
+    pub from: Option<PathBuf>,
+    /// Why the change is needed (required; OKRchestra's --note; optional with --from).
+    #[arg(long, visible_alias = "note")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -397,10 +501,10 @@ pub struct AuditArgs {
     #[command(subcommand)]
     pub command: Option<AuditCommand>,
     /// Only events about this key result.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", visible_alias = "kr-id")]
     pub kr: Option<String>,
     /// Only events about this objective.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", visible_alias = "objective-id")]
     pub objective: Option<String>,
     /// Only events by this actor (an email, `agent:NAME` or an agent's NAME).
     #[arg(long, value_name = "A")]

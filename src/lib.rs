@@ -12,6 +12,7 @@ pub mod env_vars;
 pub mod hooks;
 pub mod measure;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod proposal;

@@ -53,6 +53,14 @@ fn measure_commits(repo: &TestRepo) -> usize {
     .count()
 }
 
+/// The id `daemon schedule` printed ("Scheduled job ID: …").
+fn scheduled_id(out: &str) -> String {
+    out.strip_prefix("Scheduled job ")
+        .and_then(|r| r.split(':').next())
+        .unwrap_or_else(|| panic!("no job id in {out:?}"))
+        .to_string()
+}
+
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -81,14 +89,14 @@ fn daemon_picks_up_a_per_second_schedule_measures_and_stops_on_sigterm() {
         "{err}"
     );
 
-    repo.ok(&[
+    let id = scheduled_id(&repo.ok(&[
         "daemon",
         "schedule",
         "--cron",
         "* * * * * *",
         "--job",
         "kr_measure",
-    ]);
+    ]));
     wait_until("a first measurement", Duration::from_secs(5), || {
         measure_commits(&repo) >= 1
     });
@@ -117,7 +125,10 @@ fn daemon_picks_up_a_per_second_schedule_measures_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}");
     let log = std::fs::read_to_string(okr_dir(&repo).join("daemon.log")).unwrap();
     assert!(log.contains("daemon stopped on signal"), "{log}");
-    assert!(log.contains("job 1 (kr_measure) done in"), "{log}");
+    assert!(
+        log.contains(&format!("job {id} (kr_measure) done in")),
+        "{log}"
+    );
     // not_started -> in_progress on the first measurement: noticed, and logged without a notification service.
     assert!(
         log.contains("notice: 🚀 KR in progress: KR-1.1: KR-1.1 5/100"),
@@ -146,16 +157,16 @@ fn run_once(repo: &TestRepo) -> String {
 fn once_runs_only_due_jobs() {
     let repo = setup();
     repo.ok(&["metric", "set", "manual.x", "5"]);
-    repo.ok(&[
+    let every_second = scheduled_id(&repo.ok(&[
         "daemon",
         "schedule",
         "--cron",
         "* * * * * *",
         "--job",
         "kr_measure",
-    ]);
+    ]));
     // Yearly, on 1 January: scheduled just now, so not due.
-    repo.ok(&[
+    let yearly = scheduled_id(&repo.ok(&[
         "daemon",
         "schedule",
         "--cron",
@@ -165,7 +176,7 @@ fn once_runs_only_due_jobs() {
         "--",
         "--rev",
         "HEAD",
-    ]);
+    ]));
     std::thread::sleep(Duration::from_millis(1100));
     let before = measure_commits(&repo);
     let log = run_once(&repo);
@@ -174,17 +185,21 @@ fn once_runs_only_due_jobs() {
         &std::fs::read_to_string(okr_dir(&repo).join("daemon-state.json")).unwrap(),
     )
     .unwrap();
-    assert!(state["jobs"]["1"]["last_run"].is_string(), "{state}");
-    assert_eq!(state["jobs"]["1"]["last_exit"], 0, "{state}");
-    assert!(state["jobs"]["2"]["last_run"].is_null(), "{state}");
     assert!(
-        log.contains("job 1 (kr_measure) runs") && !log.contains("job 2"),
+        state["jobs"][&every_second]["last_run"].is_string(),
+        "{state}"
+    );
+    assert_eq!(state["jobs"][&every_second]["last_exit"], 0, "{state}");
+    assert!(state["jobs"][&yearly]["last_run"].is_null(), "{state}");
+    assert!(
+        log.contains(&format!("job {every_second} (kr_measure) runs"))
+            && !log.contains(&format!("job {yearly}")),
         "{log}"
     );
 
     let listed: serde_json::Value =
         serde_json::from_str(&repo.ok(&["daemon", "jobs", "--json"])).unwrap();
-    assert_eq!(listed[1]["id"], "2");
+    assert_eq!(listed[1]["id"], yearly.as_str());
     assert_eq!(listed[1]["due"], false);
     assert!(
         listed[1]["next_run"].as_str().unwrap().contains("-01-01T"),
@@ -206,8 +221,15 @@ fn schedule_and_unschedule_are_audited_commits() {
         "--tz",
         "Europe/Paris",
     ]);
+    let id = scheduled_id(&out);
     assert!(
-        out.starts_with("Scheduled job 1: kr_measure at \"0 9 * * 1-5\" (Europe/Paris)"),
+        id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "ids are unique across clones, not 1, 2, 3: {id}"
+    );
+    assert!(
+        out.starts_with(&format!(
+            "Scheduled job {id}: kr_measure at \"0 9 * * 1-5\" (Europe/Paris)"
+        )),
         "{out}"
     );
     assert!(
@@ -216,7 +238,7 @@ fn schedule_and_unschedule_are_audited_commits() {
     );
     let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
     assert!(
-        msg.contains("Okr-Action: schedule\n") && msg.contains("Okr-Job: 1\n"),
+        msg.contains("Okr-Action: schedule\n") && msg.contains(&format!("Okr-Job: {id}\n")),
         "{msg}"
     );
     let jobs = repo.state_file("daemon/jobs.yml");
@@ -230,15 +252,16 @@ fn schedule_and_unschedule_are_audited_commits() {
         "{table}"
     );
 
-    repo.ok(&["daemon", "unschedule", "1"]);
+    // A unique prefix names the job.
+    repo.ok(&["daemon", "unschedule", &id[..4]]);
     let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
     assert!(
-        msg.contains("Okr-Action: unschedule\n") && msg.contains("Okr-Job: 1\n"),
+        msg.contains("Okr-Action: unschedule\n") && msg.contains(&format!("Okr-Job: {id}\n")),
         "{msg}"
     );
     assert!(!repo.state_file("daemon/jobs.yml").contains("kr_measure"));
-    let err = repo.fails(&["daemon", "unschedule", "1"]);
-    assert!(err.contains("no scheduled job \"1\""), "{err}");
+    let err = repo.fails(&["daemon", "unschedule", &id]);
+    assert!(err.contains(&format!("no scheduled job \"{id}\"")), "{err}");
 }
 
 #[test]
@@ -531,7 +554,7 @@ fn agent_jobs_from_the_shared_ref_need_local_consent() {
     let before = repo.state_tip();
     let log = run_once(&repo);
     assert!(
-        log.contains("job 1 (plan_run) skipped: it starts coding agents"),
+        log.contains("(plan_run) skipped: it starts coding agents"),
         "{log}"
     );
     assert!(log.contains("okr.daemon.allowAgents"), "{log}");
@@ -545,9 +568,50 @@ fn a_plan_run_by_the_daemon_notifies_once() {
     repo.git(&["config", "okr.adapter.broken.command", "false"]);
     schedule_plan_run(&repo, "broken");
     let log = run_once(&repo);
-    assert!(log.contains("job 1 (plan_run) failed"), "{log}");
+    assert!(log.contains("(plan_run) failed"), "{log}");
     // The daemon's notice, logged; the job itself showed none (its stderr is in the log).
     assert_eq!(log.matches("Plan failed").count(), 1, "{log}");
     assert!(log.contains("notice: ⚠️ Plan failed"), "{log}");
     assert!(!log.contains("no desktop notification"), "{log}");
+}
+
+#[test]
+fn jobs_scheduled_in_two_clones_both_survive_sync() {
+    let origin = TestRepo::bare();
+    let alice = setup();
+    alice.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+    alice.ok(&["sync"]);
+    let bob = TestRepo::new();
+    bob.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+    bob.ok(&["sync"]);
+    let a = scheduled_id(&alice.ok(&[
+        "daemon",
+        "schedule",
+        "--cron",
+        "@daily",
+        "--job",
+        "kr_measure",
+    ]));
+    let b = scheduled_id(&bob.ok(&[
+        "daemon", "schedule", "--cron", "@hourly", "--job", "sync", "--", "origin",
+    ]));
+    assert_ne!(a, b);
+    alice.ok(&["sync"]);
+    let out = bob.ok(&["sync"]);
+    assert!(!out.contains("conflict"), "{out}");
+    alice.ok(&["sync"]);
+    for repo in [&alice, &bob] {
+        let listed: serde_json::Value =
+            serde_json::from_str(&repo.ok(&["daemon", "jobs", "--json"])).unwrap();
+        let mut ids: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let mut want = vec![a.as_str(), b.as_str()];
+        want.sort();
+        assert_eq!(ids, want);
+    }
 }

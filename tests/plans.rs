@@ -614,10 +614,12 @@ fn command_adapters_come_from_git_config_and_missing_programs_stop_early() {
     let (id, _) = generate(&repo, &["--kr-id", "KR-1.1"]);
     let tip = repo.state_tip();
 
-    // No codex on PATH: reported before anything starts, nothing committed.
+    // No codex on PATH: reported before anything starts, nothing committed. (An empty
+    // folder as PATH: this machine may have a real codex in /usr/bin.)
+    let empty = tempfile::tempdir().unwrap();
     let out = repo
         .okr()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", empty.path())
         .args(["plan", "run", "--adapter", "codex", &id])
         .output()
         .unwrap();

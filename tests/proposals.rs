@@ -659,8 +659,8 @@ fn bad_input_is_one_clear_error_and_writes_nothing() {
         err.contains("KR-1.1.status: \"done\" is not a status"),
         "{err}"
     );
-    let err = propose(&["--set", "KR-1.1.target=0"]);
-    assert!(err.contains("target equals baseline"), "{err}");
+    let err = propose(&["--set", "KR-1.1.confidence=2"]);
+    assert!(err.contains("confidence 2 is outside 0..1"), "{err}");
     let err = propose(&["--remove", "KR-7"]);
     assert!(err.contains("\"KR-7\""), "{err}");
     let err = propose(&["--set", "KR-1.1.target=100"]);

@@ -44,6 +44,13 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "schedule",
     "unschedule",
     "sync-merge",
+    // Imported from OKRchestra's audit log (`init --from`): see `okrchestra`.
+    "score",
+    "status-update",
+    "failed",
+    "agent-run",
+    "daemon",
+    "job",
     ACTION_STATUS_CHANGE,
     ACTION_REGRESSION,
     ACTION_UNKNOWN,

@@ -29,7 +29,12 @@ pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         kr: args.kr.clone(),
         objective: args.objective.clone(),
         actor: args.actor.clone(),
-        action: args.action.clone(),
+        // OKRchestra's event names (`kr_measure_finished`, …) mean the actions they became.
+        action: args.action.as_deref().map(|a| {
+            audit::okrchestra::action_for_event(a)
+                .map(str::to_string)
+                .unwrap_or_else(|| a.to_string())
+        }),
         since: args
             .since
             .as_deref()

@@ -5,10 +5,10 @@ use crate::cli::{DaemonCommand, JobsArgs, ScheduleArgs, UnitArgs, UnscheduleArgs
 use crate::ctx::require_initialized;
 use crate::ctx::Ctx;
 use crate::daemon::run::{DaemonState, Options};
-use crate::daemon::{compile, units, Scheduled};
+use crate::daemon::{compile, units, Checker, Commands, Scheduled};
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use crate::store::{Changes, Commit, Snapshot, Step};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
 use clap::CommandFactory;
 use std::path::PathBuf;
@@ -26,14 +26,8 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
                 repo: repo_path(ctx)?,
                 notify: config.boolean("okr.daemon.notify").unwrap_or(true),
                 allow_agents: config.boolean("okr.daemon.allowAgents").unwrap_or(false),
-                remotes: ctx
-                    .store
-                    .repo()
-                    .remote_names()
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect(),
-                check_args: check_job_args,
+                remotes: remotes(ctx),
+                commands: commands(),
             };
             crate::daemon::run::run(&ctx.store, opts)
         }
@@ -42,30 +36,25 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
     }
 }
 
-/// A scheduled job's arguments, parsed as the command would parse them. Jobs come from the
-/// shared ref: they must not pick the repository or the identity the daemon's clone runs
-/// them in (global options given after the subcommand).
-pub(crate) fn check_job_args(argv: &[String]) -> Result<()> {
-    let matches = match crate::cli::Cli::command().try_get_matches_from(argv) {
-        Ok(m) => m,
-        Err(e) => {
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("");
-            bail!("{}", first.trim_start_matches("error: "));
-        }
-    };
-    for (id, option) in [
-        ("chdir", "-C"),
-        ("workspace", "--workspace"),
-        ("agent", "--agent"),
-    ] {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-            bail!(
-                "{option} is not allowed in a scheduled job (the daemon runs jobs in its own repository as its own user)"
-            );
-        }
-    }
-    Ok(())
+/// This build's command tree: the daemon parses job arguments with the very definitions
+/// the commands use (see `daemon::ArgsCheck`).
+pub(crate) fn check_job_args() -> clap::Command {
+    crate::cli::Cli::command()
+}
+
+/// The checker for jobs scheduled or run in this clone.
+fn commands() -> Commands {
+    Commands::new(check_job_args())
+}
+
+/// The remotes configured in this clone.
+fn remotes(ctx: &Ctx) -> Vec<String> {
+    ctx.store
+        .repo()
+        .remote_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
 }
 
 /// The folder a job runs in: the work tree, or the git dir of a bare repository.
@@ -92,19 +81,25 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
         created_by: Some(ctx.actor.id()),
     };
     // Everything is checked before anything is written.
-    compile(&draft, check_job_args)?;
+    let commands = commands();
+    let remotes = remotes(ctx);
+    let checker = Checker {
+        commands: &commands,
+        remotes: Some(&remotes),
+    };
+    compile(&draft, &checker)?;
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut jobs = load_jobs(snap)?;
         let job = Job {
-            id: jobs.next_id(),
+            id: jobs.new_id(),
             ..draft.clone()
         };
         jobs.jobs.push(job.clone());
         jobs_commit(ctx, &jobs, "schedule", job)
     })?;
     let job = outcome.value();
-    let s = compile(job, check_job_args)?;
+    let s = compile(job, &checker)?;
     let next = DaemonState::default()
         .next_run(&s, Utc::now())
         .map(|t| s.zone.show(t))
@@ -145,7 +140,7 @@ fn unschedule(ctx: &Ctx, args: UnscheduleArgs) -> Result<()> {
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         let mut jobs = load_jobs(snap)?;
-        let job = jobs.get(&args.id).cloned().ok_or_else(|| {
+        let job = jobs.find(&args.id)?.cloned().ok_or_else(|| {
             let ids: Vec<&str> = jobs.jobs.iter().map(|j| j.id.as_str()).collect();
             anyhow!(
                 "no scheduled job {:?} in {JOBS_FILE} (jobs: {})",
@@ -157,7 +152,7 @@ fn unschedule(ctx: &Ctx, args: UnscheduleArgs) -> Result<()> {
                 }
             )
         })?;
-        jobs.jobs.retain(|j| j.id != args.id);
+        jobs.jobs.retain(|j| j.id != job.id);
         jobs_commit(ctx, &jobs, "unschedule", job)
     })?;
     let job = outcome.value();
@@ -170,11 +165,17 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
     let jobs = load_jobs(&snap)?;
     let state = DaemonState::load(&ctx.store.okr_dir()?);
     let now = Utc::now();
+    let commands = commands();
+    let remotes = remotes(ctx);
+    let checker = Checker {
+        commands: &commands,
+        remotes: Some(&remotes),
+    };
     let rows: Vec<(Job, Result<Scheduled>)> = jobs
         .jobs
         .into_iter()
         .map(|j| {
-            let c = compile(&j, check_job_args);
+            let c = compile(&j, &checker);
             (j, c)
         })
         .collect();
@@ -322,39 +323,73 @@ fn systemd(ctx: &Ctx, args: UnitArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::compile;
 
-    #[test]
-    fn jobs_cannot_choose_repository_or_identity() {
-        let job = |args: &[&str]| Job {
+    fn job(kind: &str, args: &[&str]) -> Job {
+        Job {
             id: "1".into(),
-            job: "kr_measure".into(),
+            job: kind.into(),
             cron: "@daily".into(),
             tz: None,
             args: args.iter().map(|a| a.to_string()).collect(),
             created_at: None,
             created_by: None,
-        };
-        assert!(compile(&job(&["--rev", "main"]), check_job_args).is_ok());
-        for (args, option) in [
-            (&["-C", "/elsewhere"][..], "-C"),
-            (&["-C/elsewhere"][..], "-C"),
-            (&["--workspace=/elsewhere"][..], "--workspace"),
-            (&["--agent", "boss"][..], "--agent"),
-        ] {
-            let err = compile(&job(args), check_job_args)
-                .err()
-                .expect("refused")
-                .to_string();
-            assert!(
-                err.contains(&format!("{option} is not allowed in a scheduled job")),
-                "{args:?}: {err}"
-            );
         }
-        let err = compile(&job(&["--frobnicate"]), check_job_args)
-            .err()
-            .expect("refused")
-            .to_string();
-        assert!(err.contains("--frobnicate"), "{err}");
+    }
+
+    /// The allowlists name arguments the real commands have, and the real commands'
+    /// dangerous options are refused.
+    #[test]
+    fn job_arguments_are_checked_with_the_real_command_tree() {
+        let commands = commands();
+        let remotes = vec!["origin".to_string()];
+        let checker = Checker {
+            commands: &commands,
+            remotes: Some(&remotes),
+        };
+        let argv = |kind: &str, args: &[&str]| compile(&job(kind, args), &checker).map(|s| s.argv);
+        assert_eq!(
+            argv("kr_measure", &["--rev", "main"]).unwrap(),
+            ["kr", "measure", "--rev=main", "--json"]
+        );
+        assert_eq!(
+            argv("plan_run", &["--adapter", "codex", "plan-1"]).unwrap(),
+            ["plan", "run", "--adapter=codex", "--", "plan-1"]
+        );
+        assert_eq!(
+            argv("sync", &["--theirs", "origin"]).unwrap(),
+            ["sync", "--theirs", "--", "origin"]
+        );
+        for (kind, args, why) in [
+            ("kr_measure", &["-C", "/elsewhere"][..], "-C is not allowed"),
+            (
+                "kr_measure",
+                &["--workspace=/x"][..],
+                "--workspace is not allowed",
+            ),
+            (
+                "kr_measure",
+                &["--agent", "boss"][..],
+                "--agent is not allowed",
+            ),
+            ("kr_measure", &["--hook"][..], "--hook is not allowed"),
+            ("kr_measure", &["--frobnicate"][..], "--frobnicate"),
+            ("sync", &["--setup", "--push-too"][..], "is not allowed"),
+            (
+                "sync",
+                &["--", "--upload-pack=touch /tmp/x;"][..],
+                "start with '-'",
+            ),
+            (
+                "sync",
+                &["/tmp/elsewhere"][..],
+                "not a remote of this clone",
+            ),
+        ] {
+            let err = format!(
+                "{:#}",
+                compile(&job(kind, args), &checker).err().expect("refused")
+            );
+            assert!(err.contains(why), "{args:?}: {err}");
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::cli::InitArgs;
 use crate::ctx::validate_file;
 use crate::ctx::Ctx;
 use crate::model::okrs::is_okr_file;
+use crate::model::proposal::proposal_path;
 use crate::store::{Changes, Commit, Step};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
@@ -33,61 +34,73 @@ const TEMPLATE: &[(&str, &str)] = &[
     ),
 ];
 
-/// Files of an OKRchestra workspace that an import carries over, besides `okrs/*.yml`.
-fn is_importable(path: &str) -> bool {
-    let in_dir = |dir: &str, ext: &str| {
-        path.strip_prefix(dir)
-            .is_some_and(|rest| !rest.contains('/') && rest.ends_with(ext))
-    };
-    is_okr_file(path)
-        || matches!(
-            path,
-            "okrs/permissions.yml"
-                | "okrs/schema.md"
-                | "metrics/manual.yml"
-                | "metrics/definitions.yml"
-                | "metrics/ci_report.json"
-                | "metrics/ci_history.jsonl"
-        )
-        || in_dir("culture/", ".md")
-        || in_dir("metrics/snapshots/", ".json")
-}
-
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
-    let (files, origin) = match &args.from {
-        Some(dir) => (
-            import(dir).with_context(|| format!("importing {}", dir.display()))?,
-            format!(" from {}", dir.display()),
-        ),
-        None => (
-            TEMPLATE
+    if let Some(template) = &args.template {
+        // OKRchestra's only template; ours is the same worked example.
+        if template != "minimal" {
+            bail!("unknown template {template:?} (there is one: minimal)");
+        }
+    }
+    match &args.from {
+        Some(dir) => import(ctx, dir, args.force),
+        None => {
+            let files = TEMPLATE
                 .iter()
                 .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
-                .collect(),
-            String::new(),
-        ),
-    };
+                .collect();
+            init_with(ctx, files, String::new(), args.force)
+        }
+    }
+}
+
+/// Refuse to replace an existing state unless asked to.
+fn check_force(snap: &crate::store::Snapshot<'_>, force: bool) -> Result<()> {
+    if let Some(tip) = snap.tip() {
+        if !force {
+            bail!(
+                "refs/okr/state already exists (at {}); use `git okr init --force` to replace its files",
+                tip.to_hex_with_len(7)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The changes that make the state hold exactly `files`.
+fn replace_all(
+    snap: &crate::store::Snapshot<'_>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Changes> {
+    let mut changes = Changes::new();
+    for old in snap.list("")? {
+        if !files.contains_key(&old) {
+            changes.remove(old);
+        }
+    }
+    for (path, bytes) in files {
+        changes.write(path.clone(), bytes.clone());
+    }
+    Ok(changes)
+}
+
+fn init_with(
+    ctx: &Ctx,
+    files: BTreeMap<String, Vec<u8>>,
+    origin: String,
+    force: bool,
+) -> Result<()> {
     let count = files.len();
     let outcome = ctx.store.transact(|snap| {
-        if let Some(tip) = snap.tip() {
-            if !args.force {
-                bail!(
-                    "refs/okr/state already exists (at {}); use `git okr init --force` to replace its files",
-                    tip.to_hex_with_len(7)
-                );
-            }
-        }
-        let mut changes = Changes::new();
-        for old in snap.list("")? {
-            if !files.contains_key(&old) {
-                changes.remove(old);
-            }
-        }
-        for (path, bytes) in &files {
-            changes.write(path.clone(), bytes.clone());
-        }
-        let message = ctx.message(format!("okr: init{origin}"), "init").body(format!("{count} files"));
-        Ok(Step::Commit(Commit { changes, message, value: () }))
+        check_force(snap, force)?;
+        let changes = replace_all(snap, &files)?;
+        let message = ctx
+            .message(format!("okr: init{origin}"), "init")
+            .body(format!("{count} files"));
+        Ok(Step::Commit(Commit {
+            changes,
+            message,
+            value: (),
+        }))
     })?;
     match outcome.commit_id() {
         Some(id) => println!(
@@ -99,64 +112,94 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Read and validate an OKRchestra workspace folder; missing pieces come from the template.
-fn import(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
-    if !dir.is_dir() {
-        bail!("no such folder");
-    }
-    let mut files = BTreeMap::new();
-    for sub in ["okrs", "culture", "metrics", "metrics/snapshots"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-            continue;
-        };
-        for entry in entries {
-            let entry = entry?;
-            if !entry.file_type()?.is_file() {
-                continue;
-            }
-            let name = entry
-                .file_name()
-                .into_string()
-                .map_err(|n| anyhow!("{sub}/{n:?}: file name is not UTF-8"))?;
-            let path = format!("{sub}/{name}");
-            if is_importable(&path) {
-                let bytes =
-                    std::fs::read(entry.path()).with_context(|| format!("reading {path}"))?;
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    anyhow!(
-                        "{path}: not valid UTF-8 (byte {})",
-                        e.utf8_error().valid_up_to()
-                    )
-                })?;
-                files.insert(path, text.into_bytes());
-            }
-        }
-    }
-    if !files.keys().any(|p| is_okr_file(p)) {
-        bail!("not an OKRchestra workspace: no okrs/*.yml in it");
-    }
-    let okr_texts: Vec<(String, String)> = files
+/// Import an OKRchestra workspace: its audit events as commits with their own times and
+/// actors, then one commit with every file, then one with its proposals (based on
+/// that commit) — all in one update of the ref.
+fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
+    let mut ws = crate::migrate::read_workspace(dir)?;
+    let context = || format!("importing {}", dir.display());
+    let okr_texts: Vec<(String, String)> = ws
+        .files
         .iter()
         .filter(|(p, _)| is_okr_file(p))
         .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
         .collect();
     // The OKR files are validated together, once (each alone would parse them all again).
     let mut okrs_checked = false;
-    for (path, bytes) in &files {
+    for (path, bytes) in &ws.files {
         if is_okr_file(path) {
             if okrs_checked {
                 continue;
             }
             okrs_checked = true;
         }
-        validate_file(path, bytes, &okr_texts, check_job_args)?;
+        validate_file(path, bytes, &okr_texts, check_job_args).with_context(context)?;
+    }
+    for proposal in &ws.proposals {
+        for (path, content) in &proposal.files {
+            validate_file(path, content.as_bytes(), &okr_texts, check_job_args).with_context(
+                || format!("{}: artifacts/proposals/{}", context(), proposal.folder),
+            )?;
+        }
     }
     for (path, text) in TEMPLATE.iter().filter(|(p, _)| !is_okr_file(p)) {
-        files
+        ws.files
             .entry(path.to_string())
             .or_insert_with(|| text.as_bytes().to_vec());
     }
-    Ok(files)
+    let origin = format!(" from {}", dir.display());
+    let okr_map: BTreeMap<String, String> = okr_texts.into_iter().collect();
+    let (head, ()) = ctx.store.transact_chain(|snap, chain| {
+        check_force(snap, force)?;
+        for event in &ws.history {
+            let mut changes = Changes::new();
+            if let Some(path) = &event.snapshot {
+                if let Some(bytes) = ws.files.get(path) {
+                    changes.write(path.clone(), bytes.clone());
+                }
+            }
+            chain.commit(&changes, &event.message, Some(&event.stamp))?;
+        }
+        let changes = replace_all(snap, &ws.files)?;
+        let message = ctx
+            .message(format!("okr: init{origin}"), "init")
+            .body(format!(
+                "{} files, {} plans, {} runs, {} audit events",
+                ws.files.len(),
+                ws.plans,
+                ws.runs,
+                ws.history.len()
+            ));
+        let base = chain.commit(&changes, &message, None)?;
+        if !ws.proposals.is_empty() {
+            let mut changes = Changes::new();
+            let mut message = ctx.message(
+                format!("okr: import {} OKRchestra proposals", ws.proposals.len()),
+                "propose",
+            );
+            for p in &ws.proposals {
+                let proposal = p.to_proposal(&base.to_string(), &okr_map);
+                changes.write(proposal_path(&proposal.id), proposal.render()?);
+                message = message.trailer("Okr-Proposal", &proposal.id);
+            }
+            chain.commit(&changes, &message, None)?;
+        }
+        Ok(())
+    })?;
+    let head = head.ok_or_else(|| anyhow!("the import wrote nothing"))?;
+    println!(
+        "Initialized refs/okr/state with {} files{origin} at {}",
+        ws.files.len(),
+        head.to_hex_with_len(7)
+    );
+    println!(
+        "Imported {} plans, {} runs, {} proposals, {} audit events (as commits with their original times and actors)",
+        ws.plans,
+        ws.runs,
+        ws.proposals.len(),
+        ws.history.len()
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -177,6 +220,7 @@ mod tests {
 
     #[test]
     fn importable_paths() {
+        use crate::migrate::is_importable;
         assert!(is_importable("okrs/team-platform.yml"));
         assert!(is_importable("metrics/snapshots/2026-01-18.json"));
         assert!(is_importable("culture/values.md"));

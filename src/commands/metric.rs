@@ -41,6 +41,7 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
             evidence: args.evidence.clone(),
             timestamp: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             source: Some(ctx.actor.id()),
+            dimensions: Default::default(),
         });
         let mut changes = Changes::new();
         changes.write(MANUAL_FILE, manual.render()?);

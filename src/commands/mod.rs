@@ -24,6 +24,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let moved = cli.okrchestra_paths.given();
+    if !moved.is_empty() {
+        eprintln!("error: git-okr keeps the whole workspace in git, on refs/okr/state, so folder flags have nothing to point at:");
+        for (flag, place) in moved {
+            eprintln!("  {flag}: {place}");
+        }
+        eprintln!("Drop the flag; pick the repository with -C PATH or --workspace PATH.");
+        return Ok(ExitCode::from(2));
+    }
     // Commands that need no repository run before one is opened.
     if let Command::Plan(PlanCommand::Schema) = cli.command {
         plan::schema();

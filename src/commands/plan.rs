@@ -28,6 +28,14 @@ fn generate_plan(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
         kr_id: args.kr_id,
         objective: args.objective,
         adapter: args.adapter,
+        as_of: args
+            .as_of
+            .as_deref()
+            .map(|d| crate::measure::as_of(Some(d), chrono::Local::now()))
+            .transpose()?
+            .filter(|a| a.backdated)
+            .map(|a| a.date),
+        agent_role: args.agent_role,
     };
     let generate::GeneratedPlan { path, plan } = generate::generate(ctx, &request)?;
     if args.json {

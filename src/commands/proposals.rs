@@ -4,7 +4,7 @@
 //! the KRs/objectives it touches. Permissions are read from the current state only.
 
 use super::files::normalize;
-use crate::cli::{OkrCommand, ProposalListArgs, ProposeArgs};
+use crate::cli::{ApplyArgs, OkrCommand, ProposalListArgs, ProposeArgs};
 use crate::ctx::{load_permissions, okr_texts, require_initialized};
 use crate::ctx::{Actor, Ctx};
 use crate::model::permissions::Permissions;
@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, cmd: OkrCommand) -> Result<()> {
         OkrCommand::Reject(args) => {
             decide(ctx, &args.id, ProposalStatus::Rejected, Some(args.reason))
         }
-        OkrCommand::Apply(args) => apply(ctx, &args.id),
+        OkrCommand::Apply(args) => apply_cmd(ctx, args),
     }
 }
 
@@ -77,8 +77,38 @@ fn requested_changes(args: &ProposeArgs) -> Result<Vec<Change>> {
             content: text.clone(),
         });
     }
+    if let Some(dir) = &args.from {
+        changes.extend(files_from(dir)?);
+    }
     if changes.is_empty() {
-        bail!("nothing to propose: give --set ID.FIELD=VALUE, --add-kr OBJECTIVE --file KR.yml, --remove ID or --file OKRS.yml");
+        bail!("nothing to propose: give --set ID.FIELD=VALUE, --add-kr OBJECTIVE --file KR.yml, --remove ID, --file OKRS.yml or --from DIR");
+    }
+    Ok(changes)
+}
+
+/// OKRchestra's `okr propose --from DIR`: every `*.yml` in DIR, proposed as
+/// `okrs/<name>` whole, in one proposal.
+fn files_from(dir: &std::path::Path) -> Result<Vec<Change>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && (name.ends_with(".yml") || name.ends_with(".yaml")) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    if names.is_empty() {
+        bail!("{}: no *.yml files to propose", dir.display());
+    }
+    let mut changes = Vec::new();
+    for name in names {
+        let path = normalize(&format!("okrs/{name}"))?;
+        let file = dir.join(&name);
+        let content = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        changes.push(Change::PutFile { path, content });
     }
     Ok(changes)
 }
@@ -105,10 +135,12 @@ fn with_ids(
 }
 
 fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
-    let reason = args.reason.trim().to_string();
-    if reason.is_empty() {
-        bail!("--reason must say why the change is needed");
-    }
+    let reason = match (args.reason.as_deref().map(str::trim), &args.from) {
+        (Some(r), _) if !r.is_empty() => r.to_string(),
+        // OKRchestra's note was optional; say at least where the files came from.
+        (None, Some(dir)) => format!("proposed from {}", dir.display()),
+        _ => bail!("--reason must say why the change is needed"),
+    };
     let requested = requested_changes(&args)?;
     let created = now_text();
     let today = chrono::Utc::now().date_naive();
@@ -242,48 +274,17 @@ fn require_approver(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
 
 /// Approve or reject: one lifecycle step. Proposers may also withdraw (reject) their own.
 fn decide(ctx: &Ctx, given: &str, to: ProposalStatus, reason: Option<String>) -> Result<()> {
-    let verb = if to == ProposalStatus::Approved {
-        "approve"
-    } else {
-        "reject"
-    };
     let reason = reason.map(|r| r.trim().to_string());
     if reason.as_deref() == Some("") {
         bail!("--reason must say why the proposal is rejected");
     }
     let at = now_text();
     let outcome = ctx.store.transact(|snap| {
-        require_initialized(snap)?;
-        let perms = load_permissions(snap)?;
-        let mut p = load(snap, given)?;
-        let withdrawing = to == ProposalStatus::Rejected && p.proposer == ctx.actor.id();
-        if !withdrawing {
-            require_approver(ctx, &perms, verb)?;
-        }
-        if !p.status().may_become(to) {
-            bail!(
-                "{} is {}; only a proposed proposal can be {verb}d",
-                p.id,
-                p.status()
-            );
-        }
-        p.lifecycle.push(LifeStep {
-            status: to,
-            by: ctx.actor.id(),
-            at: at.clone(),
-            reason: reason.clone(),
-        });
-        let mut changes = Changes::new();
-        changes.write(proposal_path(&p.id), p.render()?);
-        let mut message = ctx.message(format!("okr: {verb} {}", p.id), verb);
-        if let Some(r) = &reason {
-            message = message.body(r.clone());
-        }
-        let message = with_ids(message, &p.id, &p.krs, &p.objectives);
+        let (changes, message, id) = decide_step(ctx, snap, given, to, reason.clone(), &at)?;
         Ok(Step::Commit(Commit {
             changes,
             message,
-            value: p.id.clone(),
+            value: id,
         }))
     })?;
     let id = outcome.value();
@@ -296,89 +297,118 @@ fn decide(ctx: &Ctx, given: &str, to: ProposalStatus, reason: Option<String>) ->
     Ok(())
 }
 
+/// The commit that approves or rejects proposal `given` on `snap`.
+fn decide_step(
+    ctx: &Ctx,
+    snap: &Snapshot<'_>,
+    given: &str,
+    to: ProposalStatus,
+    reason: Option<String>,
+    at: &str,
+) -> Result<(Changes, CommitMessage, String)> {
+    let verb = if to == ProposalStatus::Approved {
+        "approve"
+    } else {
+        "reject"
+    };
+    require_initialized(snap)?;
+    let perms = load_permissions(snap)?;
+    let mut p = load(snap, given)?;
+    let withdrawing = to == ProposalStatus::Rejected && p.proposer == ctx.actor.id();
+    if !withdrawing {
+        require_approver(ctx, &perms, verb)?;
+    }
+    if !p.status().may_become(to) {
+        bail!(
+            "{} is {}; only a proposed proposal can be {verb}d",
+            p.id,
+            p.status()
+        );
+    }
+    p.lifecycle.push(LifeStep {
+        status: to,
+        by: ctx.actor.id(),
+        at: at.to_string(),
+        reason: reason.clone(),
+    });
+    let mut changes = Changes::new();
+    changes.write(proposal_path(&p.id), p.render()?);
+    let mut message = ctx.message(format!("okr: {verb} {}", p.id), verb);
+    if let Some(r) = &reason {
+        message = message.body(r.clone());
+    }
+    let message = with_ids(message, &p.id, &p.krs, &p.objectives);
+    Ok((changes, message, p.id.clone()))
+}
+
+/// `apply ID`, `apply --proposal ID|DIR`, and with `--i-understand` approve and apply at once.
+fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<()> {
+    let given = match (&args.id, &args.proposal) {
+        (Some(id), _) => id.clone(),
+        (None, Some(p)) => okrchestra_proposal(p),
+        (None, None) => bail!("name the proposal to apply"),
+    };
+    if args.i_understand {
+        approve_and_apply(ctx, &given)
+    } else {
+        apply(ctx, &given)
+    }
+}
+
+/// An OKRchestra proposal folder (`artifacts/proposals/20260118-100000-agent`) → the id
+/// `init --from` gave it; anything else is taken as an id.
+fn okrchestra_proposal(given: &str) -> String {
+    let name = given
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(given);
+    let day = name
+        .get(..8)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    match day {
+        Some(day) if given.contains('/') || !name.starts_with("P-") => {
+            let created = format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]);
+            crate::migrate::artifacts::proposal_id(&created, name)
+        }
+        _ => name.to_string(),
+    }
+}
+
+/// A person approving and applying in one step: an approve commit (unless it is already
+/// approved) and the apply commit, moved onto the ref together.
+fn approve_and_apply(ctx: &Ctx, given: &str) -> Result<()> {
+    let at = now_text();
+    let (head, (id, summary)) = ctx.store.transact_chain(|snap, chain| {
+        require_initialized(snap)?;
+        if load(snap, given)?.status() == ProposalStatus::Proposed {
+            let (changes, message, _) =
+                decide_step(ctx, snap, given, ProposalStatus::Approved, None, &at)?;
+            chain.commit(&changes, &message, None)?;
+        }
+        let approved = ctx.store.snapshot_at(chain.head())?;
+        let (changes, message, value) = apply_step(ctx, &approved, given, &at)?;
+        chain.commit(&changes, &message, None)?;
+        Ok(value)
+    })?;
+    match head {
+        Some(commit) => println!(
+            "Approved and applied {id} ({summary}) at {}",
+            commit.to_hex_with_len(7)
+        ),
+        None => println!("Applied {id} ({summary})"),
+    }
+    Ok(())
+}
+
 fn apply(ctx: &Ctx, given: &str) -> Result<()> {
     let at = now_text();
     let outcome = ctx.store.transact(|snap| {
-        require_initialized(snap)?;
-        let perms = load_permissions(snap)?;
-        require_approver(ctx, &perms, "apply")?;
-        let mut p = load(snap, given)?;
-        let last = p.lifecycle.last().cloned();
-        match p.status() {
-            ProposalStatus::Approved => {}
-            ProposalStatus::Proposed => bail!(
-                "{} is not approved yet: a person runs `git okr okr approve {}` first",
-                p.id,
-                p.id
-            ),
-            status => {
-                let step = last.expect("a parsed proposal has a lifecycle");
-                let why = step.reason.map(|r| format!(": {r}")).unwrap_or_default();
-                bail!(
-                    "{} cannot be applied: it was {status} by {} at {}{why}",
-                    p.id,
-                    step.by,
-                    step.at
-                );
-            }
-        }
-        let base_id = gix::ObjectId::from_hex(p.base.as_bytes()).map_err(|_| {
-            anyhow!(
-                "{}: base {:?} is not a commit id",
-                proposal_path(&p.id),
-                p.base
-            )
-        })?;
-        let base_snap = ctx.store.snapshot_at(Some(base_id)).with_context(|| {
-            format!(
-                "reading the base commit {} of {}",
-                &p.base[..p.base.len().min(7)],
-                p.id
-            )
-        })?;
-        let effect = effect_on_moved_base(&okr_map(&base_snap)?, &okr_map(snap)?, &p.changes)
-            .with_context(|| format!("cannot apply {}", p.id))?;
-        // The proposer's rights are judged by today's permissions, not those of the day it proposed.
-        if let Some(agent) = p.proposer.strip_prefix("agent:") {
-            check_agent(&perms, agent, &effect.owners)
-                .with_context(|| format!("cannot apply {}", p.id))?;
-        }
-        p.lifecycle.push(LifeStep {
-            status: ProposalStatus::Applied,
-            by: ctx.actor.id(),
-            at: at.clone(),
-            reason: None,
-        });
-        let mut changes = Changes::new();
-        for f in &effect.files {
-            changes.write(f.path.clone(), effect.after[&f.path].clone());
-        }
-        changes.write(proposal_path(&p.id), p.render()?);
-        let summary = if effect.files.is_empty() {
-            "no OKR file changes".to_string()
-        } else {
-            diff_summary(&effect.files)
-        };
-        let mut body = vec![p.reason.clone(), String::new()];
-        body.extend(
-            effect
-                .files
-                .iter()
-                .map(|f| format!("{} +{} -{}", f.path, f.added, f.removed)),
-        );
-        if effect.files.is_empty() {
-            body.push("The OKR files already held these changes.".into());
-        }
-        let message = ctx
-            .message(format!("okr: apply {} ({summary})", p.id), "apply")
-            .body(body.join("\n"));
-        let krs: Vec<String> = effect.krs.iter().cloned().collect();
-        let objectives: Vec<String> = effect.objectives.iter().cloned().collect();
-        let message = with_ids(message, &p.id, &krs, &objectives);
+        let (changes, message, value) = apply_step(ctx, snap, given, &at)?;
         Ok(Step::Commit(Commit {
             changes,
             message,
-            value: (p.id.clone(), summary),
+            value,
         }))
     })?;
     let (id, summary) = outcome.value();
@@ -387,6 +417,92 @@ fn apply(ctx: &Ctx, given: &str) -> Result<()> {
         None => println!("Applied {id} ({summary})"),
     }
     Ok(())
+}
+
+/// The commit that applies approved proposal `given` to the OKR files of `snap`.
+fn apply_step(
+    ctx: &Ctx,
+    snap: &Snapshot<'_>,
+    given: &str,
+    at: &str,
+) -> Result<(Changes, CommitMessage, (String, String))> {
+    require_initialized(snap)?;
+    let perms = load_permissions(snap)?;
+    require_approver(ctx, &perms, "apply")?;
+    let mut p = load(snap, given)?;
+    let last = p.lifecycle.last().cloned();
+    match p.status() {
+        ProposalStatus::Approved => {}
+        ProposalStatus::Proposed => bail!(
+            "{} is not approved yet: a person runs `git okr okr approve {}` first",
+            p.id,
+            p.id
+        ),
+        status => {
+            let step = last.expect("a parsed proposal has a lifecycle");
+            let why = step.reason.map(|r| format!(": {r}")).unwrap_or_default();
+            bail!(
+                "{} cannot be applied: it was {status} by {} at {}{why}",
+                p.id,
+                step.by,
+                step.at
+            );
+        }
+    }
+    let base_id = gix::ObjectId::from_hex(p.base.as_bytes()).map_err(|_| {
+        anyhow!(
+            "{}: base {:?} is not a commit id",
+            proposal_path(&p.id),
+            p.base
+        )
+    })?;
+    let base_snap = ctx.store.snapshot_at(Some(base_id)).with_context(|| {
+        format!(
+            "reading the base commit {} of {}",
+            &p.base[..p.base.len().min(7)],
+            p.id
+        )
+    })?;
+    let effect = effect_on_moved_base(&okr_map(&base_snap)?, &okr_map(snap)?, &p.changes)
+        .with_context(|| format!("cannot apply {}", p.id))?;
+    // The proposer's rights are judged by today's permissions, not those of the day it proposed.
+    if let Some(agent) = p.proposer.strip_prefix("agent:") {
+        check_agent(&perms, agent, &effect.owners)
+            .with_context(|| format!("cannot apply {}", p.id))?;
+    }
+    p.lifecycle.push(LifeStep {
+        status: ProposalStatus::Applied,
+        by: ctx.actor.id(),
+        at: at.to_string(),
+        reason: None,
+    });
+    let mut changes = Changes::new();
+    for f in &effect.files {
+        changes.write(f.path.clone(), effect.after[&f.path].clone());
+    }
+    changes.write(proposal_path(&p.id), p.render()?);
+    let summary = if effect.files.is_empty() {
+        "no OKR file changes".to_string()
+    } else {
+        diff_summary(&effect.files)
+    };
+    let mut body = vec![p.reason.clone(), String::new()];
+    body.extend(
+        effect
+            .files
+            .iter()
+            .map(|f| format!("{} +{} -{}", f.path, f.added, f.removed)),
+    );
+    if effect.files.is_empty() {
+        body.push("The OKR files already held these changes.".into());
+    }
+    let message = ctx
+        .message(format!("okr: apply {} ({summary})", p.id), "apply")
+        .body(body.join("\n"));
+    let krs: Vec<String> = effect.krs.iter().cloned().collect();
+    let objectives: Vec<String> = effect.objectives.iter().cloned().collect();
+    let message = with_ids(message, &p.id, &krs, &objectives);
+    Ok((changes, message, (p.id.clone(), summary)))
 }
 
 fn list(ctx: &Ctx, args: ProposalListArgs) -> Result<()> {

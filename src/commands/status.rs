@@ -4,8 +4,8 @@ use super::output::paint_grade;
 use crate::cli::StatusArgs;
 use crate::ctx::Ctx;
 use crate::ctx::{load_okrs, require_initialized};
+use crate::measure::latest_snapshot;
 use crate::measure::{is_regression, reached};
-use crate::measure::{latest_snapshot, values_of};
 use crate::model::fmt_num;
 use crate::model::okrs::Status;
 use crate::score::score;
@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let set = load_okrs(&snap)?;
     // The newest snapshot is read once: it gives the values and the "last measured" line.
     let last = latest_snapshot(&snap)?;
-    let values = last.as_ref().map(|(_, s)| values_of(s)).unwrap_or_default();
+    let values = last.as_ref().map(|(_, s)| s.values()).unwrap_or_default();
     let scopes = score(&set, &values);
     let mut attention = attention(&set, &values);
     let forecasts = crate::report::recent_forecasts(&snap, &set)?;
@@ -95,7 +95,7 @@ fn attention(
     let mut out = Vec::new();
     for k in set.krs() {
         let kr = k.kr;
-        let value = values.get(&kr.metric_key).copied().or(kr.current);
+        let value = values.get(&kr.value_key()).copied().or(kr.current);
         match (kr.status, value) {
             (Status::Blocked | Status::AtRisk, _) => {
                 out.push(format!("{} is {}", kr.kr_id, kr.status))

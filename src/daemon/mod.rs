@@ -1,5 +1,11 @@
 //! The daemon: scheduled jobs (on the state ref), the scheduler that runs them,
 //! launchd/systemd units to start it, and desktop notifications.
+//!
+//! Jobs come from the shared ref, written by anyone who can push to it. Their arguments
+//! are therefore parsed with the job's own command definition (handed down by the command
+//! layer as a [`Commands`]), only the options on the job kind's allowlist are accepted,
+//! and the daemon runs the job with an argument list it rebuilt from what was parsed,
+//! so no value can turn into an option of git-okr or of git.
 
 pub mod lock;
 pub mod notify;
@@ -9,6 +15,7 @@ pub mod units;
 
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use anyhow::{anyhow, Result};
+use clap::parser::ValueSource;
 use schedule::{Cron, Zone};
 
 /// A job the daemon knows and the `git okr` subcommand it runs.
@@ -20,6 +27,9 @@ pub struct JobKind {
     pub json: bool,
     /// Starts coding agents: always, or only when its arguments name one (`--adapter`).
     pub agents: Agents,
+    /// The ids (clap argument ids) of the command's arguments a job may give. Everything
+    /// else (`-C`, `--workspace`, `--agent`, `--setup`, `--hook`, …) is refused.
+    pub allowed: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,44 +39,87 @@ pub enum Agents {
     WithAdapter,
 }
 
-/// Every job git-okr knows; a new job is one line here.
+/// Every job git-okr knows. A job whose command this build does not have is refused
+/// (`available` asks the command tree), so a new job is one line here.
 pub const JOB_KINDS: &[JobKind] = &[
     JobKind {
         name: "kr_measure",
         command: &["kr", "measure"],
         json: true,
         agents: Agents::Never,
+        allowed: &["rev"],
     },
     JobKind {
         name: "plan_generate",
         command: &["plan", "generate"],
         json: false,
         agents: Agents::WithAdapter,
+        allowed: &["kr_id", "objective", "likely_to_miss", "adapter"],
     },
     JobKind {
         name: "plan_run",
         command: &["plan", "run"],
         json: false,
         agents: Agents::Always,
+        allowed: &[
+            "plan",
+            "kr_id",
+            "objective",
+            "generate",
+            "likely_to_miss",
+            "adapter",
+            "timeout",
+            "parallel",
+        ],
     },
     JobKind {
         name: "sync",
         command: &["sync"],
         json: false,
         agents: Agents::Never,
+        allowed: &["remote", "ours", "theirs"],
     },
 ];
 
-impl JobKind {
-    /// The remote a `sync` job names that is not one of `remotes` (a URL or path from the
-    /// shared ref must not make this clone send its state elsewhere).
-    pub fn remote_outside(&self, args: &[String], remotes: &[String]) -> Option<String> {
-        if self.name != "sync" {
-            return None;
+/// The command tree of this build, handed down by the command layer: the daemon parses
+/// job arguments with the very definitions the commands use, without depending on them.
+pub struct Commands {
+    root: clap::Command,
+}
+
+impl Commands {
+    pub fn new(mut root: clap::Command) -> Commands {
+        // Propagates global arguments (-C, --workspace, --agent) into the subcommands,
+        // so they are recognized there (and refused by the allowlist).
+        root.build();
+        Commands { root }
+    }
+
+    fn find(&self, path: &[&str]) -> Option<&clap::Command> {
+        let mut cmd = &self.root;
+        for name in path {
+            cmd = cmd.find_subcommand(name)?;
         }
-        args.iter()
-            .find(|a| !a.starts_with('-') && !remotes.contains(a))
-            .cloned()
+        Some(cmd)
+    }
+}
+
+/// The command tree of this build, as the command layer hands it down to the places
+/// below it that validate a jobs file (`git okr edit`, `init --from`).
+pub type ArgsCheck = fn() -> clap::Command;
+
+/// What a job's arguments are checked against besides the command's definition.
+pub struct Checker<'a> {
+    pub commands: &'a Commands,
+    /// The remotes configured in this clone: the only ones a `sync` job may name.
+    /// `None` when there is no clone to ask (the check happens again before a run).
+    pub remotes: Option<&'a [String]>,
+}
+
+impl JobKind {
+    /// Whether this binary has the job's subcommand.
+    pub fn available(&self, commands: &Commands) -> bool {
+        commands.find(self.command).is_some()
     }
 
     /// Whether running this job with `args` starts a coding agent.
@@ -80,36 +133,135 @@ impl JobKind {
         }
     }
 
-    /// The arguments after `git-okr -C REPO`.
-    pub fn argv(&self, args: &[String]) -> Vec<String> {
-        let mut argv: Vec<String> = self.command.iter().map(|s| s.to_string()).collect();
-        argv.extend(args.iter().cloned());
-        if self.json && !args.iter().any(|a| a == "--json") {
-            argv.push("--json".into());
+    /// Parse `args` with the command's definition and rebuild them from what was parsed:
+    /// options as `--name=value`, flags as `--name`, positionals after `--`. Refused: an
+    /// argument the command does not have, one not on this kind's allowlist, a value that
+    /// starts with `-` or holds a control character, a remote this clone does not have.
+    pub fn check_args(&self, checker: &Checker<'_>, args: &[String]) -> Result<Vec<String>> {
+        let cmd = checker.commands.find(self.command).ok_or_else(|| {
+            anyhow!(
+                "job {} needs `git okr {}`, which this build does not have",
+                self.name,
+                self.command.join(" ")
+            )
+        })?;
+        let fail = |why: String| anyhow!("arguments {args:?} for job {}: {why}", self.name);
+        for a in args {
+            if a.chars().any(char::is_control) {
+                return Err(fail(format!("{a:?} holds a control character")));
+            }
         }
-        argv
+        let argv = std::iter::once(self.command.join(" ")).chain(args.iter().cloned());
+        let matches = cmd.clone().try_get_matches_from(argv).map_err(|e| {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            fail(first.to_string())
+        })?;
+        let mut options = Vec::new();
+        let mut positionals = Vec::new();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches.value_source(id) != Some(ValueSource::CommandLine) {
+                continue;
+            }
+            let shown = match (arg.get_long(), arg.get_short()) {
+                (Some(l), _) => format!("--{l}"),
+                (None, Some(s)) => format!("-{s}"),
+                (None, None) => format!("the {} argument", id.to_uppercase()),
+            };
+            if !self.allowed.contains(&id) {
+                return Err(fail(format!(
+                    "{shown} is not allowed in a scheduled job (allowed: {})",
+                    self.allowed_shown(cmd)
+                )));
+            }
+            if !arg.get_action().takes_values() {
+                options.push(shown);
+                continue;
+            }
+            let values: Vec<String> = matches
+                .get_raw(id)
+                .into_iter()
+                .flatten()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            for v in values {
+                if v.starts_with('-') || v.is_empty() {
+                    return Err(fail(format!(
+                        "{shown} {v:?}: a value in a scheduled job must not be empty or start with '-'"
+                    )));
+                }
+                if self.name == "sync" && id == "remote" {
+                    if let Some(remotes) = checker.remotes {
+                        if !remotes.contains(&v) {
+                            return Err(fail(format!(
+                                "{v:?} is not a remote of this clone ({}); a scheduled sync may only use this clone's own remotes, never a URL or a path",
+                                if remotes.is_empty() { "it has none".to_string() } else { format!("remotes: {}", remotes.join(", ")) }
+                            )));
+                        }
+                    }
+                }
+                if arg.is_positional() {
+                    positionals.push(v);
+                } else {
+                    options.push(format!("{shown}={v}"));
+                }
+            }
+        }
+        let mut out: Vec<String> = self.command.iter().map(|s| s.to_string()).collect();
+        out.extend(options);
+        if self.json {
+            out.push("--json".into());
+        }
+        if !positionals.is_empty() {
+            out.push("--".into());
+            out.extend(positionals);
+        }
+        Ok(out)
+    }
+
+    fn allowed_shown(&self, cmd: &clap::Command) -> String {
+        let names: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| self.allowed.contains(&a.get_id().as_str()))
+            .map(|a| match a.get_long() {
+                Some(l) => format!("--{l}"),
+                None => a.get_id().as_str().to_uppercase(),
+            })
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
     }
 }
 
-/// Every job's name, for messages.
-pub fn job_names() -> Vec<&'static str> {
-    JOB_KINDS.iter().map(|k| k.name).collect()
+/// The jobs this build can run, by name.
+pub fn available_jobs(commands: &Commands) -> Vec<&'static str> {
+    JOB_KINDS
+        .iter()
+        .filter(|k| k.available(commands))
+        .map(|k| k.name)
+        .collect()
 }
 
-/// The kind named `name`; the error lists the known ones.
-pub fn job_kind(name: &str) -> Result<&'static JobKind> {
-    JOB_KINDS.iter().find(|k| k.name == name).ok_or_else(|| {
-        anyhow!(
-            "unknown job {name:?}; jobs available: {}",
-            job_names().join(", ")
-        )
-    })
+/// The kind named `name`, if this build can run it; the error lists what it can.
+pub fn job_kind(commands: &Commands, name: &str) -> Result<&'static JobKind> {
+    let known = available_jobs(commands).join(", ");
+    match JOB_KINDS.iter().find(|k| k.name == name) {
+        Some(k) if k.available(commands) => Ok(k),
+        Some(k) => Err(anyhow!(
+            "job {name} needs `git okr {}`, which this build does not have; jobs available: {known}",
+            k.command.join(" ")
+        )),
+        None => Err(anyhow!("unknown job {name:?}; jobs available: {known}")),
+    }
 }
-
-/// Checks a job's arguments as its command would take them: `argv` is `git-okr`, the
-/// job's subcommand words and its arguments. The command layer hands it in (the daemon
-/// knows no command-line tree); the error is one line saying what is wrong.
-pub type ArgsCheck = fn(argv: &[String]) -> Result<()>;
 
 /// A job checked and ready to schedule.
 pub struct Scheduled {
@@ -117,16 +269,14 @@ pub struct Scheduled {
     pub kind: &'static JobKind,
     pub cron: Cron,
     pub zone: Zone,
+    /// What the daemon runs after `git-okr -C REPO`, rebuilt from the parsed arguments.
+    pub argv: Vec<String>,
 }
 
-/// Check a job completely: its name, arguments (with `check_args`), cron and zone.
-pub fn compile(job: &Job, check_args: ArgsCheck) -> Result<Scheduled> {
-    let kind = job_kind(&job.job)?;
-    let argv: Vec<String> = std::iter::once("git-okr".to_string())
-        .chain(kind.argv(&job.args))
-        .collect();
-    check_args(&argv)
-        .map_err(|e| anyhow!("arguments {:?} for job {}: {e:#}", job.args, job.job))?;
+/// Check a job completely: its name, arguments (parsed as the command would), cron and zone.
+pub fn compile(job: &Job, checker: &Checker<'_>) -> Result<Scheduled> {
+    let kind = job_kind(checker.commands, &job.job)?;
+    let argv = kind.check_args(checker, &job.args)?;
     let cron = Cron::parse(&job.cron)?;
     let zone = Zone::parse(job.tz.as_deref())?;
     Ok(Scheduled {
@@ -134,14 +284,21 @@ pub fn compile(job: &Job, check_args: ArgsCheck) -> Result<Scheduled> {
         kind,
         cron,
         zone,
+        argv,
     })
 }
 
-/// Validate `daemon/jobs.yml` as a whole (for `git okr edit`).
-pub fn validate_jobs(text: &str, check_args: ArgsCheck) -> Result<Jobs> {
+/// Validate `daemon/jobs.yml` as a whole (for `git okr edit`). Remotes are not checked
+/// here (there may be no clone to ask); the daemon checks them before every run.
+pub fn validate_jobs(text: &str, tree: ArgsCheck) -> Result<Jobs> {
     let jobs = Jobs::parse(JOBS_FILE, text)?;
+    let commands = Commands::new(tree());
+    let checker = Checker {
+        commands: &commands,
+        remotes: None,
+    };
     for job in &jobs.jobs {
-        compile(job, check_args).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
+        compile(job, &checker).map_err(|e| anyhow!("{JOBS_FILE}: job {}: {e:#}", job.id))?;
     }
     Ok(jobs)
 }
@@ -149,69 +306,128 @@ pub fn validate_jobs(text: &str, check_args: ArgsCheck) -> Result<Jobs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{Arg, ArgAction, Command};
 
-    #[test]
-    fn unknown_jobs_are_refused_with_the_known_ones() {
-        let err = job_kind("coffee").unwrap_err().to_string();
-        assert!(
-            err.contains("unknown job \"coffee\"") && err.contains("kr_measure, plan_generate"),
-            "{err}"
-        );
+    /// A command tree shaped like git-okr's (global -C/--workspace/--agent), built here so
+    /// the daemon's tests need nothing from the command layer.
+    fn commands() -> Commands {
+        let global = |a: Arg| a.global(true);
+        Commands::new(
+            Command::new("git-okr")
+                .arg(global(Arg::new("chdir").short('C')))
+                .arg(global(Arg::new("workspace").long("workspace")))
+                .arg(global(Arg::new("agent").long("agent")))
+                .subcommand(
+                    Command::new("kr").subcommand(
+                        Command::new("measure")
+                            .arg(Arg::new("rev").long("rev"))
+                            .arg(Arg::new("json").long("json").action(ArgAction::SetTrue))
+                            .arg(Arg::new("hook").long("hook").action(ArgAction::SetTrue)),
+                    ),
+                )
+                .subcommand(
+                    Command::new("sync")
+                        .arg(Arg::new("remote"))
+                        .arg(Arg::new("ours").long("ours").action(ArgAction::SetTrue))
+                        .arg(Arg::new("setup").long("setup").action(ArgAction::SetTrue)),
+                ),
+        )
     }
 
-    #[test]
-    fn shared_sync_jobs_stay_with_local_remotes() {
-        let sync = job_kind("sync").unwrap();
-        let remotes = vec!["origin".to_string()];
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(sync.remote_outside(&args(&[]), &remotes), None);
-        assert_eq!(
-            sync.remote_outside(&args(&["origin", "--ours"]), &remotes),
-            None
-        );
-        assert_eq!(
-            sync.remote_outside(&args(&["https://elsewhere.example/x.git"]), &remotes),
-            Some("https://elsewhere.example/x.git".to_string())
-        );
-        let measure = job_kind("kr_measure").unwrap();
-        assert_eq!(measure.remote_outside(&args(&["HEAD"]), &remotes), None);
-    }
-
-    #[test]
-    fn a_refused_argument_names_the_job() {
-        let job = Job {
-            id: "1".into(),
-            job: "kr_measure".into(),
+    fn job(kind: &str, args: &[&str]) -> Job {
+        Job {
+            id: "a1".into(),
+            job: kind.into(),
             cron: "@daily".into(),
             tz: None,
-            args: vec!["--bogus".into()],
+            args: args.iter().map(|a| a.to_string()).collect(),
             created_at: None,
             created_by: None,
-        };
-        let refuse_bogus: ArgsCheck = |argv| match argv.iter().any(|a| a == "--bogus") {
-            true => Err(anyhow!("unexpected argument '--bogus'")),
-            false => Ok(()),
-        };
-        let err = compile(&job, refuse_bogus).err().expect("refused");
-        assert_eq!(
-            format!("{err:#}"),
-            "arguments [\"--bogus\"] for job kr_measure: unexpected argument '--bogus'"
-        );
-        let seen: ArgsCheck = |argv| {
-            assert_eq!(argv, ["git-okr", "kr", "measure", "--json"]);
-            Ok(())
-        };
-        let job = Job {
-            args: vec![],
-            ..job
-        };
-        assert!(compile(&job, seen).is_ok());
+        }
     }
 
     #[test]
-    fn measure_runs_with_json_once() {
-        let k = job_kind("kr_measure").unwrap();
-        assert_eq!(k.argv(&[]), ["kr", "measure", "--json"]);
-        assert_eq!(k.argv(&["--json".into()]), ["kr", "measure", "--json"]);
+    fn only_jobs_with_a_command_are_available() {
+        let cmds = commands();
+        assert_eq!(available_jobs(&cmds), ["kr_measure", "sync"]);
+        let err = job_kind(&cmds, "coffee").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown job \"coffee\"") && err.contains("kr_measure"),
+            "{err}"
+        );
+        let err = job_kind(&cmds, "plan_run").unwrap_err().to_string();
+        assert!(err.contains("needs `git okr plan run`"), "{err}");
+    }
+
+    #[test]
+    fn arguments_are_rebuilt_from_what_was_parsed() {
+        let cmds = commands();
+        let remotes = vec!["origin".to_string()];
+        let checker = Checker {
+            commands: &cmds,
+            remotes: Some(&remotes),
+        };
+        let argv = |kind: &str, args: &[&str]| compile(&job(kind, args), &checker).map(|s| s.argv);
+        assert_eq!(
+            argv("kr_measure", &["--rev", "main"]).unwrap(),
+            ["kr", "measure", "--rev=main", "--json"]
+        );
+        assert_eq!(
+            argv("sync", &["origin", "--ours"]).unwrap(),
+            ["sync", "--ours", "--", "origin"]
+        );
+        assert_eq!(argv("sync", &[]).unwrap(), ["sync"]);
+    }
+
+    #[test]
+    fn jobs_cannot_choose_repository_identity_configuration_or_remote() {
+        let cmds = commands();
+        let remotes = vec!["origin".to_string()];
+        let checker = Checker {
+            commands: &cmds,
+            remotes: Some(&remotes),
+        };
+        let refused = |kind: &str, args: &[&str], why: &str| {
+            let err = compile(&job(kind, args), &checker)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
+            let err = format!("{err:#}");
+            assert!(err.contains(why), "{args:?}: {err}");
+        };
+        refused("kr_measure", &["-C", "/elsewhere"], "-C is not allowed");
+        refused("kr_measure", &["-C/elsewhere"], "-C is not allowed");
+        refused(
+            "kr_measure",
+            &["--workspace=/x"],
+            "--workspace is not allowed",
+        );
+        refused("kr_measure", &["--agent", "boss"], "--agent is not allowed");
+        refused("kr_measure", &["--hook"], "--hook is not allowed");
+        refused("kr_measure", &["--json"], "--json is not allowed");
+        refused(
+            "kr_measure",
+            &["--rev=--output=/tmp/x"],
+            "must not be empty or start with '-'",
+        );
+        refused("kr_measure", &["--upload-pack=x"], "unexpected argument");
+        refused("kr_measure", &["--rev", "a\nb"], "control character");
+        refused("sync", &["--setup"], "--setup is not allowed");
+        refused(
+            "sync",
+            &["--", "--upload-pack=touch /tmp/x;"],
+            "must not be empty or start with '-'",
+        );
+        refused(
+            "sync",
+            &["https://evil.example/x.git"],
+            "is not a remote of this clone",
+        );
+        refused("sync", &["../other"], "is not a remote of this clone");
+        // Without a clone to ask (editing the file), remotes are checked before each run.
+        let no_clone = Checker {
+            commands: &cmds,
+            remotes: None,
+        };
+        assert!(compile(&job("sync", &["upstream"]), &no_clone).is_ok());
     }
 }

@@ -8,7 +8,7 @@
 
 use super::lock::DaemonLock;
 use super::notify::{self, Notice};
-use super::{compile, Scheduled};
+use super::{compile, Checker, Commands, Scheduled};
 use crate::model::jobs::{Jobs, JOBS_FILE};
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -41,8 +41,17 @@ pub struct Options {
     pub allow_agents: bool,
     /// The remotes configured in this clone: the only ones a shared schedule may sync with.
     pub remotes: Vec<String>,
-    /// How a job's arguments are checked (the command layer's parser).
-    pub check_args: super::ArgsCheck,
+    /// This build's command tree, which job arguments are parsed with.
+    pub commands: Commands,
+}
+
+impl Options {
+    fn checker(&self) -> Checker<'_> {
+        Checker {
+            commands: &self.commands,
+            remotes: Some(&self.remotes),
+        }
+    }
 }
 
 /// What this clone remembers of each job.
@@ -199,7 +208,7 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
         };
         if loaded.as_ref().map(|(t, _)| *t) != Some(tip) {
             let previous = loaded.take().map(|(_, jobs)| jobs).unwrap_or_default();
-            let jobs = load_jobs(store, tip, previous, opts.check_args, log);
+            let jobs = load_jobs(store, tip, previous, &opts.checker(), log);
             let now = Utc::now();
             for s in &jobs {
                 if state.reference(s).is_none() {
@@ -261,7 +270,7 @@ fn load_jobs(
     store: &Store,
     tip: Option<gix::ObjectId>,
     previous: Vec<Scheduled>,
-    check_args: super::ArgsCheck,
+    checker: &Checker<'_>,
     log: &mut Logger,
 ) -> Vec<Scheduled> {
     let text = store
@@ -276,7 +285,7 @@ fn load_jobs(
     };
     let mut out = Vec::new();
     for job in &jobs.jobs {
-        match compile(job, check_args) {
+        match compile(job, checker) {
             Ok(s) => out.push(s),
             Err(e) => log.log(format!("job {} skipped: {e:#}", job.id)),
         }
@@ -301,7 +310,6 @@ fn load_jobs(
 
 /// Run one job to its end (a signal waits for it), record it, log it and notify.
 async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &mut Logger) {
-    let argv = s.kind.argv(&s.job.args);
     let started_at = Utc::now();
     state.entry(s).last_run = Some(started_at);
     if s.kind.starts_agents(&s.job.args) && !opts.allow_agents {
@@ -312,14 +320,15 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
         ));
         return;
     }
-    if let Some(remote) = s.kind.remote_outside(&s.job.args, &opts.remotes) {
-        log.log(format!(
-            "job {} ({}) skipped: {remote:?} is not a remote of this clone; a schedule from the \
-             shared ref may only sync with this clone's own remotes",
-            s.job.id, s.job.job
-        ));
-        return;
-    }
+    // Checked again right before it runs (this clone's remotes may have changed since the
+    // schedule was read), and run with the argument list rebuilt by that check.
+    let argv = match compile(&s.job, &opts.checker()) {
+        Ok(checked) => checked.argv,
+        Err(e) => {
+            log.log(format!("job {} ({}) refused: {e:#}", s.job.id, s.job.job));
+            return;
+        }
+    };
     log.log(format!(
         "job {} ({}) runs: git okr {}",
         s.job.id,
@@ -331,7 +340,7 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
     cmd.arg("-C")
         .arg(&opts.repo)
         .args(&argv)
-        .env(crate::env_vars::DAEMON_JOB, "1")
+        .env(crate::env_vars::DAEMON_JOB, &s.job.id)
         .stdin(Stdio::null())
         // Its own process group: a Ctrl-C at the terminal stops the daemon after the job,
         // not the job in the middle.

@@ -71,15 +71,39 @@ impl Jobs {
         self.jobs.iter().find(|j| j.id == id)
     }
 
-    /// One more than the largest numeric id (ids are never reused while their job exists).
-    pub fn next_id(&self) -> String {
-        let max = self
+    /// A new id: 8 random hex digits, so jobs scheduled at the same time in two clones
+    /// do not collide when their refs are merged (older files used 1, 2, 3…; those stay valid).
+    pub fn new_id(&self) -> String {
+        loop {
+            let id = format!("{:08x}", rand::random::<u32>());
+            // All digits would look like an old sequential id; unused here, of course.
+            if self.get(&id).is_none() && id.parse::<u64>().is_err() {
+                return id;
+            }
+        }
+    }
+
+    /// The job whose id is `id`, or the only one whose id starts with it.
+    pub fn find(&self, id: &str) -> Result<Option<&Job>> {
+        if let Some(job) = self.get(id) {
+            return Ok(Some(job));
+        }
+        let found: Vec<&Job> = self
             .jobs
             .iter()
-            .filter_map(|j| j.id.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0);
-        (max + 1).to_string()
+            .filter(|j| !id.is_empty() && j.id.starts_with(id))
+            .collect();
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => bail!(
+                "job id {id:?} is ambiguous: {}",
+                many.iter()
+                    .map(|j| j.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
 }
 
@@ -90,7 +114,6 @@ mod tests {
     #[test]
     fn round_trip_and_ids() {
         let mut jobs = Jobs::default();
-        assert_eq!(jobs.next_id(), "1");
         jobs.jobs.push(Job {
             id: "1".into(),
             job: "kr_measure".into(),
@@ -102,7 +125,14 @@ mod tests {
         });
         let text = jobs.render().unwrap();
         assert_eq!(Jobs::parse(JOBS_FILE, &text).unwrap(), jobs);
-        assert_eq!(jobs.next_id(), "2");
+        let id = jobs.new_id();
+        assert!(
+            id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()) && id != "1",
+            "{id}"
+        );
+        assert_ne!(id, jobs.new_id(), "random");
+        assert_eq!(jobs.find("1").unwrap().unwrap().id, "1");
+        assert!(jobs.find("2").unwrap().is_none());
     }
 
     #[test]

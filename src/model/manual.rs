@@ -1,9 +1,14 @@
 //! `metrics/manual.yml`: metrics people (or CI scripts) record by hand.
+//!
+//! Read in both forms OKRchestra reads: `metrics: [...]` and a top-level list. A
+//! metric may carry `dimensions` (a map); the same key may appear once per
+//! dimension set.
 
+use super::snapshot::{value_key, Dimensions};
 use super::{at, yaml_error, LineIndex};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const MANUAL_FILE: &str = "metrics/manual.yml";
 
@@ -28,6 +33,27 @@ pub struct ManualMetric {
     /// Who recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "super::snapshot::deserialize_dimensions"
+    )]
+    pub dimensions: Dimensions,
+}
+
+impl ManualMetric {
+    /// The key its value is looked up by (see [`value_key`]).
+    pub fn value_key(&self) -> String {
+        value_key(&self.key, &self.dimensions)
+    }
+}
+
+/// The two layouts OKRchestra accepts.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Layout {
+    Wrapped(ManualMetrics),
+    List(Vec<ManualMetric>),
 }
 
 impl ManualMetrics {
@@ -35,16 +61,27 @@ impl ManualMetrics {
         if text.trim().is_empty() {
             return Ok(ManualMetrics::default());
         }
-        let m: ManualMetrics = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        let m = parse_layout(path, text)?;
         let lines = LineIndex::new(text, &["key"]);
         let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut value_keys: HashMap<String, Option<usize>> = HashMap::new();
         for metric in &m.metrics {
             let n = seen.entry(metric.key.as_str()).or_insert(0);
             let line = lines.line("key", &metric.key, *n);
             *n += 1;
             validate_key(&metric.key).map_err(|e| anyhow::anyhow!("{}: {e}", at(path, line)))?;
-            if *n > 1 {
-                bail!("{}: duplicate metric key {:?}", at(path, line), metric.key);
+            if let Some(first) = value_keys.insert(metric.value_key(), line) {
+                let dims = if metric.dimensions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with the same dimensions {:?}", metric.dimensions)
+                };
+                bail!(
+                    "{}: duplicate metric key {:?}{dims} (first at {})",
+                    at(path, line),
+                    metric.key,
+                    at(path, first)
+                );
             }
             if !metric.value.is_finite() {
                 bail!(
@@ -61,16 +98,42 @@ impl ManualMetrics {
         Ok(serde_yaml::to_string(self)?)
     }
 
-    /// Replace the metric with the same key, or add it.
+    /// Replace the metric with the same key and dimensions, or add it.
     pub fn upsert(&mut self, metric: ManualMetric) {
-        match self.metrics.iter_mut().find(|m| m.key == metric.key) {
+        match self
+            .metrics
+            .iter_mut()
+            .find(|m| m.key == metric.key && m.dimensions == metric.dimensions)
+        {
             Some(slot) => *slot = metric,
             None => self.metrics.push(metric),
         }
     }
 
+    /// The undimensioned metric `key`.
     pub fn get(&self, key: &str) -> Option<&ManualMetric> {
-        self.metrics.iter().find(|m| m.key == key)
+        self.metrics
+            .iter()
+            .find(|m| m.key == key && m.dimensions.is_empty())
+    }
+}
+
+/// `metrics: [...]` or a top-level list; an error names the line either layout stopped at.
+fn parse_layout(path: &str, text: &str) -> Result<ManualMetrics> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+    if value.is_sequence() {
+        let list: Vec<ManualMetric> =
+            serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
+        return Ok(ManualMetrics { metrics: list });
+    }
+    if value.is_null() {
+        return Ok(ManualMetrics::default());
+    }
+    match serde_yaml::from_str::<Layout>(text) {
+        Ok(Layout::Wrapped(m)) => Ok(m),
+        Ok(Layout::List(list)) => Ok(ManualMetrics { metrics: list }),
+        // Untagged errors say nothing useful: parse again as the wrapped form for a located error.
+        Err(_) => serde_yaml::from_str::<ManualMetrics>(text).map_err(|e| yaml_error(path, e)),
     }
 }
 
@@ -111,12 +174,36 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert_eq!(err, "metrics/manual.yml:4: duplicate metric key \"a.b\"");
+        assert_eq!(
+            err,
+            "metrics/manual.yml:4: duplicate metric key \"a.b\" (first at metrics/manual.yml:2)"
+        );
         let err = ManualMetrics::parse(MANUAL_FILE, "metrics:\n  - key: a.b\n    value: many\n")
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("metrics/manual.yml:3:"), "{err}");
         assert!(validate_key("bad key").is_err());
         assert!(validate_key("a..b").is_err());
+    }
+
+    #[test]
+    fn reads_a_top_level_list_with_dimension_sets() {
+        let text = "- key: ci.pass_rate\n  value: 0.9\n  unit: ratio\n  dimensions: {suite: unit}\n- key: ci.pass_rate\n  value: 0.8\n  unit: ratio\n  dimensions: {suite: e2e}\n- key: ci.pass_rate\n  value: 0.85\n  unit: ratio\n";
+        let m = ManualMetrics::parse(MANUAL_FILE, text).unwrap();
+        assert_eq!(m.metrics.len(), 3);
+        assert_eq!(m.get("ci.pass_rate").unwrap().value, 0.85);
+        assert_eq!(m.metrics[0].value_key(), "ci.pass_rate{suite=unit}");
+        let dup = format!("{text}- key: ci.pass_rate\n  value: 1\n  dimensions: {{suite: e2e}}\n");
+        let err = ManualMetrics::parse(MANUAL_FILE, &dup)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("metrics/manual.yml:12: duplicate metric key"),
+            "{err}"
+        );
+        let err = ManualMetrics::parse(MANUAL_FILE, "- key: a.b\n  value: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("metrics/manual.yml:2:"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! `model` depends on nothing else of ours.
 
 pub mod definitions;
+pub mod duration;
 pub mod jobs;
 pub mod manual;
 pub mod okrs;

@@ -4,7 +4,7 @@
 //! serde_yaml's line numbers in errors) and into a `serde_yaml::Value` that edits
 //! work on, so fields git-okr does not know survive a rewrite in their order.
 
-use super::{at, fmt_num, yaml_error, LineIndex};
+use super::{at, yaml_error, LineIndex};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -132,6 +132,10 @@ pub struct KeyResult {
     pub weight: Option<f64>,
     #[serde(default)]
     pub unit: Option<String>,
+    /// Which dimensioned point of the metric this KR reads (`{suite: e2e}`); without
+    /// it, the metric's undimensioned point.
+    #[serde(default, deserialize_with = "super::snapshot::deserialize_dimensions")]
+    pub dimensions: super::snapshot::Dimensions,
 }
 
 impl KeyResult {
@@ -140,9 +144,33 @@ impl KeyResult {
         self.target > self.baseline
     }
 
-    /// clamp((current − baseline) / (target − baseline), 0, 1)
+    /// A KR whose baseline equals its target: a level to hold, reached when the value
+    /// is at least the target (as OKRchestra scores it), never "in progress".
+    pub fn is_flat(&self) -> bool {
+        self.target == self.baseline
+    }
+
+    /// Whether `current` meets the target, in the KR's direction (a flat KR: at least it).
+    pub fn reached(&self, current: f64) -> bool {
+        if self.is_increasing() || self.is_flat() {
+            current >= self.target
+        } else {
+            current <= self.target
+        }
+    }
+
+    /// clamp((current − baseline) / (target − baseline), 0, 1); a flat KR scores 1 when
+    /// reached, else 0.
     pub fn score(&self, current: f64) -> f64 {
+        if self.is_flat() {
+            return if self.reached(current) { 1.0 } else { 0.0 };
+        }
         ((current - self.baseline) / (self.target - self.baseline)).clamp(0.0, 1.0)
+    }
+
+    /// The key its value is looked up by among measured values (see `snapshot::value_key`).
+    pub fn value_key(&self) -> String {
+        super::snapshot::value_key(&self.metric_key, &self.dimensions)
     }
 
     pub fn weight(&self) -> f64 {
@@ -499,7 +527,6 @@ fn validate_kr(kr: &KeyResult, path: &str, line: Option<usize>) -> Result<()> {
     let ok = !kr.metric_key.trim().is_empty()
         && kr.baseline.is_finite()
         && kr.target.is_finite()
-        && kr.baseline != kr.target
         && kr.confidence.is_none_or(|c| (0.0..=1.0).contains(&c))
         && kr.weight.is_none_or(|w| w.is_finite() && w >= 0.0);
     if ok {
@@ -512,12 +539,6 @@ fn validate_kr(kr: &KeyResult, path: &str, line: Option<usize>) -> Result<()> {
     }
     if !kr.baseline.is_finite() || !kr.target.is_finite() {
         bail!("{here}: {id}: baseline and target must be finite numbers");
-    }
-    if kr.baseline == kr.target {
-        bail!(
-            "{here}: {id}: target equals baseline ({}); a key result must move from its baseline",
-            fmt_num(kr.target)
-        );
     }
     if let Some(c) = kr.confidence {
         if !(0.0..=1.0).contains(&c) {
@@ -597,10 +618,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing field `metric_key`"), "{err}");
-        let err = parse(&ORG.replace("target: 100", "target: 0"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("target equals baseline"), "{err}");
+        // A KR whose target equals its baseline is a level to hold (OKRchestra has them).
+        let set = parse(&ORG.replace("target: 100", "target: 0")).unwrap();
+        let kr = set.find_kr("KR-1.1").unwrap().kr;
+        assert!(kr.is_flat() && kr.reached(0.0) && !kr.reached(-1.0));
+        assert_eq!((kr.score(5.0), kr.score(-1.0)), (1.0, 0.0));
     }
 
     #[test]
@@ -660,8 +682,8 @@ mod tests {
             + 1;
         assert_eq!(err, format!("okrs/b.yml:2: duplicate objective_id \"O-299\" (first defined at okrs/a.yml:{first})"));
         let bad = generated(300).replacen(
-            "kr_id: K-299.19\n        metric_key: m.299.19\n        baseline: 0",
-            "kr_id: K-299.19\n        metric_key: m.299.19\n        baseline: 10",
+            "kr_id: K-299.19\n        metric_key: m.299.19\n",
+            "kr_id: K-299.19\n        metric_key: m.299.19\n        confidence: 2\n",
             1,
         );
         let line = bad
@@ -672,7 +694,7 @@ mod tests {
         let err = parse(&bad).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
-                "okrs/org.yml:{line}: K-299.19: target equals baseline"
+                "okrs/org.yml:{line}: K-299.19: confidence 2 is outside 0..1"
             )),
             "{err}"
         );

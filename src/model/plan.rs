@@ -37,6 +37,9 @@ pub struct Plan {
     #[serde(default)]
     pub base: Option<String>,
     pub key_results: Vec<KrContext>,
+    /// The role agents take on the tasks (OKRchestra's `agent_role`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_role: Option<String>,
     pub guardrails: Guardrails,
     pub tasks: Vec<Task>,
 }
@@ -55,7 +58,7 @@ pub struct KrContext {
     /// How far the metric still has to move towards the target (target − current, or
     /// target − baseline without a value); negative for decreasing KRs.
     pub gap: f64,
-    /// `increase` or `decrease`.
+    /// `increase`, `decrease`, or `hold` (baseline = target: keep it at least there).
     pub direction: String,
     pub owner: Option<String>,
     pub status: String,

@@ -96,7 +96,13 @@ pub fn load(store: &Store, name: &str) -> Result<Adapter> {
                 .map_err(|_| anyhow!("git config {}: {v:?} is not a whole number", key(k))),
         }
     };
-    let timeout = number("timeout")?;
+    // Seconds, or a Go duration (`30m`) as OKRchestra's scripts write them.
+    let timeout = get("timeout")
+        .map(|v| {
+            crate::model::duration::parse_secs(&v)
+                .map_err(|e| anyhow!("git config {}: {e}", key("timeout")))
+        })
+        .transpose()?;
     if timeout == Some(0) {
         bail!(
             "git config {}: the timeout must be at least 1 second",

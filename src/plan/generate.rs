@@ -35,6 +35,10 @@ pub struct PlanRequest {
     pub objective: Option<String>,
     /// Ask this agent for the tasks; `None` uses the built-in templates.
     pub adapter: Option<String>,
+    /// Plan as of this past day: its latest snapshot's values, filed under that day.
+    pub as_of: Option<chrono::NaiveDate>,
+    /// The role agents take on the tasks.
+    pub agent_role: Option<String>,
 }
 
 /// A plan committed to the state, and its state path.
@@ -53,7 +57,11 @@ pub fn generate(ctx: &Ctx, args: &PlanRequest) -> Result<GeneratedPlan> {
         None => None,
     };
     let now = chrono::Local::now();
-    let date = now.format("%Y-%m-%d").to_string();
+    let date = args
+        .as_of
+        .unwrap_or(now.date_naive())
+        .format("%Y-%m-%d")
+        .to_string();
     let mut plan = draft(ctx, &snap, args, now)?;
     plan.tasks = match &adapter {
         None => builtin_tasks(&plan.key_results),
@@ -110,7 +118,12 @@ fn draft(
     now: chrono::DateTime<chrono::Local>,
 ) -> Result<Plan> {
     let set = load_okrs(snap)?;
-    let values = latest_values(snap)?;
+    let values = match args.as_of {
+        Some(day) => crate::measure::snapshot_on_or_before(snap, day)?
+            .map(|(_, s)| s.values())
+            .unwrap_or_default(),
+        None => latest_values(snap)?,
+    };
     let selected = select(&set, args)?;
     let key_results: Vec<KrContext> = selected.iter().map(|k| context(k, &values)).collect();
     let mut owners: Vec<Option<&String>> = key_results.iter().map(|k| k.owner.as_ref()).collect();
@@ -128,6 +141,7 @@ fn draft(
         owner,
         base: snap.tip().map(|t| t.to_string()),
         key_results,
+        agent_role: args.agent_role.clone(),
         guardrails: Guardrails {
             standards: snap.read_text(STANDARDS_FILE)?.unwrap_or_default(),
             values: snap.read_text(VALUES_FILE)?.unwrap_or_default(),
@@ -173,7 +187,7 @@ fn select<'a>(set: &'a OkrSet, args: &PlanRequest) -> Result<Vec<KrRef<'a>>> {
 
 fn context(k: &KrRef<'_>, values: &BTreeMap<String, f64>) -> KrContext {
     let kr = k.kr;
-    let current = values.get(&kr.metric_key).copied().or(kr.current);
+    let current = values.get(&kr.value_key()).copied().or(kr.current);
     KrContext {
         kr_id: kr.kr_id.clone(),
         description: kr.description.clone(),
@@ -184,7 +198,9 @@ fn context(k: &KrRef<'_>, values: &BTreeMap<String, f64>) -> KrContext {
         current,
         target: kr.target,
         gap: kr.target - current.unwrap_or(kr.baseline),
-        direction: if kr.is_increasing() {
+        direction: if kr.is_flat() {
+            "hold"
+        } else if kr.is_increasing() {
             "increase"
         } else {
             "decrease"

@@ -56,6 +56,16 @@ fn kr_context(kr: &KrContext) -> String {
 /// The prompt for one task of a plan run.
 pub fn task_prompt(plan: &Plan, task: &Task) -> String {
     let mut out = guardrails(plan);
+    if let Some(role) = &plan.agent_role {
+        out.push_str(&format!(
+            "# Your role
+
+{}
+
+",
+            role.trim()
+        ));
+    }
     out.push_str("# Key result this task serves\n\n");
     if let Some(kr) = plan.key_results.iter().find(|k| k.kr_id == task.kr_id) {
         out.push_str(&kr_context(kr));
@@ -110,6 +120,7 @@ mod tests {
             generator: "builtin".into(),
             owner: None,
             base: None,
+            agent_role: Some("software_engineer".into()),
             key_results: vec![],
             guardrails: Guardrails {
                 standards: "STANDARDS".into(),

@@ -352,8 +352,8 @@ mod tests {
             err.starts_with("KR-1.1.status: \"done\" is not a status"),
             "{err}"
         );
-        let err = set("KR-1.1.target=0").unwrap_err().to_string();
-        assert!(err.contains("target equals baseline"), "{err}");
+        let err = set("KR-1.1.confidence=2").unwrap_err().to_string();
+        assert!(err.contains("confidence 2 is outside 0..1"), "{err}");
         let err = set("OBJ-1.due=soon").unwrap_err().to_string();
         assert!(err.contains("OBJ-1.due: \"soon\" is not a date"), "{err}");
         assert!(parse_set("KR-1.1=3").is_err());

@@ -66,7 +66,8 @@ pub fn forecast(
     let ys: Vec<f64> = recent.iter().map(|(_, v)| *v).collect();
     let (slope, intercept) = least_squares(&xs, &ys)?;
     let projected = intercept + slope * (due - origin).num_days() as f64;
-    let increasing = target > baseline;
+    // A flat KR (target = baseline) is reached at or above its target, as it is scored.
+    let increasing = target >= baseline;
     let likely_to_miss = if increasing {
         projected < target
     } else {

@@ -142,7 +142,8 @@ fn parse_snapshot(path: &str, bytes: &[u8]) -> Result<(NaiveDate, Snapshot)> {
 struct Indexed<'s> {
     date: NaiveDate,
     krs: HashMap<&'s str, &'s KrPoint>,
-    values: HashMap<&'s str, f64>,
+    /// Every point's value by its value key, computed once per snapshot.
+    values: BTreeMap<String, f64>,
 }
 
 impl<'s> Indexed<'s> {
@@ -152,11 +153,11 @@ impl<'s> Indexed<'s> {
             // The first entry of an id wins, as a search from the top would find it.
             krs.entry(k.kr_id.as_str()).or_insert(k);
         }
-        let mut values = HashMap::with_capacity(s.points.len());
-        for p in &s.points {
-            values.entry(p.key.as_str()).or_insert(p.value);
+        Indexed {
+            date,
+            krs,
+            values: s.values(),
         }
-        Indexed { date, krs, values }
     }
 }
 
@@ -180,7 +181,7 @@ fn histories(set: &OkrSet, snapshots: &[(NaiveDate, Snapshot)]) -> BTreeMap<Stri
                 // OKRchestra's snapshots have no key_results: fall back to the metric.
                 let value = entry
                     .and_then(|k| k.value)
-                    .or_else(|| s.values.get(kr.metric_key.as_str()).copied());
+                    .or_else(|| s.values.get(&kr.value_key()).copied());
                 let status = entry.map(|k| k.status.clone());
                 let changed_from = match (&last_status, &status) {
                     (Some(before), Some(now)) if before != now => Some(before.clone()),

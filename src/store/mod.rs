@@ -113,6 +113,52 @@ impl<T> Outcome<T> {
     }
 }
 
+/// Who made a commit and when (seconds since the Unix epoch, UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub name: String,
+    pub email: String,
+    pub time: i64,
+}
+
+/// The commits of one `transact_chain`, written but not yet on the ref.
+pub struct Chain<'s> {
+    store: &'s Store,
+    head: Option<ObjectId>,
+    tree: Option<ObjectId>,
+    subject: String,
+}
+
+impl Chain<'_> {
+    /// Write a commit of `changes` on top of the chain (even when the tree stays the
+    /// same: a record of an event is worth a commit). `stamp` sets author, committer and
+    /// time; without it the user's identity and the current time are used.
+    pub fn commit(
+        &mut self,
+        changes: &Changes,
+        message: &CommitMessage,
+        stamp: Option<&Stamp>,
+    ) -> Result<ObjectId> {
+        let tree = self.store.write_tree(self.tree, changes)?;
+        let parents: Vec<ObjectId> = self.head.into_iter().collect();
+        let id = match stamp {
+            Some(stamp) => self
+                .store
+                .write_commit_stamped(tree, parents, message, stamp)?,
+            None => self.store.write_commit(tree, parents, message)?,
+        };
+        self.head = Some(id);
+        self.tree = Some(tree);
+        self.subject = message.subject.clone();
+        Ok(id)
+    }
+
+    /// The chain's newest commit (the tip it started on before any commit).
+    pub fn head(&self) -> Option<ObjectId> {
+        self.head
+    }
+}
+
 /// A read-only view of `refs/okr/state` at one commit.
 pub struct Snapshot<'s> {
     store: &'s Store,
@@ -221,6 +267,46 @@ impl Store {
         )
     }
 
+    /// Several commits in one ref update: `op` writes a chain of commits on top of the
+    /// tip it is shown (each may carry its own author, committer and time, as an
+    /// import of earlier history needs), then the ref moves to the chain's head with
+    /// one compare-and-swap. On a lost race the chain is discarded and `op` runs again
+    /// on the new tip. An empty chain changes nothing.
+    pub fn transact_chain<T>(
+        &self,
+        mut op: impl FnMut(&Snapshot<'_>, &mut Chain<'_>) -> Result<T>,
+    ) -> Result<(Option<ObjectId>, T)> {
+        let mut last_error = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            let snap = self.snapshot()?;
+            let mut chain = Chain {
+                store: self,
+                head: snap.tip,
+                tree: snap.tree,
+                subject: String::new(),
+            };
+            let value = op(&snap, &mut chain)?;
+            if chain.head == snap.tip {
+                return Ok((None, value));
+            }
+            let head = chain.head.expect("a chain that moved has a head");
+            match self.move_ref(snap.tip, head, &chain.subject) {
+                Ok(()) => return Ok((Some(head), value)),
+                Err(e) => {
+                    if self.tip()? == snap.tip && !is_lock_contention(&e) {
+                        return Err(e.context("updating refs/okr/state"));
+                    }
+                    last_error = Some(e);
+                    backoff(attempt);
+                }
+            }
+        }
+        bail!(
+            "refs/okr/state kept moving under concurrent writers; gave up after {MAX_ATTEMPTS} attempts (last: {})",
+            last_error.map(|e| e.to_string()).unwrap_or_default()
+        )
+    }
+
     /// Write a commit whose tree is `tree` with the given parents (used by sync's merge too).
     pub fn write_commit(
         &self,
@@ -240,6 +326,28 @@ impl Store {
         let commit = self
             .repo
             .new_commit_as(committer, author, message.render(), tree, parents)
+            .git("writing a state commit")?;
+        Ok(commit.id)
+    }
+
+    /// Like `write_commit`, but authored and committed by `stamp` (who and when).
+    fn write_commit_stamped(
+        &self,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+        message: &CommitMessage,
+        stamp: &Stamp,
+    ) -> Result<ObjectId> {
+        let sig = gix::actor::Signature {
+            name: stamp.name.as_str().into(),
+            email: stamp.email.as_str().into(),
+            time: gix::date::Time::new(stamp.time, 0),
+        };
+        let mut buf = gix::date::parse::TimeBuf::default();
+        let sig = sig.to_ref(&mut buf);
+        let commit = self
+            .repo
+            .new_commit_as(sig, sig, message.render(), tree, parents)
             .git("writing a state commit")?;
         Ok(commit.id)
     }
@@ -314,6 +422,26 @@ impl Store {
             .reference(name, id, PreviousValue::Any, format!("git-okr: {why}"))
             .map(|_| ())
             .map_err(gix_error)
+    }
+
+    /// The newest commit on `start`'s first-parent line committed at or before `time`
+    /// (seconds since the Unix epoch): what a branch, or the state ref, was at that
+    /// moment. `None` when even its first commit is later.
+    pub fn first_parent_at_or_before(
+        &self,
+        start: ObjectId,
+        time: i64,
+    ) -> Result<Option<ObjectId>> {
+        let mut next = Some(start);
+        while let Some(id) = next {
+            let commit = self.repo.find_commit(id).git("reading a commit")?;
+            let when = commit.time().git("reading a commit's time")?.seconds;
+            if when <= time {
+                return Ok(Some(id));
+            }
+            next = commit.parent_ids().next().map(|p| p.detach());
+        }
+        Ok(None)
     }
 
     /// The best common ancestor of two commits, or `None` when their histories are unrelated.

@@ -76,6 +76,10 @@ pub fn resolve_remote(store: &Store, arg: Option<&str>) -> Result<Remote> {
     let repo = store.repo();
     let names: Vec<String> = repo.remote_names().iter().map(|n| n.to_string()).collect();
     if let Some(arg) = arg {
+        // Never a value git could read as an option (`--upload-pack=…`), even after `--`.
+        if arg.starts_with('-') || arg.is_empty() || arg.chars().any(char::is_control) {
+            bail!("{arg:?} is not a remote name, URL or path (it must not be empty, start with '-' or hold control characters)");
+        }
         if names.iter().any(|n| n == arg) {
             return Ok(Remote::new(arg, true));
         }
@@ -144,6 +148,8 @@ pub fn fetch(store: &Store, remote: &Remote) -> Result<Option<ObjectId>> {
             "--prune",
             "--no-write-fetch-head",
             "--no-tags",
+            // Values after `--`: a remote is never read as an option.
+            "--",
             &remote.name,
             &spec,
         ],
@@ -189,7 +195,8 @@ pub fn push(
     if let Some(l) = &lease_arg {
         args.push(l);
     }
-    args.extend([remote.name.as_str(), refspec.as_str()]);
+    // Values after `--`: a remote is never read as an option.
+    args.extend(["--", remote.name.as_str(), refspec.as_str()]);
     let (ok, out, err) = git(store, &args)?;
     if ok {
         store.set_ref(&remote.tracking, tip, "pushed")?;
@@ -428,7 +435,7 @@ pub fn setup(store: &Store, remote: &Remote, push_too: bool) -> Result<Setup> {
         bail!("--setup needs a configured remote, not a URL or path ({}); add it with `git remote add NAME URL`", remote.name);
     }
     let get = |key: &str| -> Result<Vec<String>> {
-        let (_, out, _) = git(store, &["config", "--get-all", key])?;
+        let (_, out, _) = git(store, &["config", "--get-all", "--", key])?;
         Ok(out.lines().map(str::to_string).collect())
     };
     let mut wanted = vec![(
@@ -453,7 +460,7 @@ pub fn setup(store: &Store, remote: &Remote, push_too: bool) -> Result<Setup> {
             report.present.push((key, value));
             continue;
         }
-        let (ok, _, err) = git(store, &["config", "--add", &key, &value])?;
+        let (ok, _, err) = git(store, &["config", "--add", "--", &key, &value])?;
         if !ok {
             bail!("git config --add {key} {value} failed: {}", err.trim());
         }

@@ -322,7 +322,7 @@ fn merge_list(
         }
     }
     let mut out = Vec::new();
-    for id in ids {
+    for &id in &ids {
         let (bm, om, tm) = (
             bi.get(id).copied(),
             oi.get(id).copied(),
@@ -335,6 +335,18 @@ fn merge_list(
         };
         let item = match (om, tm) {
             (Some(om), Some(tm)) if om == tm => Some(om.clone()),
+            // Two clones scheduled different jobs under the same id (older files numbered
+            // jobs 1, 2, 3…): both are kept, one under a new id.
+            (Some(om), Some(tm)) if level == Level::Job && bm.is_none() => {
+                let (kept, renamed) = both_jobs(id, om.clone(), tm.clone(), &ids, id_field);
+                m.note(format!(
+                    "{}: two different jobs were added as {id}; kept both, one as {}",
+                    cx.file,
+                    renamed.get(id_field).map(key_str).unwrap_or_default()
+                ));
+                out.push(Value::Mapping(kept));
+                Some(renamed)
+            }
             (Some(om), Some(tm)) => Some(merge_map(&inner, level, bm, om, tm, m)),
             (Some(kept), None) | (None, Some(kept)) => {
                 let ours_kept = oi.contains_key(id);
@@ -386,6 +398,32 @@ fn index_by_id<'v>(
         by_id.entry(id).or_insert(map);
     }
     Some((order, by_id))
+}
+
+/// Two different jobs added under the same `id` on each side: the one that sorts first
+/// keeps the id, the other gets `<id>-<hash of its content>`, the same in every clone
+/// that makes this merge.
+fn both_jobs(
+    id: &str,
+    o: Mapping,
+    t: Mapping,
+    taken: &[&str],
+    id_field: &str,
+) -> (Mapping, Mapping) {
+    let text = |m: &Mapping| serde_yaml::to_string(m).unwrap_or_default();
+    let (keep, mut other) = if text(&o) <= text(&t) { (o, t) } else { (t, o) };
+    // FNV-1a, stable across builds.
+    let mut hash: u32 = 0x811c9dc5;
+    for b in text(&other).bytes() {
+        hash ^= b as u32;
+        hash = hash.wrapping_mul(0x01000193);
+    }
+    let mut new_id = format!("{id}-{:08x}", hash);
+    while taken.contains(&new_id.as_str()) {
+        new_id.push('x');
+    }
+    other.insert(Value::String(id_field.into()), Value::String(new_id));
+    (keep, other)
 }
 
 /// A mapping without what measurement writes (on it and on its key results).

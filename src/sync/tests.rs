@@ -385,6 +385,55 @@ fn jobs_merge_by_id() {
 }
 
 #[test]
+fn jobs_added_in_two_clones_are_both_kept() {
+    let f = "daemon/jobs.yml";
+    let b = "jobs: []\n";
+    let o = "jobs:\n- id: 3fa94c2e\n  job: kr_measure\n  cron: '@daily'\n";
+    let t = "jobs:\n- id: 71c0d9aa\n  job: sync\n  cron: '@hourly'\n";
+    let (out, m) = merge(
+        &files(&[(f, b)]),
+        &files(&[(f, o)]),
+        &files(&[(f, t)]),
+        Resolution::Stop,
+    );
+    assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    assert!(
+        out[f].contains("3fa94c2e") && out[f].contains("71c0d9aa"),
+        "{}",
+        out[f]
+    );
+    // Old sequential ids: both clones scheduled a job 1. Both survive, whichever side
+    // merges, and every resolution keeps them (no conflict to settle).
+    let o = "jobs:\n- id: '1'\n  job: kr_measure\n  cron: '@daily'\n";
+    let t = "jobs:\n- id: '1'\n  job: sync\n  cron: '@hourly'\n";
+    for res in [Resolution::Stop, Resolution::Ours, Resolution::Theirs] {
+        let (ab, m) = merge(&files(&[(f, b)]), &files(&[(f, o)]), &files(&[(f, t)]), res);
+        let (ba, _) = merge(&files(&[(f, b)]), &files(&[(f, t)]), &files(&[(f, o)]), res);
+        assert!(m.conflicts.is_empty());
+        let jobs = crate::model::jobs::Jobs::parse(f, &ab[f]).unwrap();
+        let mut kinds: Vec<&str> = jobs.jobs.iter().map(|j| j.job.as_str()).collect();
+        kinds.sort();
+        assert_eq!(kinds, ["kr_measure", "sync"], "{}", ab[f]);
+        let ids = |text: &str| {
+            let mut v: Vec<(String, String)> = crate::model::jobs::Jobs::parse(f, text)
+                .unwrap()
+                .jobs
+                .into_iter()
+                .map(|j| (j.job, j.id))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&ab[f]), ids(&ba[f]), "the same ids whoever merges");
+        assert!(
+            m.notes.iter().any(|n| n.contains("kept both")),
+            "{:?}",
+            m.notes
+        );
+    }
+}
+
+#[test]
 fn other_files_merge_whole() {
     let f = "culture/values.md";
     let b = files(&[(f, "base\n")]);

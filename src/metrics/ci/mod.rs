@@ -385,8 +385,23 @@ pub fn points(
     defs: &Definitions,
     now: DateTime<Utc>,
 ) -> Result<Vec<MetricPoint>> {
+    points_with_report(snap, defs, now, None)
+}
+
+/// Like [`points`], with `report` (the text of a ci_report.json about to be recorded)
+/// standing in for the state's.
+pub fn points_with_report(
+    snap: &Snapshot<'_>,
+    defs: &Definitions,
+    now: DateTime<Utc>,
+    report: Option<&str>,
+) -> Result<Vec<MetricPoint>> {
     let mut points = Vec::new();
-    if let Some(text) = snap.read_text(REPORT_FILE)? {
+    let report = match report {
+        Some(text) => Some(text.to_string()),
+        None => snap.read_text(REPORT_FILE)?,
+    };
+    if let Some(text) = report {
         let value = parse_json(REPORT_FILE, &text)?;
         let timestamp = match value.get("generated_at") {
             None | Some(Value::Null) => now.to_rfc3339_opts(SecondsFormat::Secs, true),
