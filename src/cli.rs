@@ -130,6 +130,9 @@ pub enum Command {
     /// Plans for key results, and runs of coding agents on them.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Serve the OKRs to a coding agent over MCP (stdio), acting as that agent
+    /// (--agent NAME or OKR_AGENT): read context, propose changes; never approve or apply.
+    Mcp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -422,7 +425,9 @@ impl Command {
     pub fn prints_to_pipes(&self) -> bool {
         !matches!(
             self,
-            Command::Plan(PlanCommand::Run(_)) | Command::Daemon(DaemonCommand::Run(_))
+            Command::Plan(PlanCommand::Run(_))
+                | Command::Daemon(DaemonCommand::Run(_))
+                | Command::Mcp
         )
     }
 }
@@ -530,6 +535,18 @@ pub struct AuditArgs {
 pub enum AuditCommand {
     /// Rebuild the audit mirror from every commit of refs/okr/state.
     Rebuild,
+    /// This clone's journal of attempts that changed nothing: refused proposals, failed applies.
+    Journal(JournalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// Show at most N entries (newest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the entries as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

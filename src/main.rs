@@ -31,7 +31,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", git_okr::commands::render_error(&e));
-            ExitCode::FAILURE
+            // 4: refused (permission or guardrail), as the house's exit codes say.
+            if git_okr::audit::journal::Refusal::is(&e) {
+                ExitCode::from(4)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -813,3 +813,61 @@ fn an_imported_proposal_applies_by_its_okrchestra_folder() {
         .state_file("okrs/team-test.yml")
         .contains("target: 0.99"));
 }
+
+#[test]
+fn refused_and_failed_attempts_are_journaled_locally() {
+    let repo = imported("min", false);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("org.yml"),
+        repo.state_file("okrs/org.yml")
+            .replace("target: 1.5", "target: 9"),
+    )
+    .unwrap();
+    let tip = repo.state_tip();
+    // codex is delegated by team-test, not by ceo who owns org.yml: refused, exit 4.
+    let out = repo
+        .okr()
+        .args([
+            "okr",
+            "propose",
+            "--from",
+            dir.path().to_str().unwrap(),
+            "--note",
+            "n",
+        ])
+        .env("OKR_AGENT", "codex")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    // Applying what does not exist fails (exit 1).
+    let out = repo.run(&["okr", "apply", "P-20990101-abcdef"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(repo.state_tip(), tip, "neither attempt committed anything");
+    let journal = json(&repo.ok(&["audit", "journal", "--json"]));
+    let entries = journal.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{journal}");
+    assert_eq!(
+        (
+            entries[0]["action"].as_str(),
+            entries[0]["outcome"].as_str(),
+            entries[0]["subject"].as_str()
+        ),
+        (Some("apply"), Some("failed"), Some("P-20990101-abcdef"))
+    );
+    assert_eq!(
+        (
+            entries[1]["action"].as_str(),
+            entries[1]["outcome"].as_str(),
+            entries[1]["actor"].as_str()
+        ),
+        (Some("propose"), Some("refused"), Some("agent:codex"))
+    );
+    assert!(entries[1]["message"].as_str().unwrap().contains("codex"));
+    // The journal survives a rebuild of the mirror, and is never on the ref.
+    repo.ok(&["audit", "rebuild"]);
+    let again = json(&repo.ok(&["audit", "journal", "--json"]));
+    assert_eq!(again.as_array().unwrap().len(), 2);
+    let text = repo.ok(&["audit", "journal", "--limit", "1"]);
+    assert!(text.contains("failed apply P-20990101-abcdef"), "{text}");
+}

@@ -468,7 +468,20 @@ exit 0"#,
     );
     assert_eq!(&args[6..8], ["--json", "--output-schema"]);
     assert_eq!(args[9], "-o");
-    assert_eq!(args[11], "-");
+    // `git okr mcp` offered through codex's configuration overrides, as the task's agent.
+    assert_eq!(args[11], "-c");
+    assert!(
+        args[12].starts_with("mcp_servers.git-okr.command=\""),
+        "{args:?}"
+    );
+    assert_eq!(
+        &args[13..15],
+        [
+            "-c",
+            "mcp_servers.git-okr.args=[\"mcp\",\"--agent\",\"team-backend\"]"
+        ]
+    );
+    assert_eq!(args[15], "-");
     let prompt = agents.seen("prompt-T1");
     assert!(prompt.starts_with("# Guardrails"), "{prompt}");
     assert!(prompt.contains("Never edit OKRs, metrics or audit data directly"));
@@ -567,6 +580,11 @@ fn claude_is_error_with_exit_zero_fails_the_task() {
         "claude",
         r#"cat > /dev/null
 printf '%s\n' "$@" > "$FAKE_SEEN/args-$OKR_TASK_ID"
+prev=
+for a in "$@"; do
+  [ "$prev" = --mcp-config ] && cp "$a" "$FAKE_SEEN/mcp-$OKR_TASK_ID"
+  prev=$a
+done
 if [ "$OKR_TASK_ID" = T1 ]; then
   echo '{"type":"result","subtype":"success","is_error":false,"result":"Added tests","total_cost_usd":0.1}'
 else
@@ -591,8 +609,9 @@ exit 0"#,
         "{t2}"
     );
     let args = agents.seen("args-T1");
+    let args: Vec<&str> = args.lines().collect();
     assert_eq!(
-        args.lines().collect::<Vec<_>>(),
+        args[..7],
         [
             "-p",
             "--output-format",
@@ -600,10 +619,21 @@ exit 0"#,
             "--permission-mode",
             "acceptEdits",
             "--allowedTools",
-            "Read,Edit,Write,Glob,Grep,Bash",
-            "--max-turns",
-            "50"
+            "Read,Edit,Write,Glob,Grep,Bash,mcp__git-okr",
         ]
+    );
+    assert_eq!(args[7], "--mcp-config");
+    assert_eq!(args[9..], ["--max-turns", "50"]);
+    // The agent is offered `git okr mcp`, bound to the identity it runs as.
+    let config: serde_json::Value = serde_json::from_str(&agents.seen("mcp-T1")).unwrap();
+    let server = &config["mcpServers"]["git-okr"];
+    assert!(
+        server["command"].as_str().unwrap().ends_with("git-okr"),
+        "{config}"
+    );
+    assert_eq!(
+        server["args"],
+        serde_json::json!(["mcp", "--agent", "team-backend"])
     );
 }
 

@@ -8,6 +8,7 @@
 
 pub mod event;
 pub mod follow;
+pub mod journal;
 pub mod okrchestra;
 pub mod query;
 pub mod schema;

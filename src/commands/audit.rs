@@ -13,6 +13,29 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use std::io::{BufWriter, Write};
 
 pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
+    if let Some(AuditCommand::Journal(j)) = &args.command {
+        let entries = audit::journal::entries(&ctx.store, j.limit)?;
+        if j.json {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            return Ok(());
+        }
+        for e in entries {
+            let when = Local
+                .timestamp_opt(e.time, 0)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            println!(
+                "{when}  {}  {} {} {}  {}",
+                e.actor,
+                e.outcome,
+                e.action,
+                e.subject.as_deref().unwrap_or("-"),
+                e.message
+            );
+        }
+        return Ok(());
+    }
     if let Some(AuditCommand::Rebuild) = args.command {
         let r = audit::rebuild(&ctx.store)?;
         println!(

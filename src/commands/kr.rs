@@ -56,13 +56,28 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
     // Expensive, and a function of the repository rather than of the state: collected once,
     // outside the transaction that may re-run.
     let defs = load_definitions(&start)?;
+    let (rev, when) = match (&measured_commit, as_of.backdated) {
+        (Some(commit), true) => (Some(commit.as_str()), at),
+        _ => (args.rev.as_deref(), now),
+    };
     let repo_points = match (&measured_commit, as_of.backdated) {
         // Nothing was on the branch yet that day.
         (None, true) => Vec::new(),
-        (Some(commit), true) => {
-            crate::metrics::git::points(&ctx.store, &defs, Some(commit.as_str()), at)?
+        _ => {
+            let mut points = crate::metrics::git::points(&ctx.store, &defs, rev, when)?;
+            let used: std::collections::HashSet<String> = load_okrs(&start)?
+                .krs()
+                .map(|k| k.kr.metric_key.clone())
+                .collect();
+            points.extend(crate::metrics::delivery::points(
+                &ctx.store,
+                &defs,
+                rev,
+                when,
+                |key| used.contains(key),
+            )?);
+            points
         }
-        (_, false) => crate::metrics::git::points(&ctx.store, &defs, args.rev.as_deref(), now)?,
     };
     let recorded = Recorded::read(args, now, resolve_commit(ctx, None)?)?;
     let outcome = ctx.store.transact(|snap| {

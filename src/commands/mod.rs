@@ -8,6 +8,7 @@ mod files;
 mod hooks;
 mod init;
 pub mod kr;
+mod mcp;
 mod metric;
 mod output;
 mod plan;
@@ -85,6 +86,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => proposals::run(&ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(&ctx, args),
         Command::Plan(command) => plan::dispatch(&ctx, command),
+        Command::Mcp => mcp::run(&ctx),
     }?;
     Ok(ExitCode::SUCCESS)
 }

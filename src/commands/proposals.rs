@@ -4,6 +4,7 @@
 //! the KRs/objectives it touches. Permissions are read from the current state only.
 
 use super::files::normalize;
+use crate::audit::journal::Refusal;
 use crate::cli::{ApplyArgs, OkrCommand, ProposalListArgs, ProposeArgs};
 use crate::ctx::{load_permissions, okr_texts, require_initialized};
 use crate::ctx::{Actor, Ctx};
@@ -21,15 +22,36 @@ use std::io::{IsTerminal, Write};
 
 pub fn run(ctx: &Ctx, cmd: OkrCommand) -> Result<()> {
     match cmd {
-        OkrCommand::Propose(args) => propose(ctx, args),
+        OkrCommand::Propose(args) => journaled(ctx, "propose", None, || propose(ctx, args)),
         OkrCommand::List(args) => list(ctx, args),
         OkrCommand::Show(args) => show(ctx, &args.id),
         OkrCommand::Approve(args) => decide(ctx, &args.id, ProposalStatus::Approved, None),
         OkrCommand::Reject(args) => {
             decide(ctx, &args.id, ProposalStatus::Rejected, Some(args.reason))
         }
-        OkrCommand::Apply(args) => apply_cmd(ctx, args),
+        OkrCommand::Apply(args) => {
+            let subject = args.id.clone().or(args.proposal.clone());
+            journaled(ctx, "apply", subject.as_deref(), || apply_cmd(ctx, args))
+        }
     }
+}
+
+/// Run an attempt; when it is refused or fails (and so leaves no commit), note it in
+/// this clone's journal before passing the error on.
+fn journaled(
+    ctx: &Ctx,
+    action: &str,
+    subject: Option<&str>,
+    attempt: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let result = attempt();
+    if let Err(e) = &result {
+        let entry = crate::audit::journal::Entry::of(action, &ctx.actor.id(), subject, e);
+        if let Err(journal_error) = crate::audit::journal::record(&ctx.store, &entry) {
+            eprintln!("warning: could not journal the {action} attempt: {journal_error:#}");
+        }
+    }
+    result
 }
 
 fn now_text() -> String {
@@ -142,18 +164,37 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
         _ => bail!("--reason must say why the change is needed"),
     };
     let requested = requested_changes(&args)?;
+    let p = propose_changes(ctx, &requested, &reason)?;
+    println!("Proposed {} ({})", p.id, p.summary());
+    for change in &p.changes {
+        println!("  {change}");
+    }
+    println!(
+        "Review with `git okr okr show {}`; a person approves with `git okr okr approve {}`",
+        p.id, p.id
+    );
+    Ok(())
+}
+
+/// Commit a proposal of `requested` by `ctx.actor`, with every check `okr propose` makes
+/// (validation of the result, agent permissions). The MCP server proposes through here too.
+pub(super) fn propose_changes(ctx: &Ctx, requested: &[Change], reason: &str) -> Result<Proposal> {
+    let reason = reason.trim().to_string();
+    if reason.is_empty() {
+        bail!("--reason must say why the change is needed");
+    }
     let created = now_text();
     let today = chrono::Utc::now().date_naive();
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
         // Read (and so validate) the permissions even for people: a broken file must be loud.
         let perms = load_permissions(snap)?;
-        let effect = effect(&okr_map(snap)?, &requested)?;
+        let effect = effect(&okr_map(snap)?, requested)?;
         if effect.files.is_empty() {
             bail!("the proposal changes nothing: the OKR files already say this");
         }
         if let Actor::Agent(agent) = &ctx.actor {
-            check_agent(&perms, agent, &effect.owners)?;
+            check_agent(&perms, agent, &effect.owners).map_err(Refusal::wrap)?;
         }
         let taken = proposal_ids(snap)?;
         let id = new_id(today, |id| taken.iter().any(|t| t == id));
@@ -194,16 +235,7 @@ fn propose(ctx: &Ctx, args: ProposeArgs) -> Result<()> {
             value: proposal,
         }))
     })?;
-    let p = outcome.value();
-    println!("Proposed {} ({})", p.id, p.summary());
-    for change in &p.changes {
-        println!("  {change}");
-    }
-    println!(
-        "Review with `git okr okr show {}`; a person approves with `git okr okr approve {}`",
-        p.id, p.id
-    );
-    Ok(())
+    Ok(outcome.value().clone())
 }
 
 /// The ids of every proposal on the state, sorted.
@@ -256,6 +288,10 @@ pub(super) fn load(snap: &Snapshot<'_>, given: &str) -> Result<Proposal> {
 /// People approve and apply (those in `approvers`, or anyone when the list is empty);
 /// agents never do.
 fn require_approver(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
+    may_approve(ctx, perms, verb).map_err(Refusal::wrap)
+}
+
+fn may_approve(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
     match &ctx.actor {
         Actor::Agent(agent) => {
             bail!("agent {agent} may not {verb} proposals: agents never approve or apply (a person must)")
@@ -468,6 +504,7 @@ fn apply_step(
     // The proposer's rights are judged by today's permissions, not those of the day it proposed.
     if let Some(agent) = p.proposer.strip_prefix("agent:") {
         check_agent(&perms, agent, &effect.owners)
+            .map_err(Refusal::wrap)
             .with_context(|| format!("cannot apply {}", p.id))?;
     }
     p.lifecycle.push(LifeStep {

@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
 }
 
 /// KRs a person should look at: blocked, at risk, regressed, or without a value.
-fn attention(
+pub(super) fn attention(
     set: &crate::model::okrs::OkrSet,
     values: &std::collections::BTreeMap<String, f64>,
 ) -> Vec<String> {
@@ -117,7 +117,7 @@ fn attention(
 }
 
 /// Proposals a person still has to act on.
-fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
+pub(super) fn waiting_proposals(snap: &crate::store::Snapshot<'_>) -> Result<Vec<String>> {
     use crate::model::proposal::ProposalStatus;
     let (mut proposed, mut approved) = (0, 0);
     for id in super::proposals::proposal_ids(snap)? {

@@ -1,4 +1,5 @@
 //! Metric collectors: each turns one kind of evidence into snapshot points.
 
 pub mod ci;
+pub mod delivery;
 pub mod git;

@@ -11,6 +11,10 @@
 //!     until: 2026-03-31
 //!     paths: [src/]
 //!     branch: main
+//! deployments:            # delivery (DORA) metrics: what counts as a deployment
+//!   tag_pattern: "v*"     # tags matching this glob (default v*), or:
+//!   branch: production    # each first-parent commit of this branch
+//!   hotfix_pattern: "(?i)hotfix"
 //! ```
 
 use super::{at, line_of, yaml_error};
@@ -30,6 +34,56 @@ pub enum GitStat {
     LinesRemoved,
     LinesChanged,
     MergeCommits,
+    Deployments,
+    DeploysPerWeek,
+    LeadTimeHoursP50,
+    LeadTimeHoursP90,
+    ChangeFailureRate,
+    TimeToRestoreHoursP50,
+}
+
+impl GitStat {
+    /// Delivery (DORA) statistics come from deployments, not from commit counts.
+    pub fn is_delivery(self) -> bool {
+        matches!(
+            self,
+            GitStat::Deployments
+                | GitStat::DeploysPerWeek
+                | GitStat::LeadTimeHoursP50
+                | GitStat::LeadTimeHoursP90
+                | GitStat::ChangeFailureRate
+                | GitStat::TimeToRestoreHoursP50
+        )
+    }
+}
+
+/// `deployments:` in `metrics/definitions.yml`: which refs are deployments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentsDef {
+    /// Tags matching this glob (as `git tag --list PATTERN`) are deployments.
+    #[serde(default)]
+    pub tag_pattern: Option<String>,
+    /// Instead of tags: every first-parent commit of this branch is a deployment.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// A commit whose subject matches this regex marks the deployment before it failed.
+    #[serde(default)]
+    pub hotfix_pattern: Option<String>,
+}
+
+pub const DEFAULT_TAG_PATTERN: &str = "v*";
+pub const DEFAULT_HOTFIX_PATTERN: &str = "(?i)hotfix";
+
+impl DeploymentsDef {
+    pub fn tag_pattern(&self) -> &str {
+        self.tag_pattern.as_deref().unwrap_or(DEFAULT_TAG_PATTERN)
+    }
+    pub fn hotfix_pattern(&self) -> &str {
+        self.hotfix_pattern
+            .as_deref()
+            .unwrap_or(DEFAULT_HOTFIX_PATTERN)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +108,8 @@ pub struct Definitions {
     pub build_window: Option<u32>,
     #[serde(default)]
     pub git: Vec<GitMetricDef>,
+    #[serde(default)]
+    pub deployments: Option<DeploymentsDef>,
 }
 
 impl Definitions {
@@ -85,6 +141,29 @@ impl Definitions {
                 }
             }
         }
+        if let Some(dep) = &d.deployments {
+            let here = |field: &str, value: &str| at(path, line_of(text, field, value, 0));
+            if dep.tag_pattern.is_some() && dep.branch.is_some() {
+                bail!(
+                    "{}: deployments: give tag_pattern or branch, not both",
+                    here("branch", dep.branch.as_deref().unwrap_or_default())
+                );
+            }
+            if let Some(p) = &dep.tag_pattern {
+                if p.trim().is_empty() {
+                    bail!(
+                        "{}: deployments: tag_pattern is empty",
+                        here("tag_pattern", p)
+                    );
+                }
+            }
+            regex::Regex::new(dep.hotfix_pattern()).map_err(|e| {
+                anyhow!(
+                    "{}: deployments: hotfix_pattern is not a regular expression: {e}",
+                    here("hotfix_pattern", dep.hotfix_pattern())
+                )
+            })?;
+        }
         if d.build_window == Some(0) {
             bail!(
                 "{}: build_window must be at least 1",
@@ -109,9 +188,31 @@ pub fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
         .map_err(|_| anyhow!("{s:?} is not a date (YYYY-MM-DD or RFC 3339)"))
 }
 
+/// An upper date bound: `2026-03-31` means the whole of that day (UTC), a full
+/// timestamp means itself.
+pub fn parse_until(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    let d = parse_date(s)?;
+    if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
+        return Ok(d + chrono::Duration::days(1) - chrono::Duration::seconds(1));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_until_dates_include_the_day() {
+        assert_eq!(
+            parse_until("2026-03-31").unwrap().to_rfc3339(),
+            "2026-03-31T23:59:59+00:00"
+        );
+        assert_eq!(
+            parse_until("2026-03-31T12:00:00Z").unwrap().to_rfc3339(),
+            "2026-03-31T12:00:00+00:00"
+        );
+    }
 
     #[test]
     fn parses_definitions() {

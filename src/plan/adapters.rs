@@ -147,6 +147,47 @@ fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| executable(p))
 }
 
+/// The MCP server offered to agents that take MCP configuration: this very binary's
+/// `git okr mcp`, bound to the agent the task runs as. Whatever the agent writes through
+/// it is a proposal, and the run guard checks it like any other commit.
+struct McpServer {
+    program: String,
+    args: Vec<String>,
+}
+
+/// Claude Code's name for every tool of the `git-okr` MCP server (for `--allowedTools`).
+const MCP_TOOLS: &str = "mcp__git-okr";
+
+fn mcp_server(agent: &str) -> Result<McpServer> {
+    let exe = std::env::current_exe()?;
+    Ok(McpServer {
+        program: exe.display().to_string(),
+        args: vec!["mcp".into(), "--agent".into(), agent.to_string()],
+    })
+}
+
+/// `--mcp-config` for Claude Code: `{"mcpServers": {"git-okr": {command, args}}}`.
+fn claude_mcp_config(server: &McpServer) -> String {
+    serde_json::json!({"mcpServers": {"git-okr": {
+        "command": server.program,
+        "args": server.args,
+    }}})
+    .to_string()
+}
+
+/// Codex's configuration overrides (`-c key=value`, values in TOML; a JSON string is a
+/// valid TOML basic string, so quoting cannot be escaped from).
+fn codex_mcp_config(server: &McpServer) -> Vec<String> {
+    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let args: Vec<String> = server.args.iter().map(|a| quote(a)).collect();
+    vec![
+        "-c".into(),
+        format!("mcp_servers.git-okr.command={}", quote(&server.program)),
+        "-c".into(),
+        format!("mcp_servers.git-okr.args=[{}]", args.join(",")),
+    ]
+}
+
 impl Adapter {
     /// The process for one request: `prompt` on stdin, `schema` for the final answer
     /// (codex `--output-schema`), `task_file` in `OKR_TASK_FILE`.
@@ -161,6 +202,7 @@ impl Adapter {
     ) -> Result<Invocation> {
         let mut args: Vec<String> = Vec::new();
         let mut result_file = None;
+        let agent = env.iter().find(|(k, _)| *k == "OKR_AGENT").map(|(_, v)| *v);
         match self.kind {
             Kind::Codex => {
                 let schema_file = scratch.join("output-schema.json");
@@ -182,6 +224,9 @@ impl Adapter {
                 args.push(schema_file.display().to_string());
                 args.push("-o".into());
                 args.push(result.display().to_string());
+                if let Some(agent) = agent {
+                    args.extend(codex_mcp_config(&mcp_server(agent)?));
+                }
                 args.extend(self.args.iter().cloned());
                 args.push("-".into());
                 result_file = Some(result);
@@ -198,7 +243,16 @@ impl Adapter {
                     ]
                     .map(String::from),
                 );
-                args.push(self.allowed_tools.clone());
+                match agent {
+                    Some(agent) => {
+                        let config = scratch.join("mcp-config.json");
+                        std::fs::write(&config, claude_mcp_config(&mcp_server(agent)?))?;
+                        args.push(format!("{},{MCP_TOOLS}", self.allowed_tools));
+                        args.push("--mcp-config".into());
+                        args.push(config.display().to_string());
+                    }
+                    None => args.push(self.allowed_tools.clone()),
+                }
                 args.push("--max-turns".into());
                 args.push(self.max_turns.to_string());
                 args.extend(self.args.iter().cloned());

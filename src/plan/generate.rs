@@ -421,6 +421,58 @@ fn templates(kr: &KrContext) -> Vec<(String, String, String)> {
              removed code was unused."
                 .to_string(),
         )],
+        _ if key.starts_with("git.lead_time") => vec![t(
+            format!("Ship in smaller batches ({id})"),
+            format!(
+                "{key} is {current} hours from a commit to its deployment; the target is \
+                 {target}. Find what makes changes wait (long-lived branches, large pull \
+                 requests, manual release steps) in the recent history between deployment tags, \
+                 and cut the next pieces of work into changes small enough to land and release \
+                 within a day; automate one manual release step."
+            ),
+            format!(
+                "Each change of the task lands as its own small commit that builds and passes the \
+                 tests; the task report names the release step made shorter. {key} moves towards \
+                 {target} at the next deployments."
+            ),
+        )],
+        _ if key.starts_with("git.change_failure") => vec![t(
+            format!("Test the areas that were reverted or hotfixed ({id})"),
+            format!(
+                "{key} is {current}% of deployments followed by a revert or a hotfix; the target \
+                 is {target}%. List the commits of the last deployments that were reverted \
+                 (`git log --grep='This reverts commit'`) or hotfixed, find the code they touched, \
+                 and write tests that would have caught each failure. Do not revert or rewrite \
+                 history."
+            ),
+            "Every new test fails on the code as it was before the revert or hotfix it \
+             covers, and passes now; the test command passes."
+                .to_string(),
+        )],
+        _ if key.starts_with("git.time_to_restore") => vec![t(
+            format!("Make restoring a failed deployment fast ({id})"),
+            format!(
+                "{key} is {current} hours from a failed deployment to the next one; the target \
+                 is {target}. Document and script the way back (revert and re-release) so that \
+                 it runs in one command, and make the release checks fast enough to run it \
+                 within the target."
+            ),
+            "A dry run of the scripted revert-and-release on a throwaway branch succeeds, and \
+             the task report gives its duration."
+                .to_string(),
+        )],
+        _ if key.starts_with("git.deploy") => vec![t(
+            format!("Release more often ({id})"),
+            format!(
+                "{key} is {current}, the target is {target}. Find what holds back a release \
+                 (manual steps, unfinished features on the main branch) and remove one obstacle: \
+                 automate a manual step, or put unfinished work behind a flag so the main branch \
+                 is always releasable."
+            ),
+            "The release procedure in the repository runs without manual edits, and the task \
+             report names the obstacle removed."
+                .to_string(),
+        )],
         _ if key.starts_with("git.") => vec![t(
             format!("Ship the next small changes ({id})"),
             format!(
@@ -546,6 +598,20 @@ mod tests {
             ),
             ("ci.coverage", 50.0, 80.0, "Cover uncovered lines"),
             ("git.commits_30d", 0.0, 50.0, "Ship the next small changes"),
+            (
+                "git.lead_time_hours_p50",
+                72.0,
+                24.0,
+                "Ship in smaller batches",
+            ),
+            (
+                "git.change_failure_rate",
+                30.0,
+                10.0,
+                "Test the areas that were reverted",
+            ),
+            ("git.deploys_per_week", 1.0, 5.0, "Release more often"),
+            ("git.time_to_restore_hours_p50", 48.0, 4.0, "Make restoring"),
             ("manual.latency_ms", 300.0, 200.0, "Gather evidence"),
             ("bench.p95", 300.0, 200.0, "Profile bench.p95"),
             ("custom.thing", 0.0, 5.0, "Move custom.thing"),

@@ -343,7 +343,8 @@ pub fn points(
         },
     ];
     let mut evidence = vec![format!("{main_rev} @ {main_id}")];
-    for def in &defs.git {
+    let commit_defs: Vec<_> = defs.git.iter().filter(|d| !d.stat.is_delivery()).collect();
+    for def in &commit_defs {
         let def_rev = def.branch.clone().unwrap_or_else(|| main_rev.clone());
         let id = resolve(repo, &def_rev).with_context(|| {
             format!(
@@ -360,7 +361,7 @@ pub fn points(
         let until = def
             .until
             .as_deref()
-            .map(inclusive_until)
+            .map(crate::model::definitions::parse_until)
             .transpose()
             .with_context(|| format!("git metric {}: until", def.key))?;
         queries.push(GitQuery {
@@ -397,7 +398,7 @@ pub fn points(
         point("git.commits_30d", recent.commits, &evidence[0]),
         point("git.merge_commits_30d", recent.merge_commits, &evidence[0]),
     ];
-    for (i, def) in defs.git.iter().enumerate() {
+    for (i, def) in commit_defs.iter().enumerate() {
         let s = &stats[i + 2];
         let value = match def.stat {
             GitStat::Commits => s.commits,
@@ -406,38 +407,12 @@ pub fn points(
             GitStat::LinesAdded => s.lines_added,
             GitStat::LinesRemoved => s.lines_removed,
             GitStat::LinesChanged => s.lines_added + s.lines_removed,
+            // Filtered out above: measured by `metrics::delivery`.
+            _ => continue,
         };
         // A definition may reuse a built-in key: its own definition wins.
         out.retain(|p| p.key != def.key);
         out.push(point(&def.key, value, &evidence[i + 1]));
     }
     Ok(out)
-}
-
-/// `until: 2026-03-31` means the whole of that day; a full timestamp means itself.
-fn inclusive_until(s: &str) -> Result<DateTime<Utc>> {
-    let d = parse_date(s)?;
-    if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
-        return Ok(d + chrono::Duration::days(1) - chrono::Duration::seconds(1));
-    }
-    Ok(d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_until_dates_include_the_day() {
-        assert_eq!(
-            inclusive_until("2026-03-31").unwrap().to_rfc3339(),
-            "2026-03-31T23:59:59+00:00"
-        );
-        assert_eq!(
-            inclusive_until("2026-03-31T12:00:00Z")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-03-31T12:00:00+00:00"
-        );
-    }
 }

@@ -1,0 +1,337 @@
+//! Delivery metrics, the four DORA keys, from local history alone: deployments are
+//! tags (or first-parent commits of a deployment branch), and lead time, change
+//! failures and restore times follow from the commit graph. README "Delivery
+//! metrics" states each definition; this module is that text in code.
+
+mod deployments;
+mod ranges;
+
+use crate::model::definitions::{
+    parse_date, parse_until, Definitions, DeploymentsDef, GitMetricDef, GitStat,
+};
+use crate::model::snapshot::MetricPoint;
+use anyhow::{anyhow, Context, Result};
+use chrono::{DateTime, Utc};
+use deployments::Deployment;
+use gix::ObjectId;
+use ranges::{Range, Ranges};
+
+/// The built-in keys, over the 30 days before the measurement.
+pub const BUILTIN: [(&str, GitStat); 6] = [
+    ("git.deployments", GitStat::Deployments),
+    ("git.deploys_per_week", GitStat::DeploysPerWeek),
+    ("git.lead_time_hours_p50", GitStat::LeadTimeHoursP50),
+    ("git.lead_time_hours_p90", GitStat::LeadTimeHoursP90),
+    ("git.change_failure_rate", GitStat::ChangeFailureRate),
+    (
+        "git.time_to_restore_hours_p50",
+        GitStat::TimeToRestoreHoursP50,
+    ),
+];
+
+const DEFAULT_WINDOW_DAYS: i64 = 30;
+const HOUR: f64 = 3600.0;
+const WEEK: f64 = 7.0 * 24.0 * HOUR;
+
+/// One window of delivery: deployments made from `since` to `until` (inclusive,
+/// seconds), counting only commits under `paths` when there are any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub since: i64,
+    pub until: i64,
+    pub paths: Vec<String>,
+}
+
+/// The delivery metrics of one window. `None`: not defined there (no deployment to
+/// take a lead time from, no failed deployment that was restored).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivery {
+    pub deployments: u64,
+    pub deploys_per_week: f64,
+    pub lead_time_hours_p50: Option<f64>,
+    pub lead_time_hours_p90: Option<f64>,
+    pub change_failure_rate: Option<f64>,
+    pub time_to_restore_hours_p50: Option<f64>,
+}
+
+impl Delivery {
+    pub fn get(&self, stat: GitStat) -> Option<f64> {
+        match stat {
+            GitStat::Deployments => Some(self.deployments as f64),
+            GitStat::DeploysPerWeek => Some(self.deploys_per_week),
+            GitStat::LeadTimeHoursP50 => self.lead_time_hours_p50,
+            GitStat::LeadTimeHoursP90 => self.lead_time_hours_p90,
+            GitStat::ChangeFailureRate => self.change_failure_rate,
+            GitStat::TimeToRestoreHoursP50 => self.time_to_restore_hours_p50,
+            _ => None,
+        }
+    }
+}
+
+fn unit(stat: GitStat) -> &'static str {
+    match stat {
+        GitStat::Deployments => "count",
+        GitStat::DeploysPerWeek => "per_week",
+        GitStat::ChangeFailureRate => "percent",
+        _ => "hours",
+    }
+}
+
+/// The delivery points of a measurement: the built-in keys (last 30 days) when the
+/// definitions have a `deployments:` section or a KR uses one of them (`wanted`), and
+/// every definition whose `stat` is a delivery statistic. Nothing is read from the
+/// repository when neither asks for them.
+pub fn points(
+    store: &crate::store::Store,
+    defs: &Definitions,
+    rev: Option<&str>,
+    now: DateTime<Utc>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<MetricPoint>> {
+    let builtin = defs.deployments.is_some() || BUILTIN.iter().any(|(k, _)| wanted(k));
+    let own: Vec<&GitMetricDef> = defs.git.iter().filter(|d| d.stat.is_delivery()).collect();
+    if !builtin && own.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repo = store.repo();
+    let main_rev = rev.or(defs.branch.as_deref()).unwrap_or("HEAD");
+    if main_rev == "HEAD" && repo.head().map(|h| h.is_unborn()).unwrap_or(false) {
+        return Ok(Vec::new());
+    }
+    let config = defs.deployments.clone().unwrap_or_default();
+    let default_window = Window {
+        since: (now - chrono::Duration::days(DEFAULT_WINDOW_DAYS)).timestamp(),
+        until: now.timestamp(),
+        paths: Vec::new(),
+    };
+    let mut queries: Vec<(Window, String)> = Vec::new();
+    if builtin {
+        queries.push((default_window.clone(), main_rev.to_string()));
+    }
+    for def in &own {
+        queries.push((
+            window_of(def, &default_window)?,
+            def.branch.clone().unwrap_or_else(|| main_rev.to_string()),
+        ));
+    }
+    let earliest = queries.iter().map(|(w, _)| w.since).min().unwrap_or(0);
+    let deployments = find_deployments(repo, &config, earliest)?;
+    let results = crate::db::with_db(&store.okr_dir()?, |conn| {
+        let ranges = Ranges::new(repo, conn, config.hotfix_pattern())?;
+        queries
+            .iter()
+            .map(|(window, rev)| {
+                let tip = resolve(repo, rev)?;
+                evaluate(&ranges, &deployments, tip, window)
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+    .context("measuring delivery metrics")?;
+
+    let timestamp = now.to_rfc3339();
+    let source = describe(&config);
+    let point = |key: &str, stat: GitStat, d: &Delivery| {
+        d.get(stat).map(|value| MetricPoint {
+            key: key.to_string(),
+            value: round(value),
+            unit: Some(unit(stat).to_string()),
+            timestamp: timestamp.clone(),
+            source: "git".to_string(),
+            evidence: vec![format!("{source}: {} deployment(s)", d.deployments)],
+            dimensions: Default::default(),
+        })
+    };
+    let mut out = Vec::new();
+    let mut results = results.iter();
+    if builtin {
+        let d = results.next().expect("one result per query");
+        out.extend(BUILTIN.iter().filter_map(|(k, s)| point(k, *s, d)));
+    }
+    for (def, d) in own.iter().zip(results) {
+        out.retain(|p| p.key != def.key);
+        out.extend(point(&def.key, def.stat, d));
+    }
+    Ok(out)
+}
+
+/// Values keep two decimals: hours to the minute, rates to a hundredth of a percent.
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn describe(config: &DeploymentsDef) -> String {
+    match &config.branch {
+        Some(b) => format!("deployments: first-parent commits of {b}"),
+        None => format!("deployments: tags {}", config.tag_pattern()),
+    }
+}
+
+fn window_of(def: &GitMetricDef, default: &Window) -> Result<Window> {
+    let since = match &def.since {
+        Some(s) => parse_date(s)
+            .with_context(|| format!("git metric {}: since", def.key))?
+            .timestamp(),
+        None => default.since,
+    };
+    let until = match &def.until {
+        Some(s) => parse_until(s)
+            .with_context(|| format!("git metric {}: until", def.key))?
+            .timestamp(),
+        None => default.until,
+    };
+    if until < since {
+        return Err(anyhow!("git metric {}: until is before since", def.key));
+    }
+    Ok(Window {
+        since,
+        until,
+        paths: normalize_paths(&def.paths)?,
+    })
+}
+
+fn normalize_paths(paths: &[String]) -> Result<Vec<String>> {
+    paths
+        .iter()
+        .map(|p| {
+            let trimmed = p.strip_prefix("./").unwrap_or(p);
+            let trimmed = if trimmed == "." { "" } else { trimmed };
+            if trimmed.starts_with('/') || trimmed.split('/').any(|c| c == "..") {
+                return Err(anyhow!(
+                    "path {p:?} must be relative to the repository root"
+                ));
+            }
+            Ok(trimmed.to_string())
+        })
+        .collect()
+}
+
+fn find_deployments(
+    repo: &gix::Repository,
+    config: &DeploymentsDef,
+    since: i64,
+) -> Result<Vec<Deployment>> {
+    match &config.branch {
+        Some(branch) => {
+            let tip = resolve(repo, branch).with_context(|| {
+                format!(
+                    "{}: deployments: branch",
+                    crate::model::definitions::DEFINITIONS_FILE
+                )
+            })?;
+            deployments::from_branch(repo, tip, since)
+        }
+        None => deployments::from_tags(repo, config.tag_pattern()),
+    }
+}
+
+fn resolve(repo: &gix::Repository, rev: &str) -> Result<ObjectId> {
+    let id = repo
+        .rev_parse_single(rev)
+        .map_err(|e| crate::store::gix_error(e).context(format!("unknown revision {rev:?}")))?;
+    let commit = id.object().and_then(|o| o.peel_to_commit()).map_err(|e| {
+        crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
+    })?;
+    Ok(commit.id)
+}
+
+/// The metrics of one window; `tip` is the measured branch, whose commits after the
+/// last deployment can still mark it failed.
+fn evaluate(
+    ranges: &Ranges<'_>,
+    deployments: &[Deployment],
+    tip: ObjectId,
+    window: &Window,
+) -> Result<Delivery> {
+    let shipped =
+        |i: usize| ranges.get(deployments[i].commit, &deployments[i].hidden, &window.paths);
+    // With paths, a deployment counts only when it shipped a commit under them.
+    let mut counting = Vec::new();
+    let mut shipped_by = vec![None; deployments.len()];
+    for (i, d) in deployments.iter().enumerate() {
+        if d.time < window.since && window.paths.is_empty() {
+            continue;
+        }
+        let range = shipped(i)?;
+        if window.paths.is_empty() || !range.ids.is_empty() {
+            counting.push(i);
+        }
+        shipped_by[i] = Some(range);
+    }
+    let in_window: Vec<usize> = counting
+        .iter()
+        .copied()
+        .filter(|&i| (window.since..=window.until).contains(&deployments[i].time))
+        .collect();
+
+    let mut lead_hours = Vec::new();
+    let mut failed = 0u64;
+    let mut restore_hours = Vec::new();
+    let mut tail: Option<Range> = None;
+    for &i in &in_window {
+        let d = &deployments[i];
+        let range = shipped_by[i].as_ref().expect("read above");
+        lead_hours.extend(
+            range
+                .author_times
+                .iter()
+                .map(|t| (d.time - t).max(0) as f64 / HOUR),
+        );
+        let next = counting.iter().copied().find(|&j| j > i);
+        // What came after: every deployment up to the next one that counts, or (none
+        // yet) the measured branch's commits that no deployment shipped.
+        let mut after: Vec<&Range> = ((i + 1)..next.map_or(deployments.len(), |n| n + 1))
+            .filter_map(|j| shipped_by[j].as_ref())
+            .collect();
+        if next.is_none() {
+            if tail.is_none() {
+                let all: Vec<ObjectId> = deployments.iter().map(|d| d.commit).collect();
+                tail = Some(ranges.get(tip, &all, &window.paths)?);
+            }
+            after.extend(tail.as_ref());
+        }
+        let is_failure = after
+            .iter()
+            .any(|a| a.hotfix || a.reverts.iter().any(|sha| range.contains(sha)));
+        if is_failure {
+            failed += 1;
+            if let Some(n) = next {
+                restore_hours.push((deployments[n].time - d.time).max(0) as f64 / HOUR);
+            }
+        }
+    }
+    let count = in_window.len() as u64;
+    let weeks = ((window.until - window.since).max(1)) as f64 / WEEK;
+    lead_hours.sort_by(f64::total_cmp);
+    restore_hours.sort_by(f64::total_cmp);
+    Ok(Delivery {
+        deployments: count,
+        deploys_per_week: count as f64 / weeks,
+        lead_time_hours_p50: percentile(&lead_hours, 0.5),
+        lead_time_hours_p90: percentile(&lead_hours, 0.9),
+        change_failure_rate: (count > 0).then(|| failed as f64 * 100.0 / count as f64),
+        time_to_restore_hours_p50: percentile(&restore_hours, 0.5),
+    })
+}
+
+/// The `p` quantile of sorted values, interpolating linearly between the two nearest
+/// ranks (the median of an even count is the mean of the middle two).
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let pos = p * last as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_interpolate_between_ranks() {
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[3.0], 0.9), Some(3.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 10.0], 0.5), Some(2.5));
+        let p90 = percentile(&[1.0, 2.0, 3.0, 10.0], 0.9).unwrap();
+        assert!((p90 - 7.9).abs() < 1e-9, "{p90}");
+    }
+}
