@@ -152,6 +152,16 @@ fn imports_the_minimal_workspace_and_measures_it() {
         .unwrap();
     assert_eq!(oncall["unit"], "ratio", "units survive: {oncall}");
     assert_eq!(oncall["value"], 0.95);
+    let pass = snap["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "ci.pass_rate_30d")
+        .unwrap();
+    assert_eq!(
+        pass["unit"], "ratio",
+        "a pass rate is a ratio, as OKRchestra says: {pass}"
+    );
 }
 
 #[test]

@@ -47,6 +47,9 @@ const UNITS: &[(&str, &str)] = &[
     ("lines_covered", "count"),
     ("lines_total", "count"),
     ("build_success_rate", "percent"),
+    // OKRchestra's CI provider calls these ratios (0-1); its reports carry them.
+    ("pass_rate_30d", "ratio"),
+    ("success_rate_30d", "ratio"),
 ];
 
 /// Covered and coverable lines.
