@@ -25,22 +25,50 @@ pub fn open(okr_dir: &Path) -> Result<Connection> {
     }
 }
 
+/// How long `with_db` keeps starting over while other processes hold the database.
+const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Run `f` on the database; if it finds the file damaged, delete it and run `f` once more
 /// on a fresh file (every table here can be rebuilt from the ref).
+///
+/// `busy_timeout` waits for a lock in most cases, but SQLite answers "database is locked"
+/// at once where waiting could deadlock (a read transaction that must become a write one
+/// while another process writes). Then `f` starts over on a new connection after a short
+/// random pause, for up to `BUSY_PATIENCE`: parallel hooks and measurements all get through.
 pub fn with_db<T>(okr_dir: &Path, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
-    let mut conn = open(okr_dir)?;
-    match f(&mut conn) {
-        Err(e)
-            if e.chain()
-                .any(|c| c.downcast_ref::<rusqlite::Error>().is_some_and(is_damage)) =>
-        {
-            drop(conn);
-            remove(&db_path(okr_dir))?;
-            let mut conn = open(okr_dir)?;
-            f(&mut conn)
+    let start = std::time::Instant::now();
+    let mut pause_ms = 5u64;
+    loop {
+        let mut conn = open(okr_dir)?;
+        match f(&mut conn) {
+            Err(e) if caused_by(&e, is_damage) => {
+                drop(conn);
+                remove(&db_path(okr_dir))?;
+                let mut conn = open(okr_dir)?;
+                return f(&mut conn);
+            }
+            Err(e) if caused_by(&e, is_busy) && start.elapsed() < BUSY_PATIENCE => {
+                drop(conn);
+                std::thread::sleep(std::time::Duration::from_millis(
+                    pause_ms + rand::random_range(0..=pause_ms),
+                ));
+                pause_ms = (pause_ms * 2).min(200);
+            }
+            other => return other,
         }
-        other => other,
     }
+}
+
+fn caused_by(e: &anyhow::Error, test: fn(&rusqlite::Error) -> bool) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<rusqlite::Error>().is_some_and(test))
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 fn try_open(path: &Path) -> rusqlite::Result<Connection> {
