@@ -535,7 +535,7 @@ impl Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DaemonCommand {
-    /// Schedule a job: `--cron "0 9 * * 1-5" --job kr_measure [-- ARGS…]`.
+    /// Schedule a job: `--cron "0 9 * * 1-5"` and/or `--on EVENT`, `--job kr_measure [-- ARGS…]`.
     Schedule(ScheduleArgs),
     /// List scheduled jobs with their next run times.
     Jobs(JobsArgs),
@@ -543,6 +543,20 @@ pub enum DaemonCommand {
     Unschedule(UnscheduleArgs),
     /// Run due jobs until stopped (SIGINT/SIGTERM), one daemon per repository.
     Run(DaemonRunArgs),
+    /// Is the daemon running; each job's last run, outcome and next run; recent journal.
+    Status(DaemonStatusArgs),
+    /// The daemon's log (.git/okr/daemon.log).
+    Logs(DaemonLogsArgs),
+    /// Start the daemon: through the installed service, else detached in the background.
+    Start,
+    /// Stop the running daemon (it finishes the job in hand first).
+    Stop,
+    /// Install a service that keeps the daemon running (systemd user unit / launchd agent).
+    Install(InstallArgs),
+    /// Stop and remove the service `install` wrote (exactly those files).
+    Uninstall,
+    /// Run a job once: a scheduled job's id, or a job (`kr_measure`) with its arguments.
+    Enqueue(EnqueueArgs),
     /// Print (or --install) a macOS LaunchAgent that keeps the daemon running.
     Launchd(UnitArgs),
     /// Print (or --install) a systemd user service that keeps the daemon running.
@@ -553,14 +567,53 @@ pub enum DaemonCommand {
 pub struct ScheduleArgs {
     /// Crontab expression: 5 fields, 6 with seconds first, or @hourly/@daily/@weekly/@monthly/@yearly.
     #[arg(long, allow_hyphen_values = true)]
-    pub cron: String,
-    /// The job: kr_measure, plan_generate, plan_run or sync (those this build has).
+    pub cron: Option<String>,
+    /// Run on an event: okrs_changed, metrics_recorded, plan_created, branch_moved
+    /// (repeat or separate with commas).
+    #[arg(long = "on", value_name = "EVENT", value_delimiter = ',')]
+    pub on: Vec<String>,
+    /// The job: kr_measure, plan_generate, plan_run or sync.
     #[arg(long)]
     pub job: String,
     /// IANA time zone the expression is read in (default: the daemon machine's local time).
     #[arg(long)]
     pub tz: Option<String>,
     /// Arguments for the job's command, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonStatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonLogsArgs {
+    /// How many of the last lines to show.
+    #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
+    pub lines: usize,
+    /// Keep printing lines as they are written (until interrupted).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Only write the service file; do not ask the service manager to enable and start it.
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// A scheduled job's id (or a unique prefix), or a job: kr_measure, plan_generate, plan_run, sync.
+    pub job: String,
+    /// Not before this time: RFC 3339, `YYYY-MM-DD HH:MM` or `HH:MM` (local time, next occurrence).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Arguments for the job's command, after `--` (only with a job name).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
@@ -630,6 +683,9 @@ pub struct AuditArgs {
     /// Print the events as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show this clone's local journal instead (daemon runs, skips, refusals; never shared).
+    #[arg(long)]
+    pub local: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,11 +9,23 @@ use crate::model::permissions::Permissions;
 use crate::store::{CommitMessage, Snapshot, Store};
 use anyhow::{anyhow, bail, Result};
 
-/// Who acts: a person (the git identity) or an agent (`--agent`/`OKR_AGENT`).
+/// Who acts: a person (the git identity), an agent (`--agent`/`OKR_AGENT`), or the daemon
+/// running a job (set by the daemon on its jobs' processes; an agent name wins over it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Actor {
-    Person { name: String, email: String },
+    Person {
+        name: String,
+        email: String,
+    },
     Agent(String),
+    Daemon {
+        /// `Okr-Clone`: the clone's id, the person's email and the machine.
+        clone: String,
+        /// `Okr-Job`: the scheduled job (or enqueued run) it runs.
+        job: String,
+        /// `Okr-Trigger`: `cron 0 2 * * *`, `event metrics_recorded refs/okr/state a..b`, …
+        trigger: String,
+    },
 }
 
 impl Actor {
@@ -22,6 +34,24 @@ impl Actor {
         match self {
             Actor::Person { email, .. } => email.clone(),
             Actor::Agent(name) => format!("agent:{name}"),
+            Actor::Daemon { .. } => "daemon".to_string(),
+        }
+    }
+
+    /// The actor trailers every state commit carries: `Okr-Actor`, and for the daemon also
+    /// `Okr-Clone`, `Okr-Job` and `Okr-Trigger` (who ran it, where, and why).
+    pub fn sign(&self, message: CommitMessage) -> CommitMessage {
+        let message = message.trailer("Okr-Actor", self.id());
+        match self {
+            Actor::Daemon {
+                clone,
+                job,
+                trigger,
+            } => message
+                .trailer("Okr-Clone", clone)
+                .trailer("Okr-Job", job)
+                .trailer("Okr-Trigger", trigger),
+            _ => message,
         }
     }
 }
@@ -35,9 +65,8 @@ pub struct Ctx {
 impl Ctx {
     /// A commit message with the action and actor trailers every state commit carries.
     pub fn message(&self, subject: impl Into<String>, action: &str) -> CommitMessage {
-        CommitMessage::new(subject)
-            .trailer("Okr-Action", action)
-            .trailer("Okr-Actor", self.actor.id())
+        self.actor
+            .sign(CommitMessage::new(subject).trailer("Okr-Action", action))
     }
 }
 

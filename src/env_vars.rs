@@ -9,3 +9,10 @@ pub const HOOK_GUARD: &str = "GIT_OKR_HOOK";
 /// Set on the jobs the daemon runs: the daemon shows and logs their notices itself (as
 /// `okr.daemon.notify` says), so a job must not show the same notice a second time.
 pub const DAEMON_JOB: &str = "GIT_OKR_DAEMON_JOB";
+
+/// On the jobs the daemon runs: why the job runs (`cron 0 2 * * *`, `event metrics_recorded
+/// refs/okr/state 1a2b3c4..5d6e7f8`), recorded as the commit's `Okr-Trigger` trailer.
+pub const DAEMON_TRIGGER: &str = "GIT_OKR_DAEMON_TRIGGER";
+
+/// On the jobs the daemon runs: the clone's identity, recorded as `Okr-Clone`.
+pub const DAEMON_CLONE: &str = "GIT_OKR_DAEMON_CLONE";

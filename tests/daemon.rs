@@ -615,3 +615,226 @@ fn jobs_scheduled_in_two_clones_both_survive_sync() {
         assert_eq!(ids, want);
     }
 }
+
+/// The daemon in the background until dropped (then SIGTERM, and waited for).
+struct Running {
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon(repo: &TestRepo) -> Running {
+    let child = spawn_daemon(repo, &repo.home.path().join("daemon.stderr"));
+    wait_until("the daemon to watch", Duration::from_secs(20), || {
+        std::fs::read_to_string(okr_dir(repo).join("daemon.log"))
+            .is_ok_and(|l| l.contains("daemon started"))
+    });
+    Running { child }
+}
+
+fn daemon_commits(repo: &TestRepo) -> Vec<String> {
+    let log = repo.git(&["log", "--format=%H%x00%B%x01", "refs/okr/state"]);
+    log.split('\u{1}')
+        .filter(|c| c.contains("Okr-Actor: daemon"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn events_trigger_jobs_with_who_and_why_recorded_and_never_loop() {
+    let repo = setup();
+    repo.ok(&["metric", "set", "manual.x", "5"]);
+    // Measuring rewrites okrs/org.yml (current, status): on okrs_changed it must still not
+    // trigger itself.
+    let measure = scheduled_id(&repo.ok(&[
+        "daemon",
+        "schedule",
+        "--on",
+        "metrics_recorded,okrs_changed,branch_moved,plan_created",
+        "--job",
+        "kr_measure",
+    ]));
+    let daemon = start_daemon(&repo);
+
+    // metrics_recorded
+    let before = repo.state_tip().unwrap();
+    repo.ok(&["metric", "set", "manual.x", "7"]);
+    let after = repo.state_tip().unwrap();
+    wait_until(
+        "a measurement after metric set",
+        Duration::from_secs(20),
+        || daemon_commits(&repo).len() == 1,
+    );
+    let c = &daemon_commits(&repo)[0];
+    assert!(repo.state_file("okrs/org.yml").contains("current: 7"));
+    assert!(c.contains("Okr-Action: measure"), "{c}");
+    assert!(c.contains(&format!("Okr-Job: {measure}")), "{c}");
+    assert!(
+        c.contains(&format!(
+            "Okr-Trigger: event metrics_recorded refs/okr/state {}..{}",
+            &before[..7],
+            &after[..7]
+        )),
+        "{c}"
+    );
+    assert!(c.contains("Okr-Clone: "), "{c}");
+    assert!(c.contains(common::AUTHOR_EMAIL), "{c}");
+
+    // No loop: its own commit changed okrs/ but does not run it again.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(daemon_commits(&repo).len(), 1, "the job triggered itself");
+
+    // branch_moved: a commit on the measured branch.
+    repo.ok(&["metric", "set", "manual.x", "9"]);
+    wait_until("the second measurement", Duration::from_secs(20), || {
+        daemon_commits(&repo).len() == 2
+    });
+    repo.write("more.txt", "x");
+    repo.git(&["add", "."]);
+    repo.git(&["commit", "-q", "-m", "more"]);
+    wait_until(
+        "a run after the branch moved",
+        Duration::from_secs(20),
+        || {
+            std::fs::read_to_string(okr_dir(&repo).join("daemon.log")).is_ok_and(|l| {
+                l.contains("(event branch_moved main") || l.contains("(event branch_moved HEAD")
+            })
+        },
+    );
+    drop(daemon);
+
+    // Found by the audit as the daemon's.
+    let audit = repo.ok(&["audit", "--actor", "daemon", "--json"]);
+    let events: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "measure"),
+        "{audit}"
+    );
+    // And journaled locally.
+    let status = repo.ok(&["daemon", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let kinds: Vec<String> = status["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"job finished".to_string())
+            && kinds.contains(&"daemon stopped".to_string()),
+        "{status}"
+    );
+    assert_eq!(status["running"], false);
+    let local = repo.ok(&["audit", "--local"]);
+    assert!(
+        local.contains("daemon") && local.contains("finished job"),
+        "{local}"
+    );
+}
+
+#[test]
+fn lifecycle_start_status_enqueue_logs_stop_install_uninstall() {
+    let repo = setup();
+    let out = repo.ok(&["daemon", "status"]);
+    assert!(out.contains("Daemon: not running"), "{out}");
+    let out = repo.ok(&["daemon", "start"]);
+    assert!(
+        out.contains("Started the daemon in the background (pid "),
+        "{out}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["daemon", "status", "--json"])).unwrap();
+    assert_eq!(status["running"], true, "{status}");
+    let pid = status["pid"].as_i64().unwrap();
+    assert!(repo.ok(&["daemon", "start"]).contains("already running"));
+
+    // A one-off run, picked up by the running daemon.
+    let before = measure_commits(&repo);
+    let out = repo.ok(&["daemon", "enqueue", "kr_measure", "--", "--rev", "HEAD"]);
+    assert!(
+        out.contains(&format!("the daemon (pid {pid}) picks it up")),
+        "{out}"
+    );
+    wait_until("the enqueued measurement", Duration::from_secs(20), || {
+        measure_commits(&repo) > before
+    });
+    let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    assert!(
+        msg.contains(&format!(
+            "Okr-Trigger: enqueued by {}",
+            common::AUTHOR_EMAIL
+        )),
+        "{msg}"
+    );
+    let err = repo.fails(&["daemon", "enqueue", "sync", "--", "--setup"]);
+    assert!(err.contains("--setup is not allowed"), "{err}");
+    let err = repo.fails(&["daemon", "enqueue", "kr_measure", "--at", "soon"]);
+    assert!(err.contains("--at \"soon\""), "{err}");
+
+    let logs = repo.ok(&["daemon", "logs", "-n", "3"]);
+    assert_eq!(logs.lines().count(), 3, "{logs}");
+    assert!(repo
+        .ok(&["daemon", "logs", "-n", "100"])
+        .contains("daemon started"));
+
+    let out = repo.ok(&["daemon", "stop"]);
+    assert!(
+        out.contains(&format!("Stopped the daemon (pid {pid})")),
+        "{out}"
+    );
+    assert!(repo.ok(&["daemon", "status"]).contains("not running"));
+    assert!(repo.ok(&["daemon", "stop"]).contains("not running"));
+
+    // install/uninstall with a temporary HOME: exactly the file written goes.
+    let config = repo.home.path().join(".config");
+    let out = repo.ok(&["daemon", "install", "--no-start"]);
+    let written: Vec<_> = walk(repo.home.path());
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(out.contains(&written[0].display().to_string()), "{out}");
+    assert!(
+        written[0].starts_with(&config) || written[0].to_string_lossy().contains("LaunchAgents")
+    );
+    assert!(repo
+        .fails(&["daemon", "install", "--no-start"])
+        .contains("already installed"));
+    let out = repo.ok(&["daemon", "uninstall"]);
+    assert!(
+        out.contains(&format!("Removed {}", written[0].display())),
+        "{out}"
+    );
+    assert!(!written[0].exists());
+    assert!(repo
+        .ok(&["daemon", "uninstall"])
+        .contains("Nothing to uninstall"));
+}
+
+/// Every file under `dir` except the test's own daemon stderr file.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if !p.ends_with("daemon.stderr") && !p.ends_with(".gitconfig") {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -66,6 +66,27 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// An entry stamped now, for what happened without an error to classify (the daemon's
+    /// `job-started`, `job-finished`, `job-skipped`, `daemon-started`, …).
+    pub fn now(
+        actor: &str,
+        action: &str,
+        outcome: &str,
+        subject: Option<&str>,
+        message: impl Into<String>,
+    ) -> Entry {
+        Entry {
+            time: chrono::Utc::now().timestamp(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            outcome: outcome.to_string(),
+            subject: subject.map(str::to_string),
+            message: message.into().replace(['\n', '\r'], " "),
+        }
+    }
+}
+
 fn with_journal<T>(store: &Store, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
     db::with_db(&store.okr_dir()?, |conn| {
         conn.execute_batch(CREATE)?;

@@ -13,9 +13,15 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use std::io::{BufWriter, Write};
 
 pub fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
-    if let Some(AuditCommand::Journal(j)) = &args.command {
-        let entries = audit::journal::entries(&ctx.store, j.limit)?;
-        if j.json {
+    // `--local` is `audit journal` (the daemon's runs, refusals, failed applies).
+    let journal = match &args.command {
+        Some(AuditCommand::Journal(j)) => Some((j.limit, j.json)),
+        _ if args.local => Some((args.limit, args.json)),
+        _ => None,
+    };
+    if let Some((limit, json)) = journal {
+        let entries = audit::journal::entries(&ctx.store, limit)?;
+        if json {
             println!("{}", serde_json::to_string_pretty(&entries)?);
             return Ok(());
         }

@@ -1,11 +1,17 @@
-//! `git okr daemon schedule|jobs|unschedule|run|launchd|systemd`.
+//! `git okr daemon schedule|jobs|unschedule|run|status|logs|start|stop|install|uninstall|enqueue|launchd|systemd`.
 
 use super::output::table;
-use crate::cli::{DaemonCommand, JobsArgs, ScheduleArgs, UnitArgs, UnscheduleArgs};
+use crate::cli::{
+    DaemonCommand, DaemonLogsArgs, DaemonStatusArgs, EnqueueArgs, InstallArgs, JobsArgs,
+    ScheduleArgs, UnitArgs, UnscheduleArgs,
+};
 use crate::ctx::require_initialized;
 use crate::ctx::Ctx;
+use crate::daemon::control::{self, Started, Stopped};
+use crate::daemon::queue::{self, Queued};
 use crate::daemon::run::{DaemonState, Options};
 use crate::daemon::{compile, units, Checker, Commands, Scheduled};
+use crate::model::jobs::Event;
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, Context, Result};
@@ -28,9 +34,20 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<()> {
                 allow_agents: config.boolean("okr.daemon.allowAgents").unwrap_or(false),
                 remotes: remotes(ctx),
                 commands: commands(),
+                clone: crate::daemon::clone_identity(
+                    &ctx.store.okr_dir()?,
+                    &ctx.store.identity().1,
+                ),
             };
             crate::daemon::run::run(&ctx.store, opts)
         }
+        DaemonCommand::Status(args) => status(ctx, args),
+        DaemonCommand::Logs(args) => logs(ctx, args),
+        DaemonCommand::Start => start(ctx),
+        DaemonCommand::Stop => stop(ctx),
+        DaemonCommand::Install(args) => install(ctx, args),
+        DaemonCommand::Uninstall => uninstall(ctx),
+        DaemonCommand::Enqueue(args) => enqueue(ctx, args),
         DaemonCommand::Launchd(args) => launchd(ctx, args),
         DaemonCommand::Systemd(args) => systemd(ctx, args),
     }
@@ -71,10 +88,22 @@ fn load_jobs(snap: &Snapshot<'_>) -> Result<Jobs> {
 
 fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
     let created_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let on = args
+        .on
+        .iter()
+        .map(|e| Event::parse(e).map_err(|e| anyhow!("--on: {e}")))
+        .collect::<Result<Vec<Event>>>()?;
+    if args.cron.is_none() && on.is_empty() {
+        return Err(anyhow!(
+            "say when the job runs: --cron EXPR, --on EVENT ({}), or both",
+            Event::ALL.map(Event::as_str).join(", ")
+        ));
+    }
     let draft = Job {
         id: String::new(),
         job: args.job.clone(),
-        cron: args.cron.trim().to_string(),
+        cron: args.cron.as_deref().map(|c| c.trim().to_string()),
+        on,
         tz: args.tz.as_deref().map(|t| t.trim().to_string()),
         args: args.args.clone(),
         created_at: Some(created_at),
@@ -103,7 +132,7 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
     let next = DaemonState::default()
         .next_run(&s, Utc::now())
         .map(|t| s.zone.show(t))
-        .unwrap_or_else(|| "never".into());
+        .unwrap_or_else(|| "on its events".into());
     println!("Scheduled job {}: {}", job.id, describe(job));
     println!("Next run: {next}");
     println!(
@@ -117,7 +146,10 @@ fn jobs_commit(ctx: &Ctx, jobs: &Jobs, action: &str, job: Job) -> Result<Step<Jo
     let mut changes = Changes::new();
     changes.write(JOBS_FILE, jobs.render()?);
     let message = ctx
-        .message(format!("okr: {action} {} ({})", job.job, job.cron), action)
+        .message(
+            format!("okr: {action} {} ({})", job.job, crate::daemon::when(&job)),
+            action,
+        )
         .body(describe(&job))
         .trailer("Okr-Job", &job.id);
     Ok(Step::Commit(Commit {
@@ -129,10 +161,7 @@ fn jobs_commit(ctx: &Ctx, jobs: &Jobs, action: &str, job: Job) -> Result<Step<Jo
 
 /// `kr_measure at "0 9 * * 1-5" (Europe/Paris) with --rev main`
 fn describe(job: &Job) -> String {
-    let mut s = format!("{} at {:?}", job.job, job.cron);
-    if let Some(tz) = &job.tz {
-        s.push_str(&format!(" ({tz})"));
-    }
+    let mut s = format!("{} {}", job.job, crate::daemon::when(job));
     if !job.args.is_empty() {
         s.push_str(&format!(" with {}", job.args.join(" ")));
     }
@@ -191,7 +220,7 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
             .map(|(job, c)| {
                 let st = c.as_ref().ok().and_then(|s| state.of(s));
                 serde_json::json!({
-                    "id": job.id, "job": job.job, "cron": job.cron, "tz": job.tz, "args": job.args,
+                    "id": job.id, "job": job.job, "cron": job.cron, "on": job.on, "tz": job.tz, "args": job.args,
                     "created_at": job.created_at, "created_by": job.created_by,
                     "next_run": next_of(c).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     "due": next_of(c).is_some_and(|t| t <= now),
@@ -246,7 +275,10 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
         table_rows.push(vec![
             job.id.clone(),
             job.job.clone(),
-            job.cron.clone(),
+            job.cron.clone().unwrap_or_else(|| {
+                let on: Vec<&str> = job.on.iter().map(|e| e.as_str()).collect();
+                format!("on {}", on.join(","))
+            }),
             job.tz.clone().unwrap_or_else(|| "local".into()),
             next,
             last,
@@ -323,6 +355,361 @@ fn systemd(ctx: &Ctx, args: UnitArgs) -> Result<()> {
     Ok(())
 }
 
+fn fmt_time(t: chrono::DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn status(ctx: &Ctx, args: DaemonStatusArgs) -> Result<()> {
+    let okr_dir = ctx.store.okr_dir()?;
+    let running = control::running(&okr_dir);
+    let installed = control::Installed::load(&okr_dir);
+    let snap = ctx.store.snapshot()?;
+    let jobs = load_jobs(&snap)?;
+    let state = DaemonState::load(&okr_dir);
+    let commands = commands();
+    let remotes = remotes(ctx);
+    let checker = Checker {
+        commands: &commands,
+        remotes: Some(&remotes),
+    };
+    let now = Utc::now();
+    let mut journal: Vec<crate::audit::journal::Entry> =
+        crate::audit::journal::entries(&ctx.store, Some(200))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.actor == "daemon")
+            .collect();
+    journal.truncate(10);
+    let queued = queue::list(&okr_dir);
+    let rows: Vec<serde_json::Value> = jobs
+        .jobs
+        .iter()
+        .map(|job| {
+            let c = compile(job, &checker);
+            let st = state.jobs.get(&job.id);
+            let next = c.as_ref().ok().and_then(|s| state.next_run(s, now));
+            serde_json::json!({
+                "id": job.id,
+                "job": job.job,
+                "when": crate::daemon::when(job),
+                "last_run": st.and_then(|s| s.last_run).map(|t| t.to_rfc3339()),
+                "last_outcome": st.and_then(|s| s.last_outcome.clone()),
+                "last_trigger": st.and_then(|s| s.last_trigger.clone()),
+                "last_error": st.and_then(|s| s.last_error.clone()),
+                "next_run": next.map(|t| t.to_rfc3339()),
+                "error": c.as_ref().err().map(|e| format!("{e:#}")),
+            })
+        })
+        .collect();
+    let last_error = state
+        .jobs
+        .iter()
+        .filter_map(|(id, s)| Some((s.last_run?, id, s.last_error.clone()?)))
+        .max()
+        .map(|(t, id, e)| format!("{} job {id}: {e}", fmt_time(t)));
+    if args.json {
+        let out = serde_json::json!({
+            "running": running.is_some(),
+            "pid": running.as_ref().map(|r| r.pid),
+            "since": running.as_ref().map(|r| r.since.clone()),
+            "service": installed.as_ref().map(|i| serde_json::json!({"manager": i.manager, "name": i.service, "enabled": i.enabled})),
+            "jobs": rows,
+            "queued": queued.iter().filter_map(|(_, q)| q.as_ref().ok()).collect::<Vec<_>>(),
+            "last_error": last_error,
+            "journal": journal,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    match &running {
+        Some(r) => println!("Daemon: running (pid {}, since {})", r.pid, r.since),
+        None => println!("Daemon: not running (start it with `git okr daemon start`)"),
+    }
+    if let Some(i) = &installed {
+        println!(
+            "Service: {} {} ({})",
+            i.manager,
+            i.service,
+            if i.enabled {
+                "enabled"
+            } else {
+                "written, not enabled"
+            }
+        );
+    }
+    if rows.is_empty() {
+        println!(
+            "Jobs: none. Add one with `git okr daemon schedule --cron EXPR --job kr_measure`."
+        );
+    } else {
+        let mut table_rows = vec![vec![
+            "ID".to_string(),
+            "JOB".into(),
+            "WHEN".into(),
+            "LAST RUN".into(),
+            "OUTCOME".into(),
+            "NEXT RUN".into(),
+        ]];
+        for r in &rows {
+            let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            let time = |k: &str| {
+                r[k].as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| fmt_time(t.with_timezone(&Utc)))
+                    .unwrap_or_else(|| "-".into())
+            };
+            table_rows.push(vec![
+                text("id"),
+                text("job"),
+                text("when"),
+                time("last_run"),
+                r["error"]
+                    .as_str()
+                    .map(|e| format!("cannot run: {e}"))
+                    .unwrap_or_else(|| text("last_outcome")),
+                time("next_run"),
+            ]);
+        }
+        for line in table(&table_rows) {
+            println!("{line}");
+        }
+    }
+    if !queued.is_empty() {
+        println!("Queued: {} one-off run(s)", queued.len());
+    }
+    if let Some(e) = last_error {
+        println!("Last error: {e}");
+    }
+    if !journal.is_empty() {
+        println!("Recent:");
+        for e in journal.iter().rev() {
+            let when = chrono::DateTime::from_timestamp(e.time, 0).unwrap_or_default();
+            println!(
+                "  {} {} {} {}{}",
+                fmt_time(when),
+                e.action,
+                e.outcome,
+                e.subject
+                    .as_deref()
+                    .map(|s| format!("{s} "))
+                    .unwrap_or_default(),
+                e.message
+            );
+        }
+    }
+    Ok(())
+}
+
+fn logs(ctx: &Ctx, args: DaemonLogsArgs) -> Result<()> {
+    use std::io::Write;
+    let okr_dir = ctx.store.okr_dir()?;
+    let (lines, mut offset) = control::last_lines(&okr_dir, args.lines)?;
+    if lines.is_empty() && !args.follow {
+        println!(
+            "No daemon log yet ({}).",
+            okr_dir.join(crate::daemon::run::LOG_FILE).display()
+        );
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let (more, next) = control::log_since(&okr_dir, offset)?;
+        offset = next;
+        if !more.is_empty() {
+            out.write_all(more.as_bytes())?;
+            out.flush()?;
+        }
+    }
+}
+
+fn start(ctx: &Ctx) -> Result<()> {
+    let okr_dir = ctx.store.okr_dir()?;
+    match control::start(&okr_dir, &own_exe()?, &repo_path(ctx)?)? {
+        Started::AlreadyRunning(r) => {
+            println!(
+                "The daemon is already running (pid {}, since {}).",
+                r.pid, r.since
+            )
+        }
+        Started::Service(name, Some(r)) => {
+            println!("Started the daemon through {name} (pid {}).", r.pid)
+        }
+        Started::Service(name, None) => {
+            println!("Asked {name} to start the daemon; it has not taken the lock yet (see `git okr daemon logs`).")
+        }
+        Started::Detached(r) => println!(
+            "Started the daemon in the background (pid {}); it logs to {}.",
+            r.pid,
+            okr_dir.join(crate::daemon::run::LOG_FILE).display()
+        ),
+    }
+    Ok(())
+}
+
+fn stop(ctx: &Ctx) -> Result<()> {
+    let okr_dir = ctx.store.okr_dir()?;
+    match control::stop(&okr_dir, std::time::Duration::from_secs(30))? {
+        Stopped::NotRunning => println!("The daemon is not running."),
+        Stopped::Stopped(r) => println!("Stopped the daemon (pid {}).", r.pid),
+        Stopped::StillFinishing(r) => println!(
+            "Asked the daemon (pid {}) to stop; it is finishing the job in hand and stops after it.",
+            r.pid
+        ),
+    }
+    if let Some(i) = control::Installed::load(&okr_dir).filter(|i| i.enabled) {
+        println!(
+            "It stays installed ({} {}): it starts again at the next login; `git okr daemon uninstall` removes it.",
+            i.manager, i.service
+        );
+    }
+    Ok(())
+}
+
+fn config_home() -> Result<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map_or_else(|| home().map(|h| h.join(".config")), Ok)
+}
+
+fn install(ctx: &Ctx, args: InstallArgs) -> Result<()> {
+    let okr_dir = ctx.store.okr_dir()?;
+    let (exe, repo, path_env) = unit_paths(ctx)?;
+    let plan = control::service_plan(&exe, &repo, &okr_dir, &home()?, &config_home()?, &path_env);
+    let (installed, complaint) = control::install(&okr_dir, &plan, !args.no_start)?;
+    println!("Wrote {}", plan.path.display());
+    if installed.enabled {
+        println!(
+            "Enabled and started {} ({}).",
+            installed.service, installed.manager
+        );
+    } else if let Some(why) = complaint {
+        eprintln!("warning: could not reach {}: {why}", installed.manager);
+        println!("Start the daemon with `git okr daemon start` (it runs detached until the service manager is reachable).");
+    } else {
+        println!("Not enabled (--no-start); `git okr daemon start` starts it detached.");
+    }
+    Ok(())
+}
+
+fn uninstall(ctx: &Ctx) -> Result<()> {
+    let okr_dir = ctx.store.okr_dir()?;
+    let Some(done) = control::uninstall(&okr_dir)? else {
+        println!(
+            "Nothing to uninstall: `git okr daemon install` wrote nothing for this repository."
+        );
+        return Ok(());
+    };
+    if let Some(why) = &done.complaint {
+        eprintln!("warning: {why}");
+    }
+    for p in &done.removed {
+        println!("Removed {}", p.display());
+    }
+    for (p, why) in &done.kept {
+        println!("Left {} ({why})", p.display());
+    }
+    Ok(())
+}
+
+/// `--at`: RFC 3339, `YYYY-MM-DD HH:MM`, or `HH:MM` (the next such local time).
+fn parse_at(text: &str) -> Result<chrono::DateTime<Utc>> {
+    use chrono::{Local, NaiveDateTime, NaiveTime, TimeZone};
+    let t = text.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let local = |n: NaiveDateTime| {
+        Local
+            .from_local_datetime(&n)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+    };
+    if let Ok(n) = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M") {
+        return local(n).ok_or_else(|| anyhow!("--at {t:?}: no such local time"));
+    }
+    if let Ok(time) = NaiveTime::parse_from_str(t, "%H:%M") {
+        let now = Local::now();
+        let today = now.date_naive().and_time(time);
+        let when = if today > now.naive_local() {
+            today
+        } else {
+            today + chrono::Duration::days(1)
+        };
+        return local(when).ok_or_else(|| anyhow!("--at {t:?}: no such local time"));
+    }
+    Err(anyhow!(
+        "--at {t:?}: use RFC 3339 (2026-01-18T09:00:00+01:00), `YYYY-MM-DD HH:MM` or `HH:MM`"
+    ))
+}
+
+fn enqueue(ctx: &Ctx, args: EnqueueArgs) -> Result<()> {
+    let okr_dir = ctx.store.okr_dir()?;
+    let at = args.at.as_deref().map(parse_at).transpose()?;
+    let snap = ctx.store.snapshot()?;
+    let jobs = load_jobs(&snap)?;
+    let commands = commands();
+    let remotes = remotes(ctx);
+    let checker = Checker {
+        commands: &commands,
+        remotes: Some(&remotes),
+    };
+    let (job, what) = if let Some(scheduled) = jobs.find(&args.job)?.cloned() {
+        if !args.args.is_empty() {
+            return Err(anyhow!(
+                "job {} is scheduled with its own arguments; to run {} with others, enqueue `{}` -- ARGS",
+                scheduled.id,
+                scheduled.job,
+                scheduled.job
+            ));
+        }
+        let what = format!("job {} ({})", scheduled.id, scheduled.job);
+        (scheduled.id, what)
+    } else {
+        let draft = Job {
+            id: "enqueued".into(),
+            job: args.job.clone(),
+            cron: None,
+            on: Vec::new(),
+            tz: None,
+            args: args.args.clone(),
+            created_at: None,
+            created_by: None,
+        };
+        // Checked now, and again by the daemon before it runs.
+        compile(&draft, &checker)?;
+        (args.job.clone(), args.job.clone())
+    };
+    let item = Queued {
+        job,
+        args: args.args.clone(),
+        at,
+        by: ctx.actor.id(),
+        enqueued_at: Utc::now(),
+    };
+    queue::enqueue(&okr_dir, &item)?;
+    let when = at
+        .map(|t| format!(" at {}", fmt_time(t)))
+        .unwrap_or_else(|| " now".into());
+    match control::running(&okr_dir) {
+        Some(r) => println!("Queued {what} to run{when}; the daemon (pid {}) picks it up.", r.pid),
+        None => println!(
+            "Queued {what} to run{when}. The daemon is not running: start it with `git okr daemon start`."
+        ),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,7 +718,8 @@ mod tests {
         Job {
             id: "1".into(),
             job: kind.into(),
-            cron: "@daily".into(),
+            cron: Some("@daily".into()),
+            on: Vec::new(),
             tz: None,
             args: args.iter().map(|a| a.to_string()).collect(),
             created_at: None,

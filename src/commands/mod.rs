@@ -60,8 +60,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             "--agent/OKR_AGENT is set but empty: an agent needs a name (unset OKR_AGENT to act as yourself)"
         );
     }
+    let daemon_job = std::env::var(crate::env_vars::DAEMON_JOB)
+        .ok()
+        .filter(|j| !j.trim().is_empty());
     let actor = match agent.as_deref().map(str::trim) {
         Some(agent) => Actor::Agent(agent.to_string()),
+        // A job the daemon runs: recorded as the daemon, with the clone and the trigger.
+        None if daemon_job.is_some() => Actor::Daemon {
+            clone: std::env::var(crate::env_vars::DAEMON_CLONE).unwrap_or_default(),
+            job: daemon_job.unwrap_or_default(),
+            trigger: std::env::var(crate::env_vars::DAEMON_TRIGGER).unwrap_or_default(),
+        },
         None => {
             let (name, email) = store.identity();
             Actor::Person { name, email }

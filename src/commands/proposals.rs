@@ -305,6 +305,9 @@ fn may_approve(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
         Actor::Agent(agent) => {
             bail!("agent {agent} may not {verb} proposals: agents never approve or apply (a person must)")
         }
+        Actor::Daemon { .. } => {
+            bail!("the daemon may not {verb} proposals: only a person approves or applies")
+        }
         Actor::Person { name, email } => {
             if !perms.may_approve(name, email) {
                 bail!(

@@ -31,10 +31,12 @@ fn merge_message<'a>(
             "ours"
         };
         body.extend(settled.iter().map(|c| format!("settled with {side}: {c}")));
-        CommitMessage::new(format!("okr: sync with {} (merge)", remote.name))
-            .body(body.join("\n"))
-            .trailer("Okr-Action", "sync-merge")
-            .trailer("Okr-Actor", ctx.actor.id())
+        ctx.actor
+            .sign(
+                CommitMessage::new(format!("okr: sync with {} (merge)", remote.name))
+                    .body(body.join("\n"))
+                    .trailer("Okr-Action", "sync-merge"),
+            )
             .trailer("Okr-Remote", &remote.name)
     }
 }

@@ -7,11 +7,15 @@
 //! and the daemon runs the job with an argument list it rebuilt from what was parsed,
 //! so no value can turn into an option of git-okr or of git.
 
+pub mod control;
+pub mod events;
 pub mod lock;
 pub mod notify;
+pub mod queue;
 pub mod run;
 pub mod schedule;
 pub mod units;
+pub mod watch;
 
 use crate::model::jobs::{Job, Jobs, JOBS_FILE};
 use anyhow::{anyhow, Result};
@@ -267,7 +271,8 @@ pub fn job_kind(commands: &Commands, name: &str) -> Result<&'static JobKind> {
 pub struct Scheduled {
     pub job: Job,
     pub kind: &'static JobKind,
-    pub cron: Cron,
+    /// `None`: the job runs only on its events or when enqueued.
+    pub cron: Option<Cron>,
     pub zone: Zone,
     /// What the daemon runs after `git-okr -C REPO`, rebuilt from the parsed arguments.
     pub argv: Vec<String>,
@@ -277,7 +282,7 @@ pub struct Scheduled {
 pub fn compile(job: &Job, checker: &Checker<'_>) -> Result<Scheduled> {
     let kind = job_kind(checker.commands, &job.job)?;
     let argv = kind.check_args(checker, &job.args)?;
-    let cron = Cron::parse(&job.cron)?;
+    let cron = job.cron.as_deref().map(Cron::parse).transpose()?;
     let zone = Zone::parse(job.tz.as_deref())?;
     Ok(Scheduled {
         job: job.clone(),
@@ -286,6 +291,48 @@ pub fn compile(job: &Job, checker: &Checker<'_>) -> Result<Scheduled> {
         zone,
         argv,
     })
+}
+
+/// When a job runs, in words: `at "0 2 * * *"`, `on metrics_recorded`, or both.
+pub fn when(job: &Job) -> String {
+    let mut parts = Vec::new();
+    if let Some(cron) = &job.cron {
+        let mut at = format!("at {cron:?}");
+        if let Some(tz) = &job.tz {
+            at.push_str(&format!(" ({tz})"));
+        }
+        parts.push(at);
+    }
+    if !job.on.is_empty() {
+        let on: Vec<&str> = job.on.iter().map(|e| e.as_str()).collect();
+        parts.push(format!("on {}", on.join(", ")));
+    }
+    if parts.is_empty() {
+        "when enqueued".to_string()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+/// This clone's identity for the `Okr-Clone` trailer: a random id kept in
+/// `.git/okr/clone-id` (first, so the daemon can recognise its own commits), then the
+/// person's email and the machine's name.
+pub fn clone_identity(okr_dir: &std::path::Path, email: &str) -> String {
+    let path = okr_dir.join("clone-id");
+    let id = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| t.len() == 8 && t.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or_else(|| {
+            let id = format!("{:08x}", rand::random::<u32>());
+            let _ = std::fs::write(&path, format!("{id}\n"));
+            id
+        });
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    format!("{id} {email} on {host}")
 }
 
 /// Validate `daemon/jobs.yml` as a whole (for `git okr edit`). Remotes are not checked
@@ -338,7 +385,8 @@ mod tests {
         Job {
             id: "a1".into(),
             job: kind.into(),
-            cron: "@daily".into(),
+            cron: Some("@daily".into()),
+            on: Vec::new(),
             tz: None,
             args: args.iter().map(|a| a.to_string()).collect(),
             created_at: None,

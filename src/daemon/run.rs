@@ -6,10 +6,14 @@
 //! ref whenever its tip moves, so schedule changes apply without a restart. Last runs
 //! live in `.git/okr/daemon-state.json` (per clone: two machines each run their jobs).
 
+use super::events::{self, Fired};
 use super::lock::DaemonLock;
 use super::notify::{self, Notice};
+use super::queue::{self, Queued};
+use super::watch::{self, Watch};
 use super::{compile, Checker, Commands, Scheduled};
-use crate::model::jobs::{Jobs, JOBS_FILE};
+use crate::audit::journal::{self, Entry};
+use crate::model::jobs::{Event, Job, Jobs, JOBS_FILE};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -23,8 +27,9 @@ use std::time::{Duration, Instant};
 pub const LOG_FILE: &str = "daemon.log";
 pub const STATE_FILE: &str = "daemon-state.json";
 
-/// The longest the scheduler sleeps before looking at the ref and the clock again.
-const TICK: Duration = Duration::from_secs(1);
+/// The longest the scheduler sleeps before looking at the refs and the clock again when
+/// file events tell it when to look (else it looks every second, see `watch`).
+const SAFETY_TICK: Duration = Duration::from_secs(30);
 
 pub struct Options {
     /// Run what is due now, then exit.
@@ -43,6 +48,8 @@ pub struct Options {
     pub remotes: Vec<String>,
     /// This build's command tree, which job arguments are parsed with.
     pub commands: Commands,
+    /// This clone's identity (`Okr-Clone`): its id first, then who and where.
+    pub clone: String,
 }
 
 impl Options {
@@ -69,6 +76,15 @@ pub struct JobState {
     pub last_exit: Option<i32>,
     #[serde(default)]
     pub last_duration_ms: Option<u64>,
+    /// `done`, `failed`, `skipped: why`, `refused: why`.
+    #[serde(default)]
+    pub last_outcome: Option<String>,
+    /// Why it last ran (`cron …`, `event …`, `enqueued by …`).
+    #[serde(default)]
+    pub last_trigger: Option<String>,
+    /// The last error it ended with (first lines of its stderr).
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -118,7 +134,9 @@ impl DaemonState {
 
     /// When `s` runs next: possibly in the past, meaning it is due now.
     pub fn next_run(&self, s: &Scheduled, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        s.cron.next_after(self.reference(s).unwrap_or(now), &s.zone)
+        s.cron
+            .as_ref()?
+            .next_after(self.reference(s).unwrap_or(now), &s.zone)
     }
 
     fn entry(&mut self, s: &Scheduled) -> &mut JobState {
@@ -175,6 +193,226 @@ pub fn run(store: &Store, opts: Options) -> Result<()> {
     runtime.block_on(scheduler(store, &okr_dir, &opts, &mut log))
 }
 
+/// A run waiting its turn, and why it runs.
+struct Pending {
+    job: Job,
+    trigger: String,
+    /// The queue file to remove once it ran.
+    queued: Option<PathBuf>,
+}
+
+/// Where the refs stood when the daemon last looked.
+#[derive(Clone, PartialEq)]
+struct Seen {
+    state: Option<gix::ObjectId>,
+    branch: Option<(String, gix::ObjectId)>,
+}
+
+fn look(store: &Store) -> Result<Seen> {
+    Ok(Seen {
+        state: store.tip()?,
+        branch: events::measured_branch(store),
+    })
+}
+
+fn short(id: Option<gix::ObjectId>) -> String {
+    id.map(|i| i.to_hex_with_len(7).to_string())
+        .unwrap_or_else(|| "0000000".into())
+}
+
+/// The scheduler's working memory.
+struct Daemon<'a> {
+    store: &'a Store,
+    okr_dir: &'a Path,
+    opts: &'a Options,
+    state: DaemonState,
+    jobs: Vec<Scheduled>,
+    seen: Option<Seen>,
+    pending: Vec<Pending>,
+    ran: usize,
+}
+
+impl Daemon<'_> {
+    fn journal(&self, log: &mut Logger, entry: Entry) {
+        if let Err(e) = journal::record(self.store, &entry) {
+            log.log(format!("cannot write the journal: {e:#}"));
+        }
+    }
+
+    /// Read the refs; reload the schedule if the state moved; queue the jobs its events
+    /// (and a move of the measured branch) trigger.
+    fn observe(&mut self, log: &mut Logger) {
+        let now = match look(self.store) {
+            Ok(s) => s,
+            Err(e) => {
+                log.log(format!("cannot read refs/okr/state: {e:#}; retrying"));
+                return;
+            }
+        };
+        let Some(before) = self.seen.replace(now.clone()) else {
+            self.reload(now.state, log);
+            return;
+        };
+        if before == now {
+            return;
+        }
+        let mut fired: Vec<(Fired, String)> = Vec::new();
+        if before.state != now.state {
+            self.reload(now.state, log);
+            let range = format!(
+                "refs/okr/state {}..{}",
+                short(before.state),
+                short(now.state)
+            );
+            match events::state_moved(self.store, before.state, now.state, &self.opts.clone_id()) {
+                Ok(list) => fired.extend(list.into_iter().map(|f| (f, range.clone()))),
+                Err(e) => log.log(format!("cannot tell what changed in {range}: {e:#}")),
+            }
+        }
+        if before.branch != now.branch {
+            if let Some((name, id)) = &now.branch {
+                let old = before.branch.as_ref().map(|(_, id)| *id);
+                fired.push((
+                    Fired {
+                        event: Event::BranchMoved,
+                        by_job: None,
+                    },
+                    format!("{name} {}..{}", short(old), short(Some(*id))),
+                ));
+            }
+        }
+        if self.opts.once {
+            return;
+        }
+        for s in &self.jobs {
+            for (f, range) in &fired {
+                let mine = f.by_job.as_deref() == Some(s.job.id.as_str());
+                if !s.job.on.contains(&f.event) || mine {
+                    continue;
+                }
+                if self.pending.iter().any(|p| p.job.id == s.job.id) {
+                    continue;
+                }
+                self.pending.push(Pending {
+                    job: s.job.clone(),
+                    trigger: format!("event {} {range}", f.event.as_str()),
+                    queued: None,
+                });
+            }
+        }
+    }
+
+    fn reload(&mut self, tip: Option<gix::ObjectId>, log: &mut Logger) {
+        let previous = std::mem::take(&mut self.jobs);
+        self.jobs = load_jobs(self.store, tip, previous, &self.opts.checker(), log);
+        let now = Utc::now();
+        for s in &self.jobs {
+            if self.state.reference(s).is_none() {
+                self.state.entry(s).first_seen = Some(now);
+            }
+        }
+        let _ = self.state.save(self.okr_dir);
+    }
+
+    /// Cron jobs whose time has come, and enqueued runs that are due.
+    fn collect_due(&mut self, log: &mut Logger) {
+        let now = Utc::now();
+        let mut due: Vec<(DateTime<Utc>, Pending)> = self
+            .jobs
+            .iter()
+            .filter(|s| !self.pending.iter().any(|p| p.job.id == s.job.id))
+            .filter_map(|s| {
+                let t = self.state.next_run(s, now).filter(|t| *t <= now)?;
+                let cron = s.job.cron.clone().unwrap_or_default();
+                Some((
+                    t,
+                    Pending {
+                        job: s.job.clone(),
+                        trigger: format!("cron {cron}"),
+                        queued: None,
+                    },
+                ))
+            })
+            .collect();
+        due.sort_by_key(|(t, _)| *t);
+        self.pending.extend(due.into_iter().map(|(_, p)| p));
+        for (path, item) in queue::list(self.okr_dir) {
+            if self
+                .pending
+                .iter()
+                .any(|p| p.queued.as_ref() == Some(&path))
+            {
+                continue;
+            }
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    log.log(format!(
+                        "queued run {} unreadable ({e}); removed",
+                        path.display()
+                    ));
+                    queue::remove(&path);
+                    continue;
+                }
+            };
+            if item.at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let job = self.queued_job(&item, &path);
+            self.pending.push(Pending {
+                job,
+                trigger: format!("enqueued by {}", item.by),
+                queued: Some(path),
+            });
+        }
+    }
+
+    /// The job an enqueued run means: a scheduled job by id, else a kind with arguments.
+    fn queued_job(&self, item: &Queued, path: &Path) -> Job {
+        if let Some(s) = self.jobs.iter().find(|s| s.job.id == item.job) {
+            return s.job.clone();
+        }
+        let name = path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Job {
+            id: format!("enqueued-{}", name.rsplit('-').next().unwrap_or("run")),
+            job: item.job.clone(),
+            cron: None,
+            on: Vec::new(),
+            tz: None,
+            args: item.args.clone(),
+            created_at: Some(
+                item.enqueued_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            created_by: Some(item.by.clone()),
+        }
+    }
+
+    /// When the scheduler must look again at the latest, whatever happens.
+    fn next_wake(&self) -> Duration {
+        let now = Utc::now();
+        let cron = self
+            .jobs
+            .iter()
+            .filter_map(|s| self.state.next_run(s, now))
+            .min();
+        let queued = queue::list(self.okr_dir)
+            .into_iter()
+            .filter_map(|(_, q)| q.ok()?.at)
+            .min();
+        [cron, queued]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| (t - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(SAFETY_TICK)
+            .min(SAFETY_TICK)
+    }
+}
+
 async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logger) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
@@ -188,68 +426,81 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
         let _ = stop_tx.send(true);
         name
     });
+    let queue_dir = queue::dir(okr_dir);
+    let _ = std::fs::create_dir_all(&queue_dir);
+    let repo = store.repo();
+    let mut watcher = if opts.once {
+        None
+    } else {
+        Some(Watch::start(&watch::paths(
+            repo.git_dir(),
+            repo.common_dir(),
+            &queue_dir,
+        )))
+    };
+    let how = match watcher.as_ref().and_then(|w| w.fallback.clone()) {
+        Some(why) => format!("; looking at the refs every second ({why})"),
+        None if opts.once => String::new(),
+        None => "; watching the refs".to_string(),
+    };
     log.log(format!(
-        "daemon started (pid {}) for {}{}",
+        "daemon started (pid {}) for {}{}{how}",
         std::process::id(),
         opts.repo.display(),
         if opts.once { ", once" } else { "" }
     ));
-    let mut state = DaemonState::load(okr_dir);
-    let mut loaded: Option<(Option<gix::ObjectId>, Vec<Scheduled>)> = None;
-    let mut ran = 0usize;
+    let mut d = Daemon {
+        store,
+        okr_dir,
+        opts,
+        state: DaemonState::load(okr_dir),
+        jobs: Vec::new(),
+        seen: None,
+        pending: Vec::new(),
+        ran: 0,
+    };
+    d.journal(
+        log,
+        Entry::now(
+            "daemon",
+            "daemon",
+            "started",
+            None,
+            format!(
+                "pid {}{}",
+                std::process::id(),
+                if opts.once { ", once" } else { "" }
+            ),
+        ),
+    );
+    d.observe(log);
+    if !opts.once && d.jobs.is_empty() {
+        log.log(
+            "no jobs scheduled yet: add one with `git okr daemon schedule --cron \"0 2 * * *\" --job kr_measure` \
+             (or `--on metrics_recorded`); the daemon picks it up without a restart",
+        );
+    }
+    let mut collected = false;
     while !*stop.borrow() {
-        let tip = match store.tip() {
-            Ok(tip) => tip,
-            Err(e) => {
-                log.log(format!("cannot read refs/okr/state: {e:#}; retrying"));
-                tokio::select! { _ = tokio::time::sleep(TICK) => {}, _ = stop.changed() => {} }
-                continue;
-            }
-        };
-        if loaded.as_ref().map(|(t, _)| *t) != Some(tip) {
-            let previous = loaded.take().map(|(_, jobs)| jobs).unwrap_or_default();
-            let jobs = load_jobs(store, tip, previous, &opts.checker(), log);
-            let now = Utc::now();
-            for s in &jobs {
-                if state.reference(s).is_none() {
-                    state.entry(s).first_seen = Some(now);
-                }
-            }
-            let _ = state.save(okr_dir);
-            loaded = Some((tip, jobs));
+        d.observe(log);
+        // `--once` runs what was due when it started, nothing that falls due meanwhile.
+        if !(opts.once && collected) {
+            d.collect_due(log);
+            collected = true;
         }
-        let jobs = &loaded.as_ref().expect("loaded above").1;
-        let now = Utc::now();
-        let mut due: Vec<(DateTime<Utc>, &Scheduled)> = jobs
-            .iter()
-            .filter_map(|s| state.next_run(s, now).filter(|t| *t <= now).map(|t| (t, s)))
-            .collect();
-        due.sort_by_key(|(t, _)| *t);
-        for (_, s) in due {
-            if *stop.borrow() {
-                break;
-            }
-            run_job(s, opts, &mut state, log).await;
-            ran += 1;
-            if let Err(e) = state.save(okr_dir) {
-                log.log(format!("{e:#}"));
-            }
+        if let Some(p) = (!d.pending.is_empty()).then(|| d.pending.remove(0)) {
+            run_pending(&mut d, p, log).await;
+            continue;
         }
         if opts.once {
             break;
         }
-        // Wake for the next job, but at least every TICK to see schedule changes.
-        let now = Utc::now();
-        let wait = jobs
-            .iter()
-            .filter_map(|s| state.next_run(s, now))
-            .min()
-            .map(|t| (t - now).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(TICK)
-            .min(TICK);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
+        let wait = d.next_wake();
+        if let Some(w) = watcher.as_mut() {
+            tokio::select! {
+                _ = w.wait(wait) => {}
+                _ = stop.changed() => {}
+            }
         }
     }
     let why = if *stop.borrow() {
@@ -257,11 +508,61 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
     } else {
         "after running what was due"
     };
-    log.log(format!(
+    let ran = d.ran;
+    let line = format!(
         "daemon stopped {why} ({ran} job run{})",
         if ran == 1 { "" } else { "s" }
-    ));
+    );
+    log.log(&line);
+    d.journal(log, Entry::now("daemon", "daemon", "stopped", None, line));
     Ok(())
+}
+
+/// Run one pending job to its end (a signal waits for it), then record everything.
+async fn run_pending(d: &mut Daemon<'_>, p: Pending, log: &mut Logger) {
+    let okr_dir = d.okr_dir;
+    let outcome = run_job(&p.job, &p.trigger, d.opts, &mut d.state, log).await;
+    d.ran += 1;
+    let (kind, detail) = match &outcome {
+        Outcome::Done(ms) => (
+            "finished",
+            format!("{} in {ms} ms ({})", p.job.job, p.trigger),
+        ),
+        Outcome::Failed(code, why) => (
+            "failed",
+            format!("{} exit {code} ({}): {why}", p.job.job, p.trigger),
+        ),
+        Outcome::Skipped(why) => ("skipped", format!("{} ({}): {why}", p.job.job, p.trigger)),
+    };
+    d.journal(
+        log,
+        Entry::now("daemon", "job", kind, Some(&p.job.id), detail),
+    );
+    if let Some(path) = &p.queued {
+        queue::remove(path);
+    }
+    if let Err(e) = d.state.save(okr_dir) {
+        log.log(format!("{e:#}"));
+    }
+    // What the job committed is looked at now, so its own commit is told apart.
+    d.observe(log);
+}
+
+/// How a run ended.
+enum Outcome {
+    Done(u64),
+    Failed(i32, String),
+    Skipped(String),
+}
+
+impl Options {
+    fn clone_id(&self) -> String {
+        self.clone
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 /// The jobs on the ref at `tip`. A broken file keeps the previous schedule; a job this
@@ -299,7 +600,7 @@ fn load_jobs(
                 "no jobs".to_string()
             } else {
                 out.iter()
-                    .map(|s| format!("{} {} `{}`", s.job.id, s.job.job, s.job.cron))
+                    .map(|s| format!("{} {} {}", s.job.id, s.job.job, super::when(&s.job)))
                     .collect::<Vec<_>>()
                     .join("; ")
             }
@@ -309,28 +610,41 @@ fn load_jobs(
 }
 
 /// Run one job to its end (a signal waits for it), record it, log it and notify.
-async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &mut Logger) {
+async fn run_job(
+    job: &Job,
+    trigger: &str,
+    opts: &Options,
+    state: &mut DaemonState,
+    log: &mut Logger,
+) -> Outcome {
     let started_at = Utc::now();
-    state.entry(s).last_run = Some(started_at);
-    if s.kind.starts_agents(&s.job.args) && !opts.allow_agents {
-        log.log(format!(
-            "job {} ({}) skipped: it starts coding agents, which the daemon runs only after \
-             `git config okr.daemon.allowAgents true` in this clone",
-            s.job.id, s.job.job
-        ));
-        return;
-    }
     // Checked again right before it runs (this clone's remotes may have changed since the
     // schedule was read), and run with the argument list rebuilt by that check.
-    let argv = match compile(&s.job, &opts.checker()) {
-        Ok(checked) => checked.argv,
+    let s = match compile(job, &opts.checker()) {
+        Ok(checked) => checked,
         Err(e) => {
-            log.log(format!("job {} ({}) refused: {e:#}", s.job.id, s.job.job));
-            return;
+            let why = format!("refused: {e:#}");
+            log.log(format!("job {} ({}) {why}", job.id, job.job));
+            let st = state.jobs.entry(job.id.clone()).or_default();
+            st.last_run = Some(started_at);
+            st.last_outcome = Some(why.clone());
+            st.last_trigger = Some(trigger.to_string());
+            return Outcome::Skipped(why);
         }
     };
+    let st = state.entry(&s);
+    st.last_run = Some(started_at);
+    st.last_trigger = Some(trigger.to_string());
+    if s.kind.starts_agents(&s.job.args) && !opts.allow_agents {
+        let why = "it starts coding agents, which the daemon runs only after \
+                   `git config okr.daemon.allowAgents true` in this clone";
+        log.log(format!("job {} ({}) skipped: {why}", s.job.id, s.job.job));
+        state.entry(&s).last_outcome = Some(format!("skipped: {why}"));
+        return Outcome::Skipped(why.to_string());
+    }
+    let argv = s.argv.clone();
     log.log(format!(
-        "job {} ({}) runs: git okr {}",
+        "job {} ({}) runs ({trigger}): git okr {}",
         s.job.id,
         s.job.job,
         argv.join(" ")
@@ -341,6 +655,10 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
         .arg(&opts.repo)
         .args(&argv)
         .env(crate::env_vars::DAEMON_JOB, &s.job.id)
+        .env(crate::env_vars::DAEMON_TRIGGER, trigger)
+        .env(crate::env_vars::DAEMON_CLONE, &opts.clone)
+        // A job acts as the daemon, never as an agent named in the daemon's environment.
+        .env_remove("OKR_AGENT")
         .stdin(Stdio::null())
         // Its own process group: a Ctrl-C at the terminal stops the daemon after the job,
         // not the job in the middle.
@@ -350,31 +668,38 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
     let output = match output {
         Ok(o) => o,
         Err(e) => {
-            log.log(format!(
-                "job {} ({}) could not start {}: {e}",
-                s.job.id,
-                s.job.job,
-                opts.exe.display()
-            ));
-            let st = state.entry(s);
+            let why = format!("could not start {}: {e}", opts.exe.display());
+            log.log(format!("job {} ({}) {why}", s.job.id, s.job.job));
+            let st = state.entry(&s);
             st.last_exit = Some(-1);
             st.last_duration_ms = Some(ms);
-            return;
+            st.last_outcome = Some("failed".into());
+            st.last_error = Some(why.clone());
+            return Outcome::Failed(-1, why);
         }
     };
     let code = output.status.code().unwrap_or(-1);
-    let st = state.entry(s);
-    st.last_exit = Some(code);
-    st.last_duration_ms = Some(ms);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let summary = summarize(s.kind.name, &stdout);
-    if output.status.success() {
+    let st = state.entry(&s);
+    st.last_exit = Some(code);
+    st.last_duration_ms = Some(ms);
+    let outcome = if output.status.success() {
+        st.last_outcome = Some("done".into());
         log.log(format!(
             "job {} ({}) done in {ms} ms{summary}",
             s.job.id, s.job.job
         ));
+        Outcome::Done(ms)
     } else {
+        let first: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .collect();
+        st.last_outcome = Some("failed".into());
+        st.last_error = Some(first.join(" / "));
         log.log(format!(
             "job {} ({}) failed in {ms} ms (exit {code}){summary}",
             s.job.id, s.job.job
@@ -382,7 +707,8 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
         for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(20) {
             log.log(format!("  {line}"));
         }
-    }
+        Outcome::Failed(code, first.join(" / "))
+    };
     let notices: Vec<Notice> = match s.kind.name {
         "kr_measure" if output.status.success() => notify::from_measure(&stdout),
         "plan_run" => vec![notify::from_plan_run(
@@ -412,6 +738,7 @@ async fn run_job(s: &Scheduled, opts: &Options, state: &mut DaemonState, log: &m
             )),
         }
     }
+    outcome
 }
 
 /// A few words on what a measurement did, from its JSON output.

@@ -2,6 +2,7 @@
 //!
 //! Only the shape is checked here; cron expressions, time zones and job names are
 //! checked by the daemon, which knows the scheduler and the commands of this build.
+//! A job runs on a cron schedule, on events (`on:`), or both.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,13 @@ pub struct Job {
     pub id: String,
     /// What runs: kr_measure, plan_generate, plan_run, sync.
     pub job: String,
-    /// Crontab expression as the user wrote it.
-    pub cron: String,
+    /// Crontab expression as the user wrote it; absent: the job runs only on its events
+    /// (or when enqueued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// Events that run the job as soon as the daemon notices them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on: Vec<Event>,
     /// IANA time zone the expression is read in; absent: the daemon machine's local time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tz: Option<String>,
@@ -27,6 +33,51 @@ pub struct Job {
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+}
+
+/// A change the daemon reacts to (`on:` in `daemon/jobs.yml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// An OKR file (`okrs/`) changed.
+    OkrsChanged,
+    /// Manual metrics or CI results were recorded (`metrics/manual.yml`,
+    /// `metrics/ci_report.json`, `metrics/ci_history.jsonl`).
+    MetricsRecorded,
+    /// A plan was created (`plans/`).
+    PlanCreated,
+    /// The measured branch moved: a commit, a merge, a fetch or pull that moved it.
+    BranchMoved,
+}
+
+impl Event {
+    pub const ALL: [Event; 4] = [
+        Event::OkrsChanged,
+        Event::MetricsRecorded,
+        Event::PlanCreated,
+        Event::BranchMoved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::OkrsChanged => "okrs_changed",
+            Event::MetricsRecorded => "metrics_recorded",
+            Event::PlanCreated => "plan_created",
+            Event::BranchMoved => "branch_moved",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Event> {
+        Event::ALL
+            .into_iter()
+            .find(|e| e.as_str() == name.trim())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown event {name:?}; events: {}",
+                    Event::ALL.map(Event::as_str).join(", ")
+                )
+            })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +106,12 @@ impl Jobs {
             };
             if let Err(e) = super::ids::check_id(&job.id) {
                 bail!("{file}{line}: job id {e}");
+            }
+            if job.cron.is_none() && job.on.is_empty() {
+                bail!(
+                    "{file}{line}: job {} has neither `cron` nor `on`: say when it runs",
+                    job.id
+                );
             }
             if jobs.jobs[..i].iter().any(|j| j.id == job.id) {
                 let dup = super::line_of(text, "id", &job.id, 1)
@@ -123,7 +180,8 @@ mod tests {
         jobs.jobs.push(Job {
             id: "1".into(),
             job: "kr_measure".into(),
-            cron: "0 9 * * 1-5".into(),
+            cron: Some("0 9 * * 1-5".into()),
+            on: vec![Event::MetricsRecorded],
             tz: Some("Europe/Paris".into()),
             args: vec!["--rev".into(), "main".into()],
             created_at: None,
@@ -156,5 +214,29 @@ mod tests {
             err.contains("daemon/jobs.yml:") && err.contains("when"),
             "{err}"
         );
+        let err = Jobs::parse(JOBS_FILE, "jobs:\n- id: a\n  job: x\n  on: [lunch]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("daemon/jobs.yml:") && err.contains("lunch"),
+            "{err}"
+        );
+        let err = Jobs::parse(JOBS_FILE, "jobs:\n- id: a\n  job: kr_measure\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "daemon/jobs.yml:2: job a has neither `cron` nor `on`: say when it runs"
+        );
+        let jobs = Jobs::parse(
+            JOBS_FILE,
+            "jobs:\n- id: a\n  job: kr_measure\n  on: [metrics_recorded, okrs_changed]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            jobs.jobs[0].on,
+            [Event::MetricsRecorded, Event::OkrsChanged]
+        );
+        assert_eq!(Event::parse("plan_created").unwrap(), Event::PlanCreated);
     }
 }

@@ -16,6 +16,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             "git okr mcp serves agents only: start it with --agent NAME or OKR_AGENT=NAME \
              (it would otherwise act as {email}, and agents must not act as people)"
         ),
+        Actor::Daemon { .. } => {
+            bail!("git okr mcp serves agents only: start it with --agent NAME or OKR_AGENT=NAME")
+        }
     };
     let dir = ctx.store.git_cwd();
     let runtime = tokio::runtime::Builder::new_current_thread()
