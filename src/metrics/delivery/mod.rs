@@ -6,6 +6,7 @@
 mod deployments;
 mod ranges;
 
+use crate::metrics::git::resolve;
 use crate::model::definitions::{
     parse_date, parse_until, Definitions, DeploymentsDef, GitMetricDef, GitStat,
 };
@@ -222,16 +223,6 @@ fn find_deployments(
         }
         None => deployments::from_tags(repo, config.tag_pattern()),
     }
-}
-
-fn resolve(repo: &gix::Repository, rev: &str) -> Result<ObjectId> {
-    let id = repo
-        .rev_parse_single(rev)
-        .map_err(|e| crate::store::gix_error(e).context(format!("unknown revision {rev:?}")))?;
-    let commit = id.object().and_then(|o| o.peel_to_commit()).map_err(|e| {
-        crate::store::gix_error(e).context(format!("revision {rev:?} is not a commit"))
-    })?;
-    Ok(commit.id)
 }
 
 /// The metrics of one window; `tip` is the measured branch, whose commits after the

@@ -350,7 +350,7 @@ pub fn lines_per_commit(
 }
 
 /// The commit `rev` names.
-fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId> {
+pub(crate) fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId> {
     let id = repo
         .rev_parse_single(rev)
         .map_err(|e| crate::store::gix_error(e).context(format!("unknown revision {rev:?}")))?;
