@@ -170,6 +170,15 @@ mod tests {
         std::fs::write(&p, &bytes[..bytes.len().min(100)]).unwrap();
         let _ = std::fs::remove_file(format!("{}-wal", p.display()));
         let conn = open(dir.path()).unwrap();
+        let old_tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old_tables, 0, "the damaged file was replaced, not reused");
         meta_set(&conn, "k", "v").unwrap();
+        assert_eq!(meta_get(&conn, "k").unwrap().as_deref(), Some("v"));
     }
 }

@@ -1,22 +1,28 @@
-//! git-okr: OKRchestra rebuilt as a git-native tool. See DESIGN.md for the picture.
+//! git-okr: OKRs, metrics, proposals, plans and audit kept as commits on `refs/okr/state`.
+//! ARCHITECTURE.md at the repository root has the map; imports only go down:
+//! `commands` → domain (`measure`, `score`, `proposal`, `plan`, `sync`, `daemon`, `report`,
+//! `audit`, `hooks`, `metrics`) → `ctx` → `model`, `store`, `db`.
 //!
-//! Data flows one way: `cli` → `commands` → (`model`, `store`, …).
+//! The binary is [`main`]. The public modules are what the integration tests and benches
+//! drive directly; everything else is private to the crate.
 
-pub mod audit;
-pub mod cli;
-pub mod commands;
+mod audit;
+mod cli;
+mod commands;
 pub mod ctx;
-pub mod daemon;
-pub mod db;
-pub mod env_vars;
-pub mod hooks;
-pub mod measure;
+mod daemon;
+mod db;
+mod env_vars;
+mod hooks;
+mod measure;
 pub mod metrics;
 pub mod migrate;
 pub mod model;
-pub mod plan;
-pub mod proposal;
-pub mod report;
-pub mod score;
+mod plan;
+mod proposal;
+mod report;
+mod score;
 pub mod store;
-pub mod sync;
+mod sync;
+
+pub use commands::{main, ExitStatus};

@@ -1,11 +1,11 @@
-//! Status rules (DESIGN §4) and the snapshot a measurement writes.
+//! Status rules (ARCHITECTURE.md, "Invariants") and the snapshot a measurement writes.
 //! Pure functions of the OKRs and the measured values; the command commits them.
 
 use crate::model::fmt_num;
 use crate::model::okrs::{KeyResult, OkrSet, Status};
 use crate::model::snapshot::SNAPSHOT_DIR;
-use crate::model::snapshot::{KrPoint, MetricPoint, Snapshot};
-use crate::store::Snapshot as StateView;
+use crate::model::snapshot::{KrPoint, MetricPoint, MetricSnapshot};
+use crate::store::Snapshot;
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -117,8 +117,8 @@ pub fn assess(set: &OkrSet, values: &BTreeMap<String, f64>) -> Assessment {
 }
 
 /// Whether two snapshots say the same thing (ignoring when they were taken).
-pub fn same_measurement(a: &Snapshot, b: &Snapshot) -> bool {
-    let essence = |s: &Snapshot| -> Vec<(String, String, Option<String>)> {
+pub fn same_measurement(a: &MetricSnapshot, b: &MetricSnapshot) -> bool {
+    let essence = |s: &MetricSnapshot| -> Vec<(String, String, Option<String>)> {
         s.points
             .iter()
             .map(|p| (p.key.clone(), fmt_num(p.value), p.unit.clone()))
@@ -146,7 +146,7 @@ pub fn merge_points(sources: impl IntoIterator<Item = MetricPoint>) -> Vec<Metri
 pub use crate::model::snapshot::values_of;
 
 /// The newest snapshot on the ref, with its path.
-pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)>> {
+pub fn latest_snapshot(snap: &Snapshot<'_>) -> Result<Option<(String, MetricSnapshot)>> {
     let Some(path) = snap
         .list(SNAPSHOT_DIR)?
         .into_iter()
@@ -161,7 +161,7 @@ pub fn latest_snapshot(snap: &StateView<'_>) -> Result<Option<(String, Snapshot)
 }
 
 /// Values to score with: the latest snapshot's, falling back to each KR's `current`.
-pub fn latest_values(snap: &StateView<'_>) -> Result<BTreeMap<String, f64>> {
+pub fn latest_values(snap: &Snapshot<'_>) -> Result<BTreeMap<String, f64>> {
     Ok(latest_snapshot(snap)?
         .map(|(_, s)| s.values())
         .unwrap_or_default())
@@ -239,9 +239,9 @@ pub fn moves_statuses(as_of: &AsOf, latest: Option<&str>) -> bool {
 
 /// The newest snapshot for a day on or before `date`, with its path.
 pub fn snapshot_on_or_before(
-    snap: &StateView<'_>,
+    snap: &Snapshot<'_>,
     date: NaiveDate,
-) -> Result<Option<(String, Snapshot)>> {
+) -> Result<Option<(String, MetricSnapshot)>> {
     let Some(path) = snap
         .list(SNAPSHOT_DIR)?
         .into_iter()
@@ -258,7 +258,11 @@ pub fn snapshot_on_or_before(
 /// Put back the statuses the KRs had before a backdated day: the last earlier
 /// snapshot's, else those of the state as it was then, else `not_started` (nothing was
 /// known about the KR yet).
-pub fn statuses_then(set: &mut OkrSet, earlier: Option<&Snapshot>, state_then: Option<&OkrSet>) {
+pub fn statuses_then(
+    set: &mut OkrSet,
+    earlier: Option<&MetricSnapshot>,
+    state_then: Option<&OkrSet>,
+) {
     for doc in &mut set.docs {
         for objective in &mut doc.file.objectives {
             for kr in &mut objective.key_results {

@@ -38,7 +38,7 @@ pub struct ScopeScore {
 }
 
 /// Score every KR with `values` (metric key → value), rolled up by objective and scope.
-pub fn score(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore> {
+pub fn by_scope(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore> {
     let mut scopes: BTreeMap<Scope, Vec<ObjectiveScore>> = BTreeMap::new();
     for (doc, objective) in set.objectives() {
         let key_results: Vec<KrScore> = objective
@@ -119,7 +119,7 @@ pub struct ScoreReport {
 /// by scope, objective, KR.
 pub fn okrchestra_report(
     set: &OkrSet,
-    snapshot: &crate::model::snapshot::Snapshot,
+    snapshot: &crate::model::snapshot::MetricSnapshot,
     snapshot_path: &str,
 ) -> ScoreReport {
     let values = snapshot.values();
@@ -128,7 +128,7 @@ pub fn okrchestra_report(
         .iter()
         .filter_map(|p| p.unit.clone().map(|u| (p.value_key(), u)))
         .collect();
-    let ours = score(set, &values);
+    let ours = by_scope(set, &values);
     let mut results = Vec::new();
     let mut missing = std::collections::BTreeSet::new();
     for (doc, objective) in set.objectives() {
@@ -220,7 +220,7 @@ mod tests {
         )])
         .unwrap();
         let values = BTreeMap::from([("a".to_string(), 50.0), ("b".to_string(), 100.0)]);
-        let scopes = score(&set, &values);
+        let scopes = by_scope(&set, &values);
         let o = &scopes[0].objectives[0];
         assert_eq!(o.key_results[0].score, 0.5);
         assert_eq!(o.key_results[1].score, 1.0);
@@ -235,7 +235,7 @@ mod tests {
             "objectives:\n  - objective_id: O\n    key_results:\n      - {kr_id: B, metric_key: b, baseline: 300, target: 200}\n      - {kr_id: A, metric_key: a, baseline: 0, target: 10, current: 5}\n      - {kr_id: F, metric_key: f, baseline: 1, target: 1}\n",
         )])
         .unwrap();
-        let snapshot: crate::model::snapshot::Snapshot = serde_json::from_str(
+        let snapshot: crate::model::snapshot::MetricSnapshot = serde_json::from_str(
             r#"{"schema_version":1,"as_of":"2026-01-18","points":[{"key":"b","value":250,"unit":"ms"},{"key":"f","value":1}]}"#,
         )
         .unwrap();
@@ -260,7 +260,7 @@ mod tests {
             "objectives:\n  - objective_id: O\n    key_results:\n      - {kr_id: A, metric_key: a, baseline: 0, target: 10}\n      - {kr_id: B, metric_key: b, baseline: 0, target: 10}\n",
         )])
         .unwrap();
-        let scopes = score(&set, &BTreeMap::from([("a".to_string(), 50.0)]));
+        let scopes = by_scope(&set, &BTreeMap::from([("a".to_string(), 50.0)]));
         let o = &scopes[0].objectives[0];
         assert_eq!(o.key_results[0].score, 1.0);
         assert_eq!(o.key_results[1].current, None);

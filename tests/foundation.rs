@@ -567,3 +567,15 @@ fn edit_refuses_records_git_okr_writes_itself() {
         .success();
     assert_ne!(repo.state_tip(), tip);
 }
+
+#[test]
+fn exit_codes_tell_usage_from_errors() {
+    let repo = TestRepo::with_commit();
+    let usage = repo.fails_with(2, &["status", "--no-such-option"]);
+    assert!(usage.contains("--no-such-option"), "{usage}");
+    // An uninitialized state is an ordinary error.
+    let err = repo.fails_with(1, &["status"]);
+    assert!(err.contains("run `git okr init` first"), "{err}");
+    repo.ok(&["init"]);
+    repo.ok(&["status"]);
+}

@@ -7,17 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Grow x
-    key_results:
-      - kr_id: KR-1.1
-        metric_key: manual.x
-        baseline: 0
-        target: 100
-        status: not_started
-";
+const OKRS: &str = common::fixtures::ONE_KR;
 
 fn setup() -> TestRepo {
     TestRepo::with_state(&[("okrs/org.yml", OKRS)])

@@ -4,30 +4,7 @@ mod common;
 
 use common::TestRepo;
 
-const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Ship production-ready feature
-    key_results:
-      - kr_id: KR-1.1
-        description: Complete 100 unit tests
-        metric_key: ci.test_count
-        baseline: 0
-        target: 100
-        status: not_started
-      - kr_id: KR-1.2
-        description: p95 latency in ms
-        metric_key: manual.latency_ms
-        baseline: 300
-        target: 200
-        status: not_started
-      - kr_id: KR-1.3
-        description: blocked by a vendor
-        metric_key: manual.vendor
-        baseline: 0
-        target: 10
-        status: blocked
-";
+const OKRS: &str = common::fixtures::THREE_KRS_ONE_BLOCKED;
 
 const TEAM: &str = "scope: team
 owner_id: team-web

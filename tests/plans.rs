@@ -9,45 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Ship production-ready feature
-    owner_id: team-backend
-    key_results:
-      - kr_id: KR-1.1
-        description: Complete 100 unit tests
-        metric_key: ci.test_count
-        baseline: 0
-        target: 100
-        status: not_started
-        owner_id: team-backend
-        evidence: [\"ci run 41\"]
-      - kr_id: KR-1.2
-        description: p95 latency in ms
-        metric_key: manual.latency_ms
-        baseline: 300
-        target: 200
-        status: not_started
-        owner_id: team-backend
-  - objective_id: OBJ-2
-    objective: Docs
-    owner_id: team-web
-    key_results:
-      - kr_id: KR-2.1
-        description: Pages of docs
-        metric_key: manual.docs_pages
-        baseline: 0
-        target: 4
-        status: achieved
-        owner_id: team-web
-      - kr_id: KR-2.2
-        description: Tutorials
-        metric_key: manual.tutorials
-        baseline: 0
-        target: 3
-        owner_id: team-web
-";
+const OKRS: &str = common::fixtures::TWO_TEAMS;
 
 const PERMISSIONS: &str = "default_policy: deny
 permissions:

@@ -84,10 +84,21 @@ fn put_raw(repo: &TestRepo, path: &str, content: &str) {
     repo.git(&["update-ref", "refs/okr/state", commit.trim()]);
 }
 
-/// Run a command that must fail; check the ref did not move and the error is one line.
+/// Run a command that must fail with exit status 1; check the ref did not move and the
+/// error is one line.
 fn refused(repo: &TestRepo, args: &[&str]) -> String {
+    fails_with(repo, ERROR, args)
+}
+
+/// Exit statuses (README "Exit codes").
+const ERROR: i32 = 1;
+const CONFLICT: i32 = 3;
+const REFUSED: i32 = 4;
+
+/// `refused` with the exit status the failure must have.
+fn fails_with(repo: &TestRepo, code: i32, args: &[&str]) -> String {
     let before = repo.state_tip();
-    let err = repo.fails(args);
+    let err = repo.fails_with(code, args);
     assert_eq!(
         repo.state_tip(),
         before,
@@ -136,7 +147,7 @@ fn permission_matrix() {
     repo.ok(&strs(&agent("team-backend")));
 
     // An agent unknown under default_policy: deny.
-    let err = refused(&repo, &strs(&agent("stranger")));
+    let err = fails_with(&repo, REFUSED, &strs(&agent("stranger")));
     assert!(
         err.contains(
             "agent stranger may not propose changes to OBJ-1 (KR-1.1) owned by team-backend"
@@ -170,7 +181,7 @@ fn permission_matrix() {
         "okrs/permissions.yml",
         "default_policy: allow\npermissions:\n  - agent: team-web\n    can_propose_for:\n      - owner: team-web\n",
     );
-    let err = refused(&repo, &strs(&agent("team-web")));
+    let err = fails_with(&repo, REFUSED, &strs(&agent("team-web")));
     assert!(
         err.contains(
             "agent team-web may not propose changes to OBJ-1 (KR-1.1) owned by team-backend"
@@ -189,7 +200,7 @@ fn permission_matrix() {
         "okrs/permissions.yml",
         "default_policy: deny\npermissions:\n  - agent: team-web\n    can_propose_for:\n      - owner: team-web\n",
     );
-    let err = refused(&repo, &strs(&agent("team-web")));
+    let err = fails_with(&repo, REFUSED, &strs(&agent("team-web")));
     assert!(
         err.contains("owned by team-backend") && err.contains("default_policy: deny"),
         "{err}"
@@ -203,7 +214,7 @@ fn permission_matrix() {
     );
     repo.ok(&strs(&agent("codex")));
     repo.ok(&strs(&agent(ORG_OWNER)));
-    let err = refused(&repo, &strs(&agent("claude")));
+    let err = fails_with(&repo, REFUSED, &strs(&agent("claude")));
     assert!(
         err.contains(
             "agent claude may not propose changes to OBJ-1 (KR-1.1) owned by team-backend"
@@ -220,12 +231,12 @@ fn permission_matrix() {
     let add_kr = [
         "okr", "propose", "--add-kr", "OBJ-1", "--file", "kr.yml", "--reason", "r",
     ];
-    let err = refused(&repo, &strs(&as_agent("claude", &add_kr)));
+    let err = fails_with(&repo, REFUSED, &strs(&as_agent("claude", &add_kr)));
     assert!(
         err.contains("agent claude may not propose changes to OBJ-1 owned by team-backend"),
         "{err}"
     );
-    let err = refused(&repo, &strs(&as_agent("codex", &add_kr)));
+    let err = fails_with(&repo, REFUSED, &strs(&as_agent("codex", &add_kr)));
     assert!(
         err.contains("agent codex may not propose changes to OBJ-1 (KR-1.2) owned by claude"),
         "{err}"
@@ -386,8 +397,9 @@ fn reject_and_withdraw() {
         &["propose", "--set", "KR-1.1.target=90", "--reason", "r"],
     ))));
     let other = propose(&repo, &["--set", "KR-1.1.target=80", "--reason", "r"]);
-    let err = refused(
+    let err = fails_with(
         &repo,
+        REFUSED,
         &strs(&as_agent(
             ORG_OWNER,
             &["okr", "reject", &other, "--reason", "no"],
@@ -430,13 +442,17 @@ fn agents_never_approve_or_apply() {
         ORG_OWNER,
         &["propose", "--set", "KR-1.1.target=120", "--reason", "r"],
     ))));
-    let err = refused(&repo, &strs(&as_agent(ORG_OWNER, &["okr", "approve", &id])));
+    let err = fails_with(
+        &repo,
+        REFUSED,
+        &strs(&as_agent(ORG_OWNER, &["okr", "approve", &id])),
+    );
     assert!(
         err.contains("agent team-backend may not approve proposals"),
         "{err}"
     );
     repo.ok(&["okr", "approve", &id]);
-    let err = refused(&repo, &strs(&as_agent(ORG_OWNER, &["apply", &id])));
+    let err = fails_with(&repo, REFUSED, &strs(&as_agent(ORG_OWNER, &["apply", &id])));
     assert!(
         err.contains("agent team-backend may not apply proposals"),
         "{err}"
@@ -451,7 +467,7 @@ fn approvers_list_decides_who_approves() {
         .replace("# approvers:", "approvers: [bob@example.com] #");
     put_raw(&repo, "okrs/permissions.yml", &perms);
     let id = propose(&repo, &["--set", "KR-1.1.target=120", "--reason", "r"]);
-    let err = refused(&repo, &["okr", "approve", &id]);
+    let err = fails_with(&repo, REFUSED, &["okr", "approve", &id]);
     assert!(
         err.contains("alice@example.com may not approve proposals: not among the approvers"),
         "{err}"
@@ -466,7 +482,7 @@ fn approvers_list_decides_who_approves() {
         assert!(out.status.success(), "{}", stderr(&out));
     };
     bob(&["okr", "approve", &id]);
-    refused(&repo, &["okr", "apply", &id]);
+    fails_with(&repo, REFUSED, &["okr", "apply", &id]);
     bob(&["okr", "apply", &id]);
     assert_eq!(
         trailer_values(&messages(&repo)[0], "Okr-Actor"),
@@ -500,7 +516,7 @@ fn apply_on_a_moved_base_with_a_conflict() {
     let second = propose(&repo, &["--set", "KR-1.1.target=130", "--reason", "r"]);
     repo.ok(&["okr", "approve", &second]);
     repo.ok(&["okr", "apply", &second]);
-    let err = refused(&repo, &["okr", "apply", &first]);
+    let err = fails_with(&repo, CONFLICT, &["okr", "apply", &first]);
     assert!(
         err.contains("conflict: KR-1.1.target changed since the proposal's base: was 100, is now 130, the proposal sets 120"),
         "{err}"
@@ -548,12 +564,12 @@ fn permissions_are_read_from_the_current_state_only() {
             "r",
         ],
     ] {
-        let err = refused(&repo, &args);
+        let err = fails_with(&repo, REFUSED, &args);
         assert!(
             err.contains("a proposal may not change okrs/permissions.yml"),
             "{err}"
         );
-        let err = refused(&repo, &strs(&as_agent(ORG_OWNER, &args)));
+        let err = fails_with(&repo, REFUSED, &strs(&as_agent(ORG_OWNER, &args)));
         assert!(
             err.contains("a proposal may not change okrs/permissions.yml"),
             "{err}"
@@ -570,7 +586,7 @@ fn permissions_are_read_from_the_current_state_only() {
         "okrs/permissions.yml",
         "default_policy: deny\npermissions: []\n",
     );
-    let err = refused(&repo, &["okr", "apply", &id]);
+    let err = fails_with(&repo, REFUSED, &["okr", "apply", &id]);
     assert!(
         err.contains(&format!(
             "cannot apply {id}: agent team-backend may not propose changes to OBJ-1 (KR-1.1)"

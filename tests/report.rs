@@ -8,34 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Faster & better <releases>
-    due: 2026-03-01
-    key_results:
-      - kr_id: KR-1.1
-        description: Complete 100 unit tests
-        metric_key: ci.test_count
-        baseline: 0
-        target: 100
-        status: in_progress
-      - kr_id: KR-1.2
-        description: p95 latency in ms
-        metric_key: manual.latency_ms
-        baseline: 300
-        target: 200
-        status: in_progress
-  - objective_id: OBJ-2
-    objective: Docs
-    key_results:
-      - kr_id: KR-2.1
-        description: pages written
-        metric_key: manual.docs_pages
-        baseline: 0
-        target: 10
-        status: not_started
-";
+const OKRS: &str = common::fixtures::DUE_DATE_AND_MARKUP;
 
 /// A snapshot file as `kr measure` writes it: (kr_id, metric_key, value, status).
 fn snapshot_json(date: &str, krs: &[(&str, &str, f64, &str)]) -> String {
@@ -409,8 +382,63 @@ fn thousands_of_snapshots_are_downsampled() {
         html.contains("in_progress -&gt; achieved"),
         "the status change is kept"
     );
-    assert!(html.contains("500"), "the spike is on the axis range");
+    // The spike survives downsampling: a drawn point sits where the value axis puts 500.
+    let axis = value_axis(&html);
+    let spike_y = y_of(&axis, 500.0);
+    let points = polyline_points(&html);
+    let top = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    assert!(
+        (top - spike_y).abs() < 0.6,
+        "the highest drawn point is at y={top}, 500 is at y={spike_y} (axis {axis:?})"
+    );
     eprintln!("report over {n} snapshots: {took:?}, {} bytes", html.len());
+}
+
+/// The value axis labels of the (first) chart as (value, y of its grid line).
+fn value_axis(html: &str) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for piece in html.split(r#"<text class="axis" "#).skip(1) {
+        let Some((attrs, rest)) = piece.split_once('>') else {
+            continue;
+        };
+        let text = rest.split('<').next().unwrap();
+        // Date labels (the last one is end-anchored too) are not numbers.
+        let (true, Ok(value)) = (attrs.contains(r#"text-anchor="end""#), text.parse::<f64>())
+        else {
+            continue;
+        };
+        let y: f64 = attr(attrs, "y").parse().unwrap();
+        // The label is drawn 4px below its grid line.
+        out.push((value, y - 4.0));
+    }
+    assert!(out.len() >= 2, "a value axis has at least two labels");
+    out
+}
+
+fn attr<'a>(attrs: &'a str, name: &str) -> &'a str {
+    // A space first, so `points` does not match inside `data-points`.
+    let start = attrs.find(&format!(r#" {name}=""#)).unwrap() + name.len() + 3;
+    let len = attrs[start..].find('"').unwrap();
+    &attrs[start..start + len]
+}
+
+/// Where `value` lies on a linear axis given by its labels.
+fn y_of(axis: &[(f64, f64)], value: f64) -> f64 {
+    let (v0, y0) = axis[0];
+    let (v1, y1) = axis[axis.len() - 1];
+    y0 + (value - v0) / (v1 - v0) * (y1 - y0)
+}
+
+/// The points of the (first) value polyline.
+fn polyline_points(html: &str) -> Vec<(f64, f64)> {
+    let piece = html.split(r#"<polyline class="value" "#).nth(1).unwrap();
+    attr(piece, "points")
+        .split(' ')
+        .map(|p| {
+            let (x, y) = p.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect()
 }
 
 // ---- headless Chromium ----
@@ -535,10 +563,9 @@ fn example_repo() -> TestRepo {
 
 #[test]
 fn renders_in_headless_chromium_and_is_not_blank() {
-    // A missing browser fails the test: a render test that passes as "skipped" in CI
-    // checks nothing.
-    let browser = find_browser()
-        .expect("no chromium/chrome found: install Debian's `chromium` (apt-get install -y chromium), or set CHROMIUM");
+    let browser = find_browser().expect(
+        "no chromium/chrome found: install Debian's `chromium` (`.ci/run` does), or set CHROMIUM",
+    );
     let repo = example_repo();
     let html_path = repo.path().join("report.html");
     repo.ok(&["report", "--html", html_path.to_str().unwrap()]);

@@ -235,7 +235,7 @@ fn a_definition_conflict_is_reported_and_settled_with_ours_or_theirs() {
     c[0].ok(&["sync"]);
 
     let before = c[1].state_tip();
-    let err = c[1].fails(&["sync"]);
+    let err = c[1].fails_with(3, &["sync"]);
     assert!(
         err.contains("1 conflict between your refs/okr/state and origin's"),
         "{err}"
@@ -365,7 +365,7 @@ fn a_rewritten_remote_ref_is_refused_and_nothing_is_lost() {
 
     c[0].ok(&["metric", "set", "manual.mine", "7"]);
     let tip = c[0].state_tip();
-    let err = c[0].fails(&["sync"]);
+    let err = c[0].fails_with(3, &["sync"]);
     assert!(err.contains("no common history"), "{err}");
     assert!(err.contains("your ref is untouched"), "{err}");
     assert!(
@@ -379,7 +379,7 @@ fn a_rewritten_remote_ref_is_refused_and_nothing_is_lost() {
         rewritten,
         "the remote is untouched too"
     );
-    let err = c[1].fails(&["pull"]);
+    let err = c[1].fails_with(3, &["pull"]);
     assert!(err.contains("no common history"), "{err}");
 }
 
@@ -466,7 +466,7 @@ fn push_refuses_a_non_fast_forward_and_pull_merges() {
     c[0].ok(&["push"]);
     c[1].ok(&["metric", "set", "manual.b", "2"]);
     let before = remote.state_tip();
-    let err = c[1].fails(&["push"]);
+    let err = c[1].fails_with(3, &["push"]);
     assert!(err.contains("origin refused the push"), "{err}");
     assert!(err.contains("run `git okr sync origin`"), "{err}");
     assert_eq!(remote.state_tip(), before);

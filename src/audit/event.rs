@@ -176,7 +176,7 @@ pub fn events_of(c: &CommitInfo<'_>) -> Vec<Event> {
 }
 
 #[derive(Debug, Default, PartialEq)]
-pub struct StatusChange {
+pub struct StatusLine {
     pub kr: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -184,7 +184,7 @@ pub struct StatusChange {
 }
 
 /// Parse `KR-1.1 not_started -> achieved (102/100)`; missing parts stay `None`.
-pub fn parse_status(text: &str) -> StatusChange {
+pub fn parse_status(text: &str) -> StatusLine {
     let (head, paren) = match text.split_once('(') {
         Some((h, p)) => (h, Some(p.trim_end().trim_end_matches(')'))),
         None => (text, None),
@@ -198,7 +198,7 @@ pub fn parse_status(text: &str) -> StatusChange {
         _ => (None, None),
     };
     let value = paren.and_then(|p| parse_num(p.split('/').next().unwrap_or("")));
-    StatusChange {
+    StatusLine {
         kr,
         from,
         to,
@@ -258,12 +258,12 @@ mod tests {
     fn malformed_status_keeps_what_it_can() {
         assert_eq!(
             parse_status("KR-1.1 garbage"),
-            StatusChange {
+            StatusLine {
                 kr: Some("KR-1.1".into()),
                 ..Default::default()
             }
         );
-        assert_eq!(parse_status(""), StatusChange::default());
+        assert_eq!(parse_status(""), StatusLine::default());
         let r = events_of(&info(
             "s\n\nOkr-Action: measure\nOkr-Regression: KR-1.1 95/100",
         ));

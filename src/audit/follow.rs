@@ -10,7 +10,7 @@
 use super::event::{events_of, CommitInfo, Event};
 use super::schema::{self, TIP_KEY};
 use crate::db::{meta_get, meta_set};
-use crate::model::snapshot::{Snapshot, SNAPSHOT_DIR};
+use crate::model::snapshot::{MetricSnapshot, SNAPSHOT_DIR};
 use crate::store::gix_error;
 use anyhow::{Context, Result};
 use gix::ObjectId;
@@ -18,24 +18,38 @@ use rusqlite::{params, Connection, Statement, TransactionBehavior};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Test-only: abort the process (no unwinding, no rollback by us) after this many
-/// inserted event rows, to prove that a killed update leaves the old mirror intact.
-pub const ABORT_ENV: &str = "OKR_AUDIT_TEST_ABORT_AFTER";
+/// Tests only, and only in debug builds (release binaries do not read it): abort the
+/// process (no unwinding, no rollback by us) after this many inserted event rows, to prove
+/// that a killed update leaves the old mirror intact (`tests/audit.rs`).
+#[cfg(debug_assertions)]
+const ABORT_ENV: &str = "OKR_AUDIT_TEST_ABORT_AFTER";
+
+/// The row count after which a debug build aborts mid-update, if a test asked for it.
+fn abort_after() -> Option<usize> {
+    #[cfg(debug_assertions)]
+    {
+        std::env::var(ABORT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        None
+    }
+}
 
 /// What an update did.
 #[derive(Debug, Default, Clone)]
-pub struct Report {
+pub struct MirrorUpdate {
     /// Commits added to the mirror.
     pub commits: usize,
     pub events: usize,
     /// Snapshot values (metric points and KR entries) added.
     pub values: usize,
-    /// Whether the mirror was emptied and built from the root.
-    pub rebuilt: bool,
     pub elapsed: Duration,
 }
 
-impl Report {
+impl MirrorUpdate {
     pub fn commits_per_second(&self) -> f64 {
         self.commits as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -48,18 +62,18 @@ pub fn follow(
     conn: &mut Connection,
     tip: Option<ObjectId>,
     force: bool,
-) -> Result<Report> {
+) -> Result<MirrorUpdate> {
     let start = Instant::now();
     schema::ensure(conn)?;
     let tip_hex = tip.map(|t| t.to_string()).unwrap_or_default();
     if !force && meta_get(conn, TIP_KEY)?.as_deref() == Some(tip_hex.as_str()) {
-        return Ok(Report::default());
+        return Ok(MirrorUpdate::default());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Another process may have done the work while we waited for the write lock.
     let mirrored = meta_get(&tx, TIP_KEY)?;
     if !force && mirrored.as_deref() == Some(tip_hex.as_str()) {
-        return Ok(Report::default());
+        return Ok(MirrorUpdate::default());
     }
     let base = if force {
         None
@@ -68,10 +82,7 @@ pub fn follow(
             .as_deref()
             .and_then(|m| ancestor_base(repo, m, tip))
     };
-    let mut report = Report {
-        rebuilt: base.is_none(),
-        ..Report::default()
-    };
+    let mut report = MirrorUpdate::default();
     if base.is_none() {
         schema::clear(&tx)?;
     }
@@ -138,7 +149,7 @@ pub fn follow(
                 let data = repo.find_object(blob).map_err(gix_error)?.detach().data;
                 // A snapshot that is not in the expected shape adds no values; it stays visible
                 // in the commit's event and on the ref.
-                if let Ok(snap) = serde_json::from_slice::<Snapshot>(&data) {
+                if let Ok(snap) = serde_json::from_slice::<MetricSnapshot>(&data) {
                     report.values += writer.snapshot(seq, &id_hex, time, &path, &snap)?;
                 }
             }
@@ -289,7 +300,7 @@ impl<'c> Writer<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?,
             inserted: 0,
-            abort_after: std::env::var(ABORT_ENV).ok().and_then(|v| v.trim().parse().ok()),
+            abort_after: abort_after(),
         })
     }
 
@@ -330,10 +341,6 @@ impl<'c> Writer<'c> {
         }
         self.inserted += 1;
         if self.abort_after.is_some_and(|n| self.inserted >= n) {
-            eprintln!(
-                "{ABORT_ENV}: aborting after {} rows (test only)",
-                self.inserted
-            );
             std::process::abort();
         }
         Ok(())
@@ -345,7 +352,7 @@ impl<'c> Writer<'c> {
         commit: &str,
         time: i64,
         path: &str,
-        snap: &Snapshot,
+        snap: &MetricSnapshot,
     ) -> Result<usize> {
         for p in &snap.points {
             self.value.execute(params![

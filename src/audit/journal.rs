@@ -20,21 +20,10 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS audit_journal (
     message TEXT NOT NULL
 );";
 
-/// A permission or guardrail refusal: the attempt was not allowed (exit code 4).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refusal(pub String);
-
-impl Refusal {
-    /// Mark `e` as a refusal, keeping its message.
-    pub fn wrap(e: anyhow::Error) -> anyhow::Error {
-        anyhow::Error::new(Refusal(format!("{e:#}")))
-    }
-
-    /// Whether `e` (or a cause of it) is a refusal.
-    pub fn is(e: &anyhow::Error) -> bool {
-        e.chain().any(|c| c.is::<Refusal>())
-    }
+/// Whether `e` (or a cause of it) is a permission or guardrail refusal
+/// ([`crate::model::Refused`], exit code 4).
+pub fn is_refusal(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<crate::model::Refused>())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,7 +43,7 @@ impl Entry {
             time: chrono::Utc::now().timestamp(),
             actor: actor.to_string(),
             action: action.to_string(),
-            outcome: if Refusal::is(error) {
+            outcome: if is_refusal(error) {
                 "refused"
             } else {
                 "failed"

@@ -1,4 +1,4 @@
-//! The audit: a SQLite mirror of `refs/okr/state` for fast questions (DESIGN §2).
+//! The audit: a SQLite mirror of `refs/okr/state` for fast questions (see ARCHITECTURE.md).
 //!
 //! One row per event parsed from each state commit (see [`event`] for the
 //! mapping) plus the values of every snapshot a commit wrote, in the `audit_*`
@@ -14,8 +14,7 @@ pub mod query;
 pub mod schema;
 
 pub use event::Event;
-pub use follow::Report;
-pub use query::{Filter, HistoryPoint};
+pub use follow::MirrorUpdate;
 
 use crate::db;
 use crate::store::Store;
@@ -36,7 +35,7 @@ pub fn with_mirror<T>(store: &Store, mut f: impl FnMut(&Connection) -> Result<T>
 }
 
 /// Empty the mirror and build it again from every commit of refs/okr/state.
-pub fn rebuild(store: &Store) -> Result<Report> {
+pub fn rebuild(store: &Store) -> Result<MirrorUpdate> {
     let okr_dir = store.okr_dir()?;
     let tip = store.tip()?;
     db::with_db(&okr_dir, |conn| {

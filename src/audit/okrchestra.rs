@@ -65,17 +65,6 @@ pub fn action_for_event(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Every OKRchestra name `action_for_event` knows, for help texts and the README.
-pub fn known_event_names() -> Vec<String> {
-    let mut out: Vec<String> = COMMANDS
-        .iter()
-        .flat_map(|(base, _)| [format!("{base}_started"), format!("{base}_finished")])
-        .collect();
-    out.extend(STANDALONE.iter().map(|(n, _)| n.to_string()));
-    out.push("daemon_*".into());
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

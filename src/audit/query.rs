@@ -132,6 +132,28 @@ pub fn recorded_actions(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Where a point of a KR's history comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HistorySource {
+    /// A snapshot that measured the KR.
+    Snapshot,
+    /// A status change recorded without a snapshot.
+    StatusChange,
+    /// A regression recorded without a snapshot.
+    Regression,
+}
+
+impl HistorySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistorySource::Snapshot => "snapshot",
+            HistorySource::StatusChange => "status-change",
+            HistorySource::Regression => "regression",
+        }
+    }
+}
+
 /// One point of a KR's history: a snapshot that measured it, or a status change
 /// or regression recorded without a snapshot. A status change made by the same
 /// commit as a snapshot is folded into that snapshot's point (`from`).
@@ -139,8 +161,7 @@ pub fn recorded_actions(conn: &Connection) -> Result<Vec<String>> {
 pub struct HistoryPoint {
     pub commit: String,
     pub time: i64,
-    /// `snapshot`, `status-change` or `regression`.
-    pub source: String,
+    pub source: HistorySource,
     pub path: Option<String>,
     pub as_of: Option<String>,
     pub value: Option<f64>,
@@ -176,7 +197,7 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             seq: r.get(0)?,
             commit: r.get(1)?,
             time: r.get(2)?,
-            source: "snapshot".into(),
+            source: HistorySource::Snapshot,
             path: r.get(3)?,
             as_of: r.get(4)?,
             value: r.get(5)?,
@@ -213,7 +234,7 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             .iter_mut()
             .rev()
             .take_while(|p| p.seq >= seq)
-            .find(|p| p.seq == seq && p.source == "snapshot")
+            .find(|p| p.seq == seq && p.source == HistorySource::Snapshot)
         {
             if regression {
                 p.regression = true;
@@ -229,7 +250,11 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             seq,
             commit,
             time,
-            source: action,
+            source: if regression {
+                HistorySource::Regression
+            } else {
+                HistorySource::StatusChange
+            },
             path: None,
             as_of: None,
             value,

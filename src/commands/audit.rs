@@ -235,7 +235,10 @@ fn print_history(kr: &str, points: &[HistoryPoint]) -> std::io::Result<()> {
             .score
             .map(|s| format!("{s:.2}"))
             .unwrap_or_else(|| "-".into());
-        let source = p.path.clone().unwrap_or_else(|| p.source.clone());
+        let source = p
+            .path
+            .clone()
+            .unwrap_or_else(|| p.source.as_str().to_string());
         writeln!(
             out,
             "{}  {}  value {value:>8}  score {score:>4}  {status:<28}  {source}",

@@ -4,7 +4,7 @@ use crate::cli::CiIngestArgs;
 use crate::ctx::Ctx;
 use crate::ctx::{load_definitions, require_initialized};
 use crate::metrics::ci::{
-    build_success_rate, parse_history, Build, Report, ReportBuilder, HISTORY_FILE, REPORT_FILE,
+    build_success_rate, parse_history, Build, CiReport, ReportBuilder, HISTORY_FILE, REPORT_FILE,
 };
 use crate::model::fmt_num;
 use crate::store::{Changes, Commit, Step};
@@ -81,7 +81,7 @@ pub fn ingest(ctx: &Ctx, args: CiIngestArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(report: &Report) {
+fn print_summary(report: &CiReport) {
     let v = |k: &str| report.value(k);
     if let Some(total) = v("test_count") {
         let mut line = format!("Tests: {}", fmt_num(total));

@@ -7,7 +7,7 @@ use crate::cli::{
 };
 use crate::ctx::require_initialized;
 use crate::ctx::Ctx;
-use crate::daemon::control::{self, Started, Stopped};
+use crate::daemon::control::{self, Started, StopOutcome};
 use crate::daemon::queue::{self, Queued};
 use crate::daemon::run::{DaemonState, Options};
 use crate::daemon::{compile, units, Checker, Commands, Scheduled};
@@ -559,9 +559,9 @@ fn start(ctx: &Ctx) -> Result<()> {
 fn stop(ctx: &Ctx) -> Result<()> {
     let okr_dir = ctx.store.okr_dir()?;
     match control::stop(&okr_dir, std::time::Duration::from_secs(30))? {
-        Stopped::NotRunning => println!("The daemon is not running."),
-        Stopped::Stopped(r) => println!("Stopped the daemon (pid {}).", r.pid),
-        Stopped::StillFinishing(r) => println!(
+        StopOutcome::NotRunning => println!("The daemon is not running."),
+        StopOutcome::Stopped(r) => println!("Stopped the daemon (pid {}).", r.pid),
+        StopOutcome::StillFinishing(r) => println!(
             "Asked the daemon (pid {}) to stop; it is finishing the job in hand and stops after it.",
             r.pid
         ),

@@ -1,9 +1,10 @@
 //! `git okr show`, `export` and `edit`: the state's files as files.
 
 use super::daemon::check_job_args;
+use super::validate::validate_file;
 use crate::cli::{EditArgs, ExportArgs, ShowArgs};
 use crate::ctx::Ctx;
-use crate::ctx::{okr_texts, require_initialized, validate_file};
+use crate::ctx::{okr_texts, require_initialized};
 use crate::store::{Changes, Commit, Step};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};

@@ -1,8 +1,8 @@
-//! `git okr init`: the state tree of DESIGN §1 in one commit.
+//! `git okr init`: the state tree (README "Layout of refs/okr/state") in one commit.
 
 use super::daemon::check_job_args;
+use super::validate::validate_file;
 use crate::cli::InitArgs;
-use crate::ctx::validate_file;
 use crate::ctx::Ctx;
 use crate::model::okrs::is_okr_file;
 use crate::model::proposal::proposal_path;

@@ -12,9 +12,9 @@ use crate::model::fmt_num;
 use crate::model::manual::{ManualMetric, ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::Change;
-use crate::model::snapshot::{snapshot_path, MetricPoint, Snapshot};
-use crate::score::score;
-use crate::store::{Changes, Commit, Snapshot as StateView, Step};
+use crate::model::snapshot::{snapshot_path, MetricPoint, MetricSnapshot};
+use crate::score::by_scope;
+use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, bail, Result};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -148,7 +148,7 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         }
         let assessment = assess(&set, &values);
         let path = snapshot_path(&day);
-        let snapshot = Snapshot {
+        let snapshot = MetricSnapshot {
             schema_version: 1,
             as_of: day.clone(),
             measured_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -160,7 +160,9 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         // only the same day's snapshot can make this one redundant.
         let compare_with = if as_of.backdated {
             snap.read_text(&path)?
-                .map(|text| serde_json::from_str::<Snapshot>(&text).map(|s| (path.clone(), s)))
+                .map(|text| {
+                    serde_json::from_str::<MetricSnapshot>(&text).map(|s| (path.clone(), s))
+                })
                 .transpose()
                 .map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?
         } else {
@@ -405,9 +407,9 @@ fn print_measured(m: &Measured, json: bool, hook: bool) -> Result<()> {
 
 /// The snapshot `--snapshot` names — a day, a state path, or a file on disk — else the latest.
 fn chosen_snapshot(
-    snap: &StateView<'_>,
+    snap: &Snapshot<'_>,
     given: Option<&str>,
-) -> Result<Option<(String, Snapshot)>> {
+) -> Result<Option<(String, MetricSnapshot)>> {
     let Some(given) = given else {
         return latest_snapshot(snap);
     };
@@ -428,7 +430,7 @@ fn chosen_snapshot(
             (given.to_string(), text)
         }
     };
-    let parsed: Snapshot =
+    let parsed: MetricSnapshot =
         serde_json::from_str(&text).map_err(|e| anyhow!("{shown}:{}: {e}", e.line()))?;
     Ok(Some((shown, parsed)))
 }
@@ -465,11 +467,6 @@ fn resolve_commit(ctx: &Ctx, rev: Option<&str>) -> Result<Option<String>> {
         }
         None => Ok(repo.head_id().ok().map(|id| id.to_string())),
     }
-}
-
-/// Manual metrics as points; `recorded_at` (RFC 3339) stands in for a missing timestamp.
-pub fn manual_points(snap: &StateView<'_>, recorded_at: &str) -> Result<Vec<MetricPoint>> {
-    Ok(manual_points_of(load_manual(snap)?, recorded_at))
 }
 
 /// What `--ci-report` and `--manual` bring to record with a measurement, read and
@@ -536,7 +533,7 @@ fn manual_points_of(manual: ManualMetrics, recorded_at: &str) -> Vec<MetricPoint
         .collect()
 }
 
-pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
+pub fn score(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
@@ -545,7 +542,7 @@ pub fn score_cmd(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
         (Some((_, s)), _) => s.values(),
         (None, _) => latest_values(&snap)?,
     };
-    let scopes = score(&set, &values);
+    let scopes = by_scope(&set, &values);
     if let Some(file) = &args.output {
         let (path, snapshot) = chosen
             .as_ref()

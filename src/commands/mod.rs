@@ -19,29 +19,119 @@ mod report;
 mod setup;
 mod status;
 mod sync;
+mod validate;
 
 use crate::cli::*;
 use crate::ctx::{Actor, Ctx};
 use crate::store::Store;
 use anyhow::Result;
+use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
-    let moved = cli.okrchestra_paths.given();
-    if !moved.is_empty() {
-        eprintln!("error: git-okr keeps the whole workspace in git, on refs/okr/state, so folder flags have nothing to point at:");
-        for (flag, place) in moved {
-            eprintln!("  {flag}: {place}");
+/// What the process exit status says. clap exits with 2 for usage errors before any of this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    Ok = 0,
+    /// Any failure not listed below.
+    Error = 1,
+    /// A bad command line (clap's own exit code).
+    Usage = 2,
+    /// The state disagrees with the request: a sync conflict, unrelated or moved remote
+    /// history, an approved proposal that no longer applies.
+    Conflict = 3,
+    /// The permissions or a guardrail refused the actor.
+    Refused = 4,
+}
+
+impl ExitStatus {
+    /// The status an error means: the first typed cause in its chain decides.
+    pub fn of(e: &anyhow::Error) -> ExitStatus {
+        for cause in e.chain() {
+            if cause.is::<crate::sync::SyncError>() || cause.is::<crate::proposal::ApplyConflict>()
+            {
+                return ExitStatus::Conflict;
+            }
+            if cause.is::<crate::model::Refused>() {
+                return ExitStatus::Refused;
+            }
         }
-        eprintln!("Drop the flag; pick the repository with -C PATH or --workspace PATH.");
-        return Ok(ExitCode::from(2));
+        ExitStatus::Error
     }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// The whole program: parse the command line, run the command, print an error as one
+/// line with its causes, and exit with the [`ExitStatus`] it means.
+pub fn main() -> ExitCode {
+    // `plan run` starts each agent under a copy of git-okr that watches over it (hidden).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).and_then(|a| a.to_str()) == Some(crate::plan::supervise::SUPERVISE_ARG) {
+        return match crate::plan::supervise::main(&argv[2..]) {
+            Ok(()) => ExitStatus::Ok.into(),
+            Err(e) => {
+                eprintln!("git-okr supervisor: {}", render_error(&e));
+                ExitStatus::Error.into()
+            }
+        };
+    }
+    let cli = Cli::parse();
+    if refuse_folder_flags(&cli) {
+        return ExitStatus::Usage.into();
+    }
+    if cli.command.prints_to_pipes() {
+        die_quietly_on_closed_pipe();
+    }
+    let status = match run(cli) {
+        Ok(()) => ExitStatus::Ok,
+        Err(e) => {
+            eprintln!("error: {}", render_error(&e));
+            ExitStatus::of(&e)
+        }
+    };
+    // The error shows in the pager too, and the terminal is ours again before we exit.
+    pager::finish();
+    status.into()
+}
+
+/// OKRchestra's folder flags have nothing to point at here: say where each thing lives
+/// instead (a usage error).
+fn refuse_folder_flags(cli: &Cli) -> bool {
+    let moved = cli.okrchestra_paths.given();
+    if moved.is_empty() {
+        return false;
+    }
+    eprintln!("error: git-okr keeps the whole workspace in git, on refs/okr/state, so folder flags have nothing to point at:");
+    for (flag, place) in moved {
+        eprintln!("  {flag}: {place}");
+    }
+    eprintln!("Drop the flag; pick the repository with -C PATH or --workspace PATH.");
+    true
+}
+
+/// Like git: a closed pipe (`git okr show | head`) ends the process quietly instead of
+/// making every print fail. Long-running commands keep Rust's default (ignore), so a
+/// closed socket cannot kill them.
+#[allow(unsafe_code)] // No safe wrapper sets a signal disposition (rustix's is unsafe too).
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     // Commands that need no repository run before one is opened.
     if !cli.command.needs_repository() {
         output::decide_colour(cli.color.unwrap_or(ColorWhen::Auto));
         setup_command(cli.command)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let dir = cli
         .workspace
@@ -82,14 +172,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if cli.command.pages() && !cli.no_pager {
         pager::start(pager::pager_command(&config))?;
     }
-    dispatch(&ctx, cli.command)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Wait for the pager, if one was started: main calls this after printing any error,
-/// so the error shows in the pager too and the terminal is ours again before we exit.
-pub fn finish_pager() {
-    pager::finish();
+    dispatch(&ctx, cli.command)
 }
 
 /// The commands that need no repository.
@@ -114,7 +197,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Metric(MetricCommand::Set(args)) => metric::set(ctx, args),
         Command::Metric(MetricCommand::List(args)) => metric::list(ctx, args),
         Command::Kr(KrCommand::Measure(args)) => kr::measure(ctx, args),
-        Command::Kr(KrCommand::Score(args)) => kr::score_cmd(ctx, args),
+        Command::Kr(KrCommand::Score(args)) => kr::score(ctx, args),
         Command::Status(args) => status::run(ctx, args),
         Command::Sync(args) => sync::sync(ctx, args),
         Command::Pull(args) => sync::pull(ctx, args),
@@ -134,7 +217,15 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
     }
 }
 
-/// One line: the error and its causes.
-pub fn render_error(e: &anyhow::Error) -> String {
-    format!("{e:#}")
+/// One line: the error and its causes. A cause whose text its parent already showed (gix
+/// and many wrappers repeat it) is printed once.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }

@@ -191,7 +191,7 @@ fn run_plan(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
         }
         println!("Wrote run result: {path}");
     }
-    if result.status != "completed" {
+    if result.status != crate::model::plan::RunStatus::Completed {
         bail!(
             "plan {} {}: {}",
             result.plan_id,

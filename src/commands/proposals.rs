@@ -5,15 +5,15 @@
 
 use super::files::normalize;
 use super::output::colour_diff;
-use crate::audit::journal::Refusal;
 use crate::cli::{ApplyArgs, OkrCommand, ProposalListArgs, ProposeArgs};
 use crate::ctx::{load_permissions, okr_texts, require_initialized};
 use crate::ctx::{Actor, Ctx};
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{
-    diff_summary, proposal_path, Change, Proposal, ProposalStatus, Step as LifeStep, PROPOSALS_DIR,
+    diff_summary, proposal_path, Change, LifecycleStep, Proposal, ProposalStatus, PROPOSALS_DIR,
 };
 use crate::model::yaml_error;
+use crate::model::Refused;
 use crate::proposal::history;
 use crate::proposal::{check_agent, effect, effect_on_moved_base, new_id, parse_set, Texts};
 use crate::store::{Changes, Commit, CommitMessage, Snapshot, Step};
@@ -195,7 +195,7 @@ pub(super) fn propose_changes(ctx: &Ctx, requested: &[Change], reason: &str) -> 
             bail!("the proposal changes nothing: the OKR files already say this");
         }
         if let Actor::Agent(agent) = &ctx.actor {
-            check_agent(&perms, agent, &effect.owners).map_err(Refusal::wrap)?;
+            check_agent(&perms, agent, &effect.owners)?;
         }
         let taken = proposal_ids(snap)?;
         let id = new_id(today, |id| taken.iter().any(|t| t == id));
@@ -208,7 +208,7 @@ pub(super) fn propose_changes(ctx: &Ctx, requested: &[Change], reason: &str) -> 
             changes: effect.changes.clone(),
             krs: effect.krs.iter().cloned().collect(),
             objectives: effect.objectives.iter().cloned().collect(),
-            lifecycle: vec![LifeStep {
+            lifecycle: vec![LifecycleStep {
                 status: ProposalStatus::Proposed,
                 by: ctx.actor.id(),
                 at: created.clone(),
@@ -297,23 +297,26 @@ pub(super) fn load_settled(ctx: &Ctx, snap: &Snapshot<'_>, given: &str) -> Resul
 /// People approve and apply (those in `approvers`, or anyone when the list is empty);
 /// agents never do.
 fn require_approver(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
-    may_approve(ctx, perms, verb).map_err(Refusal::wrap)
+    may_approve(ctx, perms, verb)
 }
 
 fn may_approve(ctx: &Ctx, perms: &Permissions, verb: &str) -> Result<()> {
     match &ctx.actor {
-        Actor::Agent(agent) => {
-            bail!("agent {agent} may not {verb} proposals: agents never approve or apply (a person must)")
-        }
-        Actor::Daemon { .. } => {
-            bail!("the daemon may not {verb} proposals: only a person approves or applies")
-        }
+        Actor::Agent(agent) => Err(Refused(format!(
+            "agent {agent} may not {verb} proposals: agents never approve or apply (a person must)"
+        ))
+        .into()),
+        Actor::Daemon { .. } => Err(Refused(format!(
+            "the daemon may not {verb} proposals: only a person approves or applies"
+        ))
+        .into()),
         Actor::Person { name, email } => {
             if !perms.may_approve(name, email) {
-                bail!(
+                return Err(Refused(format!(
                     "{email} may not {verb} proposals: not among the approvers in okrs/permissions.yml ({})",
                     perms.approvers.join(", ")
-                );
+                ))
+                .into());
             }
             Ok(())
         }
@@ -376,7 +379,7 @@ fn decide_step(
             p.status()
         );
     }
-    p.lifecycle.push(LifeStep {
+    p.lifecycle.push(LifecycleStep {
         status: to,
         by: ctx.actor.id(),
         at: at.to_string(),
@@ -519,10 +522,9 @@ fn apply_step(
     // The proposer's rights are judged by today's permissions, not those of the day it proposed.
     if let Some(agent) = p.proposer.strip_prefix("agent:") {
         check_agent(&perms, agent, &effect.owners)
-            .map_err(Refusal::wrap)
             .with_context(|| format!("cannot apply {}", p.id))?;
     }
-    p.lifecycle.push(LifeStep {
+    p.lifecycle.push(LifecycleStep {
         status: ProposalStatus::Applied,
         by: ctx.actor.id(),
         at: at.to_string(),

@@ -8,7 +8,7 @@ use crate::measure::{is_regression, reached};
 use crate::measure::{latest_snapshot, latest_values};
 use crate::model::fmt_num;
 use crate::model::okrs::Status;
-use crate::score::score;
+use crate::score::by_scope;
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
     let values = latest_values(&snap)?;
-    let scopes = score(&set, &values);
+    let scopes = by_scope(&set, &values);
     let last = latest_snapshot(&snap)?;
     let mut attention = attention(&set, &values);
     let forecasts = crate::report::recent_forecasts(&snap, &set)?;

@@ -3,7 +3,7 @@
 use crate::cli::{PullArgs, PushArgs, SyncArgs};
 use crate::ctx::Ctx;
 use crate::store::CommitMessage;
-use crate::sync::merger::{Conflict, Resolution};
+use crate::sync::merger::{MergeConflict, Resolution};
 use crate::sync::{self, MergeResult, Remote};
 use anyhow::Result;
 
@@ -22,7 +22,7 @@ fn merge_message<'a>(
     ctx: &'a Ctx,
     remote: &'a Remote,
     resolution: Resolution,
-) -> impl Fn(&[String], &[Conflict]) -> CommitMessage + 'a {
+) -> impl Fn(&[String], &[MergeConflict]) -> CommitMessage + 'a {
     move |notes, settled| {
         let mut body: Vec<String> = notes.to_vec();
         let side = if resolution == Resolution::Theirs {

@@ -43,7 +43,7 @@ pub fn running(okr_dir: &Path) -> Option<Running> {
 
 /// How a stop went.
 #[derive(Debug, PartialEq)]
-pub enum Stopped {
+pub enum StopOutcome {
     NotRunning,
     Stopped(Running),
     /// Signalled, still finishing the job in hand after the wait.
@@ -51,9 +51,9 @@ pub enum Stopped {
 }
 
 /// Ask the running daemon to stop (SIGTERM) and wait up to `wait` for it to go.
-pub fn stop(okr_dir: &Path, wait: Duration) -> Result<Stopped> {
+pub fn stop(okr_dir: &Path, wait: Duration) -> Result<StopOutcome> {
     let Some(r) = running(okr_dir) else {
-        return Ok(Stopped::NotRunning);
+        return Ok(StopOutcome::NotRunning);
     };
     let pid = rustix::process::Pid::from_raw(r.pid)
         .ok_or_else(|| anyhow!("the lock file names pid {}", r.pid))?;
@@ -62,11 +62,11 @@ pub fn stop(okr_dir: &Path, wait: Duration) -> Result<Stopped> {
     let start = Instant::now();
     while start.elapsed() < wait {
         if running(okr_dir).is_none() {
-            return Ok(Stopped::Stopped(r));
+            return Ok(StopOutcome::Stopped(r));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(Stopped::StillFinishing(r))
+    Ok(StopOutcome::StillFinishing(r))
 }
 
 /// What `install` recorded.

@@ -5,14 +5,13 @@ use anyhow::{bail, Context, Result};
 use fs4::fs_std::FileExt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const LOCK_FILE: &str = "daemon.lock";
 
 /// Held for the daemon's lifetime; the operating system releases it if the process dies.
 pub struct DaemonLock {
     file: File,
-    pub path: PathBuf,
 }
 
 impl DaemonLock {
@@ -51,7 +50,7 @@ impl DaemonLock {
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )?;
         file.flush()?;
-        Ok(DaemonLock { file, path })
+        Ok(DaemonLock { file })
     }
 }
 

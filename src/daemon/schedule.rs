@@ -40,13 +40,6 @@ impl Zone {
         }
     }
 
-    pub fn name(&self) -> String {
-        match self {
-            Zone::Local => "local".into(),
-            Zone::Iana(tz) => tz.name().into(),
-        }
-    }
-
     /// `t` shown in this zone, to the second, with its offset.
     pub fn show(&self, t: DateTime<Utc>) -> String {
         const FMT: &str = "%Y-%m-%d %H:%M:%S %:z";
@@ -197,10 +190,6 @@ impl Cron {
             ));
         }
         Ok(parsed)
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
     }
 
     /// The first time strictly after `after` this schedule fires, read in `zone`.

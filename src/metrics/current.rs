@@ -2,7 +2,7 @@
 //! values recorded since (they count from the next measurement on).
 
 use crate::model::manual::ManualMetrics;
-use crate::model::snapshot::Snapshot;
+use crate::model::snapshot::MetricSnapshot;
 use serde::Serialize;
 
 /// One row of `git okr metric list`.
@@ -25,7 +25,7 @@ pub struct CurrentMetric {
 /// The latest value of every key, sorted by key. `snapshot` is the latest snapshot and
 /// its path; a manual value newer than the snapshot's (or missing from it) wins.
 pub fn current_metrics(
-    snapshot: Option<&(String, Snapshot)>,
+    snapshot: Option<&(String, MetricSnapshot)>,
     manual: &ManualMetrics,
     manual_file: &str,
 ) -> Vec<CurrentMetric> {
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn newer_manual_values_win_and_keys_are_sorted() {
-        let snap = Snapshot {
+        let snap = MetricSnapshot {
             schema_version: 1,
             as_of: "2026-01-18".into(),
             measured_at: "2026-01-18T10:00:00Z".into(),

@@ -8,7 +8,9 @@ use crate::model::plan::{
     plan_path, Guardrails, KrContext, LogInfo, Plan, RunResult, Task, TaskResult, TaskStatus,
     PLAN_SCHEMA_VERSION,
 };
-use crate::model::proposal::{is_proposal_id, Change, FileDiff, Proposal, ProposalStatus, Step};
+use crate::model::proposal::{
+    is_proposal_id, Change, FileDiff, LifecycleStep, Proposal, ProposalStatus,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -361,7 +363,11 @@ pub fn convert_run(
         plan_id,
         plan_path,
         adapter: "okrchestra".into(),
-        status: if all_passed { "completed" } else { "failed" }.into(),
+        status: if all_passed {
+            crate::model::plan::RunStatus::Completed
+        } else {
+            crate::model::plan::RunStatus::Failed
+        },
         started_at: started.clone(),
         finished_at: started,
         duration_ms: 0,
@@ -503,7 +509,7 @@ impl ImportedProposal {
                 crate::proposal::file_diff(path, okrs.get(path).map(String::as_str), Some(content))
             })
             .collect();
-        let mut lifecycle = vec![Step {
+        let mut lifecycle = vec![LifecycleStep {
             status: ProposalStatus::Proposed,
             by: self.proposer.clone(),
             at: self.created.clone(),
@@ -511,7 +517,7 @@ impl ImportedProposal {
         }];
         if let Some((by, at)) = &self.applied {
             for status in [ProposalStatus::Approved, ProposalStatus::Applied] {
-                lifecycle.push(Step {
+                lifecycle.push(LifecycleStep {
                     status,
                     by: by.clone(),
                     at: at.clone(),

@@ -12,19 +12,39 @@ pub mod plan;
 pub mod proposal;
 pub mod snapshot;
 
-use anyhow::anyhow;
+/// An actor asked for something the permissions or a guardrail do not allow. The message
+/// names who, what, and the rule that refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// A file that does not say what its place on the state requires: `file:line: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct Invalid {
+    pub file: String,
+    /// 1-based, where known.
+    pub line: Option<usize>,
+    pub message: String,
+}
 
 /// A parse error of `file`, located at its line (serde_yaml knows where it stopped).
 pub fn yaml_error(file: &str, e: serde_yaml::Error) -> anyhow::Error {
     let text = e.to_string();
-    match e.location() {
-        Some(loc) => {
-            // serde_yaml appends " at line L column C"; the location leads our message instead.
-            let msg = text.split(" at line ").next().unwrap_or(&text);
-            anyhow!("{file}:{}: {msg}", loc.line())
-        }
-        None => anyhow!("{file}: {text}"),
+    let (line, message) = match e.location() {
+        // serde_yaml appends " at line L column C"; the location leads our message instead.
+        Some(loc) => (
+            Some(loc.line()),
+            text.split(" at line ").next().unwrap_or(&text).to_string(),
+        ),
+        None => (None, text),
+    };
+    Invalid {
+        file: file.to_string(),
+        line,
+        message,
     }
+    .into()
 }
 
 /// The most a YAML file on the ref may hold; state files are kilobytes.
@@ -53,7 +73,9 @@ pub fn check_yaml_shape(file: &str, text: &str) -> anyhow::Result<()> {
         );
     }
     let too_deep = |line: usize| {
-        anyhow!("{file}:{line}: nested more than {MAX_YAML_DEPTH} levels deep; refused unparsed")
+        anyhow::anyhow!(
+            "{file}:{line}: nested more than {MAX_YAML_DEPTH} levels deep; refused unparsed"
+        )
     };
     let mut flow_depth = 0usize;
     for (i, line) in text.split('\n').enumerate() {

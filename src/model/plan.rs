@@ -362,6 +362,32 @@ impl TaskStatus {
     }
 }
 
+/// How a whole run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every task passed and no guardrail was violated.
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A captured stream: the tail that was kept, and how much there was.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LogInfo {
@@ -413,8 +439,7 @@ pub struct RunResult {
     pub plan_id: String,
     pub plan_path: String,
     pub adapter: String,
-    /// `completed` (every task passed), `failed`, or `cancelled`.
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,

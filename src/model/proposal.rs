@@ -139,7 +139,7 @@ pub struct FileDiff {
 
 /// One step of the lifecycle: who moved the proposal to `status`, when, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
+pub struct LifecycleStep {
     pub status: ProposalStatus,
     pub by: String,
     pub at: String,
@@ -162,7 +162,7 @@ pub struct Proposal {
     pub krs: Vec<String>,
     #[serde(default)]
     pub objectives: Vec<String>,
-    pub lifecycle: Vec<Step>,
+    pub lifecycle: Vec<LifecycleStep>,
     pub files: Vec<FileDiff>,
 }
 
@@ -271,7 +271,7 @@ mod tests {
             ],
             krs: vec!["KR-1.1".into(), "KR-2.3".into()],
             objectives: vec![],
-            lifecycle: vec![Step {
+            lifecycle: vec![LifecycleStep {
                 status: ProposalStatus::Proposed,
                 by: "agent:codex".into(),
                 at: "2026-11-24T10:00:00Z".into(),

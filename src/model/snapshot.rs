@@ -143,7 +143,7 @@ pub struct KrPoint {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Snapshot {
+pub struct MetricSnapshot {
     pub schema_version: u32,
     pub as_of: String,
     /// When the measurement ran (RFC 3339); several runs a day keep the latest.
@@ -157,7 +157,7 @@ pub struct Snapshot {
     pub key_results: Vec<KrPoint>,
 }
 
-impl Snapshot {
+impl MetricSnapshot {
     /// The value for a [`value_key`] (see [`values_of`]).
     pub fn value(&self, key: &str) -> Option<f64> {
         self.values().get(key).copied()

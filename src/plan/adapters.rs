@@ -12,7 +12,7 @@
 //! | `okr.adapter.NAME.maxTurns` | claude `--max-turns` (default 50) |
 //! | `okr.adapter.NAME.allowedTools` | claude `--allowedTools` (default `Read,Edit,Write,Glob,Grep,Bash`) |
 
-use super::exec::{End, Outcome};
+use super::exec::{AgentOutcome, End};
 use super::invocation::{Inspector, Invocation};
 use crate::store::Store;
 use anyhow::{anyhow, bail, Result};
@@ -133,18 +133,7 @@ pub fn load(store: &Store, name: &str) -> Result<Adapter> {
 
 /// `program` as PATH lookup would find it (an executable file), or a path as given.
 fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
+    which::which(program).ok()
 }
 
 /// The MCP server offered to agents that take MCP configuration: this very binary's
@@ -291,7 +280,7 @@ impl Adapter {
 
     /// Pass or fail, and why. codex: exit code and `turn.failed`/`error` events, then its
     /// report; claude: `is_error` (API errors can exit 0); command: the exit code.
-    pub fn judge(&self, o: &Outcome) -> Verdict {
+    pub fn judge(&self, o: &AgentOutcome) -> Verdict {
         let ended = match &o.end {
             End::Exited(0) => None,
             End::Exited(code) => Some(format!("exit status {code}")),

@@ -30,7 +30,8 @@ pub struct RunEntry {
     pub run_id: String,
     pub path: String,
     pub adapter: String,
-    /// `completed`, `failed`, `cancelled`, or `unreadable`.
+    /// `completed`, `failed`, `cancelled`, `unreadable`, or an imported OKRchestra run's
+    /// own word (so text, not `RunStatus`).
     pub status: String,
     pub started_at: String,
     pub passed: usize,
@@ -143,7 +144,7 @@ fn runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
                 run_id: run.run_id.clone(),
                 path: path.clone(),
                 adapter: run.adapter.clone(),
-                status: run.status.clone(),
+                status: run.status.to_string(),
                 started_at: run.started_at.clone(),
                 passed,
                 failed: run.tasks.len() - passed,

@@ -98,7 +98,7 @@ pub enum End {
     SpawnFailed(String),
 }
 
-pub struct Outcome {
+pub struct AgentOutcome {
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub duration: Duration,
     pub end: End,
@@ -216,7 +216,7 @@ pub async fn exec(
     cap: usize,
     inspector: Inspector,
     cancel: watch::Receiver<bool>,
-) -> Outcome {
+) -> AgentOutcome {
     if *cancel.borrow() {
         return not_run(End::Cancelled, &inv, cap, inspector);
     }
@@ -227,8 +227,8 @@ pub async fn exec(
 }
 
 /// The outcome of an agent that never started.
-pub fn not_run(end: End, inv: &Invocation, cap: usize, inspector: Inspector) -> Outcome {
-    Outcome {
+pub fn not_run(end: End, inv: &Invocation, cap: usize, inspector: Inspector) -> AgentOutcome {
+    AgentOutcome {
         started_at: chrono::Utc::now(),
         duration: Duration::ZERO,
         end,
@@ -249,7 +249,7 @@ pub async fn finish(
     cap: usize,
     mut inspector: Inspector,
     mut cancel: watch::Receiver<bool>,
-) -> Outcome {
+) -> AgentOutcome {
     let Started {
         mut child,
         pid,
@@ -305,7 +305,7 @@ pub async fn finish(
     };
     let (stdout, insp) = collect(out_reader).await;
     let (stderr, _) = collect(err_reader).await;
-    Outcome {
+    AgentOutcome {
         started_at,
         duration: start.elapsed(),
         end,

@@ -269,12 +269,11 @@ fn ask_agent(ctx: &Ctx, adapter: &Adapter, plan: &Plan) -> Result<Vec<Task>> {
         )
     })?;
     if let Some(v) = guard::check_state_ref(&ctx.store, &mut accepted, &[agent.clone()].into())? {
-        bail!(
+        return Err(crate::model::Refused(format!(
             "adapter {}: the planning agent changed refs/okr/state directly ({}); {}. Nothing committed",
-            adapter.name,
-            v.detail,
-            v.action
-        );
+            adapter.name, v.detail, v.action
+        ))
+        .into());
     }
     let verdict = adapter.judge(&outcome);
     if !verdict.passed {

@@ -58,6 +58,7 @@ pub fn parent_from_stat(stat: &str) -> Option<u32> {
 }
 
 /// Whether `pid` is running (a zombie waiting for its reaper is not).
+#[cfg(test)]
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,

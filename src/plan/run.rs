@@ -3,7 +3,7 @@
 //! capped logs, and a desktop notification.
 
 use super::adapters::{self, Adapter};
-use super::exec::{self, Cancel, End, Outcome};
+use super::exec::{self, AgentOutcome, Cancel, End};
 use super::guard::{self, WorkTreeOkrs};
 use super::new_id;
 use super::procs;
@@ -12,8 +12,8 @@ use crate::ctx::require_initialized;
 use crate::ctx::Ctx;
 use crate::daemon::notify::{self, Notice};
 use crate::model::plan::{
-    agent_name, run_dir, LogInfo, Plan, RunResult, Task, TaskResult, TaskStatus, Violation,
-    PLANS_DIR, REPORT_SCHEMA,
+    agent_name, run_dir, LogInfo, Plan, RunResult, RunStatus, Task, TaskResult, TaskStatus,
+    Violation, PLANS_DIR, REPORT_SCHEMA,
 };
 use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, bail, Context, Result};
@@ -98,11 +98,11 @@ pub fn run(ctx: &Ctx, args: &RunRequest) -> Result<RecordedRun> {
     let finished_at = chrono::Local::now();
     let all_passed = ran.tasks.iter().all(|t| t.status == TaskStatus::Passed);
     let status = if ran.cancelled {
-        "cancelled"
+        RunStatus::Cancelled
     } else if all_passed && ran.violations.is_empty() {
-        "completed"
+        RunStatus::Completed
     } else {
-        "failed"
+        RunStatus::Failed
     };
     let dir = run_dir(&run_id);
     let result = RunResult {
@@ -111,7 +111,7 @@ pub fn run(ctx: &Ctx, args: &RunRequest) -> Result<RecordedRun> {
         plan_id: plan.plan_id.clone(),
         plan_path: plan_path.clone(),
         adapter: adapter.name.clone(),
-        status: status.into(),
+        status,
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: clock.elapsed().as_millis() as u64,
@@ -138,7 +138,7 @@ pub fn run(ctx: &Ctx, args: &RunRequest) -> Result<RecordedRun> {
     })?;
 
     let notice = notify::plan_run(
-        status == "completed",
+        status == RunStatus::Completed,
         format!("{} ({status}): {}", plan.plan_id, counts(&result.tasks)),
     );
     Ok(RecordedRun {
@@ -293,7 +293,7 @@ fn task_result(
     s: &Setup<'_>,
     task: &Task,
     agent: String,
-    o: &Outcome,
+    o: &AgentOutcome,
     violations: Vec<Violation>,
 ) -> (TaskResult, Vec<(String, Vec<u8>)>) {
     let verdict = s.adapter.judge(o);

@@ -168,9 +168,10 @@ pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value)
 /// Proposals change OKR files only, and never the permissions that judge them.
 fn check_put_path(path: &str) -> Result<()> {
     if path == PERMISSIONS_FILE {
-        bail!(
+        return Err(crate::model::Refused(format!(
             "a proposal may not change {PERMISSIONS_FILE}: permissions are read from the current state, never from a proposal (edit it with `git okr edit {PERMISSIONS_FILE}`)"
-        );
+        ))
+        .into());
     }
     if !is_okr_file(path) {
         bail!("{path}: a proposal can only write OKR files (okrs/<name>.yml)");

@@ -250,14 +250,14 @@ pub fn field_changes(before: &Fields, after: &Fields) -> Vec<String> {
 
 /// A field the proposal changes that someone else changed since its base.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
+pub struct MovedField {
     pub key: String,
     pub base: Option<Value>,
     pub now: Option<Value>,
     pub proposed: Option<Value>,
 }
 
-impl std::fmt::Display for Conflict {
+impl std::fmt::Display for MovedField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let show = |v: &Option<Value>| {
             v.as_ref()
@@ -283,7 +283,7 @@ pub fn conflicts(
     proposed: &Fields,
     now: &Fields,
     whole_files: &[String],
-) -> Vec<Conflict> {
+) -> Vec<MovedField> {
     let mut keys = touched(base, proposed);
     for fields in [base, proposed, now] {
         keys.extend(
@@ -297,7 +297,7 @@ pub fn conflicts(
     keys.into_iter()
         .filter_map(|key| {
             let (b, n, p) = (value(base, &key), value(now, &key), value(proposed, &key));
-            (n != b && n != p).then_some(Conflict {
+            (n != b && n != p).then_some(MovedField {
                 key,
                 base: b,
                 now: n,

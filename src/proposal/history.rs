@@ -18,7 +18,7 @@
 
 use crate::model::okrs::PERMISSIONS_FILE;
 use crate::model::permissions::Permissions;
-use crate::model::proposal::{ProposalStatus, Step, PROPOSALS_DIR};
+use crate::model::proposal::{LifecycleStep, ProposalStatus, PROPOSALS_DIR};
 use crate::store::{parse_trailers, FolderChange, Store};
 use anyhow::Result;
 use gix::ObjectId;
@@ -30,7 +30,7 @@ pub struct Lifecycle {
     /// The `Okr-Actor` of the propose commit.
     pub proposer: String,
     /// The steps that counted, the first being `proposed`.
-    pub steps: Vec<Step>,
+    pub steps: Vec<LifecycleStep>,
     /// The commit of each step.
     pub commits: Vec<ObjectId>,
     /// Commits that touched the file without counting, and why.
@@ -208,7 +208,7 @@ fn step(
                 id.to_string(),
                 Lifecycle {
                     proposer: actor.clone(),
-                    steps: vec![Step {
+                    steps: vec![LifecycleStep {
                         status: to,
                         by: actor,
                         at,
@@ -244,7 +244,7 @@ fn step(
         .then(|| body_of(&change.message))
         .flatten();
     if let Some(life) = history.lifecycles.get_mut(id) {
-        life.steps.push(Step {
+        life.steps.push(LifecycleStep {
             status: to,
             by: actor,
             at,

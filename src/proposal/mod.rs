@@ -12,13 +12,12 @@ mod text_edit;
 
 pub use diff::{file_diff, file_diffs};
 pub use edit::{apply_changes, edited_text, parse_set};
-pub use fields::{
-    conflicts, field_changes, flatten, owners_of_change, touched_ids, Conflict, Fields, Owned,
-};
+pub use fields::{conflicts, field_changes, flatten, owners_of_change, touched_ids, Owned};
 
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{is_proposal_id, Change, FileDiff};
-use anyhow::{bail, Result};
+use crate::model::Refused;
+use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// OKR files by state path.
@@ -64,15 +63,21 @@ pub fn check_agent(perms: &Permissions, agent: &str, owners: &BTreeSet<Owned>) -
                 Some(o) => format!("owned by {o}"),
                 None => "which has no owner_id".to_string(),
             };
-            bail!(
+            return Err(Refused(format!(
                 "agent {agent} may not propose changes to {} {owner} (refused by okrs/permissions.yml rule `{}`)",
                 owned.what,
                 decision.rule
-            );
+            ))
+            .into());
         }
     }
     Ok(())
 }
+
+/// An approved proposal no longer applies: something it changes was changed since.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ApplyConflict(pub String);
 
 /// Re-apply an approved proposal on today's files `now`. Stops with a conflict naming the
 /// field when something it changes was changed since `base` (the files at its base
@@ -107,12 +112,18 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
                     .join(", ")
             ),
         };
-        bail!("conflict: {first}{more}; nothing applied (propose the change again on the current state)");
+        return Err(ApplyConflict(format!(
+            "conflict: {first}{more}; nothing applied (propose the change again on the current state)"
+        ))
+        .into());
     }
     // A file written whole that changed since base only in comments or layout would lose that too.
     for path in &whole_files {
         if now.get(path) != base.get(path) && now.get(path) != proposed.get(path) {
-            bail!("conflict: {path} changed since the proposal's base (comments or layout); nothing applied");
+            return Err(ApplyConflict(format!(
+                "conflict: {path} changed since the proposal's base (comments or layout); nothing applied"
+            ))
+            .into());
         }
     }
     effect(now, changes)

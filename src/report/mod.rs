@@ -11,9 +11,9 @@ pub mod forecast;
 pub mod html;
 
 use crate::model::okrs::OkrSet;
-use crate::model::snapshot::{Snapshot, SNAPSHOT_DIR};
-use crate::score::{score, ScopeScore};
-use crate::store::Snapshot as StateView;
+use crate::model::snapshot::{MetricSnapshot, SNAPSHOT_DIR};
+use crate::score::{by_scope, ScopeScore};
+use crate::store::Snapshot;
 use anyhow::{anyhow, Result};
 use chrono::NaiveDate;
 use forecast::{forecast, Forecast};
@@ -114,7 +114,7 @@ pub struct Report {
 /// Everything the report shows, from one view of the state and the history's status
 /// events (any order).
 pub fn gather(
-    snap: &StateView<'_>,
+    snap: &Snapshot<'_>,
     set: &OkrSet,
     mut status_changes: Vec<StatusChange>,
 ) -> Result<Report> {
@@ -143,7 +143,7 @@ pub fn gather(
             .zip(snapshots.last())
             .map(|(a, b)| (a.0, b.0)),
         snapshot_count: snapshots.len(),
-        scopes: score(set, &values),
+        scopes: by_scope(set, &values),
         krs,
         facts,
         status_changes,
@@ -175,7 +175,7 @@ fn mark_status_events(krs: &mut BTreeMap<String, KrHistory>, events: &[StatusCha
 fn facts(
     set: &OkrSet,
     krs: &BTreeMap<String, KrHistory>,
-    latest: Option<&Snapshot>,
+    latest: Option<&MetricSnapshot>,
 ) -> BTreeMap<String, KrFacts> {
     let mut out = BTreeMap::new();
     for (_, objective) in set.objectives() {
@@ -221,7 +221,7 @@ fn facts(
 
 /// Forecasts for every KR with a due date, from only the snapshots a forecast needs
 /// (cheap enough for `git okr status`).
-pub fn recent_forecasts(snap: &StateView<'_>, set: &OkrSet) -> Result<Vec<(String, Forecast)>> {
+pub fn recent_forecasts(snap: &Snapshot<'_>, set: &OkrSet) -> Result<Vec<(String, Forecast)>> {
     let paths = snapshot_paths(snap)?;
     let recent = &paths[paths.len().saturating_sub(forecast::RECENT_POINTS)..];
     let snapshots = read_snapshots(snap, recent)?;
@@ -231,7 +231,7 @@ pub fn recent_forecasts(snap: &StateView<'_>, set: &OkrSet) -> Result<Vec<(Strin
         .collect())
 }
 
-fn snapshot_paths(snap: &StateView<'_>) -> Result<Vec<String>> {
+fn snapshot_paths(snap: &Snapshot<'_>) -> Result<Vec<String>> {
     // `list` is sorted and the names are dates, so this is oldest first.
     Ok(snap
         .list(SNAPSHOT_DIR)?
@@ -240,7 +240,10 @@ fn snapshot_paths(snap: &StateView<'_>) -> Result<Vec<String>> {
         .collect())
 }
 
-fn read_snapshots(snap: &StateView<'_>, paths: &[String]) -> Result<Vec<(NaiveDate, Snapshot)>> {
+fn read_snapshots(
+    snap: &Snapshot<'_>,
+    paths: &[String],
+) -> Result<Vec<(NaiveDate, MetricSnapshot)>> {
     paths
         .iter()
         .map(|path| parse_snapshot(path, &snap.read(path)?.unwrap_or_default()))
@@ -248,8 +251,8 @@ fn read_snapshots(snap: &StateView<'_>, paths: &[String]) -> Result<Vec<(NaiveDa
 }
 
 /// A snapshot and its date (`as_of`, else the file name).
-fn parse_snapshot(path: &str, bytes: &[u8]) -> Result<(NaiveDate, Snapshot)> {
-    let parsed: Snapshot =
+fn parse_snapshot(path: &str, bytes: &[u8]) -> Result<(NaiveDate, MetricSnapshot)> {
+    let parsed: MetricSnapshot =
         serde_json::from_slice(bytes).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
     let stem = file_stem(path);
     let date = NaiveDate::parse_from_str(&parsed.as_of, "%Y-%m-%d")
@@ -264,7 +267,10 @@ fn parse_snapshot(path: &str, bytes: &[u8]) -> Result<(NaiveDate, Snapshot)> {
 }
 
 /// Each KR's values over the snapshots, its status changes, and its forecast.
-fn histories(set: &OkrSet, snapshots: &[(NaiveDate, Snapshot)]) -> BTreeMap<String, KrHistory> {
+fn histories(
+    set: &OkrSet,
+    snapshots: &[(NaiveDate, MetricSnapshot)],
+) -> BTreeMap<String, KrHistory> {
     let mut out = BTreeMap::new();
     for (_, objective) in set.objectives() {
         let due = objective
@@ -307,7 +313,7 @@ fn histories(set: &OkrSet, snapshots: &[(NaiveDate, Snapshot)]) -> BTreeMap<Stri
 
 /// `proposals/*.yml`, newest last: id, status (a `status` field or the last step of a
 /// `lifecycle` list), reason and time, whatever else the file holds.
-fn list_proposals(snap: &StateView<'_>) -> Result<Vec<Listed>> {
+fn list_proposals(snap: &Snapshot<'_>) -> Result<Vec<Listed>> {
     // A proposal's status is what its history says, never what its file claims.
     let history = crate::proposal::history::derive(snap.store(), snap.tip())?;
     let mut out = Vec::new();
@@ -335,7 +341,7 @@ fn list_proposals(snap: &StateView<'_>) -> Result<Vec<Listed>> {
 }
 
 /// Every plan run, oldest first, with its plan, KRs, counts and first failure.
-fn list_runs(snap: &StateView<'_>) -> Result<Vec<RunRow>> {
+fn list_runs(snap: &Snapshot<'_>) -> Result<Vec<RunRow>> {
     Ok(crate::plan::catalog::all_runs(snap)?
         .into_iter()
         .map(|(plan_id, r)| RunRow {

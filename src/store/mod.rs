@@ -1,4 +1,4 @@
-//! The state ref: reading its tree and the one write path (DESIGN §2).
+//! The state ref: reading its tree and the one write path (ARCHITECTURE.md).
 //!
 //! `store` knows git, not OKRs: it reads and writes files on `refs/okr/state`
 //! with gix and never touches the user's index, work tree, HEAD or branches.
@@ -26,17 +26,29 @@ pub const STATE_REF: &str = "refs/okr/state";
 /// How often a transaction re-reads and re-applies after losing a race.
 const MAX_ATTEMPTS: u32 = 100;
 
-/// Render a gix error with its whole chain: its Display shows only the top line.
+/// What callers of the store branch on. Other failures (I/O, a bad file) stay `anyhow`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("refs/okr/state does not exist yet: run `git okr init` first")]
+    NotInitialized,
+    /// Every compare-and-swap lost against other writers.
+    #[error(
+        "refs/okr/state kept moving under concurrent writers; gave up after {attempts} attempts"
+    )]
+    Contended {
+        attempts: u32,
+        #[source]
+        last: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A git operation failed. gix's error keeps its causes as sources (its `Display`
+    /// shows only the top line); `{:#}` and the command line's error print walk them all.
+    #[error(transparent)]
+    Git(#[from] gix::Error),
+}
+
+/// A gix error as an `anyhow` error that callers can still downcast to [`StoreError`].
 pub fn gix_error(e: impl Into<gix::Error>) -> anyhow::Error {
-    let e: gix::Error = e.into();
-    let mut parts: Vec<String> = Vec::new();
-    for err in e.iter_errors() {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.contains(&text) {
-            parts.push(text);
-        }
-    }
-    anyhow!(parts.join(": "))
+    StoreError::Git(e.into()).into()
 }
 
 trait GixContext<T> {
@@ -180,7 +192,7 @@ impl Store {
         }
         let mut repo = gix::discover(path).map_err(|e| {
             anyhow!(
-                "not a git repository (or any parent up to /): {} ({})",
+                "not a git repository (or any parent up to /): {} ({:#})",
                 path.display(),
                 gix_error(e)
             )
@@ -303,10 +315,11 @@ impl Store {
                 }
             }
         }
-        bail!(
-            "refs/okr/state kept moving under concurrent writers; gave up after {MAX_ATTEMPTS} attempts (last: {})",
-            last_error.map(|e| e.to_string()).unwrap_or_default()
-        )
+        Err(StoreError::Contended {
+            attempts: MAX_ATTEMPTS,
+            last: last_error.map(Into::into),
+        }
+        .into())
     }
 
     /// Several commits in one ref update: `op` writes a chain of commits on top of the
@@ -644,8 +657,9 @@ impl LockWatch {
 }
 
 fn is_lock_contention(e: &anyhow::Error) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("lock")
+    // gix reports a held ref lock somewhere in the chain, not in the top message.
+    e.chain()
+        .any(|cause| cause.to_string().to_lowercase().contains("lock"))
 }
 
 /// Sleep a little, more on each attempt, with jitter so racing writers spread out.
@@ -773,5 +787,20 @@ impl<'s> Snapshot<'s> {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_contention_is_found_anywhere_in_the_chain() {
+        let held = anyhow!("the lock for refs/okr/state is held by another process")
+            .context("updating refs/okr/state");
+        assert!(is_lock_contention(&held));
+        assert!(!is_lock_contention(
+            &anyhow!("object not found").context("updating refs/okr/state")
+        ));
     }
 }

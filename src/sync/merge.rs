@@ -4,7 +4,7 @@
 //! one side only: take it). Only a file changed differently on both sides is opened and
 //! merged by what it holds (see `merge_file`); text lines are never merged.
 
-use super::merger::{Conflict, Merger, Pick, Side};
+use super::merger::{MergeConflict, Merger, Pick, Side};
 use super::okrs::{merge_jobs_file, merge_okr_file};
 use super::records;
 use crate::model::okrs::{is_okr_file, OkrSet};
@@ -132,7 +132,7 @@ pub fn merge_file(
             if matches!(kind, Kind::Okr | Kind::Jobs | Kind::Other) {
                 let shown = |b: Option<&[u8]>| if b.is_some() { "changed" } else { "deleted" };
                 return m
-                    .conflict(Conflict {
+                    .conflict(MergeConflict {
                         file: path.into(),
                         id: String::new(),
                         field: "(whole file)".into(),
@@ -163,7 +163,7 @@ pub fn merge_file(
         Ok(pick) => pick,
         // A side that cannot be read cannot be merged by meaning: the file conflicts.
         Err(e) => m
-            .conflict(Conflict {
+            .conflict(MergeConflict {
                 file: path.into(),
                 id: String::new(),
                 field: "(whole file)".into(),
@@ -177,7 +177,7 @@ pub fn merge_file(
 
 /// Culture, permissions, schema, definitions and unknown files: changed both ways means a conflict.
 fn whole_file_conflict(path: &str, m: &mut Merger) -> Pick {
-    m.conflict(Conflict {
+    m.conflict(MergeConflict {
         file: path.into(),
         id: String::new(),
         field: "(whole file)".into(),
@@ -209,7 +209,7 @@ fn check_okrs<K: Clone + Eq>(
     let Err(e) = OkrSet::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str()))) else {
         return Ok(());
     };
-    let side = m.conflict(Conflict {
+    let side = m.conflict(MergeConflict {
         file: "okrs/".into(),
         id: String::new(),
         field: "(validation)".into(),

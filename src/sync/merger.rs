@@ -15,7 +15,7 @@ pub enum Resolution {
 
 /// One field changed both ways to different values.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
+pub struct MergeConflict {
     pub file: String,
     /// The objective, KR, job, metric key or proposal id; empty for a whole file.
     pub id: String,
@@ -25,7 +25,7 @@ pub struct Conflict {
     pub theirs: String,
 }
 
-impl fmt::Display for Conflict {
+impl fmt::Display for MergeConflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match (self.id.is_empty(), self.field.is_empty()) {
             (true, _) => self.field.clone(),
@@ -45,9 +45,9 @@ impl fmt::Display for Conflict {
 pub struct Merger {
     pub resolution: Resolution,
     /// Conflicts that stop the merge (resolution `Stop`).
-    pub conflicts: Vec<Conflict>,
+    pub conflicts: Vec<MergeConflict>,
     /// Conflicts settled by `--ours`/`--theirs`.
-    pub settled: Vec<Conflict>,
+    pub settled: Vec<MergeConflict>,
     /// Merges by meaning worth a line in the merge commit (`later measured_at wins`, …).
     pub notes: Vec<String>,
 }
@@ -71,7 +71,7 @@ impl Merger {
 
     /// Record a conflict and return the side to keep for now (ours while stopping: the
     /// result is thrown away anyway).
-    pub fn conflict(&mut self, c: Conflict) -> Side {
+    pub fn conflict(&mut self, c: MergeConflict) -> Side {
         match self.resolution {
             Resolution::Stop => {
                 self.conflicts.push(c);

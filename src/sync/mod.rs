@@ -21,6 +21,44 @@ use merger::{Merger, Resolution};
 use std::collections::BTreeMap;
 use std::process::Command;
 
+/// Why a sync stopped without changing anything, when the two sides disagree: the
+/// caller (and the exit code) tells these apart from other failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Fields changed both ways to different values, and no `--ours`/`--theirs` was given.
+    #[error("{}", conflicts_message(remote, conflicts))]
+    Conflicts {
+        remote: String,
+        conflicts: Vec<merger::MergeConflict>,
+    },
+    /// The two state refs share no commit.
+    #[error(
+        "refs/okr/state and {remote}'s refs/okr/state have no common history (the remote's was rewritten or made by another `git okr init`); \
+         nothing was merged and your ref is untouched.\n\
+         Compare them: git log --oneline refs/okr/state {tracking}\n\
+         To take the remote's: git update-ref refs/okr/state {tracking}\n\
+         To replace the remote's with yours: git push --force {remote} refs/okr/state"
+    )]
+    Unrelated { remote: String, tracking: String },
+    /// The remote's state ref has commits this clone does not have.
+    #[error(
+        "{remote} refused the push ({why}): its refs/okr/state has changes you do not have; \
+         run `git okr sync {remote}` to merge them and push"
+    )]
+    PushRejected { remote: String, why: String },
+}
+
+fn conflicts_message(remote: &str, conflicts: &[merger::MergeConflict]) -> String {
+    let lines: Vec<String> = conflicts.iter().map(|c| format!("  {c}")).collect();
+    format!(
+        "{n} conflict{s} between your refs/okr/state and {remote}'s; nothing was changed:\n{lines}\n\
+         Settle them with `--ours` (keep yours) or `--theirs` (take {remote}'s), or change one side and sync again.",
+        n = conflicts.len(),
+        s = if conflicts.len() == 1 { "" } else { "s" },
+        lines = lines.join("\n")
+    )
+}
+
 /// How many fetch → merge → push rounds a sync tries while the remote keeps moving.
 const MAX_ROUNDS: u32 = 8;
 
@@ -237,7 +275,7 @@ pub enum MergeResult {
     Merge {
         id: ObjectId,
         notes: Vec<String>,
-        settled: Vec<merger::Conflict>,
+        settled: Vec<merger::MergeConflict>,
     },
 }
 
@@ -248,7 +286,7 @@ pub fn merge_remote(
     remote: &Remote,
     remote_tip: Option<ObjectId>,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
+    message: &dyn Fn(&[String], &[merger::MergeConflict]) -> CommitMessage,
 ) -> Result<MergeResult> {
     let Some(theirs) = remote_tip else {
         return Ok(MergeResult::RemoteEmpty);
@@ -266,28 +304,31 @@ pub fn merge_remote(
     for _ in 0..20 {
         let local = store.tip()?;
         let result = match local {
-            None => {
-                store.move_ref(None, theirs, "sync: fast-forward")
-                    .map(|_| MergeResult::FastForward { from: None, to: theirs })
-            }
+            None => store.move_ref(None, theirs, "sync: fast-forward").map(|_| {
+                MergeResult::FastForward {
+                    from: None,
+                    to: theirs,
+                }
+            }),
             Some(ours) if ours == theirs => return Ok(MergeResult::UpToDate),
             Some(ours) => match store.merge_base(ours, theirs)? {
-                None => bail!(
-                    "refs/okr/state and {}'s refs/okr/state have no common history (the remote's was rewritten or made by another `git okr init`); \
-                     nothing was merged and your ref is untouched.\n\
-                     Compare them: git log --oneline refs/okr/state {tracking}\n\
-                     To take the remote's: git update-ref refs/okr/state {tracking}\n\
-                     To replace the remote's with yours: git push --force {} refs/okr/state",
-                    remote.name,
-                    remote.name,
-                    tracking = remote.tracking
-                ),
+                None => {
+                    return Err(SyncError::Unrelated {
+                        remote: remote.name.clone(),
+                        tracking: remote.tracking.clone(),
+                    }
+                    .into())
+                }
                 Some(base) if base == theirs => return Ok(MergeResult::LocalAhead),
                 Some(base) if base == ours => store
                     .move_ref(Some(ours), theirs, "sync: fast-forward")
-                    .map(|_| MergeResult::FastForward { from: Some(ours), to: theirs }),
+                    .map(|_| MergeResult::FastForward {
+                        from: Some(ours),
+                        to: theirs,
+                    }),
                 Some(base) => {
-                    let (id, notes, settled) = merge_commit(store, remote, base, ours, theirs, resolution, message)?;
+                    let (id, notes, settled) =
+                        merge_commit(store, remote, base, ours, theirs, resolution, message)?;
                     store
                         .move_ref(Some(ours), id, "sync: merge")
                         .map(|_| MergeResult::Merge { id, notes, settled })
@@ -315,8 +356,8 @@ fn merge_commit(
     ours: ObjectId,
     theirs: ObjectId,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
-) -> Result<(ObjectId, Vec<String>, Vec<merger::Conflict>)> {
+    message: &dyn Fn(&[String], &[merger::MergeConflict]) -> CommitMessage,
+) -> Result<(ObjectId, Vec<String>, Vec<merger::MergeConflict>)> {
     let (b, o, t) = (
         store.file_ids(base)?,
         store.file_ids(ours)?,
@@ -326,15 +367,11 @@ fn merge_commit(
     let load = |id: &ObjectId| store.read_blob(*id);
     let merged = merge_states(&b, &o, &t, &load, &mut m)?;
     if !m.conflicts.is_empty() {
-        let lines: Vec<String> = m.conflicts.iter().map(|c| format!("  {c}")).collect();
-        bail!(
-            "{n} conflict{s} between your refs/okr/state and {r}'s; nothing was changed:\n{lines}\n\
-             Settle them with `--ours` (keep yours) or `--theirs` (take {r}'s), or change one side and sync again.",
-            n = m.conflicts.len(),
-            s = if m.conflicts.len() == 1 { "" } else { "s" },
-            r = remote.name,
-            lines = lines.join("\n")
-        );
+        return Err(SyncError::Conflicts {
+            remote: remote.name.clone(),
+            conflicts: m.conflicts,
+        }
+        .into());
     }
     let mut files: BTreeMap<String, ObjectId> = BTreeMap::new();
     for (path, f) in merged {
@@ -365,7 +402,7 @@ pub fn sync(
     store: &Store,
     remote: &Remote,
     resolution: Resolution,
-    message: &dyn Fn(&[String], &[merger::Conflict]) -> CommitMessage,
+    message: &dyn Fn(&[String], &[merger::MergeConflict]) -> CommitMessage,
 ) -> Result<SyncReport> {
     let mut retries = 0;
     let mut last_refusal = String::new();
@@ -423,11 +460,11 @@ pub fn push_only(store: &Store, remote: &Remote) -> Result<(ObjectId, bool)> {
     match push(store, remote, local, None)? {
         Pushed::Done => Ok((local, true)),
         Pushed::UpToDate => Ok((local, false)),
-        Pushed::Rejected(why) => bail!(
-            "{name} refused the push ({why}): its refs/okr/state has changes you do not have; \
-             run `git okr sync {name}` to merge them and push",
-            name = remote.name
-        ),
+        Pushed::Rejected(why) => Err(SyncError::PushRejected {
+            remote: remote.name.clone(),
+            why,
+        }
+        .into()),
     }
 }
 

@@ -12,7 +12,7 @@
 //!
 //! A KR or objective removed on one side and only measured on the other is removed.
 
-use super::merger::{cmp_time, show_yaml, Conflict, Merger, Pick, Side};
+use super::merger::{cmp_time, show_yaml, MergeConflict, Merger, Pick, Side};
 use crate::model::okrs::Status;
 use anyhow::{anyhow, Result};
 use serde_yaml::{Mapping, Value};
@@ -108,7 +108,7 @@ impl Cx<'_> {
         o: Option<&Value>,
         t: Option<&Value>,
     ) -> Side {
-        m.conflict(Conflict {
+        m.conflict(MergeConflict {
             file: self.file.to_string(),
             id: self.id.clone(),
             field: format!("{}{field}", self.prefix),

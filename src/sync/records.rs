@@ -1,7 +1,7 @@
 //! Merging records: snapshots, the CI report and history, manual metrics, proposals,
 //! plans and runs. Records carry their own time or lifecycle, which decides.
 
-use super::merger::{cmp_time, Conflict, Merger, Pick, Side};
+use super::merger::{cmp_time, MergeConflict, Merger, Pick, Side};
 use crate::model::manual::{ManualMetric, ManualMetrics};
 use crate::model::proposal::{Proposal, ProposalStatus};
 use anyhow::{anyhow, Result};
@@ -163,7 +163,7 @@ pub fn merge_proposal(path: &str, o: &[u8], t: &[u8], m: &mut Merger) -> Result<
     }
     if so != st {
         return Ok(m
-            .conflict(Conflict {
+            .conflict(MergeConflict {
                 file: path.into(),
                 id: po.id.clone(),
                 field: "status".into(),
@@ -226,7 +226,7 @@ pub fn merge_run_or_plan(path: &str, o: &[u8], t: &[u8], m: &mut Merger) -> Resu
         }
         .into());
     }
-    Ok(m.conflict(Conflict {
+    Ok(m.conflict(MergeConflict {
         file: path.into(),
         id: String::new(),
         field: "(whole file)".into(),

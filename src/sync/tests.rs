@@ -2,7 +2,7 @@
 
 use super::merge::{merge_states, Merged};
 use super::merger::{Merger, Resolution};
-use crate::model::proposal::{Change, Proposal, ProposalStatus, Step};
+use crate::model::proposal::{Change, LifecycleStep, Proposal, ProposalStatus};
 use std::collections::BTreeMap;
 
 type Files = BTreeMap<String, Vec<u8>>;
@@ -327,7 +327,7 @@ fn proposal(statuses: &[ProposalStatus]) -> String {
         lifecycle: statuses
             .iter()
             .enumerate()
-            .map(|(i, s)| Step {
+            .map(|(i, s)| LifecycleStep {
                 status: *s,
                 by: "alice@example.com".into(),
                 at: format!("2026-11-24T1{i}:00:00Z"),

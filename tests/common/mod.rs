@@ -2,6 +2,8 @@
 //! real `git-okr` binary, with git's configuration isolated from the machine's.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use assert_cmd::Command;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,6 +167,19 @@ impl TestRepo {
             !out.status.success(),
             "git okr {args:?} should have failed:\nstdout: {}",
             String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Run git-okr and require exit status `code` (README "Exit codes"); returns stderr.
+    pub fn fails_with(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "git okr {args:?}: exit status\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }

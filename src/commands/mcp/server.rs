@@ -148,7 +148,7 @@ impl OkrServer {
                 .map(|a| a.message),
         );
         let (set, values) = (&set, &values);
-        let objectives = crate::score::score(set, values)
+        let objectives = crate::score::by_scope(set, values)
             .into_iter()
             .flat_map(|scope| {
                 let name = scope.scope.to_string();
@@ -223,7 +223,7 @@ impl OkrServer {
             time: chrono::DateTime::from_timestamp(p.time, 0)
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
-            source: p.source,
+            source: p.source.as_str().to_string(),
             value: p.value,
             status: p.status,
         })

@@ -30,9 +30,9 @@ impl TestCounts {
     }
 }
 
-/// Outcome of one test case, worst wins: a case with `<error>` and `<skipped>` errored.
+/// The outcome of one test case, worst wins: a case with `<error>` and `<skipped>` errored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
+enum CaseOutcome {
     Passed,
     Skipped,
     Failed,
@@ -41,7 +41,7 @@ enum Outcome {
 
 struct Case {
     name: String,
-    outcome: Outcome,
+    outcome: CaseOutcome,
 }
 
 /// Parse the JUnit XML `text` read from `file`.
@@ -70,15 +70,15 @@ pub fn parse(file: &str, text: &str) -> Result<TestCounts> {
             };
             cases.push(Case {
                 name,
-                outcome: Outcome::Passed,
+                outcome: CaseOutcome::Passed,
             });
         } else if el.parent_is("testcase") {
             // Only direct children decide: nextest's and Surefire's <flakyFailure>,
             // <rerunFailure> and the like describe earlier attempts, not the result.
             let outcome = match el.name().as_slice() {
-                b"failure" => Outcome::Failed,
-                b"error" => Outcome::Errored,
-                b"skipped" => Outcome::Skipped,
+                b"failure" => CaseOutcome::Failed,
+                b"error" => CaseOutcome::Errored,
+                b"skipped" => CaseOutcome::Skipped,
                 _ => return Ok(()),
             };
             if let Some(case) = cases.last_mut() {
@@ -100,12 +100,12 @@ pub fn parse(file: &str, text: &str) -> Result<TestCounts> {
     for case in cases {
         counts.total += 1;
         match case.outcome {
-            Outcome::Passed => counts.passed += 1,
-            Outcome::Skipped => counts.skipped += 1,
-            Outcome::Failed => counts.failed += 1,
-            Outcome::Errored => counts.errored += 1,
+            CaseOutcome::Passed => counts.passed += 1,
+            CaseOutcome::Skipped => counts.skipped += 1,
+            CaseOutcome::Failed => counts.failed += 1,
+            CaseOutcome::Errored => counts.errored += 1,
         }
-        if matches!(case.outcome, Outcome::Failed | Outcome::Errored) {
+        if matches!(case.outcome, CaseOutcome::Failed | CaseOutcome::Errored) {
             counts.failures.push(case.name);
         }
     }

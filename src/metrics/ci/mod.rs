@@ -172,7 +172,7 @@ impl ReportBuilder {
     }
 
     /// The report, stamped with when it was made and the commit it is about.
-    pub fn finish(&self, generated_at: DateTime<Utc>, commit: Option<String>) -> Report {
+    pub fn finish(&self, generated_at: DateTime<Utc>, commit: Option<String>) -> CiReport {
         let mut metrics: Vec<(String, f64)> = Vec::new();
         let mut failed_tests = Vec::new();
         if let Some(t) = &self.tests {
@@ -200,7 +200,7 @@ impl ReportBuilder {
                 metrics.push((key.clone(), *value));
             }
         }
-        Report {
+        CiReport {
             generated_at: generated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             commit,
             metrics,
@@ -209,16 +209,11 @@ impl ReportBuilder {
             failed_tests,
         }
     }
-
-    /// Whether anything at all was given.
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty() && self.build.is_none()
-    }
 }
 
 /// One CI report, as written to `metrics/ci_report.json`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub struct CiReport {
     pub generated_at: String,
     pub commit: Option<String>,
     /// Metric keys without the `ci.` prefix, in report order.
@@ -228,7 +223,7 @@ pub struct Report {
     pub failed_tests: Vec<String>,
 }
 
-impl Report {
+impl CiReport {
     pub fn value(&self, key: &str) -> Option<f64> {
         self.metrics.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }

@@ -329,7 +329,7 @@ pub fn lines_per_commit(
 ) -> Result<Vec<(gix::ObjectId, CommitLines)>> {
     let tip = resolve(repo, rev)?;
     let graph = graph::Graph::load(repo, &[tip])?;
-    let jobs: Vec<stats::Job> = scan::missing(&graph, &cache::Cached::default(), true)
+    let jobs: Vec<stats::ScanJob> = scan::missing(&graph, &cache::Cached::default(), true)
         .into_iter()
         .filter(|j| !j.merge)
         .collect();

@@ -3,7 +3,7 @@
 
 use super::cache::{Cached, LineState};
 use super::graph::Graph;
-use super::stats::{CommitStats, DiffConfig, Job, Scanner};
+use super::stats::{CommitStats, DiffConfig, ScanJob, Scanner};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +33,7 @@ pub struct Settings {
 
 /// The commits of `graph` that the cache has no stats for (or no line stats,
 /// when `lines`), newest first.
-pub fn missing(graph: &Graph, cached: &Cached, lines: bool) -> Vec<Job> {
+pub fn missing(graph: &Graph, cached: &Cached, lines: bool) -> Vec<ScanJob> {
     graph
         .nodes
         .iter()
@@ -44,7 +44,7 @@ pub fn missing(graph: &Graph, cached: &Cached, lines: bool) -> Vec<Job> {
                     Some(c) => lines && c.lines != LineState::Known,
                 }
         })
-        .map(|n| Job {
+        .map(|n| ScanJob {
             id: n.id,
             parent: n.parents.first().map(|&p| graph.nodes[p].id),
             merge: n.parents.len() > 1,
@@ -57,7 +57,7 @@ pub fn missing(graph: &Graph, cached: &Cached, lines: bool) -> Vec<Job> {
 /// history); `sink` sees exactly one result per job.
 pub fn scan(
     repo: &gix::Repository,
-    jobs: &[Job],
+    jobs: &[ScanJob],
     settings: &Settings,
     sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
 ) -> Result<()> {

@@ -72,7 +72,7 @@ impl CommitStats {
 
 /// A commit to read: its parent for the diff (`None` for a root commit) and whether it is a merge.
 #[derive(Debug, Clone, Copy)]
-pub struct Job {
+pub struct ScanJob {
     pub id: ObjectId,
     pub parent: Option<ObjectId>,
     pub merge: bool,
@@ -207,7 +207,7 @@ impl<'r> Scanner<'r> {
         })
     }
 
-    pub fn scan(&mut self, job: &Job) -> Result<CommitStats> {
+    pub fn scan(&mut self, job: &ScanJob) -> Result<CommitStats> {
         let what = || format!("reading commit {}", job.id);
         let commit = self
             .repo

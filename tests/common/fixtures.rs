@@ -1,0 +1,113 @@
+//! OKR files the integration tests share, named by what they exercise.
+
+/// One objective with one KR on a manual metric (daemon, hooks).
+pub const ONE_KR: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Grow x
+    key_results:
+      - kr_id: KR-1.1
+        metric_key: manual.x
+        baseline: 0
+        target: 100
+        status: not_started
+";
+
+/// An increasing KR on CI, a decreasing KR on a manual metric, and a KR a person
+/// blocked (measure: status rules both ways, `blocked` never touched).
+pub const THREE_KRS_ONE_BLOCKED: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Ship production-ready feature
+    key_results:
+      - kr_id: KR-1.1
+        description: Complete 100 unit tests
+        metric_key: ci.test_count
+        baseline: 0
+        target: 100
+        status: not_started
+      - kr_id: KR-1.2
+        description: p95 latency in ms
+        metric_key: manual.latency_ms
+        baseline: 300
+        target: 200
+        status: not_started
+      - kr_id: KR-1.3
+        description: blocked by a vendor
+        metric_key: manual.vendor
+        baseline: 0
+        target: 10
+        status: blocked
+";
+
+/// Two objectives owned by two teams, one KR achieved, one without a status
+/// (plans: selection by KR/objective, owners, evidence).
+pub const TWO_TEAMS: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Ship production-ready feature
+    owner_id: team-backend
+    key_results:
+      - kr_id: KR-1.1
+        description: Complete 100 unit tests
+        metric_key: ci.test_count
+        baseline: 0
+        target: 100
+        status: not_started
+        owner_id: team-backend
+        evidence: [\"ci run 41\"]
+      - kr_id: KR-1.2
+        description: p95 latency in ms
+        metric_key: manual.latency_ms
+        baseline: 300
+        target: 200
+        status: not_started
+        owner_id: team-backend
+  - objective_id: OBJ-2
+    objective: Docs
+    owner_id: team-web
+    key_results:
+      - kr_id: KR-2.1
+        description: Pages of docs
+        metric_key: manual.docs_pages
+        baseline: 0
+        target: 4
+        status: achieved
+        owner_id: team-web
+      - kr_id: KR-2.2
+        description: Tutorials
+        metric_key: manual.tutorials
+        baseline: 0
+        target: 3
+        owner_id: team-web
+";
+
+/// A due date and an objective title with HTML metacharacters, three KRs (report).
+pub const DUE_DATE_AND_MARKUP: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Faster & better <releases>
+    due: 2026-03-01
+    key_results:
+      - kr_id: KR-1.1
+        description: Complete 100 unit tests
+        metric_key: ci.test_count
+        baseline: 0
+        target: 100
+        status: in_progress
+      - kr_id: KR-1.2
+        description: p95 latency in ms
+        metric_key: manual.latency_ms
+        baseline: 300
+        target: 200
+        status: in_progress
+  - objective_id: OBJ-2
+    objective: Docs
+    key_results:
+      - kr_id: KR-2.1
+        description: pages written
+        metric_key: manual.docs_pages
+        baseline: 0
+        target: 10
+        status: not_started
+";
