@@ -546,7 +546,12 @@ fn tags_on_several_branches_and_late_tags_equal_what_git_shows() {
     repo.git(&["checkout", "-q", "-b", "maint"]);
     // A hotfix: it fails the deployment before v1.0.1 (v0.5), and a tail that wrongly
     // held it (maint is merged after v2.0) would fail v2.0 too.
-    let fix = h.commit("src/fix.rs", "Hotfix for 1.0", (-20 * DAY, "+0300"), -20 * DAY);
+    let fix = h.commit(
+        "src/fix.rs",
+        "Hotfix for 1.0",
+        (-20 * DAY, "+0300"),
+        -20 * DAY,
+    );
     h.annotated_tag("v1.0.1", -19 * DAY, &fix);
     repo.git(&["checkout", "-q", "main"]);
     h.commit("src/b.rs", "feature", (-18 * DAY, "-0400"), -18 * DAY);
@@ -588,6 +593,10 @@ fn tags_on_several_branches_and_late_tags_equal_what_git_shows() {
     // next); reverting v2.0's release does.
     h.git_at(&["revert", "--no-edit", &one], (-DAY, "+0000"), -DAY);
     assert_eq!(check().cfr, Some(25.0));
-    h.git_at(&["revert", "--no-edit", &two], (-DAY / 2, "+0000"), -DAY / 2);
+    h.git_at(
+        &["revert", "--no-edit", &two],
+        (-DAY / 2, "+0000"),
+        -DAY / 2,
+    );
     assert_eq!(check().cfr, Some(50.0));
 }

@@ -922,7 +922,12 @@ mod okrchestra_loader {
 fn export_okrchestra_writes_snapshots_its_loader_reads() {
     let repo = imported("full", false);
     repo.ok(&["kr", "measure"]);
-    let snapshots = repo.git(&["ls-tree", "--name-only", "refs/okr/state", "metrics/snapshots/"]);
+    let snapshots = repo.git(&[
+        "ls-tree",
+        "--name-only",
+        "refs/okr/state",
+        "metrics/snapshots/",
+    ]);
     let newest = snapshots.lines().last().unwrap().to_string();
     // The ref's own snapshots carry more than OKRchestra's loader accepts.
     let ours = repo.state_file(&newest);
@@ -949,9 +954,19 @@ fn export_okrchestra_writes_snapshots_its_loader_reads() {
         assert_eq!(loaded.schema_version, 1);
         if name == newest {
             assert_eq!(loaded.as_of, original["as_of"].as_str().unwrap());
-            assert_eq!(loaded.points.len(), original["points"].as_array().unwrap().len());
-            let dimensioned = loaded.points.iter().filter(|p| p.dimensions.is_some()).count();
-            assert!(dimensioned > 0, "the full workspace has dimensioned CI points");
+            assert_eq!(
+                loaded.points.len(),
+                original["points"].as_array().unwrap().len()
+            );
+            let dimensioned = loaded
+                .points
+                .iter()
+                .filter(|p| p.dimensions.is_some())
+                .count();
+            assert!(
+                dimensioned > 0,
+                "the full workspace has dimensioned CI points"
+            );
         }
     }
     // Everything else is the same copy.
@@ -972,5 +987,9 @@ fn export_okrchestra_writes_snapshots_its_loader_reads() {
         err.contains("metrics/snapshots/2020-01-01.json:3:"),
         "{err}"
     );
-    assert_eq!(std::fs::read_dir(bad.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(bad.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

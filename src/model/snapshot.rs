@@ -171,7 +171,10 @@ impl MetricSnapshot {
         }
         let mut points: Vec<&MetricPoint> = self.points.iter().collect();
         let dims = |p: &MetricPoint| -> Vec<String> {
-            p.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect()
+            p.dimensions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
         };
         points.sort_by(|a, b| {
             (&a.key, dims(a), &a.source, &a.unit, &a.timestamp)
