@@ -205,7 +205,7 @@ fn soak(repo: &Path, home: &Path) {
     let runs = finished() - finished_before;
     stop(daemon);
     okr(repo, &["daemon", "unschedule", &job]);
-    let window = samples.len().min(6).max(1);
+    let window = samples.len().clamp(1, 6);
     let mean = |s: &[(u64, u64)]| s.iter().map(|(_, k)| k).sum::<u64>() / s.len() as u64;
     let first = mean(&samples[..window]);
     let last = mean(&samples[samples.len() - window..]);
