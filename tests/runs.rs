@@ -4,28 +4,13 @@
 
 mod common;
 
-use common::{stderr, stdout, TestRepo};
+use common::{fixtures, stderr, stdout, TestRepo};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Ship it
-    owner_id: team-backend
-    key_results:
-      - kr_id: KR-1.1
-        description: Complete 100 unit tests
-        metric_key: ci.test_count
-        baseline: 0
-        target: 100
-        status: not_started
-        owner_id: team-backend
-";
-
 fn setup() -> TestRepo {
-    let repo = TestRepo::with_state(&[("okrs/org.yml", OKRS)]);
+    let repo = TestRepo::with_state(&[("okrs/org.yml", fixtures::ONE_OWNED_KR)]);
     repo.write("shared.txt", "line 1\nline 2\n");
     repo.git(&["add", "shared.txt"]);
     repo.git(&["commit", "-q", "-m", "shared file"]);
