@@ -4,8 +4,8 @@ use super::output::paint_grade;
 use crate::cli::StatusArgs;
 use crate::ctx::Ctx;
 use crate::ctx::{load_okrs, require_initialized};
+use crate::measure::latest_snapshot;
 use crate::measure::{is_regression, reached};
-use crate::measure::{latest_snapshot, latest_values};
 use crate::model::fmt_num;
 use crate::model::okrs::Status;
 use crate::score::by_scope;
@@ -23,9 +23,10 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     }
     require_initialized(&snap)?;
     let set = load_okrs(&snap)?;
-    let values = latest_values(&snap)?;
-    let scopes = by_scope(&set, &values);
+    // The newest snapshot is read once: it gives the values and the "last measured" line.
     let last = latest_snapshot(&snap)?;
+    let values = last.as_ref().map(|(_, s)| s.values()).unwrap_or_default();
+    let scopes = by_scope(&set, &values);
     let mut attention = attention(&set, &values);
     let forecasts = crate::report::recent_forecasts(&snap, &set)?;
     attention.extend(
