@@ -573,3 +573,109 @@ fn claude_s_own_failure_reason_is_shown() {
         stderr(&out)
     );
 }
+
+#[test]
+fn measure_credits_the_run_that_moved_a_kr_in_the_audit() {
+    // A KR on the commit count: an agent working in place commits, and the count moves.
+    let okrs = fixtures::ONE_OWNED_KR.replace("ci.test_count", "git.commits");
+    let repo = TestRepo::with_state(&[("okrs/org.yml", okrs.as_str())]);
+    repo.ok(&["kr", "measure"]);
+    let before: u32 = repo
+        .git(&["rev-list", "--count", "HEAD"])
+        .trim()
+        .parse()
+        .unwrap();
+    let fake = Fake::new(
+        &repo,
+        r#"echo work > agent-work.txt
+git add agent-work.txt
+git -c user.name=bot -c user.email=bot@x commit -q -m "agent work" || exit 4
+printf '{"status":"done","summary":"one commit"}' > "$OKR_RESULT_FILE""#,
+    );
+    let plan = plan_with_tasks(&repo, "plan-credit", 1);
+    let out = fake.run(
+        &repo,
+        &[
+            "plan",
+            "run",
+            "--adapter",
+            "fake",
+            "--in-place",
+            "--measure",
+            &plan,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = before + 1;
+    let result = run_result(&repo);
+    let run_id = result["run_id"].as_str().unwrap();
+    let measured = &task(&result, "T1")["measured"];
+    assert_eq!(measured["before"], f64::from(before));
+    assert_eq!(measured["after"], f64::from(after));
+    // The run's commit carries the credit; the audit turns it into an event about the KR.
+    let message = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);
+    let credit = format!("Okr-Credit: KR-1.1 {before} -> {after} (T1)");
+    assert!(message.contains(&credit), "{message}");
+    let events: serde_json::Value = serde_json::from_str(&repo.ok(&[
+        "audit",
+        "--kr",
+        "KR-1.1",
+        "--action",
+        "run-credit",
+        "--json",
+    ]))
+    .unwrap();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["run"], run_id);
+    assert_eq!(events[0]["from"], before.to_string().as_str());
+    assert_eq!(events[0]["to"], after.to_string().as_str());
+    assert_eq!(events[0]["value"], f64::from(after));
+    let text = repo.ok(&["audit", "--kr", "KR-1.1"]);
+    let row = format!("KR-1.1 {before} -> {after} (T1)");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" run-credit ") && l.ends_with(&row)),
+        "{text}"
+    );
+}
+
+#[test]
+fn codex_and_claude_without_a_valid_report_fail_their_task() {
+    let repo = setup();
+    let bin = tempfile::tempdir().unwrap();
+    let script = |name: &str, body: &str| {
+        let path = bin.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\ncat > /dev/null\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // codex ends its turn well and exits 0, but writes no last message (`-o`); claude
+    // answers in prose.
+    script("codex", r#"echo '{"type":"turn.completed"}'"#);
+    script(
+        "claude",
+        r#"echo '{"type":"result","subtype":"success","is_error":false,"result":"All done, the tests pass."}'"#,
+    );
+    let plan = plan_with_tasks(&repo, "plan-no-report", 1);
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    for (adapter, want) in [
+        ("codex", "no report"),
+        ("claude", "it began: \"All done, the tests pass.\""),
+    ] {
+        let out = repo
+            .okr()
+            .env("PATH", &path)
+            .args(["plan", "run", "--adapter", adapter, &plan])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{adapter}: {}", stderr(&out));
+        let t1 = task(&run_result(&repo), "T1").clone();
+        assert_eq!(t1["status"], "failed", "{adapter}: {t1}");
+        let reason = t1["reason"].as_str().unwrap();
+        assert!(reason.contains(want), "{adapter}: {reason}");
+    }
+}

@@ -1,6 +1,6 @@
-//! `git okr plan run`: each task of a plan as a child process of an adapter, in the
-//! repository's work tree, then ONE state commit with `runs/<run-id>/result.json` and the
-//! capped logs, and a desktop notification.
+//! `git okr plan run`: each task of a plan as a child process of an adapter, in a git
+//! worktree of its own (or in place), then ONE state commit with the run's result and
+//! each task's prompt, report and capped transcript, and a desktop notification.
 
 use super::adapters::{self, Adapter};
 use super::exec::{self, AgentOutcome, Cancel, End};
@@ -760,7 +760,41 @@ fn run_message(ctx: &Ctx, plan: &Plan, r: &RunResult) -> crate::store::CommitMes
             format!("{} {} {}ms", t.task_id, t.status.as_str(), t.duration_ms),
         );
     }
+    for credit in credit_lines(&r.tasks) {
+        msg = msg.trailer("Okr-Credit", credit);
+    }
     msg
+}
+
+/// With `--measure`, one line per KR the run's tasks worked on: its value before the run
+/// and after it, and the tasks (`KR-1.1 40 -> 55 (T1, T2)`), so the audit can tell which
+/// run moved which KR.
+pub fn credit_lines(tasks: &[TaskResult]) -> Vec<String> {
+    let mut per_kr: BTreeMap<&str, (&Measured, Vec<&str>)> = BTreeMap::new();
+    for t in tasks {
+        if let Some(m) = &t.measured {
+            per_kr
+                .entry(m.kr_id.as_str())
+                .or_insert((m, Vec::new()))
+                .1
+                .push(t.task_id.as_str());
+        }
+    }
+    let value = |v: Option<f64>| {
+        v.map(crate::model::fmt_num)
+            .unwrap_or_else(|| "none".into())
+    };
+    per_kr
+        .into_iter()
+        .map(|(kr, (m, tasks))| {
+            format!(
+                "{kr} {} -> {} ({})",
+                value(m.before),
+                value(m.after),
+                tasks.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Every run recorded on the state (`runs/<run-id>/result.json`), newest first. A result
