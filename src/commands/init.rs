@@ -32,6 +32,8 @@ const TEMPLATE: &[(&str, &str)] = &[
         "metrics/definitions.yml",
         include_str!("../templates/definitions.yml"),
     ),
+    // The daemon's default schedule, which a team keeps or removes.
+    ("daemon/jobs.yml", include_str!("../templates/jobs.yml")),
 ];
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
