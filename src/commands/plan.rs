@@ -505,22 +505,40 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
         RunCommand::List(args) => {
             let runs = run::list_runs(&ctx.store.snapshot()?)?;
             if args.json {
-                let all: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
+                let all: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|(plan_id, r)| {
+                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        if let Some(map) = v.as_object_mut() {
+                            map.insert("plan_id".into(), plan_id.clone().into());
+                        }
+                        v
+                    })
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(());
             }
             if runs.is_empty() {
                 println!("No runs yet (start one with `git okr plan run PLAN`).");
             }
-            for (_, r) in &runs {
+            for (plan_id, r) in &runs {
+                if r.status == "unreadable" {
+                    println!(
+                        "{}  unreadable  {}",
+                        r.run_id,
+                        r.failure.as_deref().unwrap_or(&r.path)
+                    );
+                    continue;
+                }
                 println!(
-                    "{}  {:<9}  {}  {}  {} ({})",
+                    "{}  {:<9}  {}  {}  {} ({} of {} tasks passed)",
                     r.run_id,
                     r.status,
                     r.started_at.get(..16).unwrap_or(&r.started_at),
-                    r.plan_id,
+                    plan_id,
                     r.adapter,
-                    run::counts(&r.tasks)
+                    r.passed,
+                    r.passed + r.failed
                 );
             }
             Ok(())
