@@ -142,3 +142,138 @@ mod tests {
         assert!(looks_binary(&late));
     }
 }
+
+#[cfg(test)]
+mod against_git {
+    use super::*;
+    use gix::diff::blob::Algorithm;
+
+    /// A small deterministic generator (no dependency for the tests).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    /// A file from a small alphabet of lines (many repeats, as in real code:
+    /// blank lines, braces), then a version with runs replaced, inserted and deleted.
+    fn pair(seed: u64, lines: usize, alphabet: u64, edits: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut rng = Lcg(seed);
+        let mut old: Vec<String> = (0..lines)
+            .map(|_| format!("line {}\n", rng.next() % alphabet))
+            .collect();
+        if seed % 3 == 0 {
+            old.last_mut().map(|l| l.pop());
+        }
+        let mut new = old.clone();
+        for _ in 0..edits {
+            let at = (rng.next() as usize) % (new.len() + 1);
+            let run = 1 + (rng.next() as usize) % 40;
+            match rng.next() % 3 {
+                0 => {
+                    let end = (at + run).min(new.len());
+                    new.drain(at..end);
+                }
+                1 => {
+                    for k in 0..run {
+                        new.insert(
+                            at.min(new.len()),
+                            format!("new {} {k}\n", rng.next() % alphabet),
+                        );
+                    }
+                }
+                _ => {
+                    for k in at..(at + run).min(new.len()) {
+                        new[k] = format!("line {}\n", rng.next() % (alphabet * 2));
+                    }
+                }
+            }
+        }
+        (old.concat().into_bytes(), new.concat().into_bytes())
+    }
+
+    fn git_at_least(major: u32, minor: u32) -> bool {
+        let out = std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut numbers = text
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or("0.0")
+            .split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        found >= (major, minor)
+    }
+
+    fn git_numstat(old: &[u8], new: &[u8], minimal: bool) -> (u32, u32) {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, old).unwrap();
+        std::fs::write(&b, new).unwrap();
+        let mut cmd = std::process::Command::new("git");
+        cmd.args([
+            "-c",
+            "diff.algorithm=myers",
+            "diff",
+            "--no-index",
+            "--numstat",
+        ]);
+        if minimal {
+            cmd.arg("--minimal");
+        }
+        let out = cmd.arg(&a).arg(&b).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut parts = text.split('\t');
+        let added = parts.next().unwrap_or("0").parse().unwrap_or(0);
+        let removed = parts.next().unwrap_or("0").parse().unwrap_or(0);
+        (added, removed)
+    }
+
+    /// Big rewrites with many repeated lines take xdiff's heuristics (the
+    /// cleanup of multi-match runs, the snake sampling, the cost cut): Myers
+    /// is not minimal there, and only xdiff's own corner cutting gives git's counts.
+    #[test]
+    fn counts_equal_gits_on_big_rewrites() {
+        let mut differing = Vec::new();
+        let cases = [
+            (200, 8, 20),
+            (3000, 40, 150),
+            (6000, 300, 400),
+            (5000, 2000, 60),
+            (8000, 12, 300),
+        ];
+        // `--minimal` lost the multi-match cleanup in git 2.50.
+        let modes: &[bool] = if git_at_least(2, 50) {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for (n, (lines, alphabet, edits)) in cases.into_iter().enumerate() {
+            for seed in 0..3u64 {
+                let seed = seed * 101 + n as u64;
+                let (old, new) = pair(seed, lines, alphabet, edits);
+                for &minimal in modes {
+                    let algorithm = if minimal {
+                        Algorithm::MyersMinimal
+                    } else {
+                        Algorithm::Myers
+                    };
+                    let ours = Differ::new(algorithm).counts(&old, &new);
+                    let git = git_numstat(&old, &new, minimal);
+                    if ours != git {
+                        differing.push((lines, alphabet, edits, seed, minimal, ours, git));
+                    }
+                }
+            }
+        }
+        assert!(differing.is_empty(), "{differing:?}");
+    }
+}
