@@ -15,7 +15,7 @@ use std::sync::Mutex;
 pub const MAX_FILES: usize = 200_000;
 /// Bytes one state file may hold (run logs are capped far below; CI reports are the big ones).
 pub const MAX_BLOB_BYTES: u64 = 64 * 1024 * 1024;
-/// Folders deep: the layout's deepest file is `plans/DATE/ID.json`.
+/// Folders deep: the layout's deepest file is `runs/RUN/TASK/prompt.md`.
 pub const MAX_DEPTH: usize = 3;
 /// Bytes of one path component (most file systems stop at 255).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -143,6 +143,7 @@ pub fn in_layout(path: &str) -> bool {
         ["proposals", name] => name.ends_with(".yml"),
         ["plans", _date, name] => name.ends_with(".json"),
         ["runs", _run, _file] => true,
+        ["runs", _run, _task, "prompt.md" | "report.json" | "transcript.log"] => true,
         ["daemon", "jobs.yml"] => true,
         _ => false,
     }
@@ -157,6 +158,7 @@ fn folder_in_layout(path: &str) -> bool {
             | ["metrics", "snapshots"]
             | ["plans", _]
             | ["runs", _]
+            | ["runs", _, _]
     )
 }
 
@@ -353,6 +355,9 @@ mod tests {
             "plans/2026-01-18/p.json",
             "runs/r-1/result.json",
             "runs/r-1/T1.stdout",
+            "runs/r-1/T1/prompt.md",
+            "runs/r-1/T1/report.json",
+            "runs/r-1/T1/transcript.log",
             "daemon/jobs.yml",
         ] {
             check_file_path(path).unwrap();
@@ -364,6 +369,8 @@ mod tests {
             "proposals/x.json",
             "plans/p.json",
             "runs/r/x/y",
+            "runs/r/T1/other.md",
+            "runs/r/T1/x/prompt.md",
             "daemon/other.yml",
             "hooks/pre-push",
         ] {
