@@ -147,10 +147,7 @@ pub fn okrchestra_report(
             if current.is_none() {
                 missing.insert(key.clone());
             }
-            let our_score = our_scores
-                .get(kr.kr_id.as_str())
-                .copied()
-                .unwrap_or(0.0);
+            let our_score = our_scores.get(kr.kr_id.as_str()).copied().unwrap_or(0.0);
             results.push(ReportRow {
                 scope: doc.scope(),
                 objective_id: objective.objective_id.clone(),

@@ -61,10 +61,8 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         _ => (args.rev.as_deref(), now),
     };
     let start_set = load_okrs(&start)?;
-    let used: std::collections::HashSet<String> = start_set
-        .krs()
-        .map(|k| k.kr.metric_key.clone())
-        .collect();
+    let used: std::collections::HashSet<String> =
+        start_set.krs().map(|k| k.kr.metric_key.clone()).collect();
     // The set parsed here serves the transaction's first attempt when the state has not
     // moved meanwhile (the same tip has the same files): one parse of the OKR files.
     let mut preloaded = Some((start.tip(), start_set));

@@ -101,7 +101,11 @@ pub fn merge_manual(
     let keys = o
         .metrics
         .iter()
-        .chain(t.metrics.iter().filter(|x| !os.contains_key(&x.value_key())))
+        .chain(
+            t.metrics
+                .iter()
+                .filter(|x| !os.contains_key(&x.value_key())),
+        )
         .map(ManualMetric::value_key);
     let mut out = ManualMetrics::default();
     for key in keys {
@@ -277,9 +281,11 @@ mod tests {
 
     #[test]
     fn metrics_are_merged_by_key_and_dimensions() {
-        let base = "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 1\n  dimensions: {team: x}\n";
+        let base =
+            "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 1\n  dimensions: {team: x}\n";
         // Ours changes the dimensioned value; theirs adds another dimension set and a key.
-        let ours = "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 2\n  dimensions: {team: x}\n";
+        let ours =
+            "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 2\n  dimensions: {team: x}\n";
         let theirs = "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 1\n  dimensions: {team: x}\n- key: d\n  value: 7\n  dimensions: {team: y}\n- key: b\n  value: 3\n";
         let out = ManualMetrics::parse("m", &merged(base, ours, theirs)).unwrap();
         let got: Vec<(String, f64)> = out
