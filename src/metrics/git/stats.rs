@@ -176,12 +176,11 @@ pub struct Scanner<'r> {
     tree_state: gix::diff::tree::State,
     old_tree: Vec<u8>,
     new_tree: Vec<u8>,
+    buf: Vec<u8>,
     differ: Differ,
     attributes: Option<Attributes<'r>>,
     /// Blobs read for this commit's rename detection.
-    blobs: HashMap<ObjectId, Rc<Vec<u8>>>,
-    /// Buffers of earlier commits' blobs, decoded into again (no copy, no new allocation).
-    free: Vec<Vec<u8>>,
+    blobs: HashMap<ObjectId, Rc<[u8]>>,
     spans: HashMap<ObjectId, Rc<Vec<(u32, u32)>>>,
 }
 
@@ -201,9 +200,9 @@ impl<'r> Scanner<'r> {
             tree_state: Default::default(),
             old_tree: Vec::new(),
             new_tree: Vec::new(),
+            buf: Vec::new(),
             attributes: if lines { attributes(repo)? } else { None },
             blobs: HashMap::new(),
-            free: Vec::new(),
             spans: HashMap::new(),
         })
     }
@@ -260,7 +259,7 @@ impl<'r> Scanner<'r> {
 
     fn diff_lines(&mut self, old: Option<ObjectId>, new: ObjectId) -> Result<Lines> {
         let result = self.files(old, new);
-        self.recycle_blobs();
+        self.blobs.clear();
         self.spans.clear();
         match result {
             Ok(files) => Ok(Lines::Known(files)),
@@ -430,10 +429,7 @@ impl<'r> Scanner<'r> {
         }
         let old = pair.old.as_ref().map(|s| self.data(s, false)).transpose()?;
         let new = pair.new.as_ref().map(|s| self.data(s, false)).transpose()?;
-        let (old, new) = (
-            old.as_ref().map_or(&[][..], |d| d.as_slice()),
-            new.as_ref().map_or(&[][..], |d| d.as_slice()),
-        );
+        let (old, new) = (old.as_deref().unwrap_or(&[]), new.as_deref().unwrap_or(&[]));
         if pair.copy.is_some() {
             stat.source_lines = lines::count(old);
             stat.dest_lines = lines::count(new);
@@ -445,46 +441,28 @@ impl<'r> Scanner<'r> {
     }
 
     /// The content git diffs: a blob's data, or for a submodule the line git shows.
-    fn data(&mut self, side: &Side, keep: bool) -> Result<Rc<Vec<u8>>> {
+    fn data(&mut self, side: &Side, keep: bool) -> Result<Rc<[u8]>> {
         if side.mode.is_commit() {
-            return Ok(Rc::new(
+            return Ok(Rc::from(
                 format!("Subproject commit {}\n", side.id).into_bytes(),
             ));
         }
         if let Some(d) = self.blobs.get(&side.id) {
             return Ok(d.clone());
         }
-        let mut buf = self.free.pop().unwrap_or_default();
-        let data = match read_blob(self.repo, side.id, &mut buf) {
-            Ok(Some(())) => Rc::new(buf),
-            Ok(None) => {
-                self.free.push(buf);
-                return Err(MissingObject(side.id).into());
-            }
-            Err(e) => {
-                self.free.push(buf);
-                return Err(e);
-            }
+        let data: Rc<[u8]> = match self
+            .repo
+            .objects
+            .try_find(&side.id, &mut self.buf)
+            .map_err(|e| anyhow!("reading blob {}: {e}", side.id))?
+        {
+            Some(d) => Rc::from(d.data),
+            None => return Err(MissingObject(side.id).into()),
         };
         if keep {
             self.blobs.insert(side.id, data.clone());
         }
         Ok(data)
-    }
-
-    /// Keep this commit's blob buffers for the next commit's blobs (a few, and
-    /// only small ones, so the heap stays flat).
-    fn recycle_blobs(&mut self) {
-        const KEPT: usize = 16;
-        const LARGEST: usize = 1024 * 1024;
-        for (_, data) in self.blobs.drain() {
-            if let Ok(mut buf) = Rc::try_unwrap(data) {
-                if self.free.len() < KEPT && buf.capacity() <= LARGEST {
-                    buf.clear();
-                    self.free.push(buf);
-                }
-            }
-        }
     }
 
     /// Git's `diff_filespec_is_binary` for one side.
@@ -546,44 +524,6 @@ impl Contents for Scanner<'_> {
         self.spans.insert(side.id, spans.clone());
         Ok(spans)
     }
-}
-
-/// Decode blob `id` into `buf`, leaving exactly its data there (`None`: missing).
-fn read_blob(repo: &gix::Repository, id: ObjectId, buf: &mut Vec<u8>) -> Result<Option<()>> {
-    let (start, len) = match repo
-        .objects
-        .try_find(&id, buf)
-        .map_err(|e| anyhow!("reading blob {id}: {e}"))?
-    {
-        Some(d) => (d.data.as_ptr() as usize, d.data.len()),
-        None => return Ok(None),
-    };
-    // The data normally is the start of `buf`; wherever it is, move it there.
-    let base = buf.as_ptr() as usize;
-    if len == 0 {
-        buf.clear();
-    } else if start >= base && start + len <= base + buf.len() {
-        let offset = start - base;
-        if offset > 0 {
-            buf.copy_within(offset..offset + len, 0);
-        }
-        buf.truncate(len);
-    } else {
-        // Not inside `buf` (a cache's own copy): read it again into a fresh buffer.
-        let mut fresh = Vec::new();
-        match repo
-            .objects
-            .try_find(&id, &mut fresh)
-            .map_err(|e| anyhow!("reading blob {id}: {e}"))?
-        {
-            Some(d) => {
-                let data = d.data.to_vec();
-                *buf = data;
-            }
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(()))
 }
 
 /// The attributes git's diff reads (`.gitattributes` of the worktree, else of the
