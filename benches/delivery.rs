@@ -118,10 +118,7 @@ fn main() {
         okr(repo, &["metric", "set", "manual.round", &round.to_string()]);
         still.push(measure());
     }
-    report_costs(
-        "git okr kr measure, warm, no new commit (median)",
-        &still,
-    );
+    report_costs("git okr kr measure, warm, no new commit (median)", &still);
 
     let mut next = commits;
     let mut warm = Vec::new();
@@ -144,5 +141,9 @@ fn report_costs(name: &str, costs: &[Cost]) {
     let mut wall: Vec<Duration> = costs.iter().map(|c| c.wall).collect();
     let mut cpu: Vec<Duration> = costs.iter().map(|c| c.cpu).collect();
     report(name, median_of(&mut wall), Duration::from_millis(50));
-    println!("{:<52} {:>10}", "  CPU (user + system), median", ms(median_of(&mut cpu)));
+    println!(
+        "{:<52} {:>10}",
+        "  CPU (user + system), median",
+        ms(median_of(&mut cpu))
+    );
 }
