@@ -113,9 +113,10 @@ report() { printf '{"status":"%s","summary":"%s"}' "$1" "$2" > "$out"; }
         }
     }
 
+    /// Until `path` has content: the shell creates a file before `echo` writes to it.
     fn wait_for(path: &Path, within: Duration) {
         let start = Instant::now();
-        while !path.exists() {
+        while !path.metadata().is_ok_and(|m| m.len() > 0) {
             assert!(
                 start.elapsed() < within,
                 "{} never appeared",
