@@ -1,7 +1,10 @@
 //! Serde types and validation of everything stored on the state ref.
 //! `model` depends on nothing else of ours.
 
+pub mod checkin;
+pub mod cycles;
 pub mod definitions;
+pub mod grades;
 pub mod duration;
 pub mod ids;
 pub mod jobs;
