@@ -265,13 +265,13 @@ pub struct CheckinArgs {
     /// The key result, e.g. KR-1.1.
     pub kr: String,
     /// How likely the KR reaches its target this cycle: 0 (no chance) to 1 (certain).
-    #[arg(long, value_name = "0-1")]
+    #[arg(long, value_name = "0-1", allow_hyphen_values = true)]
     pub confidence: String,
     /// What is going on, in one line.
     #[arg(long)]
     pub note: Option<String>,
     /// A new value for the KR's metric (manual metrics only; measured ones come from `kr measure`).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub value: Option<String>,
     /// Set the KR's status (a person's call; `blocked`/`at_risk` are never changed by measurements).
     #[arg(long, value_parser = ["not_started", "in_progress", "achieved", "at_risk", "blocked"])]

@@ -132,13 +132,16 @@ pub fn load_checkins(snap: &Snapshot<'_>) -> Result<Vec<crate::model::checkin::C
         let (dir, _) = p.rsplit_once('/')?;
         Some(dir.to_string())
     }) {
-        if out.last().is_some_and(|(d, _): &(String, Vec<Checkin>)| *d == day) {
+        if out
+            .last()
+            .is_some_and(|(d, _): &(String, Vec<Checkin>)| *d == day)
+        {
             continue;
         }
         let mut of_day = Vec::new();
         for (path, bytes) in snap.read_dir_files(&day)? {
-            let text = String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("{path}: not UTF-8"))?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{path}: not UTF-8"))?;
             of_day.push(Checkin::parse(&path, &text)?);
         }
         out.push((day, of_day));
@@ -149,10 +152,7 @@ pub fn load_checkins(snap: &Snapshot<'_>) -> Result<Vec<crate::model::checkin::C
 }
 
 /// The grades of cycle `id`, if it was closed.
-pub fn load_grades(
-    snap: &Snapshot<'_>,
-    id: &str,
-) -> Result<Option<crate::model::grades::Grades>> {
+pub fn load_grades(snap: &Snapshot<'_>, id: &str) -> Result<Option<crate::model::grades::Grades>> {
     use crate::model::grades::{grades_path, Grades};
     let path = grades_path(id);
     snap.read_text(&path)?

@@ -133,12 +133,11 @@ pub fn quiet_krs(
             .get(k.kr.kr_id.as_str())
             .and_then(|c| c.last())
             .and_then(|c| DateTime::parse_from_rfc3339(&c.at).ok());
-        let measured = k
-            .kr
-            .last_updated
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        let measured =
+            k.kr.last_updated
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
         let last = checked.into_iter().chain(measured).max();
         let since = match (&last, &cycle) {
             (Some(t), _) => t.to_utc(),
@@ -154,7 +153,10 @@ pub fn quiet_krs(
                 kr_id: k.kr.kr_id.clone(),
                 metric_key: k.kr.metric_key.clone(),
                 target: k.kr.target,
-                last: last.map(|t| t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                last: last.map(|t| {
+                    t.to_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                }),
                 days,
             });
         }
@@ -328,14 +330,22 @@ pub fn carry_changes(set: &OkrSet, grades: &Grades, next: &Cycle) -> Result<Vec<
         let krs = copy
             .get_mut("key_results")
             .and_then(Value::as_sequence_mut)
-            .ok_or_else(|| anyhow!("{}: {}.key_results is not a list", doc.path, og.objective_id))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: {}.key_results is not a list",
+                    doc.path,
+                    og.objective_id
+                )
+            })?;
         krs.retain(|kr| {
             kr.get("kr_id")
                 .and_then(Value::as_str)
                 .is_some_and(|id| open.contains_key(id))
         });
         for kr in krs.iter_mut() {
-            let Some(map) = kr.as_mapping_mut() else { continue };
+            let Some(map) = kr.as_mapping_mut() else {
+                continue;
+            };
             let id = map
                 .get("kr_id")
                 .and_then(Value::as_str)

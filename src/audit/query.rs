@@ -247,8 +247,7 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             .rev()
             .take_while(|p| p.seq >= seq)
             .find(|p| {
-                p.seq == seq
-                    && matches!(p.source, HistorySource::Snapshot | HistorySource::Checkin)
+                p.seq == seq && matches!(p.source, HistorySource::Snapshot | HistorySource::Checkin)
             })
         {
             if regression {

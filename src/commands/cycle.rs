@@ -68,7 +68,9 @@ impl Asked {
             None => None,
         };
         let status = match &args.status {
-            Some(s) => Some(Status::parse(s).ok_or_else(|| anyhow!("--status {s:?} is not a status"))?),
+            Some(s) => {
+                Some(Status::parse(s).ok_or_else(|| anyhow!("--status {s:?} is not a status"))?)
+            }
             None => None,
         };
         Ok(Asked {
@@ -254,7 +256,11 @@ pub fn checkin(ctx: &Ctx, args: CheckinArgs) -> Result<()> {
         .previous
         .map(|p| format!(" (was {})", fmt_num(p)))
         .unwrap_or_default();
-    let note = c.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+    let note = c
+        .note
+        .as_deref()
+        .map(|n| format!(": {n}"))
+        .unwrap_or_default();
     println!(
         "Checked in on {}: confidence {}{was}{note}",
         c.kr_id,

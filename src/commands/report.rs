@@ -21,7 +21,10 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<()> {
     let mut graded = Vec::new();
     let mut ids: Vec<String> = match view.cycle() {
         Some(c) => vec![c.id.clone()],
-        None => all.objectives().filter_map(|(_, o)| o.cycle.clone()).collect(),
+        None => all
+            .objectives()
+            .filter_map(|(_, o)| o.cycle.clone())
+            .collect(),
     };
     ids.sort();
     ids.dedup();

@@ -129,7 +129,9 @@ mod tests {
         let c = one();
         let text = c.render().unwrap();
         assert_eq!(Checkin::parse("x", &text).unwrap(), c);
-        let at = chrono::DateTime::parse_from_rfc3339(&c.at).unwrap().to_utc();
+        let at = chrono::DateTime::parse_from_rfc3339(&c.at)
+            .unwrap()
+            .to_utc();
         let path = checkin_path(at, 0xab);
         assert_eq!(path, "checkins/2026-11-30/100000-000000ab.json");
     }
@@ -148,9 +150,14 @@ mod tests {
         assert!(bad(&|c| c.note = Some("a\u{202e}b".into())).contains("note"));
         assert!(bad(&|c| c.at = "yesterday".into()).contains("at \"yesterday\""));
         assert!(bad(&|c| c.cycle = Some("../x".into())).contains("cycle"));
-        let err = Checkin::parse("f", "{\"kr_id\": 3}").unwrap_err().to_string();
+        let err = Checkin::parse("f", "{\"kr_id\": 3}")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("f:1:"), "{err}");
         let big = format!("{{\"note\": \"{}\"}}", "a".repeat(MAX_CHECKIN_BYTES));
-        assert!(Checkin::parse("f", &big).unwrap_err().to_string().contains("bytes"));
+        assert!(Checkin::parse("f", &big)
+            .unwrap_err()
+            .to_string()
+            .contains("bytes"));
     }
 }

@@ -322,7 +322,8 @@ mod tests {
         assert_eq!(c.stale_after_days, 14);
         assert_eq!(c.containing(day("2026-11-30")).id, "2026-H2");
         let bad = |t: &str| Cycles::parse(CYCLES_FILE, t).unwrap_err().to_string();
-        let overlap = format!("{text}  - id: 2026-Q4\n    start: 2026-10-01\n    end: 2026-12-31\n");
+        let overlap =
+            format!("{text}  - id: 2026-Q4\n    start: 2026-10-01\n    end: 2026-12-31\n");
         assert_eq!(
             bad(&overlap),
             "okrs/cycles.yml:7: cycle 2026-Q4 (2026-10-01 to 2026-12-31) overlaps cycle 2026-H2 (2026-07-01 to 2026-12-31) listed at okrs/cycles.yml:3"
@@ -341,11 +342,16 @@ mod tests {
         let text = "# our rhythm\nstale_after_days: 14\ncycles:\n  - id: 2026-Q4  # the big one\n    start: 2026-10-01\n    end: 2026-12-31\nnotes: kept\n";
         let q = quarter("2027-Q1").unwrap();
         let out = with_cycle_added(text, &q).unwrap();
-        assert!(out.starts_with("# our rhythm\nstale_after_days: 14\ncycles:\n  - id: 2026-Q4  # the big one\n"));
+        assert!(out.starts_with(
+            "# our rhythm\nstale_after_days: 14\ncycles:\n  - id: 2026-Q4  # the big one\n"
+        ));
         assert!(out.contains("    end: 2026-12-31\n  - id: 2027-Q1\n    start: 2027-01-01\n    end: 2027-03-31\nnotes: kept\n"), "{out}");
         let parsed = Cycles::parse(CYCLES_FILE, &out).unwrap();
         assert_eq!(parsed.listed.len(), 2);
         let fresh = with_cycle_added("", &q).unwrap();
-        assert_eq!(Cycles::parse(CYCLES_FILE, &fresh).unwrap().listed[0], Cycle { listed: true, ..q });
+        assert_eq!(
+            Cycles::parse(CYCLES_FILE, &fresh).unwrap().listed[0],
+            Cycle { listed: true, ..q }
+        );
     }
 }

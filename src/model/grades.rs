@@ -83,10 +83,7 @@ impl Grades {
         let g: Grades =
             serde_json::from_str(text).map_err(|e| anyhow!("{path}:{}: {e}", e.line()))?;
         if grades_path(&g.cycle) != path {
-            bail!(
-                "{path}: cycle {:?} does not match the file name",
-                g.cycle
-            );
+            bail!("{path}: cycle {:?} does not match the file name", g.cycle);
         }
         for o in &g.objectives {
             let here = format!("{path}: {}", o.objective_id);

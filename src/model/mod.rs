@@ -4,8 +4,8 @@
 pub mod checkin;
 pub mod cycles;
 pub mod definitions;
-pub mod grades;
 pub mod duration;
+pub mod grades;
 pub mod ids;
 pub mod jobs;
 pub mod manual;

@@ -417,9 +417,8 @@ impl OkrSet {
                     &format!("{}: objective {id}", at(path, line)),
                 )?;
                 if let Some(cycle) = &objective.cycle {
-                    super::cycles::check_cycle_id(cycle).map_err(|e| {
-                        anyhow!("{}: objective {id}: cycle {e}", at(path, line))
-                    })?;
+                    super::cycles::check_cycle_id(cycle)
+                        .map_err(|e| anyhow!("{}: objective {id}: cycle {e}", at(path, line)))?;
                 }
                 if let Some(due) = &objective.due {
                     chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").map_err(|_| {

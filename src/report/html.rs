@@ -407,7 +407,11 @@ fn grades(s: &mut String, r: &Report) {
                 grade_class(o.grade),
                 o.grade,
                 o.expected,
-                if o.on_target { "on target" } else { "below target" },
+                if o.on_target {
+                    "on target"
+                } else {
+                    "below target"
+                },
                 id = esc(&o.objective_id),
             );
             for k in &o.key_results {
@@ -416,7 +420,10 @@ fn grades(s: &mut String, r: &Report) {
                     r#"<tr data-grade-kr="{id}"><td><span class="id">{id}</span> {}</td><td></td><td class="num">{:.2}</td><td></td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
                     esc(&k.description),
                     k.grade,
-                    esc(&k.value.map(crate::model::fmt_num).unwrap_or_else(|| "-".into())),
+                    esc(&k
+                        .value
+                        .map(crate::model::fmt_num)
+                        .unwrap_or_else(|| "-".into())),
                     esc(&crate::model::fmt_num(k.target)),
                     badge(k.status.as_str()),
                     id = esc(&k.kr_id),

@@ -155,7 +155,15 @@ fn folder_in_layout(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
     matches!(
         parts.as_slice(),
-        ["okrs" | "culture" | "metrics" | "proposals" | "plans" | "runs" | "daemon" | "checkins" | "grades"]
+        ["okrs"
+            | "culture"
+            | "metrics"
+            | "proposals"
+            | "plans"
+            | "runs"
+            | "daemon"
+            | "checkins"
+            | "grades"]
             | ["metrics", "snapshots"]
             | ["plans", _]
             | ["runs", _]
