@@ -152,6 +152,9 @@ pub enum Command {
     /// Plans for key results, and runs of coding agents on them.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Agent runs recorded on the state: list, show (with a task's log), clean branches.
+    #[command(subcommand)]
+    Run(RunCommand),
     /// Serve the OKRs to a coding agent over MCP (stdio), acting as that agent
     /// (--agent NAME or OKR_AGENT): read context, propose changes; never approve or apply.
     Mcp,
@@ -185,6 +188,39 @@ pub enum CompletionShell {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Every run on the state, newest first: status, plan, tasks.
+    List(RunListArgs),
+    /// One run: its tasks, reasons, branches; `--log TASK` prints a task's transcript.
+    Show(RunShowArgs),
+    /// Delete the task branches `okr/<run-id>/*` (of one run, or of every run).
+    Clean(RunCleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunShowArgs {
+    /// A run id (`run-…`); `latest` for the newest.
+    pub run: String,
+    /// Print this task's transcript (its capped output) instead.
+    #[arg(long, value_name = "TASK")]
+    pub log: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunCleanArgs {
+    /// Only this run's branches.
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PlanCommand {
     /// Make a plan (KR context, guardrails, tasks) for one KR, an objective, or every KR not achieved.
     Generate(PlanGenerateArgs),
@@ -192,6 +228,8 @@ pub enum PlanCommand {
     Run(PlanRunArgs),
     /// Print the JSON Schema an agent's planning answer must match.
     Schema,
+    /// Print the JSON Schema an agent's final report on a task must match.
+    ResultSchema,
     /// The plans on refs/okr/state, oldest first, with their runs.
     List(JsonArgs),
     /// One plan: its KRs, guardrails, tasks and runs.
@@ -231,21 +269,42 @@ pub struct PlanGenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanRunArgs {
-    /// The agent to run the tasks with (codex, claude, or okr.adapter.NAME.command).
+    /// The agent (codex, claude, mock, or okr.adapter.NAME.command; default:
+    /// okr.adapter.default, else codex).
     #[arg(long, value_name = "NAME")]
-    pub adapter: String,
-    /// How long each task may take: seconds or a Go duration like 10m, 1h30m
+    pub adapter: Option<String>,
+    /// How long each task may take: seconds or a Go duration like 90s, 10m, 1h30m
     /// (default: okr.adapter.NAME.timeout, else 1800 s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<u64>,
     /// How many tasks run at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub parallel: usize,
+    /// Run the agents in your own work tree instead of one git worktree per task.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Start no new task once one has failed.
+    #[arg(long)]
+    pub stop_on_failure: bool,
+    /// Stream every agent's output, each line prefixed by its task id.
+    #[arg(long)]
+    pub follow: bool,
+    /// Measure after the run and record each task's KR value before and after.
+    #[arg(long)]
+    pub measure: bool,
     /// Print the run result as JSON.
     #[arg(long)]
     pub json: bool,
     /// A plan id or its state path (plans/YYYY-MM-DD/<id>.json).
     pub plan: String,
+}
+
+/// A duration of at least one second.
+fn parse_timeout(text: &str) -> Result<u64, String> {
+    match parse_duration(text)? {
+        0 => Err(format!("{text:?}: a timeout must be at least 1 second")),
+        secs => Ok(secs),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -591,7 +650,9 @@ impl Command {
     pub fn needs_repository(&self) -> bool {
         !matches!(
             self,
-            Command::Man(_) | Command::Completions(_) | Command::Plan(PlanCommand::Schema)
+            Command::Man(_)
+                | Command::Completions(_)
+                | Command::Plan(PlanCommand::Schema | PlanCommand::ResultSchema)
         )
     }
 

@@ -8,7 +8,7 @@ use crate::model::snapshot::{KrPoint, MetricPoint, MetricSnapshot};
 use crate::store::Snapshot;
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Local, NaiveDate, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Whether `current` meets the KR's target, in the KR's direction.
 pub fn reached(kr: &KeyResult, current: f64) -> bool {
@@ -263,15 +263,32 @@ pub fn statuses_then(
     earlier: Option<&MetricSnapshot>,
     state_then: Option<&OkrSet>,
 ) {
+    // Looked up by id: one pass over each source, not one search per KR.
+    let snapshot_statuses: HashMap<&str, &str> = earlier
+        .map(|s| {
+            s.key_results
+                .iter()
+                .rev()
+                .map(|k| (k.kr_id.as_str(), k.status.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let state_statuses: HashMap<&str, Status> = state_then
+        .map(|s| {
+            let all: Vec<_> = s.krs().collect();
+            all.into_iter()
+                .rev()
+                .map(|k| (k.kr.kr_id.as_str(), k.kr.status))
+                .collect()
+        })
+        .unwrap_or_default();
     for doc in &mut set.docs {
         for objective in &mut doc.file.objectives {
             for kr in &mut objective.key_results {
-                let from_snapshot = earlier
-                    .and_then(|s| s.key_results.iter().find(|k| k.kr_id == kr.kr_id))
-                    .and_then(|k| Status::parse(&k.status));
-                let from_state = state_then
-                    .and_then(|s| s.find_kr(&kr.kr_id))
-                    .map(|k| k.kr.status);
+                let from_snapshot = snapshot_statuses
+                    .get(kr.kr_id.as_str())
+                    .and_then(|s| Status::parse(s));
+                let from_state = state_statuses.get(kr.kr_id.as_str()).copied();
                 kr.status = from_snapshot.or(from_state).unwrap_or(Status::NotStarted);
             }
         }

@@ -389,3 +389,46 @@ fn completions_for_every_shell_and_git_okr_tab_in_bash() {
     assert!(direct.contains("-F _git__okr git-okr"), "{direct}");
     assert!(direct.lines().any(|l| l.trim() == "measure"), "{direct}");
 }
+
+#[test]
+fn plan_run_shows_running_tasks_live_on_a_terminal() {
+    let repo = measured_repo();
+    let agent = repo.home.path().join("agent.sh");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\ncat > /dev/null\necho \"working on $OKR_TASK_ID\"\nsleep 1\n\
+         printf '{\"status\":\"done\",\"summary\":\"ok\"}' > \"$OKR_RESULT_FILE\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    repo.git(&[
+        "config",
+        "okr.adapter.fake.command",
+        agent.to_str().unwrap(),
+    ]);
+    let plan: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["plan", "generate", "--json", "--kr-id", "KR-1.1"]))
+            .unwrap();
+    let id = plan["plan_id"].as_str().unwrap();
+    let screen = on_terminal(&repo, &format!("git-okr plan run --adapter fake {id}"), &[]);
+    // The live line of a running task: its id, its elapsed time, its last output line
+    // (drawn in place, so between terminal control sequences).
+    let live = screen
+        .split(['\n', '\r'])
+        .find(|l| l.contains("working on T1"))
+        .unwrap_or_else(|| panic!("no live line for T1:\n{screen:?}"));
+    assert!(live.contains("T1"), "{live:?}");
+    assert!(live.contains(ESC), "drawn in place: {live:?}");
+    assert!(
+        !screen.contains("[T1]"),
+        "output is prefixed only with --follow"
+    );
+    // Start and end lines stay; the live lines are cleared before the results.
+    assert!(screen.contains("started T1: "), "{screen:?}");
+    assert!(screen.contains("ended T1: passed after "), "{screen:?}");
+    let results = screen.rfind("T1 passed").unwrap();
+    assert!(
+        !screen[results..].contains("working on"),
+        "live lines left under the results: {screen:?}"
+    );
+}

@@ -171,7 +171,7 @@ fn imports_every_form_okrchestra_writes() {
     for path in [
         "plans/2026-01-18/PLAN-2026-01-18.json",
         "runs/20260118T093000Z/result.json",
-        "runs/20260118T093000Z/item-0001.stdout",
+        "runs/20260118T093000Z/item-0001/transcript.log",
         "metrics/snapshots/2026-01-17.json",
     ] {
         assert!(
@@ -193,7 +193,7 @@ fn imports_every_form_okrchestra_writes() {
     assert_eq!(run["tasks"][1]["status"], "failed");
     assert_eq!(run["status"], "failed");
     assert!(repo
-        .state_file("runs/20260118T093000Z/item-0001.stdout")
+        .state_file("runs/20260118T093000Z/item-0001/transcript.log")
         .contains("agent transcript line 2"));
     // The proposal: applied (OKRchestra's apply approved and applied at once).
     let list = json(&repo.ok(&["okr", "list", "--json"]));

@@ -398,11 +398,9 @@ exit 0"#,
         .unwrap()
         .contains("turn.failed: model overloaded"));
     assert!(t2["duration_ms"].is_u64());
-    let stderr_log = t2["stderr"]["path"].as_str().unwrap();
-    assert_eq!(repo.state_file(stderr_log), "some diagnostics\n");
-    assert!(repo
-        .state_file(t2["stdout"]["path"].as_str().unwrap())
-        .contains("turn.failed"));
+    let log = repo.state_file(t2["transcript"]["path"].as_str().unwrap());
+    assert!(log.contains("some diagnostics\n"), "{log}");
+    assert!(log.contains("turn.failed"), "{log}");
 
     let msg = last_message(&repo);
     assert!(msg.contains("Okr-Action: plan-run\n"), "{msg}");
@@ -430,10 +428,16 @@ exit 0"#,
             "-C"
         ]
     );
-    assert_eq!(
-        Path::new(args[5]).canonicalize().unwrap(),
-        repo.path().canonicalize().unwrap()
-    );
+    // Each task in its own worktree: .git/okr/worktrees/<run-id>/<task-id>.
+    let worktree_of = |id: &str| {
+        repo.path()
+            .canonicalize()
+            .unwrap()
+            .join(".git/okr/worktrees")
+            .join(result["run_id"].as_str().unwrap())
+            .join(id)
+    };
+    assert_eq!(Path::new(args[5]), worktree_of("T1"));
     assert_eq!(&args[6..8], ["--json", "--output-schema"]);
     assert_eq!(args[9], "-o");
     // `git okr mcp` offered through codex's configuration overrides, as the task's agent.
@@ -458,12 +462,7 @@ exit 0"#,
             < prompt.find("Write tests for untested modules").unwrap()
     );
     assert!(!prompt.contains("Run `git okr kr measure`"));
-    assert_eq!(
-        Path::new(agents.seen("cwd-T1").trim())
-            .canonicalize()
-            .unwrap(),
-        repo.path().canonicalize().unwrap()
-    );
+    assert_eq!(Path::new(agents.seen("cwd-T1").trim()), worktree_of("T1"));
     assert_eq!(agents.seen("agent-T1").trim(), "team-backend");
 
     // All passing: completed, exit 0.
@@ -523,7 +522,7 @@ report done chatty"#,
     let out = agents.run(&repo, &["plan", "run", "--adapter", "codex", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     let result = run_result(&repo);
-    let log = &task(&result, "T1")["stdout"];
+    let log = &task(&result, "T1")["transcript"];
     assert_eq!(log["truncated"], true);
     let total = log["bytes_total"].as_u64().unwrap();
     assert!(total > 2_000_000, "{total}");
@@ -554,7 +553,7 @@ for a in "$@"; do
   prev=$a
 done
 if [ "$OKR_TASK_ID" = T1 ]; then
-  echo '{"type":"result","subtype":"success","is_error":false,"result":"Added tests","total_cost_usd":0.1}'
+  printf '%s\n' '{"type":"result","subtype":"success","is_error":false,"result":"Added the tests.\n{\"status\":\"done\",\"summary\":\"Added tests\"}","total_cost_usd":0.1}'
 else
   echo '{"type":"result","subtype":"error_during_execution","is_error":true,"result":"API Error: 529 overloaded"}'
 fi
@@ -644,7 +643,8 @@ fn command_adapters_come_from_git_config_and_missing_programs_stop_early() {
         r#"cat > "$FAKE_SEEN/prompt-$OKR_TASK_ID"
 cp "$OKR_TASK_FILE" "$FAKE_SEEN/task-$OKR_TASK_ID"
 printf '%s\n' "$@" > "$FAKE_SEEN/args-$OKR_TASK_ID"
-echo "$OKR_AGENT" > "$FAKE_SEEN/agent-$OKR_TASK_ID""#,
+echo "$OKR_AGENT" > "$FAKE_SEEN/agent-$OKR_TASK_ID"
+printf '{"status":"done","summary":"ok"}' > "$OKR_RESULT_FILE""#,
     );
     repo.git(&[
         "config",

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 pub const ACTION_STATUS_CHANGE: &str = "status-change";
 pub const ACTION_REGRESSION: &str = "regression";
+pub const ACTION_RUN_CREDIT: &str = "run-credit";
 pub const ACTION_UNKNOWN: &str = "unknown";
 pub const ACTION_FOREIGN: &str = "foreign";
 
@@ -56,6 +57,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "job",
     ACTION_STATUS_CHANGE,
     ACTION_REGRESSION,
+    ACTION_RUN_CREDIT,
     ACTION_UNKNOWN,
     ACTION_FOREIGN,
 ];
@@ -175,6 +177,16 @@ pub fn events_of(c: &CommitInfo<'_>) -> Vec<Event> {
             ..derived(ACTION_REGRESSION, text.clone(), kr)
         });
     }
+    for text in all("Okr-Credit") {
+        let s = parse_status(&text);
+        out.push(Event {
+            value: s.to.as_deref().and_then(parse_num),
+            from: s.from,
+            to: s.to,
+            run: base.run.clone(),
+            ..derived(ACTION_RUN_CREDIT, text.clone(), s.kr)
+        });
+    }
     out
 }
 
@@ -244,6 +256,29 @@ mod tests {
         );
         assert_eq!(ev[2].value, Some(7.5));
         assert_eq!(ev[2].actor, "agent:daemon");
+    }
+
+    #[test]
+    fn a_measured_run_credits_each_kr_it_worked_on() {
+        let msg = "okr: plan run p (1 passed)\n\nOkr-Action: plan-run\nOkr-Actor: alice@example.com\nOkr-Run: run-1\nOkr-KR: KR-1.1\nOkr-Credit: KR-1.1 40 -> 55 (T1, T2)\nOkr-Credit: KR-2.1 none -> 3\n";
+        let ev = events_of(&info(msg));
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[1].action, "run-credit");
+        assert_eq!(ev[1].kr.as_deref(), Some("KR-1.1"));
+        assert_eq!(ev[1].run.as_deref(), Some("run-1"));
+        assert_eq!(
+            (ev[1].from.as_deref(), ev[1].to.as_deref(), ev[1].value),
+            (Some("40"), Some("55"), Some(55.0))
+        );
+        assert_eq!(ev[1].message, "KR-1.1 40 -> 55 (T1, T2)");
+        assert_eq!(
+            (ev[2].from.as_deref(), ev[2].value),
+            (Some("none"), Some(3.0))
+        );
+        // Hostile text is kept as read, never an error.
+        let ev = events_of(&info("x\n\nOkr-Action: plan-run\nOkr-Credit: ->\n"));
+        assert_eq!(ev[1].action, "run-credit");
+        assert_eq!(ev[1].value, None);
     }
 
     #[test]

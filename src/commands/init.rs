@@ -148,7 +148,15 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
         .filter(|(p, _)| is_okr_file(p) || *p == crate::model::cycles::CYCLES_FILE)
         .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
         .collect();
+    // The OKR files are validated together, once (each alone would parse them all again).
+    let mut okrs_checked = false;
     for (path, bytes) in &ws.files {
+        if is_okr_file(path) {
+            if okrs_checked {
+                continue;
+            }
+            okrs_checked = true;
+        }
         validate_file(path, bytes, &okr_texts, check_job_args).with_context(context)?;
     }
     for proposal in &ws.proposals {

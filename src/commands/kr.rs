@@ -6,6 +6,7 @@ use crate::ctx::Ctx;
 use crate::ctx::{load_definitions, load_manual, load_okrs, require_initialized};
 use crate::measure::{
     assess, latest_snapshot, latest_values, merge_points, same_measurement, values_of, Assessment,
+    StatusChange,
 };
 use crate::metrics::ci::REPORT_FILE;
 use crate::model::fmt_num;
@@ -17,7 +18,7 @@ use crate::score::by_scope;
 use crate::store::{Changes, Commit, Snapshot, Step};
 use anyhow::{anyhow, bail, Result};
 use serde_yaml::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a measurement did, for printing after the transaction.
 #[derive(Default)]
@@ -182,13 +183,15 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
             }
         }
         if moves {
+            // Each point's source by value key and by bare key, the first point of a key
+            // winning (as a search from the top would find it).
+            let mut sources: HashMap<String, &str> = HashMap::new();
+            for p in &snapshot.points {
+                sources.entry(p.value_key()).or_insert(p.source.as_str());
+                sources.entry(p.key.clone()).or_insert(p.source.as_str());
+            }
             let evidence_of = |key: &str| -> String {
-                let source = snapshot
-                    .points
-                    .iter()
-                    .find(|p| p.value_key() == key || p.key == key)
-                    .map(|p| p.source.as_str())
-                    .unwrap_or("");
+                let source = sources.get(key).copied().unwrap_or("");
                 let commit = measured_commit
                     .as_deref()
                     .map(|c| format!(" commit={}", &c[..c.len().min(12)]))
@@ -205,17 +208,13 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
                 &snapshot.measured_at,
                 &evidence_of,
             )?;
-            for (file, rendered) in set.rendered_changes()? {
-                // Edit the lines that changed when the layout allows, so people's comments survive.
-                let doc = set
-                    .docs
-                    .iter()
-                    .find(|d| d.path == file)
-                    .expect("a changed file is in the set");
-                let text = edits
-                    .get(&file)
+            // Edit the lines that changed when the layout allows, so people's comments survive.
+            let edited = |doc: &crate::model::okrs::OkrDoc| {
+                edits
+                    .get(&doc.path)
                     .and_then(|e| crate::proposal::edited_text(&doc.text, e, true, doc.value()))
-                    .unwrap_or(rendered);
+            };
+            for (file, text) in set.changed_texts(edited)? {
                 changes.write(file, text);
             }
         }
@@ -277,47 +276,54 @@ fn record_in_okrs(
     measured_at: &str,
     evidence_of: &dyn Fn(&str) -> String,
 ) -> Result<BTreeMap<String, Vec<Change>>> {
-    let krs: Vec<(String, String, String, Option<f64>)> = set
-        .krs()
-        .map(|k| {
-            (
-                k.doc.path.clone(),
-                k.kr.kr_id.clone(),
-                k.kr.value_key(),
-                k.kr.current,
-            )
-        })
+    let status_changes: HashMap<&str, &StatusChange> = assessment
+        .changes
+        .iter()
+        .map(|c| (c.kr_id.as_str(), c))
         .collect();
     let mut edits: BTreeMap<String, Vec<Change>> = BTreeMap::new();
-    for (file, kr_id, metric_key, old_current) in krs {
-        let Some(&value) = values.get(&metric_key) else {
-            continue;
-        };
-        let doc = set.doc_mut(&file).expect("the KR's file is in the set");
-        let kr = doc
-            .kr_value_mut(&kr_id)
-            .ok_or_else(|| anyhow!("{file}: {kr_id} vanished while measuring"))?;
-        let mut fields: Vec<(&str, Value)> = Vec::new();
-        if old_current != Some(value) {
-            fields.push(("current", number(value)));
-            fields.push(("last_updated", Value::String(measured_at.to_string())));
-        }
-        if let Some(change) = assessment.changes.iter().find(|c| c.kr_id == kr_id) {
-            fields.push(("status", Value::String(change.to.to_string())));
-            let mut evidence = match kr.get("evidence") {
-                Some(Value::Sequence(items)) => items.clone(),
-                _ => Vec::new(),
+    for doc in &mut set.docs {
+        let krs: Vec<(String, String, Option<f64>)> = doc
+            .file
+            .objectives
+            .iter()
+            .flat_map(|o| &o.key_results)
+            .map(|kr| (kr.kr_id.clone(), kr.value_key(), kr.current))
+            .collect();
+        let file = doc.path.clone();
+        for (kr_id, metric_key, old_current) in krs {
+            let Some(&value) = values.get(&metric_key) else {
+                continue;
             };
-            evidence.push(Value::String(evidence_of(&metric_key)));
-            fields.push(("evidence", Value::Sequence(evidence)));
-        }
-        for (field, value) in fields {
-            kr.insert(field.into(), value.clone());
-            edits.entry(file.clone()).or_default().push(Change::Set {
-                id: kr_id.clone(),
-                field: field.to_string(),
-                value,
-            });
+            let mut fields: Vec<(&str, Value)> = Vec::new();
+            if old_current != Some(value) {
+                fields.push(("current", number(value)));
+                fields.push(("last_updated", Value::String(measured_at.to_string())));
+            }
+            let change = status_changes.get(kr_id.as_str());
+            if fields.is_empty() && change.is_none() {
+                continue;
+            }
+            let kr = doc
+                .kr_value_mut(&kr_id)
+                .ok_or_else(|| anyhow!("{file}: {kr_id} vanished while measuring"))?;
+            if let Some(change) = change {
+                fields.push(("status", Value::String(change.to.to_string())));
+                let mut evidence = match kr.get("evidence") {
+                    Some(Value::Sequence(items)) => items.clone(),
+                    _ => Vec::new(),
+                };
+                evidence.push(Value::String(evidence_of(&metric_key)));
+                fields.push(("evidence", Value::Sequence(evidence)));
+            }
+            for (field, value) in fields {
+                kr.insert(field.into(), value.clone());
+                edits.entry(file.clone()).or_default().push(Change::Set {
+                    id: kr_id.clone(),
+                    field: field.to_string(),
+                    value,
+                });
+            }
         }
     }
     Ok(edits)

@@ -82,6 +82,15 @@ pub fn main() -> ExitCode {
             }
         };
     }
+    if argv.get(1).and_then(|a| a.to_str()) == Some(crate::plan::mock::MOCK_ARG) {
+        return match crate::plan::mock::main() {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("git-okr mock agent: {}", render_error(&e));
+                ExitStatus::Error.into()
+            }
+        };
+    }
     let cli = Cli::parse();
     if refuse_folder_flags(&cli) {
         return ExitStatus::Usage.into();
@@ -185,6 +194,10 @@ fn setup_command(command: Command) -> Result<()> {
             plan::schema();
             Ok(())
         }
+        Command::Plan(PlanCommand::ResultSchema) => {
+            plan::result_schema();
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -215,6 +228,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Apply(args) => proposals::run(ctx, OkrCommand::Apply(args)),
         Command::Report(args) => report::run(ctx, args),
         Command::Plan(command) => plan::dispatch(ctx, command),
+        Command::Run(command) => plan::runs(ctx, command),
         Command::Mcp => mcp::run(ctx),
         Command::Man(_) | Command::Completions(_) => setup_command(command),
     }

@@ -1,13 +1,22 @@
 //! `git okr plan generate|run|schema|list|show`: arguments in, the plan domain called,
 //! lines out.
 
-use crate::cli::{JsonArgs, PlanCommand, PlanGenerateArgs, PlanRunArgs, PlanShowArgs};
+use crate::cli::{
+    JsonArgs, MeasureArgs, PlanCommand, PlanGenerateArgs, PlanRunArgs, PlanShowArgs, RunCommand,
+};
 use crate::ctx::{require_initialized, Ctx};
 use crate::daemon::notify::{self, Notice};
+use crate::model::fmt_num;
+use crate::model::plan::{RunResult, TaskStatus};
 use crate::plan::catalog::{self, RunEntry};
 use crate::plan::generate::{self, PlanRequest};
-use crate::plan::run::{self, RunRequest};
+use crate::plan::run::{self, RunEvent, RunRequest};
 use anyhow::{bail, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// `plan schema` needs no repository; the others get one through `ctx`.
 pub fn schema() {
@@ -20,6 +29,10 @@ pub fn dispatch(ctx: &Ctx, command: PlanCommand) -> Result<()> {
         PlanCommand::Run(args) => run_plan(ctx, args),
         PlanCommand::Schema => {
             schema();
+            Ok(())
+        }
+        PlanCommand::ResultSchema => {
+            result_schema();
             Ok(())
         }
         PlanCommand::List(args) => list(ctx, args),
@@ -159,38 +172,46 @@ fn run_plan(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
         adapter: args.adapter,
         timeout: args.timeout,
         parallel: args.parallel,
+        in_place: args.in_place,
+        stop_on_failure: args.stop_on_failure,
     };
+    let view = Arc::new(LiveView::new(args.follow));
+    let observer: run::Observer = {
+        let view = view.clone();
+        Arc::new(move |event| view.event(event))
+    };
+    // `--measure`: the same measurement as `git okr kr measure` (quiet with --json).
+    let json = args.json;
+    let measure = move || {
+        super::kr::measure(
+            ctx,
+            MeasureArgs {
+                rev: None,
+                json: false,
+                hook: json,
+                as_of: None,
+                ci_report: None,
+                manual: None,
+            },
+        )
+    };
+    let hooks = run::RunHooks {
+        observer: Some(observer),
+        measure: args.measure.then_some(&measure as &dyn Fn() -> Result<()>),
+    };
+    let recorded = run::run(ctx, &request, &hooks);
+    view.clear();
     let run::RecordedRun {
         path,
         result,
         notice,
-    } = run::run(ctx, &request)?;
-    notify_unless_daemon(&notice);
+    } = recorded?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        for t in &result.tasks {
-            println!(
-                "{} {:<9} {:>7}ms  {}{}",
-                t.task_id,
-                t.status.as_str(),
-                t.duration_ms,
-                t.title,
-                t.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            );
-        }
-        for v in result
-            .violations
-            .iter()
-            .chain(result.tasks.iter().flat_map(|t| &t.violations))
-        {
-            println!("Guardrail violation: {}; {}", v.detail, v.action);
-        }
-        println!("Wrote run result: {path}");
+        print_result(&result, &path);
     }
+    notify_unless_daemon(&notice);
     if result.status != crate::model::plan::RunStatus::Completed {
         bail!(
             "plan {} {}: {}",
@@ -202,16 +223,239 @@ fn run_plan(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Best effort: no notification service means a line on stderr. Under the daemon, the
-/// daemon shows the notice (once) and logs it.
+fn print_result(result: &RunResult, path: &str) {
+    for t in &result.tasks {
+        println!(
+            "{} {:<9} {:>8}  {}{}",
+            t.task_id,
+            t.status.as_str(),
+            elapsed(Duration::from_millis(t.duration_ms)),
+            t.title,
+            t.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        if let Some(b) = &t.branch {
+            println!(
+                "   branch {} at {}: {} file(s), +{} -{}",
+                b.name,
+                &b.head[..b.head.len().min(12)],
+                b.files_changed,
+                b.insertions,
+                b.deletions
+            );
+        }
+        if let Some(m) = &t.measured {
+            println!(
+                "   {} {}: {} -> {}",
+                m.kr_id,
+                m.metric_key,
+                m.before.map(fmt_num).unwrap_or_else(|| "none".into()),
+                m.after.map(fmt_num).unwrap_or_else(|| "none".into())
+            );
+        }
+    }
+    for v in result
+        .violations
+        .iter()
+        .chain(result.tasks.iter().flat_map(|t| &t.violations))
+    {
+        println!("Guardrail violation: {}; {}", v.detail, v.action);
+    }
+    println!("Wrote run result: {path}");
+    for t in &result.tasks {
+        if !matches!(t.status, TaskStatus::Passed | TaskStatus::Skipped) && t.transcript.is_some() {
+            println!(
+                "Log of {}: git okr run show {} --log {}",
+                t.task_id, result.run_id, t.task_id
+            );
+        }
+    }
+}
+
+/// `1.2s`, `2m05s`, `1h02m`.
+fn elapsed(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..=59 => format!("{:.1}s", d.as_secs_f64()),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// What the person sees while a plan runs, on stderr: a line when a task starts and when
+/// it ends; on a terminal, a live line per running task (elapsed time, last output line);
+/// with `--follow`, every output line prefixed by its task id.
+struct LiveView {
+    follow: bool,
+    bars: Option<MultiProgress>,
+    running: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl LiveView {
+    fn new(follow: bool) -> LiveView {
+        let tty = std::io::stderr().is_terminal();
+        LiveView {
+            follow,
+            bars: tty.then(MultiProgress::new),
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bars {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn event(&self, event: RunEvent) {
+        match event {
+            RunEvent::Started {
+                task_id,
+                title,
+                agent,
+                branch,
+            } => {
+                self.line(&format!(
+                    "started {task_id}: {title} (agent {agent}{})",
+                    branch.map(|b| format!(", branch {b}")).unwrap_or_default()
+                ));
+                if let Some(m) = &self.bars {
+                    let bar = m.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_prefix(task_id.clone());
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    if let Ok(mut running) = self.running.lock() {
+                        running.insert(task_id, bar);
+                    }
+                }
+            }
+            RunEvent::Output { task_id, line } => {
+                if self.follow {
+                    self.line(&format!("[{task_id}] {line}"));
+                }
+                if let Ok(running) = self.running.lock() {
+                    if let Some(bar) = running.get(&task_id) {
+                        bar.set_message(line.trim().to_string());
+                    }
+                }
+            }
+            RunEvent::Ended {
+                task_id,
+                status,
+                elapsed: took,
+                reason,
+            } => {
+                if let Ok(mut running) = self.running.lock() {
+                    if let Some(bar) = running.remove(&task_id) {
+                        bar.finish_and_clear();
+                    }
+                }
+                self.line(&format!(
+                    "ended {task_id}: {} after {}{}",
+                    status.as_str(),
+                    elapsed(took),
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ));
+            }
+        }
+    }
+
+    /// No live lines left on the screen when the results are printed.
+    fn clear(&self) {
+        if let Ok(mut running) = self.running.lock() {
+            for (_, bar) in std::mem::take(&mut *running) {
+                bar.finish_and_clear();
+            }
+        }
+        if let Some(m) = &self.bars {
+            let _ = m.clear();
+        }
+    }
+}
+
+/// Best effort: no notification service means one short line, after the results. Under
+/// the daemon, the daemon shows the notice (once) and logs it.
 fn notify_unless_daemon(notice: &Notice) {
     if std::env::var_os(crate::env_vars::DAEMON_JOB).is_some() {
         return;
     }
-    if let Err(e) = notify::show(notice) {
-        eprintln!(
-            "git-okr: {}: {} (no desktop notification: {e})",
-            notice.summary, notice.body
-        );
+    if notify::show(notice).is_err() {
+        eprintln!("{}: {}", notice.summary, notice.body);
+    }
+}
+
+/// `git okr plan result-schema`.
+pub fn result_schema() {
+    print!("{}", crate::model::plan::REPORT_SCHEMA);
+}
+
+/// `git okr run list|show|clean`.
+pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
+    match command {
+        RunCommand::List(args) => {
+            let runs = run::list_runs(&ctx.store.snapshot()?)?;
+            if args.json {
+                let all: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(());
+            }
+            if runs.is_empty() {
+                println!("No runs yet (start one with `git okr plan run PLAN`).");
+            }
+            for (_, r) in &runs {
+                println!(
+                    "{}  {:<9}  {}  {}  {} ({})",
+                    r.run_id,
+                    r.status,
+                    r.started_at.get(..16).unwrap_or(&r.started_at),
+                    r.plan_id,
+                    r.adapter,
+                    run::counts(&r.tasks)
+                );
+            }
+            Ok(())
+        }
+        RunCommand::Show(args) => {
+            let snap = ctx.store.snapshot()?;
+            let (path, r) = run::find_run(&snap, &args.run)?;
+            if let Some(task) = &args.log {
+                let bytes = run::task_log(&snap, &r, task)?;
+                std::io::stdout().write_all(&bytes)?;
+                return Ok(());
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(());
+            }
+            println!(
+                "{} {} (plan {}, adapter {}, {}{})",
+                r.run_id,
+                r.status,
+                r.plan_id,
+                r.adapter,
+                elapsed(Duration::from_millis(r.duration_ms)),
+                if r.in_place { ", in place" } else { "" }
+            );
+            print_result(&r, &path);
+            Ok(())
+        }
+        RunCommand::Clean(args) => {
+            let deleted = run::clean(ctx, args.run.as_deref())?;
+            for b in &deleted {
+                println!("Deleted branch {b}");
+            }
+            if deleted.is_empty() {
+                println!("No task branches to delete.");
+            }
+            Ok(())
+        }
     }
 }

@@ -4,8 +4,8 @@ use super::output::paint_grade;
 use crate::cli::StatusArgs;
 use crate::ctx::Ctx;
 use crate::ctx::{load_okrs, require_initialized};
+use crate::measure::latest_snapshot;
 use crate::measure::{is_regression, reached};
-use crate::measure::{latest_snapshot, latest_values};
 use crate::model::fmt_num;
 use crate::model::okrs::Status;
 use crate::score::by_scope;
@@ -32,12 +32,13 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         chrono::Local::now().date_naive(),
     )?;
     let set = view.okrs(&all);
-    let values = latest_values(&snap)?;
     let checkins = crate::ctx::load_checkins(&snap)?;
     let by_kr = crate::rhythm::by_kr(&checkins);
+    // The newest snapshot is read once: it gives the values and the "last measured" line.
+    let last = latest_snapshot(&snap)?;
+    let values = last.as_ref().map(|(_, s)| s.values()).unwrap_or_default();
     let mut scopes = by_scope(&set, &values);
     crate::rhythm::annotate(&mut scopes, &by_kr);
-    let last = latest_snapshot(&snap)?;
     let mut attention = attention(&set, &values);
     attention.extend(
         crate::rhythm::quiet_krs(&set, &cycles, &by_kr, now)

@@ -320,14 +320,15 @@ pub fn convert_run(
             (TaskStatus::Failed, Some("no result.json".to_string()), None)
         };
         let transcript = item_dir.join("transcript.log");
-        let stdout = if transcript.is_file() {
+        let dir = format!("{}/{item}", crate::model::plan::run_dir(run_id));
+        let transcript = if transcript.is_file() {
             let text = read_text(&transcript, &format!("{shown}/transcript.log"))?;
             let total = text.len();
             let mut cut = total.saturating_sub(LOG_CAP);
             while !text.is_char_boundary(cut) {
                 cut += 1;
             }
-            let path = format!("{}/{item}.stdout", crate::model::plan::run_dir(run_id));
+            let path = format!("{dir}/transcript.log");
             files.insert(path.clone(), text.as_bytes()[cut..].to_vec());
             Some(LogInfo {
                 path,
@@ -350,8 +351,11 @@ pub fn convert_run(
             reason,
             summary,
             agent: "okrchestra".into(),
-            stdout,
-            stderr: None,
+            transcript,
+            dir: Some(dir),
+            report: None,
+            branch: None,
+            measured: None,
             violations: Vec::new(),
         });
     }
@@ -374,6 +378,8 @@ pub fn convert_run(
         parallel: 1,
         timeout_secs: 0,
         base: None,
+        start_commit: None,
+        in_place: true,
         tasks,
         violations: Vec::new(),
     };

@@ -5,7 +5,7 @@
 //! dimension set.
 
 use super::snapshot::{value_key, Dimensions};
-use super::{at, line_of, yaml_error};
+use super::{at, yaml_error, LineIndex};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -76,11 +76,12 @@ impl ManualMetrics {
             return Ok(ManualMetrics::default());
         }
         let m = parse_layout(path, text)?;
+        let lines = LineIndex::new(text, &["key"]);
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut value_keys: HashMap<String, Option<usize>> = HashMap::new();
         for metric in &m.metrics {
             let n = seen.entry(metric.key.as_str()).or_insert(0);
-            let line = line_of(text, "key", &metric.key, *n);
+            let line = lines.line("key", &metric.key, *n);
             *n += 1;
             validate_key(&metric.key).map_err(|e| anyhow::anyhow!("{}: {e}", at(path, line)))?;
             if let Some(first) = value_keys.insert(metric.value_key(), line) {

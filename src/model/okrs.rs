@@ -5,10 +5,11 @@
 //! work on, so fields git-okr does not know survive a rewrite in their order.
 
 use super::ids::{check_id, check_line, check_text};
-use super::{at, line_of, line_of_key};
+use super::{at, LineIndex};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -220,34 +221,64 @@ pub struct OkrDoc {
     pub path: String,
     pub text: String,
     pub file: OkrFile,
-    /// The editable tree, and the tree as parsed (to tell whether edits changed anything).
-    value: Value,
-    parsed: Value,
+    /// The YAML tree as parsed, built from the text when first needed: commands that only
+    /// read the typed view never build it.
+    tree: OnceCell<Value>,
+    /// The tree being edited, a copy of `tree` made on the first mutable access.
+    edited: Option<Value>,
+    /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
+    /// an edit of one KR does not search the whole file.
+    kr_positions: HashMap<String, (usize, usize)>,
 }
 
 impl OkrDoc {
+    /// Parse the typed view (what reading commands need); the tree is parsed from the
+    /// text on the first edit.
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
-        let file: OkrFile = if text.trim().is_empty() {
-            OkrFile {
-                scope: None,
-                owner_id: None,
-                objectives: Vec::new(),
+        let file = if text.trim().is_empty() {
+            empty_file()
+        } else {
+            super::parse_yaml(path, text)?
+        };
+        Ok(OkrDoc::new(path, text, file, OnceCell::new()))
+    }
+
+    /// Parse the tree and read the typed view from it (what editing commands need: one
+    /// parse instead of two).
+    pub fn parse_editable(path: &str, text: &str) -> Result<OkrDoc> {
+        let tree = parse_tree(path, text)?;
+        let file = typed_from_tree(path, text, &tree)?;
+        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+    }
+
+    /// The document whose text `text` parses to `tree`, ready to edit that tree.
+    pub fn with_tree(path: &str, text: &str, tree: Value) -> Result<OkrDoc> {
+        let file = typed_from_tree(path, text, &tree)?;
+        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+    }
+
+    /// The document whose text `text` parses to `tree` (parsed by a caller that needed the
+    /// tree anyway, e.g. to check an edit).
+    pub fn from_tree(path: &str, text: &str, tree: &Value) -> Result<OkrDoc> {
+        let file = typed_from_tree(path, text, tree)?;
+        Ok(OkrDoc::new(path, text, file, OnceCell::new()))
+    }
+
+    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Value>) -> OkrDoc {
+        let mut kr_positions = HashMap::new();
+        for (o, objective) in file.objectives.iter().enumerate() {
+            for (k, kr) in objective.key_results.iter().enumerate() {
+                kr_positions.entry(kr.kr_id.clone()).or_insert((o, k));
             }
-        } else {
-            super::parse_yaml(path, text)?
-        };
-        let value: Value = if text.trim().is_empty() {
-            Value::Mapping(Default::default())
-        } else {
-            super::parse_yaml(path, text)?
-        };
-        Ok(OkrDoc {
+        }
+        OkrDoc {
             path: path.to_string(),
             text: text.to_string(),
             file,
-            parsed: value.clone(),
-            value,
-        })
+            tree,
+            edited: None,
+            kr_positions,
+        }
     }
 
     pub fn scope(&self) -> Scope {
@@ -255,29 +286,56 @@ impl OkrDoc {
     }
 
     pub fn is_edited(&self) -> bool {
-        self.value != self.parsed
+        self.edited
+            .as_ref()
+            .is_some_and(|edited| Some(edited) != self.tree.get())
     }
 
     /// The YAML text of this document after edits.
     pub fn render(&self) -> Result<String> {
-        Ok(serde_yaml::to_string(&self.value)?)
+        Ok(serde_yaml::to_string(self.value())?)
+    }
+
+    /// The tree to edit: a copy of the tree as parsed, made on the first call.
+    fn tree_mut(&mut self) -> &mut Value {
+        if let Some(edited) = self.edited.take() {
+            return self.edited.insert(edited);
+        }
+        let copy = self.value().clone();
+        self.edited.insert(copy)
     }
 
     /// Mutable access to the mapping of KR `kr_id` in the editable tree.
     pub fn kr_value_mut(&mut self, kr_id: &str) -> Option<&mut serde_yaml::Mapping> {
-        let objectives = self.value.get_mut("objectives")?.as_sequence_mut()?;
+        let is_it = |kr: &Value| kr.get("kr_id").and_then(Value::as_str) == Some(kr_id);
+        let at = self.kr_positions.get(kr_id).copied();
+        let objectives = self.tree_mut().get_mut("objectives")?.as_sequence_mut()?;
+        // The position as parsed, unless structural edits moved the KR since.
+        let at = at.filter(|&(o, k)| {
+            objectives
+                .get(o)
+                .and_then(|o| o.get("key_results")?.as_sequence()?.get(k))
+                .is_some_and(is_it)
+        });
+        if let Some((o, k)) = at {
+            return objectives[o]
+                .get_mut("key_results")?
+                .as_sequence_mut()?
+                .get_mut(k)?
+                .as_mapping_mut();
+        }
         objectives.iter_mut().find_map(|o| {
             o.get_mut("key_results")?
                 .as_sequence_mut()?
                 .iter_mut()
-                .find(|kr| kr.get("kr_id").and_then(Value::as_str) == Some(kr_id))?
+                .find(|kr| is_it(kr))?
                 .as_mapping_mut()
         })
     }
 
     /// Mutable access to the mapping of objective `objective_id` in the editable tree.
     pub fn objective_value_mut(&mut self, objective_id: &str) -> Option<&mut serde_yaml::Mapping> {
-        let objectives = self.value.get_mut("objectives")?.as_sequence_mut()?;
+        let objectives = self.tree_mut().get_mut("objectives")?.as_sequence_mut()?;
         objectives
             .iter_mut()
             .find(|o| o.get("objective_id").and_then(Value::as_str) == Some(objective_id))?
@@ -286,11 +344,45 @@ impl OkrDoc {
 
     /// The editable tree as it is now.
     pub fn value(&self) -> &Value {
-        &self.value
+        match &self.edited {
+            Some(edited) => edited,
+            // The typed view was parsed from this text, so its tree parses too.
+            None => self
+                .tree
+                .get_or_init(|| parse_tree(&self.path, &self.text).unwrap_or(Value::Null)),
+        }
     }
 
     pub fn value_mut(&mut self) -> &mut Value {
-        &mut self.value
+        self.tree_mut()
+    }
+}
+
+fn empty_file() -> OkrFile {
+    OkrFile {
+        scope: None,
+        owner_id: None,
+        objectives: Vec::new(),
+    }
+}
+
+/// The YAML tree of an OKR file's text (an empty mapping for a blank file).
+pub fn parse_tree(path: &str, text: &str) -> Result<Value> {
+    if text.trim().is_empty() {
+        return Ok(Value::Mapping(Default::default()));
+    }
+    super::parse_yaml(path, text)
+}
+
+/// The typed view of `tree`, the parse of `text`. Only a tree the typed view refuses is
+/// parsed again from the text, for serde_yaml's error with its line.
+fn typed_from_tree(path: &str, text: &str, tree: &Value) -> Result<OkrFile> {
+    if text.trim().is_empty() {
+        return Ok(empty_file());
+    }
+    match OkrFile::deserialize(tree) {
+        Ok(file) => Ok(file),
+        Err(_) => super::parse_yaml(path, text),
     }
 }
 
@@ -315,9 +407,13 @@ impl OkrSet {
         for (path, text) in files {
             docs.push(OkrDoc::parse(path, text)?);
         }
-        let set = OkrSet { docs };
-        set.validate()?;
-        Ok(set)
+        OkrSet::from_docs(docs)
+    }
+
+    /// Validate documents parsed elsewhere (e.g. from trees a caller already has).
+    pub fn from_docs(docs: Vec<OkrDoc>) -> Result<OkrSet> {
+        validate_docs(docs.iter())?;
+        Ok(OkrSet { docs })
     }
 
     pub fn objectives(&self) -> impl Iterator<Item = (&OkrDoc, &Objective)> {
@@ -351,107 +447,128 @@ impl OkrSet {
     /// Re-parse every edited document from its rendered text and validate the whole set,
     /// returning the new texts of the documents that changed.
     pub fn rendered_changes(&self) -> Result<Vec<(String, String)>> {
-        let mut texts = Vec::new();
+        self.changed_texts(|_| None)
+    }
+
+    /// The new texts of the edited documents, validated together with the others: the
+    /// text `edited` gives for a document (an edit of its lines that parses to the edited
+    /// tree), else its tree rendered. The edited documents are validated from their trees,
+    /// so nothing is parsed again.
+    pub fn changed_texts(
+        &self,
+        edited: impl Fn(&OkrDoc) -> Option<String>,
+    ) -> Result<Vec<(String, String)>> {
+        let mut changed = Vec::new();
+        // Each document as it will be, in file order (errors name the first occurrence first).
+        let mut new_docs: Vec<Option<OkrDoc>> = Vec::with_capacity(self.docs.len());
         for doc in &self.docs {
-            let text = if doc.is_edited() {
-                doc.render()?
-            } else {
-                doc.text.clone()
+            if !doc.is_edited() {
+                new_docs.push(None);
+                continue;
+            }
+            let text = match edited(doc) {
+                Some(text) => text,
+                None => doc.render()?,
             };
-            texts.push((doc.path.clone(), text));
+            new_docs.push(Some(OkrDoc::from_tree(&doc.path, &text, doc.value())?));
+            changed.push((doc.path.clone(), text));
         }
-        OkrSet::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
-        Ok(texts
-            .into_iter()
-            .zip(&self.docs)
-            .filter(|(_, doc)| doc.is_edited())
-            .map(|(t, _)| t)
-            .collect())
+        validate_docs(
+            self.docs
+                .iter()
+                .zip(&new_docs)
+                .map(|(old, new)| new.as_ref().unwrap_or(old)),
+        )?;
+        Ok(changed)
     }
 
     /// The rules every OKR set must keep; the first broken one is reported with file and line.
+    /// Ids are checked with hash maps and lines found through one index per file, so
+    /// this is linear in the size of the set.
     pub fn validate(&self) -> Result<()> {
-        let mut objective_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
-        let mut kr_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
-        // How often each id was seen in each file, to point at the right occurrence.
-        let mut seen_in_file: HashMap<(&str, &str, &str), usize> = HashMap::new();
-        for doc in &self.docs {
-            let path = doc.path.as_str();
-            if let Some(owner) = &doc.file.owner_id {
-                check_id(owner).map_err(|e| {
+        validate_docs(self.docs.iter())
+    }
+}
+
+/// The rules every OKR set must keep, for documents in file order.
+fn validate_docs<'d>(docs: impl Iterator<Item = &'d OkrDoc>) -> Result<()> {
+    let mut objective_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
+    let mut kr_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
+    for doc in docs {
+        let path = doc.path.as_str();
+        let lines = LineIndex::new(&doc.text, &["objective_id", "kr_id", "owner_id"]);
+        if let Some(owner) = &doc.file.owner_id {
+            check_id(owner).map_err(|e| {
+                anyhow!(
+                    "{}: owner_id {e}",
+                    at(path, lines.line_of_key("owner_id", 0))
+                )
+            })?;
+        }
+        // How often each id was seen in this file, to point at the right occurrence.
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut kr_index = 0;
+        for (objective_index, objective) in doc.file.objectives.iter().enumerate() {
+            let id = objective.objective_id.as_str();
+            let line = next_line(&lines, &mut seen, "objective_id", id)
+                .or_else(|| lines.line_of_key("objective_id", objective_index));
+            if id.trim().is_empty() {
+                bail!("{}: objective_id is empty", at(path, line));
+            }
+            check_id(id).map_err(|e| anyhow!("{}: objective_id {e}", at(path, line)))?;
+            check_one_lines(
+                &at(path, line),
+                id,
+                &[("objective", Some(&objective.objective))],
+            )?;
+            if let Some(owner) = &objective.owner_id {
+                check_id(owner)
+                    .map_err(|e| anyhow!("{}: objective {id}: owner_id {e}", at(path, line)))?;
+            }
+            if let Some((first, first_line)) = objective_ids.insert(id, (path, line)) {
+                bail!(
+                    "{}: duplicate objective_id {id:?} (first defined at {})",
+                    at(path, line),
+                    at(first, first_line)
+                );
+            }
+            check_weight(
+                objective.weight,
+                &format!("{}: objective {id}", at(path, line)),
+            )?;
+            if let Some(cycle) = &objective.cycle {
+                super::cycles::check_cycle_id(cycle)
+                    .map_err(|e| anyhow!("{}: objective {id}: cycle {e}", at(path, line)))?;
+            }
+            if let Some(due) = &objective.due {
+                chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").map_err(|_| {
                     anyhow!(
-                        "{}: owner_id {e}",
-                        at(path, line_of_key(&doc.text, "owner_id", 0))
+                        "{}: objective {id}: due {due:?} is not a date (YYYY-MM-DD)",
+                        at(path, line)
                     )
                 })?;
             }
-            let mut kr_index = 0;
-            for (objective_index, objective) in doc.file.objectives.iter().enumerate() {
-                let id = objective.objective_id.as_str();
-                let n = seen_in_file.entry((path, "objective_id", id)).or_insert(0);
-                let line = line_of(&doc.text, "objective_id", id, *n)
-                    .or_else(|| line_of_key(&doc.text, "objective_id", objective_index));
-                *n += 1;
+            for kr in &objective.key_results {
+                let id = kr.kr_id.as_str();
+                let line = next_line(&lines, &mut seen, "kr_id", id)
+                    .or_else(|| lines.line_of_key("kr_id", kr_index));
+                kr_index += 1;
+                let here = at(path, line);
                 if id.trim().is_empty() {
-                    bail!("{}: objective_id is empty", at(path, line));
+                    bail!("{here}: kr_id is empty");
                 }
-                check_id(id).map_err(|e| anyhow!("{}: objective_id {e}", at(path, line)))?;
-                check_one_lines(
-                    &at(path, line),
-                    id,
-                    &[("objective", Some(&objective.objective))],
-                )?;
-                if let Some(owner) = &objective.owner_id {
-                    check_id(owner)
-                        .map_err(|e| anyhow!("{}: objective {id}: owner_id {e}", at(path, line)))?;
-                }
-                if let Some((first, first_line)) = objective_ids.insert(id, (path, line)) {
+                check_id(id).map_err(|e| anyhow!("{here}: kr_id {e}"))?;
+                if let Some((first, first_line)) = kr_ids.insert(id, (path, line)) {
                     bail!(
-                        "{}: duplicate objective_id {id:?} (first defined at {})",
-                        at(path, line),
+                        "{here}: duplicate kr_id {id:?} (first defined at {})",
                         at(first, first_line)
                     );
                 }
-                check_weight(
-                    objective.weight,
-                    &format!("{}: objective {id}", at(path, line)),
-                )?;
-                if let Some(cycle) = &objective.cycle {
-                    super::cycles::check_cycle_id(cycle)
-                        .map_err(|e| anyhow!("{}: objective {id}: cycle {e}", at(path, line)))?;
-                }
-                if let Some(due) = &objective.due {
-                    chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").map_err(|_| {
-                        anyhow!(
-                            "{}: objective {id}: due {due:?} is not a date (YYYY-MM-DD)",
-                            at(path, line)
-                        )
-                    })?;
-                }
-                for kr in &objective.key_results {
-                    let id = kr.kr_id.as_str();
-                    let n = seen_in_file.entry((path, "kr_id", id)).or_insert(0);
-                    let line = line_of(&doc.text, "kr_id", id, *n)
-                        .or_else(|| line_of_key(&doc.text, "kr_id", kr_index));
-                    *n += 1;
-                    kr_index += 1;
-                    let here = at(path, line);
-                    if id.trim().is_empty() {
-                        bail!("{here}: kr_id is empty");
-                    }
-                    check_id(id).map_err(|e| anyhow!("{here}: kr_id {e}"))?;
-                    if let Some((first, first_line)) = kr_ids.insert(id, (path, line)) {
-                        bail!(
-                            "{here}: duplicate kr_id {id:?} (first defined at {})",
-                            at(first, first_line)
-                        );
-                    }
-                    validate_kr(kr, &here)?;
-                }
+                validate_kr(kr, &here)?;
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Refuse control characters in one-line fields of objective or KR `id`.
@@ -462,6 +579,19 @@ fn check_one_lines(here: &str, id: &str, fields: &[(&str, Option<&String>)]) -> 
         }
     }
     Ok(())
+}
+
+/// The line of the next occurrence of `key: id` in a file, counting those seen so far.
+fn next_line<'t>(
+    lines: &LineIndex<'_>,
+    seen: &mut HashMap<(&'static str, &'t str), usize>,
+    key: &'static str,
+    id: &'t str,
+) -> Option<usize> {
+    let n = seen.entry((key, id)).or_insert(0);
+    let line = lines.line(key, id, *n);
+    *n += 1;
+    line
 }
 
 fn validate_kr(kr: &KeyResult, here: &str) -> Result<()> {
@@ -585,6 +715,103 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert!(changes[0].1.contains("status: achieved"));
         assert!(changes[0].1.contains("custom_field: kept"));
+    }
+
+    /// `objectives` objectives of 20 KRs each, with a comment before every objective.
+    fn generated(objectives: usize) -> String {
+        let mut text = String::from("scope: org\nobjectives:\n");
+        for o in 0..objectives {
+            text.push_str(&format!(
+                "  # objective {o}\n  - objective_id: O-{o}\n    key_results:\n"
+            ));
+            for k in 0..20 {
+                text.push_str(&format!("      - kr_id: K-{o}.{k}\n        metric_key: m.{o}.{k}\n        baseline: 0\n        target: 10\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn a_large_file_names_both_lines_of_a_duplicate() {
+        // 10,000 KRs; the last one repeats an id from the middle.
+        let mut text = generated(500);
+        text.push_str("      - kr_id: K-250.7\n        metric_key: x\n        baseline: 0\n        target: 1\n");
+        let first = text
+            .lines()
+            .position(|l| l.ends_with("kr_id: K-250.7"))
+            .unwrap()
+            + 1;
+        let last = text.lines().count() - 3;
+        let err = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("okrs/org.yml:{last}: duplicate kr_id \"K-250.7\" (first defined at okrs/org.yml:{first})")
+        );
+        // The same id as an objective's in another file, and a bad KR deep in the file.
+        let err = OkrSet::parse([
+            ("okrs/a.yml", generated(300).as_str()),
+            ("okrs/b.yml", "objectives:\n  - objective_id: O-299\n"),
+        ])
+        .unwrap_err()
+        .to_string();
+        let first = generated(300)
+            .lines()
+            .position(|l| l.ends_with("objective_id: O-299"))
+            .unwrap()
+            + 1;
+        assert_eq!(err, format!("okrs/b.yml:2: duplicate objective_id \"O-299\" (first defined at okrs/a.yml:{first})"));
+        let bad = generated(300).replacen(
+            "kr_id: K-299.19\n        metric_key: m.299.19\n",
+            "kr_id: K-299.19\n        metric_key: m.299.19\n        confidence: 2\n",
+            1,
+        );
+        let line = bad
+            .lines()
+            .position(|l| l.ends_with("kr_id: K-299.19"))
+            .unwrap()
+            + 1;
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "okrs/org.yml:{line}: K-299.19: confidence 2 is outside 0..1"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn typed_errors_still_come_from_the_text_with_their_line() {
+        // The tree parses; the typed view refuses it, and says where.
+        let err = parse(&generated(50).replace(
+            "target: 10\n      - kr_id: K-40.3",
+            "target: [10]\n      - kr_id: K-40.3",
+        ))
+        .unwrap_err()
+        .to_string();
+        let line = generated(50)
+            .lines()
+            .position(|l| l.ends_with("kr_id: K-40.3"))
+            .unwrap();
+        assert!(err.starts_with(&format!("okrs/org.yml:{line}:")), "{err}");
+    }
+
+    #[test]
+    fn kr_edits_find_their_kr_after_structural_edits() {
+        let mut doc = OkrDoc::parse("okrs/org.yml", &generated(3)).unwrap();
+        assert!(!doc.is_edited());
+        doc.kr_value_mut("K-1.5")
+            .unwrap()
+            .insert("current".into(), 4.into());
+        assert!(doc.is_edited());
+        // Remove the first KR of objective 1: positions as parsed are stale now.
+        doc.value_mut()["objectives"][1]["key_results"]
+            .as_sequence_mut()
+            .unwrap()
+            .remove(0);
+        let kr = doc.kr_value_mut("K-1.5").unwrap();
+        assert_eq!(kr.get("kr_id").and_then(Value::as_str), Some("K-1.5"));
+        assert_eq!(kr.get("current"), Some(&Value::from(4)));
+        assert!(doc.kr_value_mut("K-1.0").is_none());
     }
 
     #[test]

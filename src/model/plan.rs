@@ -349,6 +349,8 @@ pub enum TaskStatus {
     Failed,
     TimedOut,
     Cancelled,
+    /// Not started because an earlier task failed (`--stop-on-failure`).
+    Skipped,
 }
 
 impl TaskStatus {
@@ -358,6 +360,7 @@ impl TaskStatus {
             TaskStatus::Failed => "failed",
             TaskStatus::TimedOut => "timed_out",
             TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Skipped => "skipped",
         }
     }
 }
@@ -413,10 +416,101 @@ pub struct TaskResult {
     /// The agent's own summary (codex report, claude result), shortened.
     pub summary: Option<String>,
     pub agent: String,
-    pub stdout: Option<LogInfo>,
-    pub stderr: Option<LogInfo>,
+    /// The agent's output as it came (stdout and stderr interleaved), capped.
+    #[serde(default)]
+    pub transcript: Option<LogInfo>,
+    /// Where the task's files are kept: `runs/<run-id>/<task-id>/` (prompt.md, report.json,
+    /// transcript.log).
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// The agent's final report, when it was valid.
+    #[serde(default)]
+    pub report: Option<AgentReport>,
+    /// The task's own branch and what is on it (not for `--in-place` runs).
+    #[serde(default)]
+    pub branch: Option<BranchInfo>,
+    /// The task's KR value before and after the run (`--measure`).
+    #[serde(default)]
+    pub measured: Option<Measured>,
     #[serde(default)]
     pub violations: Vec<Violation>,
+}
+
+/// A task's branch `okr/<run-id>/<task-id>`: its head after the agent's work (and the
+/// leftovers git-okr committed), and the change against the commit the run started at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BranchInfo {
+    pub name: String,
+    pub base: String,
+    pub head: String,
+    /// The commit git-okr made of what the agent left uncommitted, if anything.
+    pub leftovers_commit: Option<String>,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+    /// `git diff --stat` of base..head (capped).
+    pub diffstat: String,
+}
+
+/// A KR's value when the run started and after it (`--measure`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Measured {
+    pub kr_id: String,
+    pub metric_key: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+/// An agent's final report on a task, valid against [`REPORT_SCHEMA`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentReport {
+    /// `done`, `blocked` or `failed`.
+    pub status: String,
+    pub summary: String,
+}
+
+/// Largest report accepted (bytes).
+pub const MAX_REPORT_BYTES: usize = 64 * 1024;
+
+/// Check an agent's report against [`REPORT_SCHEMA`]: a JSON object with exactly `status`
+/// (`done`, `blocked` or `failed`) and `summary` (a string). Accepts the JSON bare or inside
+/// one Markdown code fence. The error says what is wrong.
+pub fn parse_report(text: &str) -> Result<AgentReport> {
+    if text.len() > MAX_REPORT_BYTES {
+        bail!(
+            "the report is {} bytes; at most {MAX_REPORT_BYTES} are accepted",
+            text.len()
+        );
+    }
+    let text = strip_fence(text.trim());
+    if text.is_empty() {
+        bail!("the report is empty");
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| anyhow!("the report is not JSON (line {}: {e})", e.line()))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| anyhow!("the report must be a JSON object"))?;
+    if let Some(extra) = obj.keys().find(|k| *k != "status" && *k != "summary") {
+        bail!("the report has an unknown property {extra:?}");
+    }
+    let status = obj
+        .get("status")
+        .ok_or_else(|| anyhow!("the report has no \"status\""))?
+        .as_str()
+        .ok_or_else(|| anyhow!("the report's \"status\" must be a string"))?;
+    if !["done", "blocked", "failed"].contains(&status) {
+        bail!("the report's status {status:?} is not done, blocked or failed");
+    }
+    let summary = obj
+        .get("summary")
+        .ok_or_else(|| anyhow!("the report has no \"summary\""))?
+        .as_str()
+        .ok_or_else(|| anyhow!("the report's \"summary\" must be a string"))?;
+    Ok(AgentReport {
+        status: status.to_string(),
+        summary: summary.to_string(),
+    })
 }
 
 /// An agent changed OKR state directly instead of proposing.
@@ -447,6 +541,12 @@ pub struct RunResult {
     pub timeout_secs: u64,
     /// The state tip when the run started.
     pub base: Option<String>,
+    /// The commit (HEAD) every task's branch started from; none for `--in-place` runs.
+    #[serde(default)]
+    pub start_commit: Option<String>,
+    /// The agents ran in the person's own work tree.
+    #[serde(default)]
+    pub in_place: bool,
     pub tasks: Vec<TaskResult>,
     /// Violations found but not tied to one task.
     #[serde(default)]
@@ -541,6 +641,38 @@ mod tests {
         );
         let err = agent_name("plan.json: owner", Some("a\nOkr-Action: apply")).unwrap_err();
         assert!(err.to_string().starts_with("plan.json: owner: "), "{err}");
+    }
+
+    #[test]
+    fn reports_are_checked_against_the_schema() {
+        let r = parse_report(r#"{"status":"done","summary":"ok"}"#).unwrap();
+        assert_eq!(r.status, "done");
+        let fenced = "```json\n{\"status\":\"blocked\",\"summary\":\"s\"}\n```";
+        assert_eq!(parse_report(fenced).unwrap().status, "blocked");
+        let big = format!(
+            r#"{{"status":"done","summary":"{}"}}"#,
+            "x".repeat(MAX_REPORT_BYTES)
+        );
+        for (bad, want) in [
+            ("", "empty"),
+            ("done!", "not JSON"),
+            ("[1]", "JSON object"),
+            (r#"{"summary":"s"}"#, "no \"status\""),
+            (
+                r#"{"status":"ok","summary":"s"}"#,
+                "not done, blocked or failed",
+            ),
+            (r#"{"status":"done"}"#, "no \"summary\""),
+            (r#"{"status":"done","summary":3}"#, "must be a string"),
+            (
+                r#"{"status":"done","summary":"s","x":1}"#,
+                "unknown property \"x\"",
+            ),
+            (big.as_str(), "at most"),
+        ] {
+            let err = parse_report(bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad:.40}: {err}");
+        }
     }
 
     #[test]

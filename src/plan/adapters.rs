@@ -1,4 +1,4 @@
-//! Coding agents as child processes: `codex`, `claude` and `command`.
+//! Coding agents as child processes: `codex`, `claude`, `command`, and the built-in `mock`.
 //!
 //! Configured only from git config (`okr.adapter.NAME.*`), never from the state ref, so
 //! fetching a teammate's ref can never choose what runs. Keys:
@@ -11,6 +11,8 @@
 //! | `okr.adapter.NAME.timeout` | seconds per task when `--timeout` is not given |
 //! | `okr.adapter.NAME.maxTurns` | claude `--max-turns` (default 50) |
 //! | `okr.adapter.NAME.allowedTools` | claude `--allowedTools` (default `Read,Edit,Write,Glob,Grep,Bash`) |
+//! | `okr.adapter.mock.fail`, `okr.adapter.mock.hang` | task ids (comma separated, or `all`) the mock fails or hangs on |
+//! | `okr.adapter.default` | the adapter when `--adapter` is not given (else codex) |
 
 use super::exec::{AgentOutcome, End};
 use super::invocation::{Inspector, Invocation};
@@ -23,6 +25,8 @@ pub enum Kind {
     Codex,
     Claude,
     Command,
+    /// git-okr itself as a deterministic agent (`__okr-mock-agent`).
+    Mock,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +39,20 @@ pub struct Adapter {
     pub timeout: Option<u64>,
     pub max_turns: u32,
     pub allowed_tools: String,
+    /// mock only: task ids to fail and to hang on (`all` for every task).
+    pub mock_fail: String,
+    pub mock_hang: String,
+}
+
+/// The adapter when `--adapter` is not given: `okr.adapter.default`, else codex.
+pub fn default_name(store: &Store) -> String {
+    store
+        .repo()
+        .config_snapshot()
+        .string("okr.adapter.default")
+        .map(|v| v.to_string())
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "codex".into())
 }
 
 /// What an agent's run amounts to.
@@ -42,10 +60,12 @@ pub struct Adapter {
 pub struct Verdict {
     pub passed: bool,
     pub reason: Option<String>,
-    /// The agent's own summary of what it did.
-    pub summary: Option<String>,
-    /// The agent's final answer (codex `-o` file, claude `result`, command stdout).
+    /// The agent's final answer (codex `-o` file, claude `result`, command: the result
+    /// file, else stdout).
     pub answer: Option<String>,
+    /// The final report where the contract says it must be: codex's `-o` file, claude's
+    /// `result`, the `OKR_RESULT_FILE` of command and mock adapters.
+    pub report: Option<String>,
 }
 
 /// Load adapter `name` from git config and find its program; fails before anything starts.
@@ -60,17 +80,24 @@ pub fn load(store: &Store, name: &str) -> Result<Adapter> {
         Some("codex") => Kind::Codex,
         Some("claude") => Kind::Claude,
         Some("command") => Kind::Command,
+        Some("mock") => Kind::Mock,
         Some(other) => bail!(
-            "git config {}: unknown adapter kind {other:?} (codex, claude or command)",
+            "git config {}: unknown adapter kind {other:?} (codex, claude, command or mock)",
             key("kind")
         ),
         None => match name {
             "codex" => Kind::Codex,
             "claude" => Kind::Claude,
+            "mock" => Kind::Mock,
             _ => Kind::Command,
         },
     };
     let program = match (get("command"), kind) {
+        // The mock is git-okr itself, whatever the config says.
+        (_, Kind::Mock) => std::env::current_exe()
+            .map_err(|e| anyhow!("adapter {name}: finding git-okr itself: {e}"))?
+            .display()
+            .to_string(),
         (Some(p), _) => p,
         (None, Kind::Codex) => "codex".into(),
         (None, Kind::Claude) => "claude".into(),
@@ -79,13 +106,18 @@ pub fn load(store: &Store, name: &str) -> Result<Adapter> {
             key("command")
         ),
     };
-    let args = config
+    let mut args: Vec<String> = Vec::new();
+    if kind == Kind::Mock {
+        args.push(super::mock::MOCK_ARG.to_string());
+    }
+    let extra: Vec<String> = config
         .plumbing()
         .strings(key("args").as_str())
         .unwrap_or_default()
         .into_iter()
         .map(|v| v.to_string())
         .collect();
+    args.extend(extra);
     let number = |k: &str| -> Result<Option<u64>> {
         match get(k) {
             None => Ok(None),
@@ -128,6 +160,8 @@ pub fn load(store: &Store, name: &str) -> Result<Adapter> {
         timeout,
         max_turns,
         allowed_tools,
+        mock_fail: get("fail").unwrap_or_default(),
+        mock_hang: get("hang").unwrap_or_default(),
     })
 }
 
@@ -179,7 +213,8 @@ fn codex_mcp_config(server: &McpServer) -> Vec<String> {
 
 impl Adapter {
     /// The process for one request: `prompt` on stdin, `schema` for the final answer
-    /// (codex `--output-schema`), `task_file` in `OKR_TASK_FILE`.
+    /// (codex `--output-schema`), `task_file` in `OKR_TASK_FILE`, the final answer expected
+    /// in `scratch/report.json` (codex `-o`; `OKR_RESULT_FILE` for command and mock).
     pub fn invocation(
         &self,
         workdir: &Path,
@@ -190,13 +225,13 @@ impl Adapter {
         env: &[(&str, &str)],
     ) -> Result<Invocation> {
         let mut args: Vec<String> = Vec::new();
-        let mut result_file = None;
+        let result = scratch.join("report.json");
+        let result_file = Some(result.clone());
         let agent = env.iter().find(|(k, _)| *k == "OKR_AGENT").map(|(_, v)| *v);
         match self.kind {
             Kind::Codex => {
                 let schema_file = scratch.join("output-schema.json");
                 std::fs::write(&schema_file, schema)?;
-                let result = scratch.join("last-message.json");
                 args.extend(
                     [
                         "exec",
@@ -218,7 +253,6 @@ impl Adapter {
                 }
                 args.extend(self.args.iter().cloned());
                 args.push("-".into());
-                result_file = Some(result);
             }
             Kind::Claude => {
                 args.extend(
@@ -246,7 +280,7 @@ impl Adapter {
                 args.push(self.max_turns.to_string());
                 args.extend(self.args.iter().cloned());
             }
-            Kind::Command => args.extend(self.args.iter().cloned()),
+            Kind::Command | Kind::Mock => args.extend(self.args.iter().cloned()),
         }
         let mut env: Vec<(String, String)> = env
             .iter()
@@ -254,6 +288,15 @@ impl Adapter {
             .collect();
         env.push(("OKR_TASK_FILE".into(), task_file.display().to_string()));
         env.push(("OKR_ADAPTER".into(), self.name.clone()));
+        env.push(("OKR_RESULT_FILE".into(), result.display().to_string()));
+        env.push((
+            "OKRCHESTRA_AGENT_RESULT".into(),
+            result.display().to_string(),
+        ));
+        if self.kind == Kind::Mock {
+            env.push(("OKR_MOCK_FAIL".into(), self.mock_fail.clone()));
+            env.push(("OKR_MOCK_HANG".into(), self.mock_hang.clone()));
+        }
         Ok(Invocation {
             program: self.program.clone(),
             args,
@@ -274,12 +317,14 @@ impl Adapter {
                 line: Vec::new(),
                 last: Vec::new(),
             },
-            Kind::Command => Inspector::None,
+            Kind::Command | Kind::Mock => Inspector::None,
         }
     }
 
-    /// Pass or fail, and why. codex: exit code and `turn.failed`/`error` events, then its
-    /// report; claude: `is_error` (API errors can exit 0); command: the exit code.
+    /// Whether the process ended well, and why not: codex: exit code and `turn.failed`/
+    /// `error` events; claude: `is_error` (API errors can exit 0) and its own `result` text
+    /// as the reason; command and mock: the exit code. The report itself is checked by the
+    /// caller (runs want a task report, planning wants tasks).
     pub fn judge(&self, o: &AgentOutcome) -> Verdict {
         let ended = match &o.end {
             End::Exited(0) => None,
@@ -289,32 +334,17 @@ impl Adapter {
             End::Cancelled => Some("cancelled".to_string()),
             End::SpawnFailed(e) => Some(e.clone()),
         };
+        let file = o.result_file.clone().filter(|s| !s.trim().is_empty());
         let mut v = Verdict::default();
         match (&self.kind, &o.inspector) {
             (Kind::Codex, Inspector::Codex { error, .. }) => {
-                v.answer = o.result_file.clone().filter(|s| !s.trim().is_empty());
-                let report: Option<serde_json::Value> = v
-                    .answer
-                    .as_deref()
-                    .and_then(|a| serde_json::from_str(a).ok());
-                v.summary = report
-                    .as_ref()
-                    .and_then(|r| r.get("summary"))
-                    .and_then(|s| s.as_str())
-                    .map(shorten);
-                let reported = report
-                    .as_ref()
-                    .and_then(|r| r.get("status"))
-                    .and_then(|s| s.as_str())
-                    .map(str::to_string);
+                v.answer = file.clone();
+                v.report = file;
                 v.reason = match (ended, error) {
                     (Some(e), Some(err)) => Some(format!("{e}; codex: {err}")),
                     (Some(e), None) => Some(e),
                     (None, Some(err)) => Some(format!("codex reported an error: {err}")),
-                    (None, None) => match reported.as_deref() {
-                        Some(s @ ("blocked" | "failed")) => Some(format!("the agent reported {s}")),
-                        _ => None,
-                    },
+                    (None, None) => None,
                 };
             }
             (Kind::Claude, Inspector::Claude { last, .. }) => {
@@ -324,7 +354,7 @@ impl Adapter {
                     .and_then(|r| r.get("result"))
                     .and_then(|s| s.as_str())
                     .map(str::to_string);
-                v.summary = v.answer.as_deref().map(shorten);
+                v.report = v.answer.as_deref().map(last_json_object);
                 let is_error = result
                     .as_ref()
                     .and_then(|r| r.get("is_error"))
@@ -334,29 +364,47 @@ impl Adapter {
                     .and_then(|r| r.get("subtype"))
                     .and_then(|s| s.as_str())
                     .unwrap_or("unknown");
+                // claude's own words on what went wrong ("Not logged in · Please run /login").
+                let said = v.answer.as_deref().map(shorten).unwrap_or_default();
                 v.reason = match (ended, is_error) {
+                    (Some(e), Some(true)) => Some(format!("{e}; claude: {said}")),
                     (Some(e), _) => Some(e),
                     (None, Some(true)) => Some(format!(
-                        "claude reported is_error (subtype {subtype}): {}",
-                        v.summary.as_deref().unwrap_or("")
+                        "claude reported is_error (subtype {subtype}): {said}"
                     )),
                     (None, Some(false)) => None,
                     (None, None) => Some("claude printed no JSON result (is_error unknown)".into()),
                 };
             }
             _ => {
-                let out = o.stdout.bytes();
-                v.answer = Some(String::from_utf8_lossy(&out).into_owned());
+                v.report = file.clone();
+                v.answer =
+                    file.or_else(|| Some(String::from_utf8_lossy(&o.stdout.bytes()).into_owned()));
                 v.reason = ended;
-                if o.stdout.truncated() && v.reason.is_none() {
-                    // Only matters for answers; a run's tail is still kept.
-                    v.summary = Some(format!("stdout truncated to its last {} bytes", out.len()));
-                }
             }
         }
         v.passed = v.reason.is_none();
         v
     }
+}
+
+/// claude answers in prose: the report is the whole answer when that is JSON, else its
+/// last fenced block or last line that is a JSON object.
+fn last_json_object(text: &str) -> String {
+    let t = text.trim();
+    if t.starts_with('{') || t.starts_with("```") {
+        return t.to_string();
+    }
+    if let Some(start) = t.rfind("```json") {
+        let body = &t[start + "```json".len()..];
+        return body.split("```").next().unwrap_or(body).trim().to_string();
+    }
+    t.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('{') && l.ends_with('}'))
+        .unwrap_or(t)
+        .to_string()
 }
 
 fn shorten(s: &str) -> String {

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -104,6 +105,8 @@ pub struct AgentOutcome {
     pub end: End,
     pub stdout: Tail,
     pub stderr: Tail,
+    /// stdout and stderr interleaved as they came.
+    pub transcript: Tail,
     pub inspector: Inspector,
     /// The file the agent was asked to write its final answer to (codex `-o`), read after exit.
     pub result_file: Option<String>,
@@ -185,6 +188,13 @@ pub fn start(inv: &Invocation, cwd: &Path) -> std::result::Result<Started, Strin
         .arg(&inv.program)
         .args(&inv.args)
         .current_dir(cwd)
+        // The agent's repository is the one its directory is in, never one named by the
+        // caller's environment (a GIT_INDEX_FILE would point at the person's index).
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_COMMON_DIR")
+        .env_remove("GIT_PREFIX")
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -221,7 +231,7 @@ pub async fn exec(
         return not_run(End::Cancelled, &inv, cap, inspector);
     }
     match start(&inv, &cwd) {
-        Ok(started) => finish(started, timeout, cap, inspector, cancel).await,
+        Ok(started) => finish(started, timeout, cap, inspector, cancel, None).await,
         Err(e) => not_run(End::SpawnFailed(e), &inv, cap, inspector),
     }
 }
@@ -234,6 +244,7 @@ pub fn not_run(end: End, inv: &Invocation, cap: usize, inspector: Inspector) -> 
         end,
         stdout: Tail::new(cap),
         stderr: Tail::new(cap),
+        transcript: Tail::new(cap),
         inspector,
         result_file: inv
             .result_file
@@ -249,6 +260,7 @@ pub async fn finish(
     cap: usize,
     mut inspector: Inspector,
     mut cancel: watch::Receiver<bool>,
+    tap: Option<OutputTap>,
 ) -> AgentOutcome {
     let Started {
         mut child,
@@ -268,14 +280,18 @@ pub async fn finish(
             let _ = stdin.shutdown().await;
         });
     }
+    let shared = Shared {
+        transcript: Arc::new(Mutex::new(Tail::new(cap))),
+        tap,
+    };
     let out_reader = child.stdout.take().map(|s| {
         let insp = std::mem::replace(&mut inspector, Inspector::None);
-        tokio::spawn(read_stream(s, cap, insp))
+        tokio::spawn(read_stream(s, cap, insp, shared.clone()))
     });
     let err_reader = child
         .stderr
         .take()
-        .map(|s| tokio::spawn(read_stream(s, cap, Inspector::None)));
+        .map(|s| tokio::spawn(read_stream(s, cap, Inspector::None, shared.clone())));
 
     let stopped = tokio::select! {
         status = child.wait() => Err(status),
@@ -305,12 +321,18 @@ pub async fn finish(
     };
     let (stdout, insp) = collect(out_reader).await;
     let (stderr, _) = collect(err_reader).await;
+    let transcript = shared
+        .transcript
+        .lock()
+        .map(|t| t.clone())
+        .unwrap_or_else(|_| Tail::new(cap));
     AgentOutcome {
         started_at,
         duration: start.elapsed(),
         end,
         stdout,
         stderr,
+        transcript,
         inspector: insp,
         result_file: result_file
             .as_ref()
@@ -370,29 +392,85 @@ fn exit_end(status: std::process::ExitStatus) -> End {
     }
 }
 
+/// Called with each complete line of an agent's output (stdout and stderr), as it comes;
+/// for live views. Lines are cut at [`TAP_LINE_MAX`] bytes.
+pub type OutputTap = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Longest line handed to an [`OutputTap`].
+pub const TAP_LINE_MAX: usize = 4096;
+
+/// What every reader of one agent shares: the interleaved transcript and the tap.
+#[derive(Clone)]
+struct Shared {
+    transcript: Arc<Mutex<Tail>>,
+    tap: Option<OutputTap>,
+}
+
 async fn read_stream(
     mut stream: impl AsyncRead + Unpin,
     cap: usize,
     mut inspector: Inspector,
+    shared: Shared,
 ) -> (Tail, Inspector) {
     let mut tail = Tail::new(cap);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 tail.push(&buf[..n]);
                 inspector.feed(&buf[..n]);
+                if let Ok(mut t) = shared.transcript.lock() {
+                    t.push(&buf[..n]);
+                }
+                if let Some(tap) = &shared.tap {
+                    split_lines(&mut line, &buf[..n], |l| tap(l));
+                }
             }
         }
+    }
+    if let (Some(tap), false) = (&shared.tap, line.is_empty()) {
+        tap(&String::from_utf8_lossy(&line));
     }
     inspector.finish();
     (tail, inspector)
 }
 
+/// Complete lines of `chunk` (after what `pending` holds) to `each`; the rest stays pending.
+fn split_lines(pending: &mut Vec<u8>, chunk: &[u8], mut each: impl FnMut(&str)) {
+    let mut rest = chunk;
+    while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+        let room = TAP_LINE_MAX.saturating_sub(pending.len());
+        pending.extend_from_slice(&rest[..pos.min(room)]);
+        let text = String::from_utf8_lossy(pending);
+        each(text.trim_end_matches('\r'));
+        pending.clear();
+        rest = &rest[pos + 1..];
+    }
+    let room = TAP_LINE_MAX.saturating_sub(pending.len());
+    pending.extend_from_slice(&rest[..rest.len().min(room)]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_split_across_chunks_and_cut() {
+        let mut pending = Vec::new();
+        let mut seen = Vec::new();
+        split_lines(&mut pending, b"one\ntw", |l| seen.push(l.to_string()));
+        split_lines(&mut pending, b"o\r\nthree", |l| seen.push(l.to_string()));
+        assert_eq!(seen, ["one", "two"]);
+        assert_eq!(pending, b"three");
+        let long = vec![b'x'; TAP_LINE_MAX * 2];
+        let mut pending = Vec::new();
+        let mut lens = Vec::new();
+        split_lines(&mut pending, &long, |l| lens.push(l.len()));
+        split_lines(&mut pending, b"\n", |l| lens.push(l.len()));
+        assert_eq!(lens, [TAP_LINE_MAX]);
+    }
 
     #[test]
     fn tail_keeps_the_end() {

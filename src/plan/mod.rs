@@ -10,10 +10,12 @@ pub mod exec;
 pub mod generate;
 pub mod guard;
 pub mod invocation;
+pub mod mock;
 pub mod procs;
 pub mod prompt;
 pub mod run;
 pub mod supervise;
+pub mod worktree;
 
 /// `plan-20260118-142501-3fa9`: sortable by time, unique enough for one repository.
 pub fn new_id<Tz: chrono::TimeZone>(prefix: &str, at: chrono::DateTime<Tz>) -> String

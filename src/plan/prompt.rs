@@ -54,7 +54,7 @@ fn kr_context(kr: &KrContext) -> String {
 }
 
 /// The prompt for one task of a plan run.
-pub fn task_prompt(plan: &Plan, task: &Task) -> String {
+pub fn task_prompt(plan: &Plan, task: &Task, in_place: bool) -> String {
     let mut out = guardrails(plan);
     if let Some(role) = &plan.agent_role {
         out.push_str(&format!(
@@ -79,10 +79,18 @@ pub fn task_prompt(plan: &Plan, task: &Task) -> String {
         task.acceptance_check.trim(),
         task.metric_key
     ));
+    out.push_str(if in_place {
+        "Work in the current directory (the repository's work tree). "
+    } else {
+        "Work in the current directory: a git worktree of this repository on a branch of its \
+         own (commit your work there as you go; what you leave uncommitted is committed for \
+         you at the end). "
+    });
     out.push_str(
-        "Work in the current directory (the repository's work tree). Finish with a short \
-         report: status done, blocked or failed, and a summary of what you changed, what you \
-         verified and what you could not do.\n",
+        "End with your final report, a JSON object and nothing else: \
+         {\"status\": \"done\" | \"blocked\" | \"failed\", \"summary\": \"what you changed, \
+         what you verified, what you could not do\"} (the schema is printed by `git okr plan \
+         result-schema`; when OKR_RESULT_FILE is set, write the report to that file).\n",
     );
     out
 }
@@ -140,7 +148,7 @@ mod tests {
     #[test]
     fn guardrails_come_first_and_measure_is_never_asked_for() {
         let p = plan();
-        let text = task_prompt(&p, &p.tasks[0]);
+        let text = task_prompt(&p, &p.tasks[0], false);
         assert!(text.find("STANDARDS").unwrap() < text.find("INSTRUCTIONS").unwrap());
         assert!(text.find("VALUES").unwrap() < text.find("INSTRUCTIONS").unwrap());
         assert!(text.contains("Do not run `git okr kr measure`"));

@@ -1,6 +1,7 @@
 //! Applying structured changes to the OKR files' texts, with type checks per field.
 
-use super::text_edit::edit_text;
+use super::fields::Trees;
+use super::text_edit::edit_text_all;
 use super::Texts;
 use crate::model::okrs::{is_okr_file, KeyResult, OkrDoc, OkrSet, Status, PERMISSIONS_FILE};
 use crate::model::proposal::{show_value, Change};
@@ -41,13 +42,29 @@ const OBJECTIVE_FIELDS: &[(&str, Kind)] = &[
 /// Apply `changes` in order to the OKR files `texts`, then validate the whole result as
 /// `init` would (unique ids, target ≠ baseline, …). Returns every OKR file's new text and
 /// the changes with their values typed (`"120"` becomes the number 120).
+/// (The commands go through `apply_changes_with`; this is the tests' shorthand.)
+#[cfg(test)]
 pub fn apply_changes(texts: &Texts, changes: &[Change]) -> Result<(Texts, Vec<Change>)> {
+    apply_changes_with(&mut Trees::default(), texts, changes)
+}
+
+/// `apply_changes`, with each text parsed at most once through `trees` (which then also
+/// holds the trees of the new texts, for the caller's comparisons).
+pub fn apply_changes_with(
+    trees: &mut Trees,
+    texts: &Texts,
+    changes: &[Change],
+) -> Result<(Texts, Vec<Change>)> {
     let mut out = texts.clone();
     let mut typed = Vec::with_capacity(changes.len());
     for change in changes {
-        typed.push(apply_one(&mut out, change)?);
+        typed.push(apply_one(trees, &mut out, change)?);
     }
-    OkrSet::parse(out.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
+    let mut docs = Vec::with_capacity(out.len());
+    for (path, text) in &out {
+        docs.push(OkrDoc::from_tree(path, text, &*trees.get(path, text)?)?);
+    }
+    OkrSet::from_docs(docs)?;
     Ok((out, typed))
 }
 
@@ -73,7 +90,7 @@ pub fn parse_set(arg: &str) -> Result<Change> {
     })
 }
 
-fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
+fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Change> {
     match change {
         Change::PutFile { path, content } => {
             check_put_path(path)?;
@@ -81,7 +98,7 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
             Ok(change.clone())
         }
         Change::Set { id, field, value } => {
-            let (path, mut doc, is_kr) = find(texts, id)?;
+            let (path, mut doc, is_kr) = find(trees, texts, id)?;
             let (fields, what) = if is_kr {
                 (KR_FIELDS, "KR")
             } else {
@@ -102,12 +119,12 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
                 field: field.clone(),
                 value,
             };
-            let text = new_text(&texts[&path], &mut doc, &typed, is_kr)?;
+            let text = new_text(trees, &texts[&path], &mut doc, &typed, is_kr)?;
             texts.insert(path, text);
             Ok(typed)
         }
         Change::Remove { id } => {
-            let (path, mut doc, is_kr) = find(texts, id)?;
+            let (path, mut doc, is_kr) = find(trees, texts, id)?;
             let objectives = doc
                 .value_mut()
                 .get_mut("objectives")
@@ -123,7 +140,7 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
             } else {
                 objectives.retain(|o| o.get("objective_id").and_then(Value::as_str) != Some(id));
             }
-            let text = new_text(&texts[&path], &mut doc, change, is_kr)?;
+            let text = new_text(trees, &texts[&path], &mut doc, change, is_kr)?;
             texts.insert(path, text);
             Ok(change.clone())
         }
@@ -144,13 +161,14 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
             list.as_sequence_mut()
                 .ok_or_else(|| anyhow!("{path}: objectives is not a list"))?
                 .push(objective.clone());
-            let text = new_text(text, &mut doc, change, false)?;
+            let text = text.clone();
+            let text = new_text(trees, &text, &mut doc, change, false)?;
             texts.insert(path.clone(), text);
             Ok(change.clone())
         }
         Change::AddKr { objective, kr } => {
             check_new_kr(kr)?;
-            let (path, mut doc, is_kr) = find(texts, objective)?;
+            let (path, mut doc, is_kr) = find(trees, texts, objective)?;
             if is_kr {
                 bail!("--add-kr {objective}: {objective} is a key result; name its objective");
             }
@@ -162,7 +180,7 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
                 .as_sequence_mut()
                 .ok_or_else(|| anyhow!("{path}: {objective}.key_results is not a list"))?;
             krs.push(kr.clone());
-            let text = new_text(&texts[&path], &mut doc, change, false)?;
+            let text = new_text(trees, &texts[&path], &mut doc, change, false)?;
             texts.insert(path, text);
             Ok(change.clone())
         }
@@ -171,9 +189,18 @@ fn apply_one(texts: &mut Texts, change: &Change) -> Result<Change> {
 
 /// The edited document's text: a small edit of `old` when it yields exactly the edited
 /// tree (comments and layout survive, the diff stays small), else the tree re-serialized.
-fn new_text(old: &str, doc: &mut OkrDoc, change: &Change, is_kr: bool) -> Result<String> {
-    match edited_text(old, std::slice::from_ref(change), is_kr, doc.value_mut()) {
-        Some(text) => Ok(text),
+fn new_text(
+    trees: &mut Trees,
+    old: &str,
+    doc: &mut OkrDoc,
+    change: &Change,
+    is_kr: bool,
+) -> Result<String> {
+    match checked_edit(old, std::slice::from_ref(change), is_kr, doc.value()) {
+        Some((text, tree)) => {
+            trees.insert(&text, tree);
+            Ok(text)
+        }
         None => doc.render(),
     }
 }
@@ -181,11 +208,19 @@ fn new_text(old: &str, doc: &mut OkrDoc, change: &Change, is_kr: bool) -> Result
 /// `changes` made as small edits of `old`, if the result is exactly the edited tree
 /// `expected`; `None` when the layout does not allow it (then re-serialize).
 pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value) -> Option<String> {
-    let mut text = old.to_string();
-    for change in changes {
-        text = edit_text(&text, change, is_kr)?;
-    }
-    (serde_yaml::from_str::<Value>(&text).ok().as_ref() == Some(expected)).then_some(text)
+    checked_edit(old, changes, is_kr, expected).map(|(text, _)| text)
+}
+
+/// `edited_text` with the tree the edited text parses to (which equals `expected`).
+fn checked_edit(
+    old: &str,
+    changes: &[Change],
+    is_kr: bool,
+    expected: &Value,
+) -> Option<(String, Value)> {
+    let text = edit_text_all(old, changes, is_kr)?;
+    let tree = serde_yaml::from_str::<Value>(&text).ok()?;
+    (tree == *expected).then_some((text, tree))
 }
 
 /// Proposals change OKR files only, and never the permissions that judge them.
@@ -225,16 +260,21 @@ fn check_new_objective(objective: &Value) -> Result<()> {
 }
 
 /// The OKR file holding KR or objective `id`, parsed, and whether `id` is a KR.
-fn find(texts: &Texts, id: &str) -> Result<(String, OkrDoc, bool)> {
+fn find(trees: &mut Trees, texts: &Texts, id: &str) -> Result<(String, OkrDoc, bool)> {
     for (path, text) in texts {
-        let doc = OkrDoc::parse(path, text)?;
+        let tree = trees.get(path, text)?;
+        let doc = OkrDoc::from_tree(path, text, &tree)?;
         for objective in &doc.file.objectives {
-            if objective.objective_id == id {
-                return Ok((path.clone(), doc, false));
-            }
-            if objective.key_results.iter().any(|kr| kr.kr_id == id) {
-                return Ok((path.clone(), doc, true));
-            }
+            let is_kr = if objective.objective_id == id {
+                false
+            } else if objective.key_results.iter().any(|kr| kr.kr_id == id) {
+                true
+            } else {
+                continue;
+            };
+            // Only the file to edit gets its own copy of the tree.
+            let doc = OkrDoc::with_tree(path, text, (*tree).clone())?;
+            return Ok((path.clone(), doc, is_kr));
         }
     }
     bail!("no key result or objective {id:?} in the OKR files (okrs/*.yml)")

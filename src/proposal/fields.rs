@@ -3,10 +3,12 @@
 //! conflicts with later changes are all found by comparing maps.
 
 use super::Texts;
+use crate::model::okrs::parse_tree;
 use crate::model::proposal::show_value;
 use anyhow::{anyhow, Result};
 use serde_yaml::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 /// One field of the OKR files and where it sits.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,75 +26,215 @@ pub type Fields = BTreeMap<String, Entry>;
 /// Flatten every OKR file. Keys: `PATH:field` for file-level fields, `OBJ` (value: its
 /// file) and `OBJ.field`, `KR` (value: its objective) and `KR.field`.
 pub fn flatten(texts: &Texts) -> Result<Fields> {
+    let mut trees = Trees::default();
+    flatten_with(&mut trees, texts)
+}
+
+/// `flatten`, with each text parsed at most once through `trees`.
+pub fn flatten_with(trees: &mut Trees, texts: &Texts) -> Result<Fields> {
     let mut out = Fields::new();
     for (path, text) in texts {
-        let root: Value = if text.trim().is_empty() {
-            Value::Mapping(Default::default())
-        } else {
-            crate::model::parse_yaml(path, text)?
-        };
-        let root = root
-            .as_mapping()
-            .ok_or_else(|| anyhow!("{path}: expected a mapping"))?;
-        let entry =
-            |value: &Value, objective: Option<&str>, kr: Option<&str>, existence: bool| Entry {
-                value: value.clone(),
-                path: path.clone(),
-                objective: objective.map(String::from),
-                kr: kr.map(String::from),
-                existence,
-            };
-        for (key, value) in root {
-            let key = key_name(key);
-            if key != "objectives" {
-                out.insert(format!("{path}:{key}"), entry(value, None, None, false));
-            }
+        let root = trees.get(path, text)?;
+        flatten_tree(&mut out, path, &root, &|_| true, &|_| true)?;
+    }
+    Ok(out)
+}
+
+/// The fields of the files that differ between `before` and `after`, on each side, leaving
+/// out the objectives and KRs that are the same on both sides (same file, same objective,
+/// same content), so a change of one KR in a file of thousands compares a few fields.
+///
+/// What `touched`, `owners` and `touched_ids` find from these equals what they find from
+/// the whole flattening: a left-out item has the same fields on both sides, so none of them
+/// is touched; the owners of a touched field are looked up on its KR, its objective (which
+/// holds the KR, so differs too) and its file, which are all kept. Ids that occur more than
+/// once on a side are never left out.
+pub fn flatten_changes(
+    trees: &mut Trees,
+    before: &Texts,
+    after: &Texts,
+) -> Result<(Fields, Fields)> {
+    let paths: BTreeSet<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|p| before.get(*p) != after.get(*p))
+        .collect();
+    let side = |trees: &mut Trees, texts: &Texts| -> Result<Vec<(String, Rc<Value>)>> {
+        paths
+            .iter()
+            .filter_map(|p| texts.get(*p).map(|t| (p, t)))
+            .map(|(p, t)| Ok(((*p).clone(), trees.get(p, t)?)))
+            .collect()
+    };
+    let (b, a) = (side(trees, before)?, side(trees, after)?);
+    let (b_items, a_items) = (Items::of(&b), Items::of(&a));
+    let same_objective = |oid: &str| b_items.same_objective(&a_items, oid);
+    let same_kr = |kid: &str| b_items.same_kr(&a_items, kid);
+    let mut out = (Fields::new(), Fields::new());
+    for (fields, trees) in [(&mut out.0, &b), (&mut out.1, &a)] {
+        for (path, root) in trees {
+            flatten_tree(fields, path, root, &|o| !same_objective(o), &|k| {
+                !same_kr(k)
+            })?;
         }
-        for objective in root
-            .get("objectives")
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            let Some(oid) = objective.get("objective_id").and_then(Value::as_str) else {
-                continue;
-            };
-            out.insert(
-                oid.to_string(),
-                entry(&Value::String(path.clone()), Some(oid), None, true),
-            );
-            for (key, value) in objective.as_mapping().into_iter().flatten() {
-                let key = key_name(key);
-                if key != "key_results" && key != "objective_id" {
-                    out.insert(format!("{oid}.{key}"), entry(value, Some(oid), None, false));
-                }
-            }
-            for kr in objective
-                .get("key_results")
-                .and_then(Value::as_sequence)
-                .into_iter()
-                .flatten()
-            {
-                let Some(kid) = kr.get("kr_id").and_then(Value::as_str) else {
+    }
+    Ok(out)
+}
+
+/// Where each objective and KR of one side sits, and what it holds.
+#[derive(Default)]
+struct Items<'v> {
+    /// Objective id → (file, objective) for each occurrence.
+    objectives: HashMap<&'v str, Vec<(&'v str, &'v Value)>>,
+    /// KR id → (file, objective id, KR) for each occurrence.
+    krs: HashMap<&'v str, Vec<(&'v str, &'v str, &'v Value)>>,
+}
+
+impl<'v> Items<'v> {
+    fn of(trees: &'v [(String, Rc<Value>)]) -> Items<'v> {
+        let mut items = Items::default();
+        for (path, root) in trees {
+            for objective in sequence(root, "objectives") {
+                let Some(oid) = objective.get("objective_id").and_then(Value::as_str) else {
                     continue;
                 };
-                out.insert(
-                    kid.to_string(),
-                    entry(&Value::String(oid.into()), Some(oid), Some(kid), true),
-                );
-                for (key, value) in kr.as_mapping().into_iter().flatten() {
-                    let key = key_name(key);
-                    if key != "kr_id" {
-                        out.insert(
-                            format!("{kid}.{key}"),
-                            entry(value, Some(oid), Some(kid), false),
-                        );
+                items
+                    .objectives
+                    .entry(oid)
+                    .or_default()
+                    .push((path, objective));
+                for kr in sequence(objective, "key_results") {
+                    if let Some(kid) = kr.get("kr_id").and_then(Value::as_str) {
+                        items.krs.entry(kid).or_default().push((path, oid, kr));
                     }
                 }
             }
         }
+        items
     }
-    Ok(out)
+
+    fn same_objective(&self, other: &Items<'_>, oid: &str) -> bool {
+        match (self.objectives.get(oid), other.objectives.get(oid)) {
+            (Some(a), Some(b)) => a.len() == 1 && b.len() == 1 && a[0] == b[0],
+            _ => false,
+        }
+    }
+
+    fn same_kr(&self, other: &Items<'_>, kid: &str) -> bool {
+        match (self.krs.get(kid), other.krs.get(kid)) {
+            (Some(a), Some(b)) => a.len() == 1 && b.len() == 1 && a[0] == b[0],
+            _ => false,
+        }
+    }
+}
+
+fn sequence<'v>(v: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
+    v.get(key)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+/// Add one file's fields to `out`, the fields of objectives and KRs `keep_*` accepts.
+fn flatten_tree(
+    out: &mut Fields,
+    path: &str,
+    root: &Value,
+    keep_objective: &dyn Fn(&str) -> bool,
+    keep_kr: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    let root = root
+        .as_mapping()
+        .ok_or_else(|| anyhow!("{path}: expected a mapping"))?;
+    let entry = |value: &Value, objective: Option<&str>, kr: Option<&str>, existence: bool| Entry {
+        value: value.clone(),
+        path: path.to_string(),
+        objective: objective.map(String::from),
+        kr: kr.map(String::from),
+        existence,
+    };
+    for (key, value) in root {
+        let key = key_name(key);
+        if key != "objectives" {
+            out.insert(format!("{path}:{key}"), entry(value, None, None, false));
+        }
+    }
+    for objective in root
+        .get("objectives")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let Some(oid) = objective.get("objective_id").and_then(Value::as_str) else {
+            continue;
+        };
+        if !keep_objective(oid) {
+            continue;
+        }
+        out.insert(
+            oid.to_string(),
+            entry(&Value::String(path.to_string()), Some(oid), None, true),
+        );
+        for (key, value) in objective.as_mapping().into_iter().flatten() {
+            let key = key_name(key);
+            if key != "key_results" && key != "objective_id" {
+                out.insert(format!("{oid}.{key}"), entry(value, Some(oid), None, false));
+            }
+        }
+        for kr in objective
+            .get("key_results")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(kid) = kr.get("kr_id").and_then(Value::as_str) else {
+                continue;
+            };
+            if !keep_kr(kid) {
+                continue;
+            }
+            out.insert(
+                kid.to_string(),
+                entry(&Value::String(oid.into()), Some(oid), Some(kid), true),
+            );
+            for (key, value) in kr.as_mapping().into_iter().flatten() {
+                let key = key_name(key);
+                if key != "kr_id" {
+                    out.insert(
+                        format!("{kid}.{key}"),
+                        entry(value, Some(oid), Some(kid), false),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// YAML trees of OKR file texts, each distinct text parsed once however often a
+/// proposal's effect needs it (applying, checking an edit, validating, flattening).
+#[derive(Default)]
+pub struct Trees {
+    by_text: HashMap<String, Rc<Value>>,
+}
+
+impl Trees {
+    /// The tree of `text` (the file at `path`, named in a parse error).
+    pub fn get(&mut self, path: &str, text: &str) -> Result<Rc<Value>> {
+        if let Some(tree) = self.by_text.get(text) {
+            return Ok(tree.clone());
+        }
+        let tree = Rc::new(parse_tree(path, text)?);
+        self.by_text.insert(text.to_string(), tree.clone());
+        Ok(tree)
+    }
+
+    /// Remember that `text` parses to `tree` (the caller parsed it).
+    pub fn insert(&mut self, text: &str, tree: Value) {
+        if !self.by_text.contains_key(text) {
+            self.by_text.insert(text.to_string(), Rc::new(tree));
+        }
+    }
 }
 
 fn key_name(key: &Value) -> String {
@@ -172,19 +314,34 @@ pub fn owners(fields: &Fields, key: &str) -> Vec<Owned> {
 }
 
 /// Every owner a change from `before` to `after` needs, looked up on both sides (so a
-/// change of `owner_id` needs the old owner and the new one).
+/// change of `owner_id` needs the old owner and the new one). The commands use
+/// `owners_of_keys` on the touched keys they already have; tests compare it with this.
+#[cfg(test)]
 pub fn owners_of_change(before: &Fields, after: &Fields) -> BTreeSet<Owned> {
-    touched(before, after)
-        .iter()
+    owners_of_keys(&touched(before, after), before, after)
+}
+
+/// `owners_of_change` for the touched keys `keys`, found once by the caller.
+pub fn owners_of_keys(keys: &BTreeSet<String>, before: &Fields, after: &Fields) -> BTreeSet<Owned> {
+    keys.iter()
         .flat_map(|k| owners(before, k).into_iter().chain(owners(after, k)))
         .collect()
 }
 
 /// The KRs and objectives a change touches, for `Okr-KR` / `Okr-Objective` trailers.
 pub fn touched_ids(before: &Fields, after: &Fields) -> (BTreeSet<String>, BTreeSet<String>) {
+    touched_ids_of(&touched(before, after), before, after)
+}
+
+/// `touched_ids` for the touched keys `keys`, found once by the caller.
+pub fn touched_ids_of(
+    keys: &BTreeSet<String>,
+    before: &Fields,
+    after: &Fields,
+) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut krs, mut objectives) = (BTreeSet::new(), BTreeSet::new());
-    for key in touched(before, after) {
-        let Some(e) = after.get(&key).or_else(|| before.get(&key)) else {
+    for key in keys {
+        let Some(e) = after.get(key).or_else(|| before.get(key)) else {
             continue;
         };
         match (&e.objective, &e.kr) {

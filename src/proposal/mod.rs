@@ -11,8 +11,13 @@ pub mod history;
 mod text_edit;
 
 pub use diff::{file_diff, file_diffs};
-pub use edit::{apply_changes, edited_text, parse_set};
-pub use fields::{conflicts, field_changes, flatten, owners_of_change, touched_ids, Owned};
+pub use edit::{apply_changes_with, edited_text, parse_set};
+#[cfg(test)]
+use fields::owners_of_change;
+pub use fields::{
+    conflicts, field_changes, flatten, flatten_changes, flatten_with, owners_of_keys, touched,
+    touched_ids, touched_ids_of, Owned, Trees,
+};
 
 use crate::model::permissions::Permissions;
 use crate::model::proposal::{is_proposal_id, Change, FileDiff};
@@ -40,12 +45,19 @@ pub struct Effect {
 
 /// Apply `changes` to `before`, validate the result and describe what changed.
 pub fn effect(before: &Texts, changes: &[Change]) -> Result<Effect> {
-    let (after, changes) = apply_changes(before, changes)?;
-    let (fb, fa) = (flatten(before)?, flatten(&after)?);
-    let (krs, objectives) = touched_ids(&fb, &fa);
+    effect_with(&mut Trees::default(), before, changes)
+}
+
+/// `effect`, each text parsed at most once through `trees`; only the files that change,
+/// and in them only the objectives and KRs that change, are compared field by field.
+fn effect_with(trees: &mut Trees, before: &Texts, changes: &[Change]) -> Result<Effect> {
+    let (after, changes) = apply_changes_with(trees, before, changes)?;
+    let (fb, fa) = flatten_changes(trees, before, &after)?;
+    let keys = touched(&fb, &fa);
+    let (krs, objectives) = touched_ids_of(&keys, &fb, &fa);
     Ok(Effect {
         files: file_diffs(before, &after),
-        owners: owners_of_change(&fb, &fa),
+        owners: owners_of_keys(&keys, &fb, &fa),
         after,
         changes,
         krs,
@@ -83,7 +95,14 @@ pub struct ApplyConflict(pub String);
 /// field when something it changes was changed since `base` (the files at its base
 /// commit) to another value; otherwise returns the effect on `now`.
 pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Result<Effect> {
-    let (proposed, _) = apply_changes(base, changes).map_err(|e| {
+    let mut trees = Trees::default();
+    if base == now {
+        // Nothing changed since the base: nothing can conflict.
+        return effect_with(&mut trees, now, changes).map_err(|e| {
+            anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}")
+        });
+    }
+    let (proposed, _) = apply_changes_with(&mut trees, base, changes).map_err(|e| {
         anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}")
     })?;
     let whole_files: Vec<String> = changes
@@ -94,9 +113,9 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
         })
         .collect();
     let found = conflicts(
-        &flatten(base)?,
-        &flatten(&proposed)?,
-        &flatten(now)?,
+        &flatten_with(&mut trees, base)?,
+        &flatten_with(&mut trees, &proposed)?,
+        &flatten_with(&mut trees, now)?,
         &whole_files,
     );
     if let Some(first) = found.first() {
@@ -126,7 +145,7 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
             .into());
         }
     }
-    effect(now, changes)
+    effect_with(&mut trees, now, changes)
         .map_err(|e| anyhow::anyhow!("the proposal is no longer valid on the current state: {e:#}"))
 }
 
@@ -195,6 +214,51 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn comparing_only_what_changed_finds_what_comparing_everything_finds() {
+        let team = "scope: team\nowner_id: team-web\nobjectives:\n  - objective_id: OBJ-W\n    objective: Web\n    key_results:\n      - kr_id: KR-W.1\n        metric_key: w\n        owner_id: carol\n        baseline: 0\n        target: 5\n  - objective_id: OBJ-X\n    key_results: []\n";
+        let before: Texts = [
+            ("okrs/org.yml".to_string(), ORG.to_string()),
+            ("okrs/team.yml".to_string(), team.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let kr: serde_yaml::Value =
+            serde_yaml::from_str("kr_id: KR-1.2\nmetric_key: m\nbaseline: 1\ntarget: 2\n").unwrap();
+        let batches: Vec<Vec<Change>> = vec![
+            vec![parse_set("KR-1.1.target=120").unwrap()],
+            vec![
+                parse_set("KR-W.1.owner_id=dave").unwrap(),
+                parse_set("OBJ-1.owner_id=team-web").unwrap(),
+            ],
+            vec![Change::AddKr {
+                objective: "OBJ-1".into(),
+                kr,
+            }],
+            vec![Change::Remove {
+                id: "KR-W.1".into(),
+            }],
+            vec![Change::Remove { id: "OBJ-X".into() }],
+            // OBJ-X moves from the team file to the org file.
+            vec![
+                Change::Remove { id: "OBJ-X".into() },
+                Change::PutFile {
+                    path: "okrs/org.yml".into(),
+                    content: format!("{ORG}  - objective_id: OBJ-X\n    key_results: []\n"),
+                },
+            ],
+        ];
+        for changes in batches {
+            let e = effect(&before, &changes).unwrap();
+            let (fb, fa) = (flatten(&before).unwrap(), flatten(&e.after).unwrap());
+            let (krs, objectives) = touched_ids(&fb, &fa);
+            assert_eq!(e.krs, krs, "{changes:?}");
+            assert_eq!(e.objectives, objectives, "{changes:?}");
+            assert_eq!(e.owners, owners_of_change(&fb, &fa), "{changes:?}");
+            assert!(!e.krs.is_empty() || !e.objectives.is_empty(), "{changes:?}");
+        }
     }
 
     #[test]

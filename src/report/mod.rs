@@ -14,13 +14,13 @@ use crate::model::checkin::Checkin;
 use crate::model::cycles::Cycle;
 use crate::model::grades::Grades;
 use crate::model::okrs::OkrSet;
-use crate::model::snapshot::{MetricSnapshot, SNAPSHOT_DIR};
+use crate::model::snapshot::{KrPoint, MetricSnapshot, SNAPSHOT_DIR};
 use crate::score::{by_scope, ScopeScore};
 use crate::store::Snapshot;
 use anyhow::{anyhow, Result};
 use chrono::NaiveDate;
 use forecast::{forecast, Forecast};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One measurement of a KR.
 #[derive(Debug, Clone, PartialEq)]
@@ -307,10 +307,38 @@ fn parse_snapshot(path: &str, bytes: &[u8]) -> Result<(NaiveDate, MetricSnapshot
 }
 
 /// Each KR's values over the snapshots, its status changes, and its forecast.
+/// One snapshot's key results and values by id and key, so each KR's history is a lookup
+/// per snapshot rather than a search through it.
+struct Indexed<'s> {
+    date: NaiveDate,
+    krs: HashMap<&'s str, &'s KrPoint>,
+    /// Every point's value by its value key, computed once per snapshot.
+    values: BTreeMap<String, f64>,
+}
+
+impl<'s> Indexed<'s> {
+    fn new(date: NaiveDate, s: &'s MetricSnapshot) -> Indexed<'s> {
+        let mut krs = HashMap::with_capacity(s.key_results.len());
+        for k in &s.key_results {
+            // The first entry of an id wins, as a search from the top would find it.
+            krs.entry(k.kr_id.as_str()).or_insert(k);
+        }
+        Indexed {
+            date,
+            krs,
+            values: s.values(),
+        }
+    }
+}
+
 fn histories(
     set: &OkrSet,
     snapshots: &[(NaiveDate, MetricSnapshot)],
 ) -> BTreeMap<String, KrHistory> {
+    let snapshots: Vec<Indexed<'_>> = snapshots
+        .iter()
+        .map(|(date, s)| Indexed::new(*date, s))
+        .collect();
     let mut out = BTreeMap::new();
     for (_, objective) in set.objectives() {
         let due = objective
@@ -320,12 +348,13 @@ fn histories(
         for kr in &objective.key_results {
             let mut points: Vec<SeriesPoint> = Vec::new();
             let mut last_status: Option<String> = None;
-            for (date, s) in snapshots {
-                let entry = s.key_results.iter().find(|k| k.kr_id == kr.kr_id);
+            for s in &snapshots {
+                let date = &s.date;
+                let entry = s.krs.get(kr.kr_id.as_str()).copied();
                 // OKRchestra's snapshots have no key_results: fall back to the metric.
                 let value = entry
                     .and_then(|k| k.value)
-                    .or_else(|| s.value(&kr.value_key()));
+                    .or_else(|| s.values.get(&kr.value_key()).copied());
                 let status = entry.map(|k| k.status.clone());
                 let changed_from = match (&last_status, &status) {
                     (Some(before), Some(now)) if before != now => Some(before.clone()),

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 pub const MAX_FILES: usize = 200_000;
 /// Bytes one state file may hold (run logs are capped far below; CI reports are the big ones).
 pub const MAX_BLOB_BYTES: u64 = 64 * 1024 * 1024;
-/// Folders deep: the layout's deepest file is `plans/DATE/ID.json`.
+/// Folders deep: the layout's deepest file is `runs/RUN/TASK/prompt.md`.
 pub const MAX_DEPTH: usize = 3;
 /// Bytes of one path component (most file systems stop at 255).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -143,6 +143,7 @@ pub fn in_layout(path: &str) -> bool {
         ["proposals", name] => name.ends_with(".yml"),
         ["plans", _date, name] => name.ends_with(".json"),
         ["runs", _run, _file] => true,
+        ["runs", _run, _task, "prompt.md" | "report.json" | "transcript.log"] => true,
         ["daemon", "jobs.yml"] => true,
         ["checkins", day, name] => is_day(day) && is_checkin_name(name),
         ["grades", name] => name.strip_suffix(".json").is_some_and(is_cycle_id),
@@ -167,6 +168,7 @@ fn folder_in_layout(path: &str) -> bool {
             | ["metrics", "snapshots"]
             | ["plans", _]
             | ["runs", _]
+            | ["runs", _, _]
     ) || matches!(parts.as_slice(), ["checkins", day] if is_day(day))
 }
 
@@ -390,6 +392,9 @@ mod tests {
             "plans/2026-01-18/p.json",
             "runs/r-1/result.json",
             "runs/r-1/T1.stdout",
+            "runs/r-1/T1/prompt.md",
+            "runs/r-1/T1/report.json",
+            "runs/r-1/T1/transcript.log",
             "daemon/jobs.yml",
             "okrs/cycles.yml",
             "checkins/2026-11-30/101500-0a1b2c3d.json",
@@ -405,6 +410,8 @@ mod tests {
             "proposals/x.json",
             "plans/p.json",
             "runs/r/x/y",
+            "runs/r/T1/other.md",
+            "runs/r/T1/x/prompt.md",
             "daemon/other.yml",
             "hooks/pre-push",
             "checkins/KR-1.1.json",

@@ -17,6 +17,7 @@ use crate::model::okrs::Status;
 use anyhow::{anyhow, Result};
 use serde_yaml::{Mapping, Value};
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
@@ -306,43 +307,38 @@ fn merge_list(
     level: Level,
     m: &mut Merger,
 ) -> Option<Vec<Value>> {
-    let index = |list: &[Value]| -> Option<Vec<(String, Mapping)>> {
-        list.iter()
-            .map(|v| {
-                let map = v.as_mapping()?;
-                let id = map.get(id_field)?.as_str()?.to_string();
-                Some((id, map.clone()))
-            })
-            .collect()
-    };
+    let index = |list| index_by_id(list, id_field);
     let bi = match b {
-        Some(b) => index(b)?,
-        None => Vec::new(),
+        Some(b) => index(b)?.1,
+        None => HashMap::new(),
     };
-    let (oi, ti) = (index(o)?, index(t)?);
-    let find = |list: &[(String, Mapping)], id: &str| {
-        list.iter().find(|(i, _)| i == id).map(|(_, m)| m.clone())
-    };
-    let mut ids: Vec<String> = oi.iter().map(|(i, _)| i.clone()).collect();
-    for (id, _) in &ti {
-        if !ids.contains(id) {
-            ids.push(id.clone());
+    let ((o_order, oi), (t_order, ti)) = (index(o)?, index(t)?);
+    // Ours in its order, then what only theirs has.
+    let mut seen: HashSet<&str> = o_order.iter().copied().collect();
+    let mut ids: Vec<&str> = o_order.clone();
+    for id in t_order {
+        if seen.insert(id) {
+            ids.push(id);
         }
     }
     let mut out = Vec::new();
-    for id in ids.clone() {
-        let (bm, om, tm) = (find(&bi, &id), find(&oi, &id), find(&ti, &id));
+    for &id in &ids {
+        let (bm, om, tm) = (
+            bi.get(id).copied(),
+            oi.get(id).copied(),
+            ti.get(id).copied(),
+        );
         let inner = Cx {
             file: cx.file,
-            id: id.clone(),
+            id: id.to_string(),
             prefix: String::new(),
         };
         let item = match (om, tm) {
-            (Some(om), Some(tm)) if om == tm => Some(om),
+            (Some(om), Some(tm)) if om == tm => Some(om.clone()),
             // Two clones scheduled different jobs under the same id (older files numbered
             // jobs 1, 2, 3…): both are kept, one under a new id.
             (Some(om), Some(tm)) if level == Level::Job && bm.is_none() => {
-                let (kept, renamed) = both_jobs(&id, om, tm, &ids, id_field);
+                let (kept, renamed) = both_jobs(id, om.clone(), tm.clone(), &ids, id_field);
                 m.note(format!(
                     "{}: two different jobs were added as {id}; kept both, one as {}",
                     cx.file,
@@ -351,14 +347,14 @@ fn merge_list(
                 out.push(Value::Mapping(kept));
                 Some(renamed)
             }
-            (Some(om), Some(tm)) => Some(merge_map(&inner, level, bm.as_ref(), &om, &tm, m)),
+            (Some(om), Some(tm)) => Some(merge_map(&inner, level, bm, om, tm, m)),
             (Some(kept), None) | (None, Some(kept)) => {
-                let ours_kept = find(&oi, &id).is_some();
+                let ours_kept = oi.contains_key(id);
                 match bm {
                     // Added on one side.
-                    None => Some(kept),
+                    None => Some(kept.clone()),
                     // Removed on the other side: fine if the kept side only measured it.
-                    Some(bm) if unmeasured(&bm) == unmeasured(&kept) => None,
+                    Some(bm) if unmeasured(bm) == unmeasured(kept) => None,
                     Some(bm) => {
                         let shown = |present: bool| {
                             Some(Value::String(
@@ -368,12 +364,12 @@ fn merge_list(
                         let side = inner.conflict(
                             m,
                             "(removed on one side, changed on the other)",
-                            Some(&Value::Mapping(bm)),
+                            Some(&Value::Mapping(bm.clone())),
                             shown(ours_kept).as_ref(),
                             shown(!ours_kept).as_ref(),
                         );
                         let keep = (side == Side::Ours) == ours_kept;
-                        keep.then_some(kept)
+                        keep.then(|| kept.clone())
                     }
                 }
             }
@@ -386,6 +382,24 @@ fn merge_list(
     Some(out)
 }
 
+/// A list's items in order by id, and by id (the first of an id wins, as a search from the
+/// top would find it); `None` when an item is not a mapping with a text id.
+#[allow(clippy::type_complexity)]
+fn index_by_id<'v>(
+    list: &'v [Value],
+    id_field: &str,
+) -> Option<(Vec<&'v str>, HashMap<&'v str, &'v Mapping>)> {
+    let mut order = Vec::with_capacity(list.len());
+    let mut by_id = HashMap::with_capacity(list.len());
+    for v in list {
+        let map = v.as_mapping()?;
+        let id = map.get(id_field)?.as_str()?;
+        order.push(id);
+        by_id.entry(id).or_insert(map);
+    }
+    Some((order, by_id))
+}
+
 /// Two different jobs added under the same `id` on each side: the one that sorts first
 /// keeps the id, the other gets `<id>-<hash of its content>`, the same in every clone
 /// that makes this merge.
@@ -393,7 +407,7 @@ fn both_jobs(
     id: &str,
     o: Mapping,
     t: Mapping,
-    taken: &[String],
+    taken: &[&str],
     id_field: &str,
 ) -> (Mapping, Mapping) {
     let text = |m: &Mapping| serde_yaml::to_string(m).unwrap_or_default();
@@ -405,7 +419,7 @@ fn both_jobs(
         hash = hash.wrapping_mul(0x01000193);
     }
     let mut new_id = format!("{id}-{:08x}", hash);
-    while taken.contains(&new_id) {
+    while taken.contains(&new_id.as_str()) {
         new_id.push('x');
     }
     other.insert(Value::String(id_field.into()), Value::String(new_id));

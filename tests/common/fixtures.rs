@@ -13,6 +13,22 @@ objectives:
         status: not_started
 ";
 
+/// One CI KR owned by a team (runs: the agent acts as its owner).
+pub const ONE_OWNED_KR: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Ship it
+    owner_id: team-backend
+    key_results:
+      - kr_id: KR-1.1
+        description: Complete 100 unit tests
+        metric_key: ci.test_count
+        baseline: 0
+        target: 100
+        status: not_started
+        owner_id: team-backend
+";
+
 /// An increasing KR on CI, a decreasing KR on a manual metric, and a KR a person
 /// blocked (measure: status rules both ways, `blocked` never touched).
 pub const THREE_KRS_ONE_BLOCKED: &str = "scope: org
