@@ -317,6 +317,17 @@ pub enum KrCommand {
     History(KrHistoryArgs),
     /// Check in on a key result: how confident you are, a note, maybe a value or a status.
     Checkin(CheckinArgs),
+    /// KRs with no check-in and no measured change for too long, by owner (the weekly reminder).
+    Stale(StaleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaleArgs {
+    /// Of this cycle (and of no cycle); `all` for every one (default: the current cycle).
+    #[arg(long, value_name = "CYCLE|all")]
+    pub cycle: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

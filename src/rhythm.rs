@@ -180,6 +180,34 @@ impl Quiet {
     }
 }
 
+/// The quiet KRs of one owner, for the weekly reminder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reminder {
+    /// The KR's `owner_id`, else its objective's, else its file's; `None`: nobody's.
+    pub owner: Option<String>,
+    pub krs: Vec<Quiet>,
+}
+
+/// `quiet` grouped by owner (owners in name order, unowned KRs last).
+pub fn reminders(set: &OkrSet, quiet: Vec<Quiet>) -> Vec<Reminder> {
+    let mut by_owner: BTreeMap<Option<String>, Vec<Quiet>> = BTreeMap::new();
+    for q in quiet {
+        let owner = set.find_kr(&q.kr_id).and_then(|k| {
+            k.kr.owner_id
+                .clone()
+                .or_else(|| k.objective.owner_id.clone())
+                .or_else(|| k.doc.file.owner_id.clone())
+        });
+        by_owner.entry(owner).or_default().push(q);
+    }
+    let mut out: Vec<Reminder> = by_owner
+        .into_iter()
+        .map(|(owner, krs)| Reminder { owner, krs })
+        .collect();
+    out.sort_by_key(|r| (r.owner.is_none(), r.owner.clone()));
+    out
+}
+
 /// What closing a cycle needs besides the OKRs.
 pub struct Closing<'a> {
     pub cycle: &'a Cycle,

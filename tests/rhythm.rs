@@ -744,3 +744,82 @@ fn two_clones_checkins_merge_without_conflict() {
         "{history}"
     );
 }
+
+#[test]
+fn the_weekly_reminder_names_owners_and_the_journal_says_when_no_desktop_shows_it() {
+    let okrs = CYCLE_Q4
+        .replace("cycle: 2026-Q4", "cycle: 2020-Q4")
+        .replace("due: 2026-12-31", "due: 2099-12-31");
+    // A cycle that runs until 2099 and started long ago: every KR is quiet.
+    let repo = TestRepo::with_state(&[
+        ("okrs/org.yml", &okrs),
+        (
+            "okrs/cycles.yml",
+            "cycles:\n  - id: 2020-Q4\n    start: 2020-10-01\n    end: 2099-12-31\n",
+        ),
+    ]);
+    repo.ok(&["kr", "checkin", "KR-1.2", "--confidence", "0.7"]);
+    let stale = json(&repo.ok(&["kr", "stale", "--json"]));
+    assert_eq!(stale["stale_after_days"], 7);
+    let owners: Vec<(Value, Vec<String>)> = stale["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let krs = o["krs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kr_id"].as_str().unwrap().to_string())
+                .collect();
+            (o["owner"].clone(), krs)
+        })
+        .collect();
+    // KR-1.1 is alice's own, KR-1.2 was just checked in on, KR-2.1 has no owner anywhere.
+    assert_eq!(
+        owners,
+        vec![
+            (Value::from("alice"), vec!["KR-1.1".to_string()]),
+            (Value::Null, vec!["KR-2.1".to_string()]),
+        ]
+    );
+    let text = repo.ok(&["kr", "stale"]);
+    assert!(
+        text.starts_with("alice:\n  KR-1.1 has had no check-in or measured change this cycle"),
+        "{text}"
+    );
+
+    repo.git(&["config", "okr.daemon.notify", "false"]);
+    repo.ok(&["daemon", "enqueue", "checkin_reminder"]);
+    let out = repo
+        .okr()
+        .args(["daemon", "run", "--once"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("notice: 📝 Check-in due: alice: KR-1.1 ("),
+        "{log}"
+    );
+    let journal = json(&repo.ok(&["audit", "--local", "--json"]));
+    let unshown: Vec<&Value> = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "notify" && e["outcome"] == "not-shown")
+        .collect();
+    assert_eq!(unshown.len(), 2, "{journal}");
+    assert!(unshown.iter().any(|e| e["message"]
+        .as_str()
+        .unwrap()
+        .contains("Check-in due: alice")
+        && e["message"]
+            .as_str()
+            .unwrap()
+            .contains("notifications are off")));
+    // A reminder never commits.
+    assert!(!repo
+        .git(&["log", "-1", "--format=%B", "refs/okr/state"])
+        .contains("Okr-Actor: daemon"));
+}

@@ -1,7 +1,7 @@
 //! `git okr kr checkin` and `git okr cycle list|close|start`: the OKR rhythm.
 
 use super::output::table;
-use crate::cli::{CheckinArgs, CycleCloseArgs, CycleCommand, CycleStartArgs, JsonArgs};
+use crate::cli::{CheckinArgs, CycleCloseArgs, CycleCommand, CycleStartArgs, JsonArgs, StaleArgs};
 use crate::ctx::{
     load_checkins, load_cycles, load_grades, load_manual, load_okrs, require_initialized, Ctx,
 };
@@ -286,6 +286,52 @@ fn number(v: f64) -> Value {
     } else {
         Value::Number(v.into())
     }
+}
+
+/// `kr stale`: the KRs nobody checked in on or measured for too long, by owner. The
+/// daemon's `checkin_reminder` job runs it and notifies each owner.
+pub fn stale(ctx: &Ctx, args: StaleArgs) -> Result<()> {
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let all = load_okrs(&snap)?;
+    let cycles = load_cycles(&snap)?;
+    rhythm::check_objective_cycles(&all, &cycles)?;
+    let view = rhythm::View::choose(
+        &cycles,
+        args.cycle.as_deref(),
+        chrono::Local::now().date_naive(),
+    )?;
+    let set = view.okrs(&all);
+    let checkins = load_checkins(&snap)?;
+    let quiet = rhythm::quiet_krs(&set, &cycles, &rhythm::by_kr(&checkins), Utc::now());
+    let reminders = rhythm::reminders(&set, quiet);
+    if args.json {
+        let out = serde_json::json!({
+            "stale_after_days": cycles.stale_after_days,
+            "owners": reminders.iter().map(|r| serde_json::json!({
+                "owner": r.owner,
+                "krs": r.krs.iter().map(|q| serde_json::json!({
+                    "kr_id": q.kr_id, "days": q.days, "since": q.last, "message": q.describe(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if reminders.is_empty() {
+        println!(
+            "Every KR had a check-in or a measured change in the last {} days",
+            cycles.stale_after_days
+        );
+        return Ok(());
+    }
+    for r in &reminders {
+        println!("{}:", r.owner.as_deref().unwrap_or("(no owner)"));
+        for q in &r.krs {
+            println!("  {}", q.describe());
+        }
+    }
+    Ok(())
 }
 
 /// One row of `cycle list`.

@@ -219,6 +219,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Audit(args) => audit::audit(ctx, args),
         Command::Kr(KrCommand::History(args)) => audit::kr_history(ctx, args),
         Command::Kr(KrCommand::Checkin(args)) => cycle::checkin(ctx, args),
+        Command::Kr(KrCommand::Stale(args)) => cycle::stale(ctx, args),
         Command::Cycle(cmd) => cycle::run(ctx, cmd),
         Command::Daemon(cmd) => daemon::run(ctx, cmd),
         Command::Hooks(cmd) => hooks::run(ctx, cmd),

@@ -77,6 +77,13 @@ pub const JOB_KINDS: &[JobKind] = &[
         ],
     },
     JobKind {
+        name: "checkin_reminder",
+        command: &["kr", "stale"],
+        json: true,
+        agents: Agents::Never,
+        allowed: &["cycle"],
+    },
+    JobKind {
         name: "sync",
         command: &["sync"],
         json: false,
