@@ -481,6 +481,10 @@ pub struct ShowArgs {
 pub struct ExportArgs {
     /// Where to write the files (created if missing).
     pub dir: PathBuf,
+    /// Write snapshots as OKRchestra's own loader reads them: `schema_version`, `as_of`
+    /// and `points` only (it refuses any other field).
+    #[arg(long)]
+    pub okrchestra: bool,
 }
 
 #[derive(Debug, Args)]

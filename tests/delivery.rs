@@ -531,3 +531,72 @@ fn no_deployments_mean_zero_and_no_rates_and_bad_definitions_are_refused() {
     );
     assert_eq!(other.state_tip(), None);
 }
+
+/// Tags on a maintenance branch beside the main line, a tag made late on an old commit,
+/// and new commits after the newest tag that revert a maintenance fix: every metric
+/// equals git's view, measured cold, warm, and after new commits.
+#[test]
+fn tags_on_several_branches_and_late_tags_equal_what_git_shows() {
+    let h = History::new();
+    let repo = &h.repo;
+    h.commit("src/a.rs", "root", (-29 * DAY, "+0000"), -29 * DAY);
+    let old = h.commit("src/a.rs", "old work", (-28 * DAY, "+0000"), -28 * DAY);
+    let one = h.commit("src/a.rs", "release 1", (-27 * DAY, "+0000"), -27 * DAY);
+    h.annotated_tag("v1.0", -26 * DAY, &one);
+    repo.git(&["checkout", "-q", "-b", "maint"]);
+    // A hotfix: it fails the deployment before v1.0.1 (v0.5), and a tail that wrongly
+    // held it (maint is merged after v2.0) would fail v2.0 too.
+    let fix = h.commit(
+        "src/fix.rs",
+        "Hotfix for 1.0",
+        (-20 * DAY, "+0300"),
+        -20 * DAY,
+    );
+    h.annotated_tag("v1.0.1", -19 * DAY, &fix);
+    repo.git(&["checkout", "-q", "main"]);
+    h.commit("src/b.rs", "feature", (-18 * DAY, "-0400"), -18 * DAY);
+    let two = h.commit("src/b.rs", "release 2", (-12 * DAY, "+0000"), -12 * DAY);
+    h.annotated_tag("v2.0", -11 * DAY, &two);
+    // Tagged late, on a commit v1.0 already shipped: it ships nothing.
+    h.annotated_tag("v0.5", -25 * DAY, &old);
+    h.git_at(
+        &["merge", "-q", "--no-ff", "-m", "Merge maint", "maint"],
+        (-9 * DAY, "+0000"),
+        -9 * DAY,
+    );
+    init_state(repo, "deployments:\n  tag_pattern: \"v*\"\n");
+
+    let check = || {
+        let points = measured(repo);
+        let deps = tag_deployments(repo);
+        let e = expected(
+            repo,
+            &deps,
+            "HEAD",
+            h.now - 30 * DAY,
+            h.now + 120,
+            &[],
+            "(?i)hotfix",
+        );
+        assert_point(&points, "git.deployments", Some(e.deployments));
+        assert_point(&points, "git.lead_time_hours_p50", e.lead_p50);
+        assert_point(&points, "git.lead_time_hours_p90", e.lead_p90);
+        assert_point(&points, "git.change_failure_rate", e.cfr);
+        assert_point(&points, "git.time_to_restore_hours_p50", e.restore_p50);
+        e
+    };
+    let cold = check();
+    assert_eq!(cold.deployments, 4.0, "v1.0, v0.5, v1.0.1, v2.0");
+    assert_eq!(cold.cfr, Some(25.0), "v0.5, followed by v1.0.1's hotfix");
+    assert_eq!(check(), cold, "warm, from the cache");
+    // After the newest tag: reverting v1.0's release does not fail it (v0.5 came
+    // next); reverting v2.0's release does.
+    h.git_at(&["revert", "--no-edit", &one], (-DAY, "+0000"), -DAY);
+    assert_eq!(check().cfr, Some(25.0));
+    h.git_at(
+        &["revert", "--no-edit", &two],
+        (-DAY / 2, "+0000"),
+        -DAY / 2,
+    );
+    assert_eq!(check().cfr, Some(50.0));
+}

@@ -173,7 +173,7 @@ fn daemon_schedule_says_nothing_runs_yet() {
         out.contains("Nothing runs until a daemon does: `git okr daemon run`"),
         "{out}"
     );
-    assert!(out.contains("git okr daemon systemd --install"), "{out}");
+    assert!(out.contains("`git okr daemon install`"), "{out}");
 }
 
 #[test]

@@ -881,3 +881,115 @@ fn refused_and_failed_attempts_are_journaled_locally() {
     let text = repo.ok(&["audit", "journal", "--limit", "1"]);
     assert!(text.contains("failed apply P-20990101-abcdef"), "{text}");
 }
+
+/// OKRchestra's loader decodes snapshots with unknown fields refused, into exactly these
+/// shapes (its `metrics.Snapshot`, `MetricPoint`, `Dimension`).
+mod okrchestra_loader {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Snapshot {
+        pub schema_version: u32,
+        pub as_of: String,
+        pub points: Vec<Point>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Point {
+        pub key: String,
+        pub value: f64,
+        pub unit: Option<String>,
+        pub timestamp: String,
+        pub source: String,
+        pub evidence: Option<Vec<String>>,
+        pub dimensions: Option<Vec<Dimension>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Dimension {
+        pub key: String,
+        pub value: String,
+    }
+}
+
+#[test]
+fn export_okrchestra_writes_snapshots_its_loader_reads() {
+    let repo = imported("full", false);
+    repo.ok(&["kr", "measure"]);
+    let snapshots = repo.git(&[
+        "ls-tree",
+        "--name-only",
+        "refs/okr/state",
+        "metrics/snapshots/",
+    ]);
+    let newest = snapshots.lines().last().unwrap().to_string();
+    // The ref's own snapshots carry more than OKRchestra's loader accepts.
+    let ours = repo.state_file(&newest);
+    assert!(
+        serde_json::from_str::<okrchestra_loader::Snapshot>(&ours).is_err(),
+        "the ref keeps measured_at and key_results"
+    );
+    let plain = tempfile::tempdir().unwrap();
+    repo.ok(&["export", plain.path().to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(plain.path().join(&newest)).unwrap(),
+        ours,
+        "a plain export is a copy"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = repo.ok(&["export", "--okrchestra", dir.path().to_str().unwrap()]);
+    assert!(out.contains("OKRchestra's form"), "{out}");
+    let original = json(&ours);
+    for name in snapshots.lines() {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let loaded: okrchestra_loader::Snapshot = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{name}: OKRchestra's loader refuses it: {e}\n{text}"));
+        assert_eq!(loaded.schema_version, 1);
+        if name == newest {
+            assert_eq!(loaded.as_of, original["as_of"].as_str().unwrap());
+            assert_eq!(
+                loaded.points.len(),
+                original["points"].as_array().unwrap().len()
+            );
+            let dimensioned = loaded
+                .points
+                .iter()
+                .filter(|p| p.dimensions.is_some())
+                .count();
+            assert!(
+                dimensioned > 0,
+                "the full workspace has dimensioned CI points"
+            );
+        }
+    }
+    // Everything else is the same copy.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("okrs/org.yml")).unwrap(),
+        repo.state_file("okrs/org.yml")
+    );
+    // A snapshot on the ref that does not parse (a teammate's hand-made commit) is
+    // named with its line, and the export fails.
+    repo.forge_state_file(
+        "metrics/snapshots/2020-01-01.json",
+        b"{\n  \"schema_version\": 1,\n  \"as_of\": 7\n}\n",
+        "hand-made snapshot",
+    );
+    let bad = tempfile::tempdir().unwrap();
+    let err = repo.fails(&["export", "--okrchestra", bad.path().to_str().unwrap()]);
+    assert!(
+        err.contains("metrics/snapshots/2020-01-01.json:3:"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(bad.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}

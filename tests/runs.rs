@@ -679,3 +679,84 @@ fn codex_and_claude_without_a_valid_report_fail_their_task() {
         assert!(reason.contains(want), "{adapter}: {reason}");
     }
 }
+
+/// Wait (generously) for a file an agent drops.
+fn wait_for(path: &Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_clean_leaves_a_running_run_alone_and_clears_a_killed_one() {
+    let repo = setup();
+    // The agent commits, then waits until told to go on.
+    let fake = Fake::new(
+        &repo,
+        r#"echo "$task" > work.txt && git add work.txt
+git -c user.name=bot -c user.email=bot@x commit -q -m "work of $task"
+touch "$FAKE_SEEN/waiting-$task"
+while [ ! -e "$FAKE_SEEN/go" ]; do sleep 0.05; done
+printf '{"status":"done","summary":"ok"}' > "$OKR_RESULT_FILE""#,
+    );
+    let plan = plan_with_tasks(&repo, "plan-clean", 1);
+    let spawn_run = || {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("git-okr"));
+        cmd.current_dir(repo.path())
+            .env_remove("OKR_AGENT")
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("FAKE_SEEN", fake.dir.path())
+            .args(["plan", "run", "--adapter", "fake", &plan])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in repo.env() {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    };
+    let worktrees = repo.path().join(".git/okr/worktrees");
+    let branches = || {
+        repo.git(&[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/okr/",
+        ])
+    };
+
+    // In progress: its branch and worktree stay.
+    let mut running = spawn_run();
+    wait_for(&fake.seen("waiting-T1"));
+    let cleaned = repo.ok(&["run", "clean"]);
+    assert!(cleaned.contains("still running"), "{cleaned}");
+    assert_eq!(branches().lines().count(), 1, "{cleaned}");
+    std::fs::write(fake.seen("go"), "").unwrap();
+    assert!(running.wait().unwrap().success());
+    assert_eq!(task(&run_result(&repo), "T1")["status"], "passed");
+    std::fs::remove_file(fake.seen("go")).unwrap();
+    std::fs::remove_file(fake.seen("waiting-T1")).unwrap();
+
+    // Killed (-9) mid-task: its worktree is left behind, and `run clean` removes it.
+    let mut killed = spawn_run();
+    wait_for(&fake.seen("waiting-T1"));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let leftover: Vec<_> = std::fs::read_dir(&worktrees)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(leftover.len(), 1, "the killed run's worktree folder");
+    let cleaned = repo.ok(&["run", "clean"]);
+    assert!(cleaned.contains("Removed worktree "), "{cleaned}");
+    assert!(!cleaned.contains("still running"), "{cleaned}");
+    assert_eq!(branches(), "", "{cleaned}");
+    assert_eq!(std::fs::read_dir(&worktrees).unwrap().count(), 0);
+    let list = repo.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("worktree ").count(), 1, "{list}");
+}

@@ -136,7 +136,7 @@ fn schedule(ctx: &Ctx, args: ScheduleArgs) -> Result<()> {
     println!("Scheduled job {}: {}", job.id, describe(job));
     println!("Next run: {next}");
     println!(
-        "Nothing runs until a daemon does: `git okr daemon run` (stop it with Ctrl-C), or install a service that keeps one running: `git okr daemon systemd --install` (Linux) or `git okr daemon launchd --install` (macOS)."
+        "Nothing runs until a daemon does: `git okr daemon run` (stop it with Ctrl-C), or `git okr daemon install` for a service that keeps one running (a systemd user unit on Linux, a launchd agent on macOS)."
     );
     Ok(())
 }

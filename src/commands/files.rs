@@ -6,6 +6,7 @@ use crate::cli::{EditArgs, ExportArgs, ShowArgs};
 use crate::ctx::Ctx;
 use crate::ctx::{okr_texts, require_initialized};
 use crate::model::cycles::CYCLES_FILE;
+use crate::model::snapshot::{MetricSnapshot, SNAPSHOT_DIR};
 use crate::store::{Changes, Commit, Step};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
@@ -48,14 +49,43 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
     let files = snap.list("")?;
+    // Every file is read (and converted) before the first is written, so a snapshot
+    // that does not convert leaves no half export behind.
+    let mut contents = Vec::with_capacity(files.len());
+    for path in &files {
+        let mut bytes = snap.read(path)?.unwrap_or_default();
+        if args.okrchestra && is_snapshot(path) {
+            bytes = okrchestra_snapshot(path, &bytes)?.into_bytes();
+        }
+        contents.push(bytes);
+    }
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
-    for path in &files {
-        let bytes = snap.read(path)?.unwrap_or_default();
-        write_inside(&args.dir, path, &bytes)?;
+    for (path, bytes) in files.iter().zip(&contents) {
+        write_inside(&args.dir, path, bytes)?;
     }
-    println!("Exported {} files to {}", files.len(), args.dir.display());
+    let form = if args.okrchestra {
+        " (snapshots in OKRchestra's form)"
+    } else {
+        ""
+    };
+    println!(
+        "Exported {} files to {}{form}",
+        files.len(),
+        args.dir.display()
+    );
     Ok(())
+}
+
+fn is_snapshot(path: &str) -> bool {
+    path.strip_prefix(SNAPSHOT_DIR)
+        .is_some_and(|rest| rest.starts_with('/') && rest.ends_with(".json"))
+}
+
+fn okrchestra_snapshot(path: &str, bytes: &[u8]) -> Result<String> {
+    let parsed: MetricSnapshot =
+        serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("{path}:{}: {e}", e.line()))?;
+    Ok(parsed.to_okrchestra_json()?)
 }
 
 /// Write `bytes` to `root/path` without leaving `root`: the snapshot's paths are already

@@ -448,11 +448,17 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
             Ok(())
         }
         RunCommand::Clean(args) => {
-            let deleted = run::clean(ctx, args.run.as_deref())?;
-            for b in &deleted {
+            let cleaned = run::clean(ctx, args.run.as_deref())?;
+            for w in &cleaned.worktrees {
+                println!("Removed worktree {} (its run was stopped)", w.display());
+            }
+            for b in &cleaned.branches {
                 println!("Deleted branch {b}");
             }
-            if deleted.is_empty() {
+            for r in &cleaned.running {
+                println!("Left {r} alone: it is still running");
+            }
+            if cleaned.branches.is_empty() && cleaned.worktrees.is_empty() {
                 println!("No task branches to delete.");
             }
             Ok(())

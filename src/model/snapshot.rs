@@ -158,6 +158,37 @@ pub struct MetricSnapshot {
 }
 
 impl MetricSnapshot {
+    /// The file OKRchestra writes and its loader reads: only `schema_version`, `as_of`
+    /// and `points` (its decoder refuses unknown fields, so `measured_at`, `commit` and
+    /// `key_results` are left out), points in its order (key, dimensions, source, unit,
+    /// timestamp, value).
+    pub fn to_okrchestra_json(&self) -> serde_json::Result<String> {
+        #[derive(Serialize)]
+        struct Okrchestra<'a> {
+            schema_version: u32,
+            as_of: &'a str,
+            points: Vec<&'a MetricPoint>,
+        }
+        let mut points: Vec<&MetricPoint> = self.points.iter().collect();
+        let dims = |p: &MetricPoint| -> Vec<String> {
+            p.dimensions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
+        };
+        points.sort_by(|a, b| {
+            (&a.key, dims(a), &a.source, &a.unit, &a.timestamp)
+                .cmp(&(&b.key, dims(b), &b.source, &b.unit, &b.timestamp))
+                .then(a.value.total_cmp(&b.value))
+        });
+        let file = Okrchestra {
+            schema_version: 1,
+            as_of: &self.as_of,
+            points,
+        };
+        Ok(serde_json::to_string_pretty(&file)? + "\n")
+    }
+
     /// The value for a [`value_key`] (see [`values_of`]).
     pub fn value(&self, key: &str) -> Option<f64> {
         self.values().get(key).copied()

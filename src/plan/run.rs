@@ -146,6 +146,11 @@ pub fn run(ctx: &Ctx, args: &RunRequest, hooks: &RunHooks<'_>) -> Result<Recorde
         stop_on_failure: args.stop_on_failure,
         observer: hooks.observer.clone(),
     };
+    // Tells `run clean` this run is in progress until its worktrees are gone.
+    let lock = match start_commit {
+        Some(_) => Some(worktree::RunLock::take(&common_dir, &run_id)?),
+        None => None,
+    };
     // Orphans of the agents' supervisors come to us, not to init, so none can escape.
     procs::become_subreaper().context("becoming a child subreaper")?;
     let rt = exec::runtime()?;
@@ -153,6 +158,7 @@ pub fn run(ctx: &Ctx, args: &RunRequest, hooks: &RunHooks<'_>) -> Result<Recorde
     drop(rt);
     // Whatever is still below us now is left over from an agent: it goes.
     procs::kill_adopted(&BTreeSet::new());
+    drop(lock);
     let mut ran = ran?;
 
     if let Some(measure) = hooks.measure {
@@ -842,8 +848,9 @@ pub fn task_log(snap: &Snapshot<'_>, run: &RunResult, task_id: &str) -> Result<V
         .ok_or_else(|| anyhow!("{}: missing on refs/okr/state", log.path))
 }
 
-/// Delete the task branches of one run, or of every run; the names deleted.
-pub fn clean(ctx: &Ctx, run_id: Option<&str>) -> Result<Vec<String>> {
+/// Delete the task branches of one run, or of every run, and the worktrees of runs that
+/// were killed; runs in progress are left alone.
+pub fn clean(ctx: &Ctx, run_id: Option<&str>) -> Result<worktree::Cleaned> {
     if let Some(id) = run_id {
         if !crate::model::plan::is_safe_name(id) {
             bail!("{id:?} is not a run id");
@@ -854,5 +861,5 @@ pub fn clean(ctx: &Ctx, run_id: Option<&str>) -> Result<Vec<String>> {
         .repo()
         .workdir()
         .ok_or_else(|| anyhow!("run clean needs a work tree"))?;
-    worktree::clean(workdir, run_id)
+    worktree::clean(workdir, ctx.store.repo().common_dir(), run_id)
 }

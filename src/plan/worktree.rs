@@ -20,11 +20,7 @@ pub fn branch_name(run_id: &str, task_id: &str) -> String {
 
 /// Where a task's worktree lives while it runs.
 pub fn worktree_path(common_dir: &Path, run_id: &str, task_id: &str) -> PathBuf {
-    common_dir
-        .join("okr")
-        .join("worktrees")
-        .join(run_id)
-        .join(task_id)
+    worktrees_dir(common_dir).join(run_id).join(task_id)
 }
 
 /// `git -C dir` with the person's hooks and signing off and our environment's repository
@@ -173,9 +169,99 @@ pub fn remove(workdir: &Path, path: &Path) {
     }
 }
 
-/// Delete the branches of one run (or of every run) and forget stale worktrees; the
-/// branch names deleted.
-pub fn clean(workdir: &Path, run_id: Option<&str>) -> Result<Vec<String>> {
+/// The folder of every run's worktrees.
+fn worktrees_dir(common_dir: &Path) -> PathBuf {
+    common_dir.join("okr").join("worktrees")
+}
+
+/// Held by `plan run` while its tasks have worktrees: an exclusive lock on
+/// `.git/okr/worktrees/<run-id>.lock`, which the operating system releases if the run
+/// dies, so `run clean` can tell a running run from one that was killed.
+pub struct RunLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    pub fn take(common_dir: &Path, run_id: &str) -> Result<RunLock> {
+        let dir = worktrees_dir(common_dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{run_id}.lock"));
+        let file = open_lock(&path)?;
+        if !fs4::fs_std::FileExt::try_lock_exclusive(&file)
+            .with_context(|| format!("locking {}", path.display()))?
+        {
+            bail!("{} is locked by another run", path.display());
+        }
+        Ok(RunLock { path, _file: file })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn open_lock(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// What `run clean` did.
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    /// Branch names deleted.
+    pub branches: Vec<String>,
+    /// Worktrees left by runs that were killed, removed.
+    pub worktrees: Vec<PathBuf>,
+    /// Runs still running: their branches and worktrees were left alone.
+    pub running: Vec<String>,
+}
+
+/// Delete the branches of one run (or of every run) and the worktrees of runs that were
+/// killed before they could remove them; a run still in progress is left alone.
+pub fn clean(workdir: &Path, common_dir: &Path, run_id: Option<&str>) -> Result<Cleaned> {
+    let mut cleaned = Cleaned::default();
+    let dir = worktrees_dir(common_dir);
+    let mut runs: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .map(|name| name.trim_end_matches(".lock").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    runs.dedup();
+    for run_name in runs.iter().filter(|r| run_id.is_none_or(|id| id == *r)) {
+        let lock_path = dir.join(format!("{run_name}.lock"));
+        let lock = open_lock(&lock_path)?;
+        if !fs4::fs_std::FileExt::try_lock_exclusive(&lock)
+            .with_context(|| format!("locking {}", lock_path.display()))?
+        {
+            cleaned.running.push(run_name.clone());
+            continue;
+        }
+        let run_dir = dir.join(run_name);
+        if let Ok(tasks) = std::fs::read_dir(&run_dir) {
+            for task in tasks.flatten() {
+                remove(workdir, &task.path());
+                cleaned.worktrees.push(task.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&run_dir);
+        let _ = std::fs::remove_file(&lock_path);
+    }
+    let mut cmd = git(workdir);
+    cmd.args(["worktree", "prune"]);
+    run(cmd, "worktree prune")?;
     let prefix = match run_id {
         Some(id) => format!("refs/heads/okr/{id}/"),
         None => "refs/heads/okr/".to_string(),
@@ -186,17 +272,21 @@ pub fn clean(workdir: &Path, run_id: Option<&str>) -> Result<Vec<String>> {
         .lines()
         .map(str::to_string)
         .collect();
-    let mut cmd = git(workdir);
-    cmd.args(["worktree", "prune"]);
-    run(cmd, "worktree prune")?;
-    let mut deleted = Vec::new();
     for r in refs {
+        let branch = r.trim_start_matches("refs/heads/").to_string();
+        let of_running = cleaned
+            .running
+            .iter()
+            .any(|id| branch.starts_with(&format!("okr/{id}/")));
+        if of_running {
+            continue;
+        }
         let mut cmd = git(workdir);
         cmd.args(["update-ref", "-d", &r]);
         run(cmd, "update-ref -d")?;
-        deleted.push(r.trim_start_matches("refs/heads/").to_string());
+        cleaned.branches.push(branch);
     }
-    Ok(deleted)
+    Ok(cleaned)
 }
 
 #[cfg(test)]

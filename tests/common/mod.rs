@@ -198,6 +198,32 @@ impl TestRepo {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Put `bytes` at `path` on refs/okr/state with git's plumbing, in a commit of
+    /// git-okr's tip, as a teammate's clone (or anyone who can push) could. Returns the
+    /// new tip.
+    #[allow(dead_code)]
+    pub fn forge_state_file(&self, path: &str, bytes: &[u8], message: &str) -> String {
+        let tip = self.state_tip().expect("an initialized state");
+        let file = self.path().join(".git/forged-blob");
+        std::fs::write(&file, bytes).unwrap();
+        let blob = self.git(&["hash-object", "-w", file.to_str().unwrap()]);
+        let index = self.path().join(".git/forged-index");
+        let _ = std::fs::remove_file(&index);
+        let with_index = |args: &[&str]| {
+            let mut cmd = self.git_command(args);
+            let out = cmd.env("GIT_INDEX_FILE", &index).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+            stdout(&out).trim().to_string()
+        };
+        with_index(&["read-tree", &tip]);
+        let entry = format!("100644,{},{path}", blob.trim());
+        with_index(&["update-index", "--add", "--cacheinfo", &entry]);
+        let tree = with_index(&["write-tree"]);
+        let commit = self.git(&["commit-tree", &tree, "-p", &tip, "-m", message]);
+        self.git(&["update-ref", "refs/okr/state", commit.trim(), &tip]);
+        commit.trim().to_string()
+    }
+
     /// A file of the state as git shows it.
     pub fn state_file(&self, path: &str) -> String {
         self.git(&["show", &format!("refs/okr/state:{path}")])

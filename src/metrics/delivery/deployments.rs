@@ -13,9 +13,8 @@ pub struct Deployment {
     pub time: i64,
     /// The tag (or the branch commit's short id) that names it.
     pub name: String,
-    /// What a walk of the commits it shipped hides: every earlier deployment (tags), or
-    /// the commit's first parent (a deployment branch).
-    pub hidden: Vec<ObjectId>,
+    /// A deployment branch's commit's first parent, whose history it did not ship.
+    pub first_parent: Option<ObjectId>,
 }
 
 /// The tags matching `pattern` (as `git tag --list PATTERN` matches), oldest first.
@@ -52,15 +51,10 @@ pub fn from_tags(repo: &gix::Repository, pattern: &str) -> Result<Vec<Deployment
             commit,
             time,
             name,
-            hidden: Vec::new(),
+            first_parent: None,
         })
         .collect();
     out.sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
-    let mut earlier = Vec::with_capacity(out.len());
-    for d in &mut out {
-        d.hidden = earlier.clone();
-        earlier.push(d.commit);
-    }
     Ok(out)
 }
 
@@ -111,7 +105,7 @@ pub fn from_branch(repo: &gix::Repository, tip: ObjectId, since: i64) -> Result<
             commit: id,
             time,
             name: id.to_hex_with_len(12).to_string(),
-            hidden: first_parent.into_iter().collect(),
+            first_parent,
         });
         next = first_parent;
     }

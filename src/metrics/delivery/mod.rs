@@ -15,7 +15,7 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
 use deployments::Deployment;
 use gix::ObjectId;
-use ranges::{Range, Ranges};
+use ranges::{Kind, Range, Ranges};
 
 /// The built-in keys, over the 30 days before the measurement.
 pub const BUILTIN: [(&str, GitStat); 6] = [
@@ -117,13 +117,17 @@ pub fn points(
     }
     let earliest = queries.iter().map(|(w, _)| w.since).min().unwrap_or(0);
     let deployments = find_deployments(repo, &config, earliest)?;
+    let kind = match config.branch {
+        Some(_) => Kind::Branch,
+        None => Kind::Tags,
+    };
     let results = crate::db::with_db(&store.okr_dir()?, |conn| {
         let ranges = Ranges::new(repo, conn, config.hotfix_pattern())?;
         queries
             .iter()
             .map(|(window, rev)| {
                 let tip = resolve(repo, rev)?;
-                evaluate(&ranges, &deployments, tip, window)
+                evaluate(&ranges, kind, &deployments, tip, window)
             })
             .collect::<Result<Vec<_>>>()
     })
@@ -229,29 +233,26 @@ fn find_deployments(
 /// last deployment can still mark it failed.
 fn evaluate(
     ranges: &Ranges<'_>,
+    kind: Kind,
     deployments: &[Deployment],
     tip: ObjectId,
     window: &Window,
 ) -> Result<Delivery> {
-    let shipped =
-        |i: usize| ranges.get(deployments[i].commit, &deployments[i].hidden, &window.paths);
+    // Deployments before the window matter only as what later ones did not ship.
+    let first = deployments
+        .iter()
+        .position(|d| d.time >= window.since)
+        .unwrap_or(deployments.len());
+    let shipped = ranges.shipped(kind, deployments, first, &window.paths)?;
+    let range = |i: usize| &shipped.ranges[i - first];
     // With paths, a deployment counts only when it shipped a commit under them.
-    let mut counting = Vec::new();
-    let mut shipped_by = vec![None; deployments.len()];
-    for (i, d) in deployments.iter().enumerate() {
-        if d.time < window.since && window.paths.is_empty() {
-            continue;
-        }
-        let range = shipped(i)?;
-        if window.paths.is_empty() || !range.ids.is_empty() {
-            counting.push(i);
-        }
-        shipped_by[i] = Some(range);
-    }
+    let counting: Vec<usize> = (first..deployments.len())
+        .filter(|&i| window.paths.is_empty() || !range(i).ids.is_empty())
+        .collect();
     let in_window: Vec<usize> = counting
         .iter()
         .copied()
-        .filter(|&i| (window.since..=window.until).contains(&deployments[i].time))
+        .filter(|&i| deployments[i].time <= window.until)
         .collect();
 
     let mut lead_hours = Vec::new();
@@ -260,9 +261,9 @@ fn evaluate(
     let mut tail: Option<Range> = None;
     for &i in &in_window {
         let d = &deployments[i];
-        let range = shipped_by[i].as_ref().expect("read above");
+        let shipped_here = range(i);
         lead_hours.extend(
-            range
+            shipped_here
                 .author_times
                 .iter()
                 .map(|t| (d.time - t).max(0) as f64 / HOUR),
@@ -271,18 +272,17 @@ fn evaluate(
         // What came after: every deployment up to the next one that counts, or (none
         // yet) the measured branch's commits that no deployment shipped.
         let mut after: Vec<&Range> = ((i + 1)..next.map_or(deployments.len(), |n| n + 1))
-            .filter_map(|j| shipped_by[j].as_ref())
+            .map(range)
             .collect();
         if next.is_none() {
             if tail.is_none() {
-                let all: Vec<ObjectId> = deployments.iter().map(|d| d.commit).collect();
-                tail = Some(ranges.get(tip, &all, &window.paths)?);
+                tail = Some(ranges.tail(&shipped, deployments, tip, &window.paths)?);
             }
             after.extend(tail.as_ref());
         }
         let is_failure = after
             .iter()
-            .any(|a| a.hotfix || a.reverts.iter().any(|sha| range.contains(sha)));
+            .any(|a| a.hotfix || a.reverts.iter().any(|sha| shipped_here.contains(sha)));
         if is_failure {
             failed += 1;
             if let Some(n) = next {

@@ -1,18 +1,23 @@
-//! The commits a deployment shipped first: reachable from its commit and not from
-//! what it hides (earlier deployments). Each range is summarised once and kept in
-//! `.git/okr/audit.sqlite`, keyed by everything that decides it, so a warm
-//! measurement reads only the commits after the last deployment.
+//! The commits a deployment shipped first: reachable from its commit and not from an
+//! earlier deployment. Tag deployments are read in one walk of the graph: a commit
+//! belongs to the earliest deployment that reaches it, so each deployment's walk stops
+//! where an earlier one has been and the whole history is read once (hiding every
+//! earlier tag in each range's own walk read it once per tag). A deployment branch's
+//! ranges hide only the commit's first parent. Summaries are kept in
+//! `.git/okr/audit.sqlite`, keyed by everything that decides them, so a warm
+//! measurement reads only the commits after the newest deployment.
 
-use super::deployments::sig_seconds;
+use super::deployments::{sig_seconds, Deployment};
 use anyhow::{anyhow, Context, Result};
 use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use rusqlite::{Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 const SCHEMA_KEY: &str = "delivery_schema";
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 /// What delivery metrics need to know about one range of commits. With paths, only
 /// the commits that change something under them are kept.
@@ -33,6 +38,22 @@ impl Range {
     pub fn contains(&self, sha: &str) -> bool {
         self.ids.iter().any(|id| id.starts_with(sha))
     }
+}
+
+/// How deployments follow each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Tags: a deployment ships what no earlier deployment reached.
+    Tags,
+    /// First-parent commits of a branch: each ships what its first parent lacks.
+    Branch,
+}
+
+/// Every deployment's range from `first` on, and the deployments that hide as much as
+/// all of them do.
+pub struct Shipped {
+    pub ranges: Vec<Range>,
+    frontier: Vec<ObjectId>,
 }
 
 /// Reads ranges, from the cache when it knows them.
@@ -58,39 +79,173 @@ impl<'a> Ranges<'a> {
         })
     }
 
-    /// The commits reachable from `tip` and not from `hidden`, summarised.
-    pub fn get(&self, tip: ObjectId, hidden: &[ObjectId], paths: &[String]) -> Result<Range> {
-        let key = self.key(tip, hidden, paths);
-        if let Some(range) = self.cached(&key)? {
-            return Ok(range);
+    /// The ranges of `deployments[first..]` (oldest first).
+    pub fn shipped(
+        &self,
+        kind: Kind,
+        deployments: &[Deployment],
+        first: usize,
+        paths: &[String],
+    ) -> Result<Shipped> {
+        let (ranges, frontier) = match kind {
+            Kind::Tags => self.tag_ranges(deployments, first, paths)?,
+            Kind::Branch => {
+                let ranges = deployments[first..]
+                    .iter()
+                    .map(|d| {
+                        let parent: Vec<ObjectId> = d.first_parent.into_iter().collect();
+                        let key = self.key(&d.commit.to_string(), &parent, paths);
+                        self.cached_or(&key, || self.walk(d.commit, &parent, paths))
+                    })
+                    .collect::<Result<_>>()?;
+                // Every deployment is a first-parent ancestor of the newest one.
+                (
+                    ranges,
+                    deployments.last().map(|d| d.commit).into_iter().collect(),
+                )
+            }
+        };
+        Ok(Shipped { ranges, frontier })
+    }
+
+    /// The tail: the commits of `tip` that no deployment shipped.
+    pub fn tail(
+        &self,
+        shipped: &Shipped,
+        deployments: &[Deployment],
+        tip: ObjectId,
+        paths: &[String],
+    ) -> Result<Range> {
+        let all: Vec<ObjectId> = deployments.iter().map(|d| d.commit).collect();
+        let key = self.key(&format!("tail:{tip}"), &all, paths);
+        self.cached_or(&key, || self.walk(tip, &shipped.frontier, paths))
+    }
+
+    /// Tag deployments' ranges from `first` on, and the frontier: the deployments no
+    /// other deployment reaches, which hide as much as all of them do.
+    fn tag_ranges(
+        &self,
+        deployments: &[Deployment],
+        first: usize,
+        paths: &[String],
+    ) -> Result<(Vec<Range>, Vec<ObjectId>)> {
+        let keys = self.tag_keys(deployments, paths);
+        let frontier_key = self.key(
+            "frontier",
+            &deployments.iter().map(|d| d.commit).collect::<Vec<_>>(),
+            &[],
+        );
+        let cached = keys[first..]
+            .iter()
+            .map(|k| self.cached::<Range>(k))
+            .collect::<Result<Option<Vec<_>>>>()?;
+        let frontier = self.cached::<Vec<String>>(&frontier_key)?;
+        if let (Some(ranges), Some(frontier)) = (cached, frontier) {
+            let frontier = frontier
+                .iter()
+                .map(|h| ObjectId::from_hex(h.as_bytes()))
+                .collect::<Result<Vec<_>, _>>();
+            if let Ok(frontier) = frontier {
+                return Ok((ranges, frontier));
+            }
         }
-        let range = self.walk(tip, hidden, paths)?;
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO delivery_ranges (key, summary) VALUES (?1, ?2)",
-                (&key, serde_json::to_string(&range)?),
-            )
-            .context("caching a deployment's commits")?;
-        Ok(range)
+        let (ranges, frontier) = self.walk_tags(deployments, paths)?;
+        for (key, range) in keys.iter().zip(&ranges) {
+            self.store(key, range)?;
+        }
+        let hex: Vec<String> = frontier.iter().map(|id| id.to_string()).collect();
+        self.store(&frontier_key, &hex)?;
+        Ok((ranges.into_iter().skip(first).collect(), frontier))
+    }
+
+    /// One walk for every tag deployment, oldest first: each takes the commits it
+    /// reaches that no earlier one took. A deployment whose commit another's walk meets
+    /// is reachable from that one, so it is not on the frontier.
+    fn walk_tags(
+        &self,
+        deployments: &[Deployment],
+        paths: &[String],
+    ) -> Result<(Vec<Range>, Vec<ObjectId>)> {
+        let at: HashMap<ObjectId, usize> = deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.commit, i))
+            .collect();
+        let mut seen: HashSet<ObjectId> = HashSet::new();
+        let mut reached = vec![false; deployments.len()];
+        let mut ranges = Vec::with_capacity(deployments.len());
+        for (i, d) in deployments.iter().enumerate() {
+            let mut range = Range::default();
+            if seen.contains(&d.commit) {
+                reached[i] = true;
+            }
+            let mut stack = vec![d.commit];
+            while let Some(id) = stack.pop() {
+                if !seen.insert(id) {
+                    if let Some(&j) = at.get(&id) {
+                        reached[j] |= j != i;
+                    }
+                    continue;
+                }
+                let commit = self.repo.find_commit(id).map_err(crate::store::gix_error)?;
+                let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+                self.add(&mut range, &commit, &parents, paths)?;
+                stack.extend(parents);
+            }
+            ranges.push(range);
+        }
+        let frontier = deployments
+            .iter()
+            .zip(&reached)
+            .filter(|(_, r)| !**r)
+            .map(|(d, _)| d.commit)
+            .collect();
+        Ok((ranges, frontier))
+    }
+
+    /// Each tag deployment's key: its commit and every earlier deployment.
+    fn tag_keys(&self, deployments: &[Deployment], paths: &[String]) -> Vec<String> {
+        let mut earlier = std::collections::hash_map::DefaultHasher::new();
+        deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let key = format!(
+                    "{}|{i}:{:016x}|{paths:?}|{}",
+                    d.commit,
+                    earlier.finish(),
+                    self.hotfix_source
+                );
+                d.commit.hash(&mut earlier);
+                key
+            })
+            .collect()
     }
 
     /// Everything a range depends on. A hash of the hidden tips keeps the key short; a
     /// collision is as unlikely as in git's own object ids' birthday bound and would
     /// only misreport a metric, never write state.
-    fn key(&self, tip: ObjectId, hidden: &[ObjectId], paths: &[String]) -> String {
-        let mut sorted: Vec<&ObjectId> = hidden.iter().collect();
-        sorted.sort();
+    fn key(&self, what: &str, hidden: &[ObjectId], paths: &[String]) -> String {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        sorted.hash(&mut h);
+        hidden.hash(&mut h);
         format!(
-            "{tip}|{}:{:016x}|{paths:?}|{}",
-            sorted.len(),
+            "{what}|{}:{:016x}|{paths:?}|{}",
+            hidden.len(),
             h.finish(),
             self.hotfix_source
         )
     }
 
-    fn cached(&self, key: &str) -> Result<Option<Range>> {
+    fn cached_or(&self, key: &str, compute: impl FnOnce() -> Result<Range>) -> Result<Range> {
+        if let Some(range) = self.cached(key)? {
+            return Ok(range);
+        }
+        let range = compute()?;
+        self.store(key, &range)?;
+        Ok(range)
+    }
+
+    fn cached<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let summary: Option<String> = self
             .conn
             .query_row(
@@ -103,6 +258,17 @@ impl<'a> Ranges<'a> {
         Ok(summary.and_then(|s| serde_json::from_str(&s).ok()))
     }
 
+    fn store<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO delivery_ranges (key, summary) VALUES (?1, ?2)",
+                (key, serde_json::to_string(value)?),
+            )
+            .context("caching a deployment's commits")?;
+        Ok(())
+    }
+
+    /// The commits reachable from `tip` and not from `hidden`, summarised.
     fn walk(&self, tip: ObjectId, hidden: &[ObjectId], paths: &[String]) -> Result<Range> {
         let mut range = Range::default();
         let walk = self
@@ -117,27 +283,41 @@ impl<'a> Ranges<'a> {
                 .object()
                 .map_err(|e| anyhow!("reading commit {}: {e}", info.id))?;
             let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
-            if !paths.is_empty() && !touches(self.repo, &commit, parents.first().copied(), paths)? {
-                continue;
-            }
-            let message = commit
-                .message_raw()
-                .map_err(|e| anyhow!("reading commit {}: {e}", info.id))?;
-            let subject = message.lines().next().unwrap_or_default().to_str_lossy();
-            range.hotfix |= self.hotfix.is_match(&subject);
-            let text = message.to_str_lossy();
-            for found in self.reverts.captures_iter(&text) {
-                range.reverts.push(found[1].to_ascii_lowercase());
-            }
-            if parents.len() < 2 {
-                let author = commit
-                    .author()
-                    .map_err(|e| anyhow!("reading commit {}: {e}", info.id))?;
-                range.author_times.push(sig_seconds(&author)?);
-            }
-            range.ids.push(info.id.to_string());
+            self.add(&mut range, &commit, &parents, paths)?;
         }
         Ok(range)
+    }
+
+    /// Adds `commit` to `range` when it changes something under `paths` (or there are
+    /// none): its id, its author date unless it is a merge, what it reverts, and
+    /// whether its subject names a hotfix.
+    fn add(
+        &self,
+        range: &mut Range,
+        commit: &gix::Commit<'_>,
+        parents: &[ObjectId],
+        paths: &[String],
+    ) -> Result<()> {
+        if !paths.is_empty() && !touches(self.repo, commit, parents.first().copied(), paths)? {
+            return Ok(());
+        }
+        let message = commit
+            .message_raw()
+            .map_err(|e| anyhow!("reading commit {}: {e}", commit.id))?;
+        let subject = message.lines().next().unwrap_or_default().to_str_lossy();
+        range.hotfix |= self.hotfix.is_match(&subject);
+        let text = message.to_str_lossy();
+        for found in self.reverts.captures_iter(&text) {
+            range.reverts.push(found[1].to_ascii_lowercase());
+        }
+        if parents.len() < 2 {
+            let author = commit
+                .author()
+                .map_err(|e| anyhow!("reading commit {}: {e}", commit.id))?;
+            range.author_times.push(sig_seconds(&author)?);
+        }
+        range.ids.push(commit.id.to_string());
+        Ok(())
     }
 }
 
