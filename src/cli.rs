@@ -263,6 +263,9 @@ pub struct PlanGenerateArgs {
     /// The role agents take on the plan's tasks (OKRchestra's --agent-role), told to them.
     #[arg(long, value_name = "ROLE")]
     pub agent_role: Option<String>,
+    /// Plan only for the KRs whose forecast misses the target by the objective's due date.
+    #[arg(long, conflicts_with = "kr_id")]
+    pub likely_to_miss: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -295,8 +298,26 @@ pub struct PlanRunArgs {
     /// Print the run result as JSON.
     #[arg(long)]
     pub json: bool,
-    /// A plan id or its state path (plans/YYYY-MM-DD/<id>.json).
-    pub plan: String,
+    /// Run the newest plan for this key result.
+    #[arg(long, value_name = "KR", conflicts_with = "plan")]
+    pub kr_id: Option<String>,
+    /// Run the newest plan for this objective (OKRchestra: --objective-id).
+    #[arg(long, value_name = "ID", visible_alias = "objective-id", conflicts_with_all = ["plan", "kr_id"])]
+    pub objective: Option<String>,
+    /// Make a plan first (for --kr-id, --objective or --likely-to-miss, else every KR not
+    /// achieved), then run it.
+    #[arg(long, conflicts_with = "plan")]
+    pub generate: bool,
+    /// With --generate: plan only for the KRs likely to miss their target.
+    #[arg(long, requires = "generate", conflicts_with_all = ["plan", "kr_id"])]
+    pub likely_to_miss: bool,
+    /// Do nothing when the plan has run before (a schedule that runs `latest` then runs
+    /// each new plan once).
+    #[arg(long)]
+    pub if_not_run: bool,
+    /// A plan id, its state path (plans/YYYY-MM-DD/<id>.json), or `latest` (the newest plan).
+    #[arg(required_unless_present_any = ["kr_id", "objective", "generate"])]
+    pub plan: Option<String>,
 }
 
 /// A duration of at least one second.

@@ -828,3 +828,65 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_default_schedule_measures_on_events_and_runs_each_new_plan_once() {
+    let repo = TestRepo::with_commit();
+    repo.ok(&["init"]);
+    let jobs = repo.ok(&["daemon", "jobs"]);
+    for (id, when, args) in [
+        (
+            "measure-daily",
+            "0 2 * * *, on metrics_recorded,okrs_changed",
+            "",
+        ),
+        ("plan-weekly", "0 9 * * 1", "--likely-to-miss"),
+        ("run-weekly", "15 9 * * 1", "latest --if-not-run"),
+    ] {
+        let line = jobs
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("no {id}: {jobs}"));
+        assert!(line.contains(when) && line.ends_with(args), "{line}");
+    }
+    let log = || std::fs::read_to_string(okr_dir(&repo).join("daemon.log")).unwrap_or_default();
+
+    // Whenever metrics are recorded: a measurement, as the default job.
+    let daemon = start_daemon(&repo);
+    repo.ok(&["metric", "set", "manual.x", "5"]);
+    wait_until("the default measurement", Duration::from_secs(20), || {
+        daemon_commits(&repo)
+            .iter()
+            .any(|c| c.contains("Okr-Job: measure-daily") && c.contains("Okr-Action: measure"))
+    });
+    // The Monday run starts agents only where this clone allows it.
+    repo.ok(&["daemon", "enqueue", "run-weekly"]);
+    wait_until("the refused run", Duration::from_secs(20), || {
+        log().contains("(plan_run) skipped: it starts coding agents")
+    });
+    drop(daemon);
+
+    repo.git(&["config", "okr.daemon.allowAgents", "true"]);
+    repo.git(&["config", "okr.adapter.default", "mock"]);
+    repo.ok(&["plan", "generate"]);
+    let runs = |repo: &TestRepo| {
+        daemon_commits(repo)
+            .iter()
+            .filter(|c| c.contains("Okr-Job: run-weekly") && c.contains("Okr-Action: plan-run"))
+            .count()
+    };
+    let daemon = start_daemon(&repo);
+    repo.ok(&["daemon", "enqueue", "run-weekly"]);
+    wait_until("the newest plan's run", Duration::from_secs(60), || {
+        runs(&repo) == 1
+    });
+    // Next Monday, no new plan: nothing runs again.
+    let finished = |l: &str| l.matches("(plan_run) done in").count();
+    let before = finished(&log());
+    repo.ok(&["daemon", "enqueue", "run-weekly"]);
+    wait_until("the second Monday", Duration::from_secs(30), || {
+        finished(&log()) > before
+    });
+    drop(daemon);
+    assert_eq!(runs(&repo), 1, "the plan ran once: {}", log());
+}

@@ -31,12 +31,12 @@ fn init_creates_the_state_tree_in_one_commit() {
     let repo = TestRepo::with_commit();
     let out = repo.ok(&["init"]);
     assert!(
-        out.starts_with("Initialized refs/okr/state with 7 files"),
+        out.starts_with("Initialized refs/okr/state with 8 files"),
         "{out}"
     );
     assert_eq!(count_state_commits(&repo), 1);
     let listing = repo.ok(&["show"]);
-    let expected = "culture/standards.md\nculture/values.md\nmetrics/definitions.yml\nmetrics/manual.yml\nokrs/org.yml\nokrs/permissions.yml\nokrs/schema.md\n";
+    let expected = "culture/standards.md\nculture/values.md\ndaemon/jobs.yml\nmetrics/definitions.yml\nmetrics/manual.yml\nokrs/org.yml\nokrs/permissions.yml\nokrs/schema.md\n";
     assert_eq!(listing, expected);
     assert_eq!(
         repo.git(&["ls-tree", "-r", "--name-only", "refs/okr/state"]),

@@ -195,6 +195,11 @@ fn imports_every_form_okrchestra_writes() {
     assert!(repo
         .state_file("runs/20260118T093000Z/item-0001/transcript.log")
         .contains("agent transcript line 2"));
+    // Listed and shown like runs of git-okr's own.
+    let runs = repo.ok(&["run", "list"]);
+    assert!(runs.contains("20260118T093000Z  failed"), "{runs}");
+    let shown = repo.ok(&["run", "show", "latest"]);
+    assert!(shown.starts_with("20260118T093000Z failed"), "{shown}");
     // The proposal: applied (OKRchestra's apply approved and applied at once).
     let list = json(&repo.ok(&["okr", "list", "--json"]));
     let p = &list.as_array().unwrap()[0];

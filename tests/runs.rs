@@ -760,3 +760,56 @@ printf '{"status":"done","summary":"ok"}' > "$OKR_RESULT_FILE""#,
     let list = repo.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(list.matches("worktree ").count(), 1, "{list}");
 }
+
+#[test]
+fn a_broken_run_result_does_not_hide_the_other_runs() {
+    let repo = setup();
+    let plan = plan_with_tasks(&repo, "plan-broken-run", 1);
+    repo.ok(&["plan", "run", "--adapter", "mock", &plan]);
+    let good = run_result(&repo)["run_id"].as_str().unwrap().to_string();
+    // A teammate's clone pushes a result that is not JSON, dated to sort first.
+    let script = r#"set -e
+idx=$(mktemp); rm -f "$idx"
+GIT_INDEX_FILE=$idx git read-tree refs/okr/state
+blob=$(printf '{ "started_at": "2999' | git hash-object -w --stdin)
+GIT_INDEX_FILE=$idx git update-index --add --cacheinfo "100644,$blob,runs/run-29990101-000000-bad0/result.json"
+tree=$(GIT_INDEX_FILE=$idx git write-tree)
+commit=$(echo broken | git commit-tree "$tree" -p refs/okr/state)
+git update-ref refs/okr/state "$commit"
+rm -f "$idx""#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(repo.path())
+        .envs(repo.env())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = repo.ok(&["run", "list"]);
+    assert!(
+        text.contains(
+            "run-29990101-000000-bad0  unreadable  runs/run-29990101-000000-bad0/result.json:1:"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{good}  completed")) && text.contains("(1 of 1 tasks passed)"),
+        "{text}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["run", "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["run_id"] == good.as_str() && r["plan_id"] == "plan-broken-run"));
+    // `latest` is the newest run that reads; the broken one is named when asked for.
+    assert_eq!(run_result(&repo)["run_id"], good.as_str());
+    let err = repo.fails(&["run", "show", "run-29990101-000000-bad0"]);
+    assert!(
+        err.contains("runs/run-29990101-000000-bad0/result.json:1: not a git-okr run result"),
+        "{err}"
+    );
+    let err = repo.fails(&["run", "show", "../okrs"]);
+    assert!(err.contains("no run \"../okrs\""), "{err}");
+}

@@ -240,7 +240,7 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
     let mut table_rows = vec![vec![
         "ID".to_string(),
         "JOB".into(),
-        "CRON".into(),
+        "WHEN".into(),
         "TZ".into(),
         "NEXT RUN".into(),
         "LAST RUN".into(),
@@ -275,10 +275,11 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
         table_rows.push(vec![
             job.id.clone(),
             job.job.clone(),
-            job.cron.clone().unwrap_or_else(|| {
-                let on: Vec<&str> = job.on.iter().map(|e| e.as_str()).collect();
-                format!("on {}", on.join(","))
-            }),
+            match (&job.cron, job.on.is_empty()) {
+                (Some(cron), true) => cron.clone(),
+                (Some(cron), false) => format!("{cron}, on {}", events(job)),
+                (None, _) => format!("on {}", events(job)),
+            },
             job.tz.clone().unwrap_or_else(|| "local".into()),
             next,
             last,
@@ -289,6 +290,11 @@ fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+fn events(job: &Job) -> String {
+    let on: Vec<&str> = job.on.iter().map(|e| e.as_str()).collect();
+    on.join(",")
 }
 
 /// This binary, which the daemon's jobs and the service units run.

@@ -32,6 +32,8 @@ const TEMPLATE: &[(&str, &str)] = &[
         "metrics/definitions.yml",
         include_str!("../templates/definitions.yml"),
     ),
+    // The daemon's default schedule, which a team keeps or removes.
+    ("daemon/jobs.yml", include_str!("../templates/jobs.yml")),
 ];
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<()> {
@@ -166,7 +168,10 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
             )?;
         }
     }
-    for (path, text) in TEMPLATE.iter().filter(|(p, _)| !is_okr_file(p)) {
+    // The template fills in what the workspace lacks, except OKRs and the schedule: an
+    // imported workspace runs only the jobs it brought.
+    let filled = |p: &str| !is_okr_file(p) && p != crate::model::jobs::JOBS_FILE;
+    for (path, text) in TEMPLATE.iter().filter(|(p, _)| filled(p)) {
         ws.files
             .entry(path.to_string())
             .or_insert_with(|| text.as_bytes().to_vec());

@@ -8,8 +8,8 @@ use crate::ctx::{require_initialized, Ctx};
 use crate::daemon::notify::{self, Notice};
 use crate::model::fmt_num;
 use crate::model::plan::{RunResult, TaskStatus};
-use crate::plan::catalog::{self, RunEntry};
-use crate::plan::generate::{self, PlanRequest};
+use crate::plan::catalog::{self, Newest, RunEntry};
+use crate::plan::generate::{self, NothingToPlan, PlanRequest};
 use crate::plan::run::{self, RunEvent, RunRequest};
 use anyhow::{bail, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -148,8 +148,12 @@ fn generate_plan(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
             .filter(|a| a.backdated)
             .map(|a| a.date),
         agent_role: args.agent_role,
+        likely_to_miss: args.likely_to_miss,
     };
-    let generate::GeneratedPlan { path, plan } = generate::generate(ctx, &request)?;
+    let generate::GeneratedPlan { path, plan } = match generate::generate(ctx, &request) {
+        Ok(generated) => generated,
+        Err(e) => return nothing_to_do(e, args.json),
+    };
     if args.json {
         let out = serde_json::json!({"plan_id": plan.plan_id, "path": path, "plan": plan});
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -166,9 +170,107 @@ fn generate_plan(ctx: &Ctx, args: PlanGenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// Nothing to plan or run is said, and is a success (a schedule asked, and there was no
+/// work); any other error stays one.
+fn nothing_to_do(e: anyhow::Error, json: bool) -> Result<()> {
+    let Some(nothing) = e.downcast_ref::<NothingToPlan>() else {
+        return Err(e);
+    };
+    say_nothing_to_do(&nothing.to_string(), json)
+}
+
+fn say_nothing_to_do(reason: &str, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::json!({ "skipped": reason }));
+    } else {
+        println!("{}", capitalised(reason));
+    }
+    Ok(())
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The plan `plan run` runs: made now (`--generate`), named, or the newest (of all, of a
+/// KR, of an objective). `Err(reason)` inside: nothing to run, and why.
+fn choose_plan(ctx: &Ctx, args: &PlanRunArgs) -> Result<Result<String, String>> {
+    if args.generate {
+        let request = PlanRequest {
+            kr_id: args.kr_id.clone(),
+            objective: args.objective.clone(),
+            likely_to_miss: args.likely_to_miss,
+            ..PlanRequest::default()
+        };
+        return match generate::generate(ctx, &request) {
+            Ok(generated) => {
+                if !args.json {
+                    println!("Wrote plan: {}", generated.path);
+                }
+                Ok(Ok(generated.plan.plan_id))
+            }
+            Err(e) => match e.downcast_ref::<NothingToPlan>() {
+                Some(nothing) => Ok(Err(nothing.to_string())),
+                None => Err(e),
+            },
+        };
+    }
+    let snap = ctx.store.snapshot()?;
+    require_initialized(&snap)?;
+    let which = match (args.plan.as_deref(), &args.kr_id, &args.objective) {
+        (Some(named), ..) if named != "latest" => {
+            let (_, plan) = run::find_plan(&snap, named)?;
+            let runs = catalog::runs_of(&snap, &plan.plan_id)?;
+            return Ok(once(args, plan.plan_id, &runs));
+        }
+        (_, Some(kr), _) => Newest::ForKr(kr),
+        (_, _, Some(objective)) => Newest::ForObjective(objective),
+        _ => Newest::Any,
+    };
+    match catalog::newest(&snap, which, chrono::Utc::now())? {
+        Some(entry) => Ok(once(args, entry.plan_id, &entry.runs)),
+        None => {
+            let of = match which {
+                Newest::Any => String::new(),
+                Newest::ForKr(kr) => format!(" for {kr}"),
+                Newest::ForObjective(o) => format!(" for objective {o}"),
+            };
+            let reason =
+                format!("no plan{of} on refs/okr/state (`git okr plan generate` makes one)");
+            if args.if_not_run {
+                Ok(Err(reason))
+            } else {
+                bail!(reason)
+            }
+        }
+    }
+}
+
+/// `plan_id`, unless `--if-not-run` and it has run before.
+fn once(args: &PlanRunArgs, plan_id: String, runs: &[RunEntry]) -> Result<String, String> {
+    match runs.last() {
+        Some(last) if args.if_not_run => Err(format!(
+            "plan {plan_id} has run before ({} run{}, the last {} {}): nothing new to run",
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" },
+            last.run_id,
+            last.status
+        )),
+        _ => Ok(plan_id),
+    }
+}
+
 fn run_plan(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
+    let plan = match choose_plan(ctx, &args)? {
+        Ok(plan) => plan,
+        Err(reason) => return say_nothing_to_do(&reason, args.json),
+    };
     let request = RunRequest {
-        plan: args.plan,
+        plan,
         adapter: args.adapter,
         timeout: args.timeout,
         parallel: args.parallel,
@@ -403,22 +505,40 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
         RunCommand::List(args) => {
             let runs = run::list_runs(&ctx.store.snapshot()?)?;
             if args.json {
-                let all: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
+                let all: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|(plan_id, r)| {
+                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        if let Some(map) = v.as_object_mut() {
+                            map.insert("plan_id".into(), plan_id.clone().into());
+                        }
+                        v
+                    })
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(());
             }
             if runs.is_empty() {
                 println!("No runs yet (start one with `git okr plan run PLAN`).");
             }
-            for (_, r) in &runs {
+            for (plan_id, r) in &runs {
+                if r.status == "unreadable" {
+                    println!(
+                        "{}  unreadable  {}",
+                        r.run_id,
+                        r.failure.as_deref().unwrap_or(&r.path)
+                    );
+                    continue;
+                }
                 println!(
-                    "{}  {:<9}  {}  {}  {} ({})",
+                    "{}  {:<9}  {}  {}  {} ({} of {} tasks passed)",
                     r.run_id,
                     r.status,
                     r.started_at.get(..16).unwrap_or(&r.started_at),
-                    r.plan_id,
+                    plan_id,
                     r.adapter,
-                    run::counts(&r.tasks)
+                    r.passed,
+                    r.passed + r.failed
                 );
             }
             Ok(())

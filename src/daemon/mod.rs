@@ -71,9 +71,12 @@ pub const JOB_KINDS: &[JobKind] = &[
             "objective",
             "generate",
             "likely_to_miss",
+            "if_not_run",
             "adapter",
             "timeout",
             "parallel",
+            "stop_on_failure",
+            "measure",
         ],
     },
     JobKind {

@@ -17,6 +17,8 @@ pub struct PlanEntry {
     pub created_by: String,
     pub generator: String,
     pub key_results: Vec<String>,
+    /// The objectives of those KRs.
+    pub objectives: Vec<String>,
     pub tasks: usize,
     pub runs: Vec<RunEntry>,
     /// Why the file could not be read, when it could not.
@@ -62,6 +64,40 @@ pub fn list(snap: &Snapshot<'_>) -> Result<Vec<PlanEntry>> {
     Ok(plans)
 }
 
+/// Which plan is the newest: of all, or of those for a KR or an objective.
+#[derive(Debug, Clone, Copy)]
+pub enum Newest<'a> {
+    Any,
+    ForKr(&'a str),
+    ForObjective(&'a str),
+}
+
+/// The newest readable plan that `which` picks, by the time it was made. A plan
+/// claiming a time more than a day ahead is passed over: anyone can write the state,
+/// and a made-up date must not make a plan the one a schedule runs.
+pub fn newest(
+    snap: &Snapshot<'_>,
+    which: Newest<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<PlanEntry>> {
+    let horizon = now + chrono::Duration::days(1);
+    let chosen = |p: &PlanEntry| match which {
+        Newest::Any => true,
+        Newest::ForKr(kr) => p.key_results.iter().any(|k| k == kr),
+        Newest::ForObjective(o) => p.objectives.iter().any(|id| id == o),
+    };
+    Ok(list(snap)?
+        .into_iter()
+        .filter(|p| p.error.is_none() && chosen(p))
+        .filter_map(|p| {
+            let made = chrono::DateTime::parse_from_rfc3339(&p.created_at).ok()?;
+            (made <= horizon).then_some((made, p))
+        })
+        // The last of equals: `list` is in file order, the later written last.
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, p)| p))
+}
+
 /// The runs of one plan (by its id), oldest first.
 pub fn runs_of(snap: &Snapshot<'_>, plan_id: &str) -> Result<Vec<RunEntry>> {
     Ok(runs(snap)?
@@ -79,6 +115,16 @@ fn entry(path: &str, plan: &Plan, runs: &[(String, RunEntry)]) -> PlanEntry {
         created_by: plan.created_by.clone(),
         generator: plan.generator.clone(),
         key_results: plan.key_results.iter().map(|k| k.kr_id.clone()).collect(),
+        objectives: {
+            let mut ids: Vec<String> = plan
+                .key_results
+                .iter()
+                .map(|k| k.objective_id.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        },
         tasks: plan.tasks.len(),
         runs: runs
             .iter()
@@ -98,6 +144,7 @@ fn unreadable(path: &str, error: String) -> PlanEntry {
         created_by: String::new(),
         generator: String::new(),
         key_results: Vec::new(),
+        objectives: Vec::new(),
         tasks: 0,
         runs: Vec::new(),
         error: Some(error),

@@ -39,7 +39,15 @@ pub struct PlanRequest {
     pub as_of: Option<chrono::NaiveDate>,
     /// The role agents take on the tasks.
     pub agent_role: Option<String>,
+    /// Only the KRs whose forecast falls short of the target by the due date.
+    pub likely_to_miss: bool,
 }
+
+/// There was nothing to plan (every KR achieved, none likely to miss): not a failure,
+/// so a scheduled `plan generate` or `plan run --generate` ends quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("nothing to plan: {0}")]
+pub struct NothingToPlan(pub String);
 
 /// A plan committed to the state, and its state path.
 #[derive(Debug)]
@@ -124,7 +132,23 @@ fn draft(
             .unwrap_or_default(),
         None => latest_values(snap)?,
     };
-    let selected = select(&set, args)?;
+    let mut selected = select(&set, args)?;
+    if args.likely_to_miss {
+        let missing: std::collections::BTreeSet<String> =
+            crate::report::recent_forecasts(snap, &set)?
+                .into_iter()
+                .filter(|(_, f)| f.likely_to_miss)
+                .map(|(kr, _)| kr)
+                .collect();
+        selected.retain(|k| missing.contains(&k.kr.kr_id));
+        if selected.is_empty() {
+            return Err(NothingToPlan(
+                "no KR is likely to miss its target (a forecast needs a due date and measurements on two days)"
+                    .into(),
+            )
+            .into());
+        }
+    }
     let key_results: Vec<KrContext> = selected.iter().map(|k| context(k, &values)).collect();
     let mut owners: Vec<Option<&String>> = key_results.iter().map(|k| k.owner.as_ref()).collect();
     owners.dedup();
@@ -135,7 +159,8 @@ fn draft(
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         plan_id: new_id("plan", now),
-        created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        // Milliseconds: `plan run latest` tells apart plans made in the same second.
+        created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         created_by: ctx.actor.id(),
         generator: "builtin".into(),
         owner,
@@ -177,10 +202,11 @@ fn select<'a>(set: &'a OkrSet, args: &PlanRequest) -> Result<Vec<KrRef<'a>>> {
             .collect(),
     };
     if krs.is_empty() {
-        bail!(match &args.objective {
-            Some(id) => format!("nothing to plan: every KR of {id} is achieved"),
-            None => "nothing to plan: every KR is achieved".to_string(),
-        });
+        return Err(NothingToPlan(match &args.objective {
+            Some(id) => format!("every KR of {id} is achieved"),
+            None => "every KR is achieved".to_string(),
+        })
+        .into());
     }
     Ok(krs)
 }

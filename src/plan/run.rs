@@ -3,6 +3,7 @@
 //! each task's prompt, report and capped transcript, and a desktop notification.
 
 use super::adapters::{self, Adapter};
+use super::catalog::{self, RunEntry};
 use super::exec::{self, AgentOutcome, Cancel, End};
 use super::guard::{self, WorkTreeOkrs};
 use super::invocation::Invocation;
@@ -803,35 +804,45 @@ pub fn credit_lines(tasks: &[TaskResult]) -> Vec<String> {
         .collect()
 }
 
-/// Every run recorded on the state (`runs/<run-id>/result.json`), newest first. A result
-/// that does not parse is reported by path, not skipped silently.
-pub fn list_runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunResult)>> {
-    let mut out = Vec::new();
-    for path in snap.list(crate::model::plan::RUNS_DIR)? {
-        if !path.ends_with("/result.json") || path.matches('/').count() != 2 {
-            continue;
-        }
-        let text = snap.read_text(&path)?.unwrap_or_default();
-        let result: RunResult = serde_json::from_str(&text)
-            .map_err(|e| anyhow!("{path}:{}: not a run result: {e}", e.line()))?;
-        out.push((path, result));
-    }
-    out.sort_by(|a, b| b.1.started_at.cmp(&a.1.started_at));
-    Ok(out)
+/// Every run recorded on the state (`runs/<run-id>/result.json`) with its plan id, newest
+/// first. A result of another shape (imported from OKRchestra) is listed with what its
+/// common fields say, and one that does not parse as `unreadable` with the parser's
+/// message: one broken file from a teammate does not hide the other runs.
+pub fn list_runs(snap: &Snapshot<'_>) -> Result<Vec<(String, RunEntry)>> {
+    let mut runs = catalog::all_runs(snap)?;
+    runs.reverse();
+    Ok(runs)
 }
 
-/// One run by id (`latest` for the newest).
+/// One run by id (`latest` for the newest git-okr run).
 pub fn find_run(snap: &Snapshot<'_>, id: &str) -> Result<(String, RunResult)> {
-    let mut runs = list_runs(snap)?;
     if id == "latest" {
+        let runs = list_runs(snap)?;
         if runs.is_empty() {
             bail!("no runs on refs/okr/state yet");
         }
-        return Ok(runs.remove(0));
+        return runs
+            .into_iter()
+            .find_map(|(_, entry)| read_run(snap, &entry.path).ok().map(|r| (entry.path, r)))
+            .ok_or_else(|| {
+                anyhow!("no run on refs/okr/state is a git-okr run result (see `git okr run list`)")
+            });
     }
-    runs.into_iter()
-        .find(|(_, r)| r.run_id == id)
-        .ok_or_else(|| anyhow!("no run {id:?} on refs/okr/state (see `git okr run list`)"))
+    let missing = || anyhow!("no run {id:?} on refs/okr/state (see `git okr run list`)");
+    if !crate::model::plan::is_safe_name(id) {
+        return Err(missing());
+    }
+    let path = format!("{}/result.json", run_dir(id));
+    if snap.read(&path)?.is_none() {
+        return Err(missing());
+    }
+    Ok((path.clone(), read_run(snap, &path)?))
+}
+
+fn read_run(snap: &Snapshot<'_>, path: &str) -> Result<RunResult> {
+    let text = snap.read_text(path)?.unwrap_or_default();
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{path}:{}: not a git-okr run result: {e}", e.line()))
 }
 
 /// A task's transcript as kept on the state.

@@ -168,3 +168,50 @@ objectives:
         target: 50
         status: not_started
 ";
+/// Two objectives due 2026-03-01: KR-A.1 moving too slowly for its target, KR-A.2 on
+/// pace, and OBJ-B's KR already achieved (the loop: likely to miss, plan selection).
+pub const TWO_PACES: &str = "scope: org
+objectives:
+  - objective_id: OBJ-A
+    objective: Ship the importer
+    due: 2026-03-01
+    owner_id: team-a
+    key_results:
+      - kr_id: KR-A.1
+        description: Importer coverage
+        metric_key: manual.coverage
+        baseline: 0
+        target: 100
+        status: in_progress
+        owner_id: team-a
+      - kr_id: KR-A.2
+        description: Importer speed
+        metric_key: manual.speed
+        baseline: 0
+        target: 100
+        status: in_progress
+        owner_id: team-a
+  - objective_id: OBJ-B
+    objective: Docs
+    due: 2026-03-01
+    key_results:
+      - kr_id: KR-B.1
+        description: Pages of docs
+        metric_key: manual.pages
+        baseline: 0
+        target: 4
+        status: achieved
+";
+
+/// Snapshots for [`TWO_PACES`] ten days apart: coverage 10 -> 12 (misses 100 by
+/// March), speed 10 -> 60 (reaches it).
+pub const TWO_PACES_SNAPSHOTS: [(&str, &str); 2] = [
+    (
+        "metrics/snapshots/2026-01-01.json",
+        r#"{"schema_version":1,"as_of":"2026-01-01","measured_at":"2026-01-01T12:00:00Z","points":[{"key":"manual.coverage","value":10,"timestamp":"2026-01-01T12:00:00Z","source":"manual"},{"key":"manual.speed","value":10,"timestamp":"2026-01-01T12:00:00Z","source":"manual"}],"key_results":[]}"#,
+    ),
+    (
+        "metrics/snapshots/2026-01-11.json",
+        r#"{"schema_version":1,"as_of":"2026-01-11","measured_at":"2026-01-11T12:00:00Z","points":[{"key":"manual.coverage","value":12,"timestamp":"2026-01-11T12:00:00Z","source":"manual"},{"key":"manual.speed","value":60,"timestamp":"2026-01-11T12:00:00Z","source":"manual"}],"key_results":[]}"#,
+    ),
+];
