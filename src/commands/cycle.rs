@@ -592,7 +592,11 @@ fn start(ctx: &Ctx, args: CycleStartArgs) -> Result<()> {
                 from.id
             )
         })?;
-        Some((from, rhythm::carry_changes(&set, &grades, &cycle)?))
+        let changes = rhythm::carry_changes(&set, &grades, &cycle)?;
+        // The proposal must hold before a new cycle is written for it.
+        let texts = crate::ctx::okr_texts(&snap)?.into_iter().collect();
+        crate::proposal::effect(&texts, &changes)?;
+        Some((from, changes))
     } else {
         None
     };
