@@ -15,6 +15,9 @@
 //! - `OKR_SCALE_KEEP=DIR` builds the repositories in DIR and leaves them (for profiling);
 //! - `OKR_SCALE_BIN=PATH` times another build of git-okr (e.g. one of an older commit).
 //!
+//! Two tables come out: wall-clock time, and CPU time (user + system of git-okr and
+//! the processes it waited for), which stays meaningful on a machine other jobs load.
+//!
 //! Run: `cargo bench --bench scale`.
 
 #[path = "support/mod.rs"]
@@ -90,6 +93,7 @@ fn main() {
     );
 
     let mut table: BTreeMap<&str, Vec<Option<Duration>>> = BTreeMap::new();
+    let mut cpu_table: BTreeMap<&str, Vec<Option<Duration>>> = BTreeMap::new();
     for &n in &sizes {
         let tmp = tempfile::tempdir().unwrap();
         let root = match &kept {
@@ -100,24 +104,39 @@ fn main() {
         std::fs::create_dir_all(&root).unwrap();
         let times = bench_size(&root, n, files, history, runs, &wanted);
         for (name, _) in GOALS {
-            table
-                .entry(name)
-                .or_default()
-                .push(times.get(name).copied());
+            let t = times.get(name);
+            table.entry(name).or_default().push(t.map(|t| t.0));
+            cpu_table.entry(name).or_default().push(t.map(|t| t.1));
         }
         if kept.is_some() {
             println!("kept {}", root.display());
         }
     }
-    print_table(&sizes, &table);
+    print_table("wall, median", &sizes, &table);
+    print_table("CPU, median", &sizes, &cpu_table);
 }
 
-fn print_table(sizes: &[usize], table: &BTreeMap<&str, Vec<Option<Duration>>>) {
+/// CPU time (user + system) of this process's waited-for children so far, from
+/// `/proc/self/stat` (fields 16 and 17, in the kernel's fixed 100 ticks a second).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces: count fields after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // After ')' come field 3 (state) onward: cutime is field 16, cstime field 17.
+    let ticks = fields.get(13).copied().unwrap_or(0) + fields.get(14).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn print_table(title: &str, sizes: &[usize], table: &BTreeMap<&str, Vec<Option<Duration>>>) {
     println!();
     let head: Vec<String> = sizes.iter().map(|n| format!("{n} KRs")).collect();
     println!(
         "{:<44} {:>12} {:>8} {:>14}",
-        "command (median)",
+        format!("command ({title})"),
         head.join(" / "),
         "growth",
         "goal at 10k"
@@ -168,7 +187,7 @@ fn bench_size(
     history: usize,
     runs: usize,
     wanted: &dyn Fn(&str) -> bool,
-) -> BTreeMap<&'static str, Duration> {
+) -> BTreeMap<&'static str, (Duration, Duration)> {
     let mut out = BTreeMap::new();
     let ws = root.join("workspace");
     let start = Instant::now();
@@ -193,21 +212,28 @@ fn bench_size(
         if !wanted(name) {
             return;
         }
-        let mut samples = Vec::new();
+        let (mut samples, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             prepare();
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), children_cpu());
             run();
             let took = start.elapsed();
             samples.push(took);
+            cpu.push(children_cpu().saturating_sub(cpu_start));
             if took > SLOW {
                 break;
             }
         }
         samples.sort();
-        let m = median(&samples);
-        println!("  {name:<44} {:>10}  ({} samples)", ms(m), samples.len());
-        out.insert(name, m);
+        cpu.sort();
+        let (m, c) = (median(&samples), median(&cpu));
+        println!(
+            "  {name:<44} {:>10}  (CPU {:>8}; {} samples)",
+            ms(m),
+            ms(c),
+            samples.len()
+        );
+        out.insert(name, (m, c));
     };
 
     time("init --from", &mut || {}, &mut || {

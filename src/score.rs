@@ -138,6 +138,15 @@ pub fn okrchestra_report(
         .filter_map(|p| p.unit.clone().map(|u| (p.value_key(), u)))
         .collect();
     let ours = by_scope(set, &values);
+    // Each KR's score by id, the first of an id winning (as a search would find it).
+    let mut our_scores: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for k in ours
+        .iter()
+        .flat_map(|s| &s.objectives)
+        .flat_map(|o| &o.key_results)
+    {
+        our_scores.entry(k.kr_id.as_str()).or_insert(k.score);
+    }
     let mut results = Vec::new();
     let mut missing = std::collections::BTreeSet::new();
     for (doc, objective) in set.objectives() {
@@ -147,13 +156,7 @@ pub fn okrchestra_report(
             if current.is_none() {
                 missing.insert(key.clone());
             }
-            let our_score = ours
-                .iter()
-                .flat_map(|s| &s.objectives)
-                .flat_map(|o| &o.key_results)
-                .find(|k| k.kr_id == kr.kr_id)
-                .map(|k| k.score)
-                .unwrap_or(0.0);
+            let our_score = our_scores.get(kr.kr_id.as_str()).copied().unwrap_or(0.0);
             results.push(ReportRow {
                 scope: doc.scope(),
                 objective_id: objective.objective_id.clone(),

@@ -60,10 +60,12 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
         (Some(commit), true) => (Some(commit.as_str()), at),
         _ => (args.rev.as_deref(), now),
     };
-    let used: std::collections::HashSet<String> = load_okrs(&start)?
-        .krs()
-        .map(|k| k.kr.metric_key.clone())
-        .collect();
+    let start_set = load_okrs(&start)?;
+    let used: std::collections::HashSet<String> =
+        start_set.krs().map(|k| k.kr.metric_key.clone()).collect();
+    // The set parsed here serves the transaction's first attempt when the state has not
+    // moved meanwhile (the same tip has the same files): one parse of the OKR files.
+    let mut preloaded = Some((start.tip(), start_set));
     let repo_points = match (&measured_commit, as_of.backdated) {
         // Nothing was on the branch yet that day.
         (None, true) => Vec::new(),
@@ -98,7 +100,10 @@ fn measure_now(ctx: &Ctx, args: &MeasureArgs) -> Result<()> {
                 .snapshot_at(ctx.store.first_parent_at_or_before(tip, at.timestamp())?)?,
             _ => ctx.store.snapshot_at(snap.tip())?,
         };
-        let mut set = load_okrs(snap)?;
+        let mut set = match preloaded.take() {
+            Some((tip, set)) if tip == snap.tip() => set,
+            _ => load_okrs(snap)?,
+        };
         let mut points = repo_points.clone();
         let mut changes = Changes::new();
         if then.is_initialized() {

@@ -44,6 +44,11 @@ pub fn current_metrics(
                 .collect()
         })
         .unwrap_or_default();
+    // Where each key's row is (the first, as a search from the top would find it).
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        at.entry(r.key.clone()).or_insert(i);
+    }
     for m in &manual.metrics {
         let recorded = m.timestamp.as_deref().and_then(parse_time);
         let key = m.value_key();
@@ -58,14 +63,17 @@ pub fn current_metrics(
             when: m.timestamp.clone(),
             file: manual_file.to_string(),
         };
-        match rows.iter_mut().find(|r| r.key == key) {
+        match at.get(&key).map(|&i| &mut rows[i]) {
             Some(existing) => {
                 let measured = existing.when.as_deref().and_then(parse_time);
                 if matches!((recorded, measured), (Some(r), Some(s)) if r > s) {
                     *existing = row;
                 }
             }
-            None => rows.push(row),
+            None => {
+                at.insert(key, rows.len());
+                rows.push(row);
+            }
         }
     }
     rows.sort_by(|a, b| a.key.cmp(&b.key));

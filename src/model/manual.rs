@@ -140,13 +140,22 @@ fn parse_layout(path: &str, text: &str) -> Result<ManualMetrics> {
     // Size, depth and NUL are checked (and a BOM skipped) before any parse.
     let value: serde_yaml::Value = super::parse_yaml(path, text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if value.is_null() {
+        return Ok(ManualMetrics::default());
+    }
+    // The typed view is read from the tree already parsed (a second parse of a file of
+    // thousands of metrics costs as much as the first); only a tree it refuses is parsed
+    // again from the text, for serde_yaml's error with its line.
     if value.is_sequence() {
+        if let Ok(list) = Vec::<ManualMetric>::deserialize(&value) {
+            return Ok(ManualMetrics { metrics: list });
+        }
         let list: Vec<ManualMetric> =
             serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
         return Ok(ManualMetrics { metrics: list });
     }
-    if value.is_null() {
-        return Ok(ManualMetrics::default());
+    if let Ok(m) = ManualMetrics::deserialize(&value) {
+        return Ok(m);
     }
     match serde_yaml::from_str::<Layout>(text) {
         Ok(Layout::Wrapped(m)) => Ok(m),

@@ -216,6 +216,14 @@ fn facts(
     krs: &BTreeMap<String, KrHistory>,
     latest: Option<&MetricSnapshot>,
 ) -> BTreeMap<String, KrFacts> {
+    // Each point's unit by its value key, the first point of a key winning (as a search
+    // from the top would find it): one pass, not one search of the snapshot per KR.
+    let mut units: HashMap<String, Option<&str>> = HashMap::new();
+    for p in latest.map(|s| s.points.as_slice()).unwrap_or_default() {
+        units
+            .entry(p.value_key())
+            .or_insert_with(|| p.unit.as_deref());
+    }
     let mut out = BTreeMap::new();
     for (_, objective) in set.objectives() {
         for kr in &objective.key_results {
@@ -232,12 +240,11 @@ fn facts(
                     .find(|p| p.date <= week_ago)
                     .map(|p| l.value - p.value)
             });
-            let measured_unit = latest.and_then(|s| {
-                s.points
-                    .iter()
-                    .find(|p| p.value_key() == kr.value_key())
-                    .and_then(|p| p.unit.clone())
-            });
+            let measured_unit = units
+                .get(&kr.value_key())
+                .copied()
+                .flatten()
+                .map(String::from);
             out.insert(
                 kr.kr_id.clone(),
                 KrFacts {

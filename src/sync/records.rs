@@ -7,7 +7,7 @@ use crate::model::proposal::{Proposal, ProposalStatus};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Later `field` wins; equal times fall back to the bytes so every clone decides alike.
 pub fn later_of(path: &str, o: &[u8], t: &[u8], field: &str, m: &mut Merger) -> Result<Pick> {
@@ -83,7 +83,9 @@ pub fn union_lines(path: &str, o: &[u8], t: &[u8]) -> Result<Pick> {
 
 /// `metrics/manual.yml`, key by key against the base: a key changed on both sides keeps
 /// the later `timestamp`; a key added on either side is kept; a key removed on one side
-/// and changed on the other is kept (nothing recorded is lost).
+/// and changed on the other is kept (nothing recorded is lost). A key here is a metric's
+/// key with its dimensions (`value_key`), unique in a valid file; each side is looked up
+/// through a map, so the merge is linear in the number of metrics.
 pub fn merge_manual(
     path: &str,
     base: Option<&[u8]>,
@@ -94,15 +96,24 @@ pub fn merge_manual(
     let parse = |b: &[u8]| ManualMetrics::parse(path, &String::from_utf8_lossy(b));
     let b = base.map(parse).transpose()?.unwrap_or_default();
     let (o, t) = (parse(o)?, parse(t)?);
-    let mut keys: Vec<&str> = o.metrics.iter().map(|x| x.key.as_str()).collect();
-    for x in &t.metrics {
-        if !keys.contains(&x.key.as_str()) {
-            keys.push(&x.key);
-        }
-    }
+    let (bs, os, ts) = (by_value_key(&b), by_value_key(&o), by_value_key(&t));
+    // Ours in its order, then what only theirs has, in theirs' order.
+    let keys = o
+        .metrics
+        .iter()
+        .chain(
+            t.metrics
+                .iter()
+                .filter(|x| !os.contains_key(&x.value_key())),
+        )
+        .map(ManualMetric::value_key);
     let mut out = ManualMetrics::default();
     for key in keys {
-        let (bm, om, tm) = (b.get(key), o.get(key), t.get(key));
+        let (bm, om, tm) = (
+            bs.get(&key).copied(),
+            os.get(&key).copied(),
+            ts.get(&key).copied(),
+        );
         let pick: Option<&ManualMetric> = if om == tm || tm == bm {
             om
         } else if om == bm {
@@ -129,6 +140,15 @@ pub fn merge_manual(
         }
     }
     Ok(Pick::New(out.render()?.into_bytes()))
+}
+
+/// Each metric by its key with dimensions (the first of a key, should a file repeat one).
+fn by_value_key(m: &ManualMetrics) -> HashMap<String, &ManualMetric> {
+    let mut out = HashMap::with_capacity(m.metrics.len());
+    for x in &m.metrics {
+        out.entry(x.value_key()).or_insert(x);
+    }
+    out
 }
 
 /// How far a proposal has come: applied > approved | rejected > proposed.
@@ -235,4 +255,52 @@ pub fn merge_run_or_plan(path: &str, o: &[u8], t: &[u8], m: &mut Merger) -> Resu
         theirs: st.unwrap_or_else(|| "changed differently".into()),
     })
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::merger::Resolution;
+
+    fn merged(base: &str, ours: &str, theirs: &str) -> String {
+        let mut m = Merger::new(Resolution::Stop);
+        let pick = merge_manual(
+            "metrics/manual.yml",
+            Some(base.as_bytes()),
+            ours.as_bytes(),
+            theirs.as_bytes(),
+            &mut m,
+        )
+        .unwrap();
+        assert!(m.conflicts.is_empty());
+        match pick {
+            Pick::New(bytes) => String::from_utf8(bytes).unwrap(),
+            _ => panic!("a manual merge writes the merged file"),
+        }
+    }
+
+    #[test]
+    fn metrics_are_merged_by_key_and_dimensions() {
+        let base =
+            "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 1\n  dimensions: {team: x}\n";
+        // Ours changes the dimensioned value; theirs adds another dimension set and a key.
+        let ours =
+            "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 2\n  dimensions: {team: x}\n";
+        let theirs = "metrics:\n- key: a\n  value: 1\n- key: d\n  value: 1\n  dimensions: {team: x}\n- key: d\n  value: 7\n  dimensions: {team: y}\n- key: b\n  value: 3\n";
+        let out = ManualMetrics::parse("m", &merged(base, ours, theirs)).unwrap();
+        let got: Vec<(String, f64)> = out
+            .metrics
+            .iter()
+            .map(|m| (m.value_key(), m.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), 1.0),
+                ("d{team=x}".to_string(), 2.0),
+                ("d{team=y}".to_string(), 7.0),
+                ("b".to_string(), 3.0),
+            ]
+        );
+    }
 }
