@@ -733,6 +733,30 @@ mod tests {
         }
     }
 
+    /// Every job names a command this binary has, and its allowlist only arguments that
+    /// command has (a renamed flag would otherwise silently leave a job unusable).
+    #[test]
+    fn every_job_kind_names_a_real_command_and_real_arguments() {
+        let mut root = crate::cli::Cli::command();
+        root.build();
+        for kind in crate::daemon::JOB_KINDS {
+            let mut cmd = &root;
+            for name in kind.command {
+                cmd = cmd
+                    .find_subcommand(name)
+                    .unwrap_or_else(|| panic!("{}: no `git okr {name}`", kind.name));
+            }
+            for id in kind.allowed {
+                assert!(
+                    cmd.get_arguments().any(|a| a.get_id() == *id),
+                    "{}: `git okr {}` has no argument {id}",
+                    kind.name,
+                    kind.command.join(" ")
+                );
+            }
+        }
+    }
+
     /// The allowlists name arguments the real commands have, and the real commands'
     /// dangerous options are refused.
     #[test]

@@ -15,7 +15,8 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
 use deployments::Deployment;
 use gix::ObjectId;
-use ranges::{Kind, Range, Ranges};
+use ranges::{Kind, Range, Ranges, Shipped};
+use std::collections::BTreeMap;
 
 /// The built-in keys, over the 30 days before the measurement.
 pub const BUILTIN: [(&str, GitStat); 6] = [
@@ -123,11 +124,22 @@ pub fn points(
     };
     let results = crate::db::with_db(&store.okr_dir()?, |conn| {
         let ranges = Ranges::new(repo, conn, config.hotfix_pattern())?;
+        // Ranges are read once per set of paths, from the earliest window's first
+        // deployment, and shared by every window with those paths.
+        let mut shipped: BTreeMap<&[String], Shipped> = BTreeMap::new();
+        for (window, _) in &queries {
+            let first = first_in(&deployments, window.since);
+            let paths = window.paths.as_slice();
+            if shipped.get(paths).is_none_or(|s| s.first > first) {
+                shipped.insert(paths, ranges.shipped(kind, &deployments, first, paths)?);
+            }
+        }
         queries
             .iter()
             .map(|(window, rev)| {
                 let tip = resolve(repo, rev)?;
-                evaluate(&ranges, kind, &deployments, tip, window)
+                let of_paths = &shipped[window.paths.as_slice()];
+                evaluate(&ranges, of_paths, &deployments, tip, window)
             })
             .collect::<Result<Vec<_>>>()
     })
@@ -229,22 +241,26 @@ fn find_deployments(
     }
 }
 
+/// The first deployment at or after `since`: those before a window matter only as what
+/// later ones did not ship.
+fn first_in(deployments: &[Deployment], since: i64) -> usize {
+    deployments
+        .iter()
+        .position(|d| d.time >= since)
+        .unwrap_or(deployments.len())
+}
+
 /// The metrics of one window; `tip` is the measured branch, whose commits after the
 /// last deployment can still mark it failed.
 fn evaluate(
     ranges: &Ranges<'_>,
-    kind: Kind,
+    shipped: &Shipped,
     deployments: &[Deployment],
     tip: ObjectId,
     window: &Window,
 ) -> Result<Delivery> {
-    // Deployments before the window matter only as what later ones did not ship.
-    let first = deployments
-        .iter()
-        .position(|d| d.time >= window.since)
-        .unwrap_or(deployments.len());
-    let shipped = ranges.shipped(kind, deployments, first, &window.paths)?;
-    let range = |i: usize| &shipped.ranges[i - first];
+    let first = first_in(deployments, window.since);
+    let range = |i: usize| shipped.range(i);
     // With paths, a deployment counts only when it shipped a commit under them.
     let counting: Vec<usize> = (first..deployments.len())
         .filter(|&i| window.paths.is_empty() || !range(i).ids.is_empty())
@@ -276,7 +292,7 @@ fn evaluate(
             .collect();
         if next.is_none() {
             if tail.is_none() {
-                tail = Some(ranges.tail(&shipped, deployments, tip, &window.paths)?);
+                tail = Some(ranges.tail(shipped, deployments, tip, &window.paths)?);
             }
             after.extend(tail.as_ref());
         }

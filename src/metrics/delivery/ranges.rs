@@ -17,14 +17,15 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 const SCHEMA_KEY: &str = "delivery_schema";
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 /// What delivery metrics need to know about one range of commits. With paths, only
 /// the commits that change something under them are kept.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Range {
-    /// Ids (hex) of the kept commits.
-    pub ids: Vec<String>,
+    /// Ids (hex) of the kept commits, separated by spaces: one string, because a warm
+    /// measurement reads every range and needs the ids only to look up reverted commits.
+    pub ids: String,
     /// Author dates (seconds) of the kept commits that are not merges.
     pub author_times: Vec<i64>,
     /// Commit ids or prefixes named by `This reverts commit <sha>` in kept commits.
@@ -36,7 +37,7 @@ pub struct Range {
 impl Range {
     /// Whether this range holds the commit `sha` (a full id or a prefix of one).
     pub fn contains(&self, sha: &str) -> bool {
-        self.ids.iter().any(|id| id.starts_with(sha))
+        self.ids.split(' ').any(|id| id.starts_with(sha))
     }
 }
 
@@ -52,8 +53,16 @@ pub enum Kind {
 /// Every deployment's range from `first` on, and the deployments that hide as much as
 /// all of them do.
 pub struct Shipped {
-    pub ranges: Vec<Range>,
+    pub first: usize,
+    ranges: Vec<Range>,
     frontier: Vec<ObjectId>,
+}
+
+impl Shipped {
+    /// The range of deployment `i` (at least `first`).
+    pub fn range(&self, i: usize) -> &Range {
+        &self.ranges[i - self.first]
+    }
 }
 
 /// Reads ranges, from the cache when it knows them.
@@ -105,7 +114,11 @@ impl<'a> Ranges<'a> {
                 )
             }
         };
-        Ok(Shipped { ranges, frontier })
+        Ok(Shipped {
+            first,
+            ranges,
+            frontier,
+        })
     }
 
     /// The tail: the commits of `tip` that no deployment shipped.
@@ -316,7 +329,10 @@ impl<'a> Ranges<'a> {
                 .map_err(|e| anyhow!("reading commit {}: {e}", commit.id))?;
             range.author_times.push(sig_seconds(&author)?);
         }
-        range.ids.push(commit.id.to_string());
+        if !range.ids.is_empty() {
+            range.ids.push(' ');
+        }
+        range.ids.push_str(&commit.id.to_string());
         Ok(())
     }
 }
