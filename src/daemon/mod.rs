@@ -390,7 +390,7 @@ mod tests {
         let err = job_kind("coffee").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown job \"coffee\"; jobs: kr_measure, plan_generate, plan_run, sync"
+            "unknown job \"coffee\"; jobs: kr_measure, plan_generate, plan_run, checkin_reminder, sync"
         );
     }
 
