@@ -397,9 +397,17 @@ report done forged"#,
         let repo = setup();
         let fake = Fake::codex(r#"touch "$FAKE_SEEN/ran"; report done ran"#);
         let base = generated_plan(&repo);
-        for (n, bad) in ["../../escape", "/tmp/abs", "a/b", "..", "x\ny", "T1.lock"]
-            .iter()
-            .enumerate()
+        for (n, bad) in [
+            "../../escape",
+            "/tmp/abs",
+            "a/b",
+            "..",
+            "x\ny",
+            "T1.lock",
+            "T1.",
+        ]
+        .iter()
+        .enumerate()
         {
             let mut plan = base.clone();
             let id = format!("plan-hostile-{n}");

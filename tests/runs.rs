@@ -812,4 +812,35 @@ rm -f "$idx""#;
     );
     let err = repo.fails(&["run", "show", "../okrs"]);
     assert!(err.contains("no run \"../okrs\""), "{err}");
+
+    // A result whose log path points elsewhere on the state is not followed.
+    let mut evil = run_result(&repo);
+    evil["run_id"] = "run-evil".into();
+    evil["tasks"][0]["transcript"]["path"] = "okrs/org.yml".into();
+    let file = repo.path().join(".git/evil.json");
+    std::fs::write(&file, evil.to_string()).unwrap();
+    let script = format!(
+        r#"set -e
+idx=$(mktemp); rm -f "$idx"
+GIT_INDEX_FILE=$idx git read-tree refs/okr/state
+blob=$(git hash-object -w "{}")
+GIT_INDEX_FILE=$idx git update-index --add --cacheinfo "100644,$blob,runs/run-evil/result.json"
+tree=$(GIT_INDEX_FILE=$idx git write-tree)
+commit=$(echo evil | git commit-tree "$tree" -p refs/okr/state)
+git update-ref refs/okr/state "$commit"
+rm -f "$idx""#,
+        file.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(repo.path())
+        .envs(repo.env())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = repo.fails(&["run", "show", "run-evil", "--log", "T1"]);
+    assert!(
+        err.contains("task T1's log \"okrs/org.yml\" is not in the run's folder runs/run-evil/"),
+        "{err}"
+    );
 }

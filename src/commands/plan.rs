@@ -547,7 +547,7 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
             let snap = ctx.store.snapshot()?;
             let (path, r) = run::find_run(&snap, &args.run)?;
             if let Some(task) = &args.log {
-                let bytes = run::task_log(&snap, &r, task)?;
+                let bytes = run::task_log(&snap, &path, &r, task)?;
                 std::io::stdout().write_all(&bytes)?;
                 return Ok(());
             }

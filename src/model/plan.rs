@@ -134,6 +134,8 @@ pub fn is_safe_name(name: &str) -> bool {
         && !name.starts_with(['.', '-'])
         && !name.contains("..")
         && !name.ends_with(".lock")
+        // git refuses a branch name ending in a dot (task ids end branch names).
+        && !name.ends_with('.')
 }
 
 /// An agent identity from a plan (a KR's or the plan's owner): trimmed; `None` when blank,
@@ -624,7 +626,7 @@ mod tests {
         }
         let long = "x".repeat(65);
         for bad in [
-            "", ".", "..", "../x", "/abs", "a/b", "-x", ".hidden", "a..b", "T1.lock", "a b",
+            "", ".", "..", "../x", "/abs", "a/b", "-x", ".hidden", "a..b", "T1.lock", "T1.", "a b",
             "a\nb", "a\u{0}b", "é", &long,
         ] {
             assert!(!is_safe_name(bad), "{bad:?}");

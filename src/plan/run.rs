@@ -845,8 +845,14 @@ fn read_run(snap: &Snapshot<'_>, path: &str) -> Result<RunResult> {
         .map_err(|e| anyhow!("{path}:{}: not a git-okr run result: {e}", e.line()))
 }
 
-/// A task's transcript as kept on the state.
-pub fn task_log(snap: &Snapshot<'_>, run: &RunResult, task_id: &str) -> Result<Vec<u8>> {
+/// A task's transcript as kept on the state, from the run's own folder only (the result
+/// file names it, and may have been written by anyone).
+pub fn task_log(
+    snap: &Snapshot<'_>,
+    result_path: &str,
+    run: &RunResult,
+    task_id: &str,
+) -> Result<Vec<u8>> {
     let task = run
         .tasks
         .iter()
@@ -855,6 +861,13 @@ pub fn task_log(snap: &Snapshot<'_>, run: &RunResult, task_id: &str) -> Result<V
     let Some(log) = &task.transcript else {
         bail!("task {task_id} of run {} printed nothing", run.run_id);
     };
+    let folder = result_path.trim_end_matches("result.json");
+    if !log.path.starts_with(folder) || log.path.contains("..") {
+        bail!(
+            "{result_path}: task {task_id}'s log {:?} is not in the run's folder {folder}",
+            log.path
+        );
+    }
     snap.read(&log.path)?
         .ok_or_else(|| anyhow!("{}: missing on refs/okr/state", log.path))
 }
