@@ -441,6 +441,23 @@ mod tests {
     }
 
     #[test]
+    fn codex_retries_give_way_to_the_last_error() {
+        let mut i = Inspector::Codex {
+            line: Vec::new(),
+            error: None,
+        };
+        i.feed(b"{\"type\":\"error\",\"message\":\"Reconnecting... 2/5\"}\n");
+        i.feed(b"{\"type\":\"error\",\"message\":\"waiting for network\"}\n");
+        i.finish();
+        match i {
+            Inspector::Codex { error, .. } => {
+                assert_eq!(error.as_deref(), Some("error: waiting for network"))
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
     fn claude_keeps_the_last_line() {
         let mut i = Inspector::Claude {
             line: Vec::new(),

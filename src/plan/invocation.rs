@@ -17,7 +17,8 @@ pub struct Invocation {
 #[derive(Debug, Clone)]
 pub enum Inspector {
     None,
-    /// codex `--json`: JSONL events; remembers the first `turn.failed` / `error`.
+    /// codex `--json`: JSONL events; remembers the first `turn.failed`, else the last
+    /// `error` (codex reports each retry as an error: the last one says where it stopped).
     Codex {
         line: Vec<u8>,
         error: Option<String>,
@@ -74,7 +75,10 @@ impl Inspector {
         match self {
             Inspector::None => {}
             Inspector::Codex { error, .. } => {
-                if error.is_some() {
+                if error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("turn.failed"))
+                {
                     return;
                 }
                 let Ok(event) = serde_json::from_slice::<serde_json::Value>(l) else {
