@@ -12,20 +12,7 @@ mod agents_during_runs {
     use std::process::Output;
     use std::time::{Duration, Instant};
 
-    const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Ship it
-    owner_id: team-backend
-    key_results:
-      - kr_id: KR-1.1
-        description: Complete 100 unit tests
-        metric_key: ci.test_count
-        baseline: 0
-        target: 100
-        status: not_started
-        owner_id: team-backend
-";
+    const OKRS: &str = super::common::fixtures::ONE_OWNED_KR;
 
     const PERMISSIONS: &str = "default_policy: deny
 permissions:
@@ -126,9 +113,10 @@ report() { printf '{"status":"%s","summary":"%s"}' "$1" "$2" > "$out"; }
         }
     }
 
+    /// Until `path` has content: the shell creates a file before `echo` writes to it.
     fn wait_for(path: &Path, within: Duration) {
         let start = Instant::now();
-        while !path.exists() {
+        while !path.metadata().is_ok_and(|m| m.len() > 0) {
             assert!(
                 start.elapsed() < within,
                 "{} never appeared",
@@ -345,43 +333,8 @@ report done forged"#,
     /// Put a plan JSON on the state with plumbing, as a teammate's clone could.
     fn put_plan(repo: &TestRepo, id: &str, plan: &serde_json::Value) -> String {
         let path = format!("plans/2026-01-01/{id}.json");
-        let file = repo.path().join(".git/forged-plan.json");
-        std::fs::write(&file, serde_json::to_string_pretty(plan).unwrap()).unwrap();
-        let tip = repo.state_tip().unwrap();
-        let blob = repo.git(&["hash-object", "-w", file.to_str().unwrap()]);
-        let idx = repo.path().join(".git/forged-index");
-        let _ = std::fs::remove_file(&idx);
-        let with_index = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(repo.path())
-                .env("GIT_INDEX_FILE", &idx)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        };
-        with_index(&["read-tree", &tip]);
-        with_index(&[
-            "update-index",
-            "--add",
-            "--cacheinfo",
-            &format!("100644,{},{path}", blob.trim()),
-        ]);
-        let tree = with_index(&["write-tree"]);
-        let commit = repo.git(&[
-            "commit-tree",
-            tree.trim(),
-            "-p",
-            &tip,
-            "-m",
-            "teammate's plan",
-        ]);
-        repo.git(&["update-ref", "refs/okr/state", commit.trim(), &tip]);
+        let text = serde_json::to_string_pretty(plan).unwrap();
+        repo.forge_state_file(&path, text.as_bytes(), "teammate's plan");
         path
     }
 
@@ -500,17 +453,7 @@ mod daemon_schedules {
     use super::common::{stderr, TestRepo};
     use std::path::Path;
 
-    const OKRS: &str = "scope: org
-objectives:
-  - objective_id: OBJ-1
-    objective: Grow x
-    key_results:
-      - kr_id: KR-1.1
-        metric_key: manual.x
-        baseline: 0
-        target: 100
-        status: not_started
-";
+    const OKRS: &str = super::common::fixtures::ONE_KR;
 
     /// A clone with state and a bare `origin` it has synced with.
     fn clone_with_origin() -> (TestRepo, TestRepo) {

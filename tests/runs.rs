@@ -35,37 +35,8 @@ fn plan_with_tasks(repo: &TestRepo, id: &str, n: usize) -> String {
         .collect::<Vec<_>>()
         .into();
     let path = format!("plans/2026-01-01/{id}.json");
-    let file = repo.path().join(".git/test-plan.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
-    let blob = repo.git(&["hash-object", "-w", file.to_str().unwrap()]);
-    let tip = repo.state_tip().unwrap();
-    let index = repo.path().join(".git/test-index");
-    let _ = std::fs::remove_file(&index);
-    let git_index = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .current_dir(repo.path())
-            .env("GIT_INDEX_FILE", &index)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git_index(&["read-tree", &tip]);
-    git_index(&[
-        "update-index",
-        "--add",
-        "--cacheinfo",
-        &format!("100644,{},{path}", blob.trim()),
-    ]);
-    let tree = git_index(&["write-tree"]);
-    let commit = repo.git(&["commit-tree", tree.trim(), "-p", &tip, "-m", "plan"]);
-    repo.git(&["update-ref", "refs/okr/state", commit.trim(), &tip]);
-    std::fs::remove_file(&file).unwrap();
+    let text = serde_json::to_string_pretty(&plan).unwrap();
+    repo.forge_state_file(&path, text.as_bytes(), "plan");
     path
 }
 

@@ -142,8 +142,14 @@ pub fn events_of(c: &CommitInfo<'_>) -> Vec<Event> {
         krs,
         objectives,
     };
-    let mut out = vec![base.clone()];
+    // A derived event copies only the commit's identity from the base event: not its
+    // message or id lists, which hold every trailer (a measure of 10,000 KRs writes
+    // 10,000 of them, and a copy per derived event made following it quadratic).
     let derived = |action: &str, text: String, kr: Option<String>| Event {
+        commit: base.commit.clone(),
+        parent: base.parent.clone(),
+        time: base.time,
+        actor: base.actor.clone(),
         action: action.to_string(),
         kr: kr.clone(),
         krs: kr.into_iter().collect(),
@@ -152,11 +158,13 @@ pub fn events_of(c: &CommitInfo<'_>) -> Vec<Event> {
         proposal: None,
         plan: None,
         run: None,
+        from: None,
+        to: None,
         metric: None,
         value: None,
         message: text,
-        ..base.clone()
     };
+    let mut out = Vec::new();
     for text in all("Okr-Status") {
         let s = parse_status(&text);
         out.push(Event {
@@ -187,6 +195,7 @@ pub fn events_of(c: &CommitInfo<'_>) -> Vec<Event> {
             ..derived(ACTION_RUN_CREDIT, text.clone(), s.kr)
         });
     }
+    out.insert(0, base);
     out
 }
 

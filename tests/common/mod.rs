@@ -201,7 +201,6 @@ impl TestRepo {
     /// Put `bytes` at `path` on refs/okr/state with git's plumbing, in a commit of
     /// git-okr's tip, as a teammate's clone (or anyone who can push) could. Returns the
     /// new tip.
-    #[allow(dead_code)]
     pub fn forge_state_file(&self, path: &str, bytes: &[u8], message: &str) -> String {
         let tip = self.state_tip().expect("an initialized state");
         let file = self.path().join(".git/forged-blob");

@@ -3,7 +3,8 @@
 //! belongs to the earliest deployment that reaches it, so each deployment's walk stops
 //! where an earlier one has been and the whole history is read once (hiding every
 //! earlier tag in each range's own walk read it once per tag). A deployment branch's
-//! ranges hide only the commit's first parent. Summaries are kept in
+//! ranges hide only the commit's first parent. Summaries are kept (in a compact binary
+//! form: a warm measurement reads every one) in
 //! `.git/okr/audit.sqlite`, keyed by everything that decides them, so a warm
 //! measurement reads only the commits after the newest deployment.
 
@@ -12,16 +13,15 @@ use anyhow::{anyhow, Context, Result};
 use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use rusqlite::{Connection, OptionalExtension};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 const SCHEMA_KEY: &str = "delivery_schema";
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 /// What delivery metrics need to know about one range of commits. With paths, only
 /// the commits that change something under them are kept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Range {
     /// Ids (hex) of the kept commits, separated by spaces: one string, because a warm
     /// measurement reads every range and needs the ids only to look up reverted commits.
@@ -38,6 +38,60 @@ impl Range {
     /// Whether this range holds the commit `sha` (a full id or a prefix of one).
     pub fn contains(&self, sha: &str) -> bool {
         self.ids.split(' ').any(|id| id.starts_with(sha))
+    }
+
+    /// The cache's form, which a warm measurement reads for every deployment: the
+    /// hotfix flag, the author times (count, then little-endian i64s), the reverted
+    /// ids (count, then length-prefixed), then the ids.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + self.author_times.len() * 8 + self.ids.len());
+        out.push(u8::from(self.hotfix));
+        out.extend((self.author_times.len() as u32).to_le_bytes());
+        for t in &self.author_times {
+            out.extend(t.to_le_bytes());
+        }
+        out.extend((self.reverts.len() as u32).to_le_bytes());
+        for r in &self.reverts {
+            // Reverted ids are 7 to 64 hex digits (the pattern that finds them).
+            out.push(r.len() as u8);
+            out.extend(r.as_bytes());
+        }
+        out.extend(self.ids.as_bytes());
+        out
+    }
+
+    /// `None` for anything [`Range::encode`] did not write (read as a cache miss).
+    fn decode(bytes: &[u8]) -> Option<Range> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, tail) = rest.split_at_checked(n)?;
+            rest = tail;
+            Some(head)
+        };
+        let hotfix = match take(1)? {
+            [0] => false,
+            [1] => true,
+            _ => return None,
+        };
+        let count = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        let times = take(count.checked_mul(8)?)?;
+        let author_times = times
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        let count = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        let mut reverts = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            let len = *take(1)?.first()? as usize;
+            reverts.push(std::str::from_utf8(take(len)?).ok()?.to_string());
+        }
+        let ids = std::str::from_utf8(rest).ok()?.to_string();
+        Some(Range {
+            ids,
+            author_times,
+            reverts,
+            hotfix,
+        })
     }
 }
 
@@ -150,24 +204,26 @@ impl<'a> Ranges<'a> {
         );
         let cached = keys[first..]
             .iter()
-            .map(|k| self.cached::<Range>(k))
+            .map(|k| Ok(self.cached(k)?.and_then(|b| Range::decode(&b))))
             .collect::<Result<Option<Vec<_>>>>()?;
-        let frontier = self.cached::<Vec<String>>(&frontier_key)?;
+        let frontier = self.cached(&frontier_key)?.and_then(|bytes| {
+            bytes
+                .chunks(20)
+                .map(|id| ObjectId::try_from(id).ok())
+                .collect::<Option<Vec<_>>>()
+        });
         if let (Some(ranges), Some(frontier)) = (cached, frontier) {
-            let frontier = frontier
-                .iter()
-                .map(|h| ObjectId::from_hex(h.as_bytes()))
-                .collect::<Result<Vec<_>, _>>();
-            if let Ok(frontier) = frontier {
-                return Ok((ranges, frontier));
-            }
+            return Ok((ranges, frontier));
         }
         let (ranges, frontier) = self.walk_tags(deployments, paths)?;
         for (key, range) in keys.iter().zip(&ranges) {
-            self.store(key, range)?;
+            self.store(key, &range.encode())?;
         }
-        let hex: Vec<String> = frontier.iter().map(|id| id.to_string()).collect();
-        self.store(&frontier_key, &hex)?;
+        let ids: Vec<u8> = frontier
+            .iter()
+            .flat_map(|id| id.as_bytes().to_vec())
+            .collect();
+        self.store(&frontier_key, &ids)?;
         Ok((ranges.into_iter().skip(first).collect(), frontier))
     }
 
@@ -250,33 +306,29 @@ impl<'a> Ranges<'a> {
     }
 
     fn cached_or(&self, key: &str, compute: impl FnOnce() -> Result<Range>) -> Result<Range> {
-        if let Some(range) = self.cached(key)? {
+        if let Some(range) = self.cached(key)?.and_then(|b| Range::decode(&b)) {
             return Ok(range);
         }
         let range = compute()?;
-        self.store(key, &range)?;
+        self.store(key, &range.encode())?;
         Ok(range)
     }
 
-    fn cached<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let summary: Option<String> = self
+    /// The cached bytes for `key`; what does not decode is recomputed, like any miss.
+    fn cached(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
             .conn
-            .query_row(
-                "SELECT summary FROM delivery_ranges WHERE key = ?1",
-                [key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        // A summary that does not parse is recomputed, like any other cache miss.
-        Ok(summary.and_then(|s| serde_json::from_str(&s).ok()))
+            .prepare_cached("SELECT summary FROM delivery_ranges WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?)
     }
 
-    fn store<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+    fn store(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "INSERT OR REPLACE INTO delivery_ranges (key, summary) VALUES (?1, ?2)",
-                (key, serde_json::to_string(value)?),
-            )
+            )?
+            .execute((key, bytes))
             .context("caching a deployment's commits")?;
         Ok(())
     }
@@ -389,7 +441,37 @@ fn prepare(conn: &Connection) -> Result<()> {
     }
     conn.execute_batch(
         "DROP TABLE IF EXISTS delivery_ranges;
-         CREATE TABLE delivery_ranges (key TEXT PRIMARY KEY, summary TEXT NOT NULL) WITHOUT ROWID;",
+         CREATE TABLE delivery_ranges (key TEXT PRIMARY KEY, summary BLOB NOT NULL) WITHOUT ROWID;",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Range;
+
+    #[test]
+    fn the_cache_form_round_trips_and_refuses_anything_else() {
+        let range = Range {
+            ids: "a1b2 c3d4".into(),
+            author_times: vec![-5, 0, 1_700_000_000],
+            reverts: vec!["abcdef1".into(), "0123456789".into()],
+            hotfix: true,
+        };
+        let bytes = range.encode();
+        assert_eq!(Range::decode(&bytes), Some(range.clone()));
+        assert_eq!(
+            Range::decode(&Range::default().encode()),
+            Some(Range::default())
+        );
+        for cut in [0, 1, 4, 12, 29] {
+            assert_eq!(Range::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut bad = bytes.clone();
+        bad[0] = 7;
+        assert_eq!(Range::decode(&bad), None);
+        let mut huge = bytes;
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Range::decode(&huge), None);
+    }
 }
