@@ -37,7 +37,7 @@ const WEEK: f64 = 7.0 * 24.0 * HOUR;
 
 /// One window of delivery: deployments made from `since` to `until` (inclusive,
 /// seconds), counting only commits under `paths` when there are any.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Window {
     pub since: i64,
     pub until: i64,
@@ -134,14 +134,22 @@ pub fn points(
                 shipped.insert(paths, ranges.shipped(kind, &deployments, first, paths)?);
             }
         }
-        queries
-            .iter()
-            .map(|(window, rev)| {
-                let tip = resolve(repo, rev)?;
-                let of_paths = &shipped[window.paths.as_slice()];
-                evaluate(&ranges, of_paths, &deployments, tip, window)
-            })
-            .collect::<Result<Vec<_>>>()
+        // Definitions that differ only in their statistic share one evaluation.
+        let mut evaluated: BTreeMap<(&Window, &str), Delivery> = BTreeMap::new();
+        let mut results = Vec::with_capacity(queries.len());
+        for (window, rev) in &queries {
+            let delivery = match evaluated.entry((window, rev.as_str())) {
+                std::collections::btree_map::Entry::Occupied(done) => done.get().clone(),
+                std::collections::btree_map::Entry::Vacant(todo) => {
+                    let tip = resolve(repo, rev)?;
+                    let of_paths = &shipped[window.paths.as_slice()];
+                    let delivery = evaluate(&ranges, of_paths, &deployments, tip, window)?;
+                    todo.insert(delivery).clone()
+                }
+            };
+            results.push(delivery);
+        }
+        Ok(results)
     })
     .context("measuring delivery metrics")?;
 
@@ -308,25 +316,30 @@ fn evaluate(
     }
     let count = in_window.len() as u64;
     let weeks = ((window.until - window.since).max(1)) as f64 / WEEK;
-    lead_hours.sort_by(f64::total_cmp);
-    restore_hours.sort_by(f64::total_cmp);
     Ok(Delivery {
         deployments: count,
         deploys_per_week: count as f64 / weeks,
-        lead_time_hours_p50: percentile(&lead_hours, 0.5),
-        lead_time_hours_p90: percentile(&lead_hours, 0.9),
+        lead_time_hours_p50: percentile(&mut lead_hours, 0.5),
+        lead_time_hours_p90: percentile(&mut lead_hours, 0.9),
         change_failure_rate: (count > 0).then(|| failed as f64 * 100.0 / count as f64),
-        time_to_restore_hours_p50: percentile(&restore_hours, 0.5),
+        time_to_restore_hours_p50: percentile(&mut restore_hours, 0.5),
     })
 }
 
-/// The `p` quantile of sorted values, interpolating linearly between the two nearest
-/// ranks (the median of an even count is the mean of the middle two).
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
+/// The `p` quantile of `values`, interpolating linearly between the two nearest ranks
+/// (the median of an even count is the mean of the middle two). It selects instead of
+/// sorting (a window can hold every commit of the history), so `values` is reordered.
+pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    let last = values.len().checked_sub(1)?;
     let pos = p * last as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+    let lo = pos.floor() as usize;
+    let (_, &mut low, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    // The next rank is the smallest value above the selected one.
+    let high = match pos > lo as f64 {
+        true => above.iter().copied().min_by(f64::total_cmp).unwrap_or(low),
+        false => low,
+    };
+    Some(low + (high - low) * (pos - lo as f64))
 }
 
 #[cfg(test)]
@@ -335,10 +348,21 @@ mod tests {
 
     #[test]
     fn percentiles_interpolate_between_ranks() {
-        assert_eq!(percentile(&[], 0.5), None);
-        assert_eq!(percentile(&[3.0], 0.9), Some(3.0));
-        assert_eq!(percentile(&[1.0, 2.0, 3.0, 10.0], 0.5), Some(2.5));
-        let p90 = percentile(&[1.0, 2.0, 3.0, 10.0], 0.9).unwrap();
+        assert_eq!(percentile(&mut [], 0.5), None);
+        assert_eq!(percentile(&mut [3.0], 0.9), Some(3.0));
+        assert_eq!(percentile(&mut [10.0, 2.0, 3.0, 1.0], 0.5), Some(2.5));
+        let p90 = percentile(&mut [3.0, 10.0, 1.0, 2.0], 0.9).unwrap();
         assert!((p90 - 7.9).abs() < 1e-9, "{p90}");
+        assert_eq!(percentile(&mut [5.0, 1.0, 3.0], 0.5), Some(3.0));
+        // Against sorting, on values with repeats.
+        let values: Vec<f64> = (0..1001).map(|i| ((i * 7919) % 613) as f64 / 3.0).collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for p in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+            let pos = p * (sorted.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
+            assert_eq!(percentile(&mut values.clone(), p), Some(want), "p{p}");
+        }
     }
 }
