@@ -1570,3 +1570,40 @@ mod state_ref {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Sync: a teammate's OKR file goes through the same checks as every state read.
+// ---------------------------------------------------------------------------------------
+
+mod sync_merges {
+    use super::common::{fixtures, TestRepo};
+
+    #[test]
+    fn a_teammates_deeply_nested_okr_file_is_refused_before_merging() {
+        let origin = TestRepo::bare();
+        let alice = TestRepo::with_state(&[("okrs/org.yml", fixtures::ONE_KR)]);
+        alice.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+        alice.ok(&["sync"]);
+        let bob = TestRepo::with_commit();
+        bob.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+        bob.ok(&["pull"]);
+        // Bob's clone pushes, with plain git, an org.yml nested 500 levels deep.
+        let deep = format!(
+            "scope: org\nobjectives: {}{}\n",
+            "[".repeat(500),
+            "]".repeat(500)
+        );
+        bob.forge_state_file("okrs/org.yml", deep.as_bytes(), "deep");
+        bob.git(&["push", "-q", "origin", "refs/okr/state:refs/okr/state"]);
+        // Alice changed the same file meanwhile, so sync must merge it.
+        let mine = fixtures::ONE_KR.replace("Grow x", "Grow x faster");
+        alice.forge_state_file("okrs/org.yml", mine.as_bytes(), "mine");
+        let before = alice.state_tip();
+        let err = alice.fails(&["sync"]);
+        assert!(
+            err.contains("okrs/org.yml") && err.contains("nested more than"),
+            "{err}"
+        );
+        assert_eq!(alice.state_tip(), before, "nothing merged");
+    }
+}

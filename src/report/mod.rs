@@ -398,11 +398,11 @@ fn list_proposals(snap: &Snapshot<'_>) -> Result<Vec<Listed>> {
             continue;
         }
         let text = snap.read_text(&path)?.unwrap_or_default();
-        let v: serde_json::Value = match serde_yaml::from_str(&text) {
+        let v: serde_json::Value = match crate::model::parse_yaml(&path, &text) {
             Ok(v) => v,
             // A report lists what it can; a broken proposal shows as such.
             Err(e) => {
-                out.push(broken(&path, &e.to_string()));
+                out.push(broken(&path, &format!("{e:#}")));
                 continue;
             }
         };

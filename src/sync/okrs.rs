@@ -75,7 +75,8 @@ fn merge_yaml_file(
         if text.trim().is_empty() {
             return Ok(Mapping::new());
         }
-        match serde_yaml::from_str::<Value>(&text).map_err(|e| anyhow!("{path} ({side}): {e}"))? {
+        // A teammate's file: the same size, depth and NUL checks as every state read.
+        match crate::model::parse_yaml::<Value>(&format!("{path} ({side})"), &text)? {
             Value::Mapping(map) => Ok(map),
             _ => Err(anyhow!("{path} ({side}): not a mapping")),
         }
