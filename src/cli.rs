@@ -123,6 +123,9 @@ pub enum Command {
     Kr(KrCommand),
     /// The overview: scores, statuses and what needs attention.
     Status(StatusArgs),
+    /// OKR cycles: list them, close one with grades, start the next (carrying what is unfinished).
+    #[command(subcommand)]
+    Cycle(CycleCommand),
     /// Query the history of refs/okr/state (events from its commits' trailers).
     Audit(AuditArgs),
     /// Share refs/okr/state through a git remote: fetch, merge by meaning, push.
@@ -333,6 +336,80 @@ pub enum KrCommand {
     Score(ScoreArgs),
     /// Value, status and score of a key result over time.
     History(KrHistoryArgs),
+    /// Check in on a key result: how confident you are, a note, maybe a value or a status.
+    Checkin(CheckinArgs),
+    /// KRs with no check-in and no measured change for too long, by owner (the weekly reminder).
+    Stale(StaleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaleArgs {
+    /// Of this cycle (and of no cycle); `all` for every one (default: the current cycle).
+    #[arg(long, value_name = "CYCLE|all")]
+    pub cycle: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckinArgs {
+    /// The key result, e.g. KR-1.1.
+    pub kr: String,
+    /// How likely the KR reaches its target this cycle: 0 (no chance) to 1 (certain).
+    #[arg(long, value_name = "0-1", allow_hyphen_values = true)]
+    pub confidence: String,
+    /// What is going on, in one line.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// A new value for the KR's metric (manual metrics only; measured ones come from `kr measure`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub value: Option<String>,
+    /// Set the KR's status (a person's call; `blocked`/`at_risk` are never changed by measurements).
+    #[arg(long, value_parser = ["not_started", "in_progress", "achieved", "at_risk", "blocked"])]
+    pub status: Option<String>,
+    /// Print what was recorded as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CycleCommand {
+    /// The cycles: listed in okrs/cycles.yml and quarters objectives use; which is current, which closed.
+    List(JsonArgs),
+    /// Grade every KR of the cycle (0.0-1.0, the score formula) into grades/ID.json, in one commit.
+    Close(CycleCloseArgs),
+    /// Start a cycle (listing it in okrs/cycles.yml unless it is a quarter); with --carry,
+    /// propose the unfinished KRs of the previous cycle for it.
+    Start(CycleStartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CycleCloseArgs {
+    /// The cycle, e.g. 2026-Q4.
+    pub cycle: String,
+    /// Grade a closed cycle again (replacing its grades).
+    #[arg(long)]
+    pub reopen: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CycleStartArgs {
+    /// The new cycle, e.g. 2027-Q1.
+    pub cycle: String,
+    /// Its first day (YYYY-MM-DD); with --end, for a cycle that is not a calendar quarter.
+    #[arg(long, value_name = "DATE", requires = "end")]
+    pub start: Option<String>,
+    /// Its last day (YYYY-MM-DD, included).
+    #[arg(long, value_name = "DATE", requires = "start")]
+    pub end: Option<String>,
+    /// Propose the unfinished KRs of the previous cycle for this one (a proposal to approve).
+    #[arg(long)]
+    pub carry: bool,
+    /// The closed cycle to carry from (default: the one just before).
+    #[arg(long, value_name = "CYCLE", requires = "carry")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -364,6 +441,9 @@ pub struct MeasureArgs {
 pub struct ScoreArgs {
     #[arg(long)]
     pub json: bool,
+    /// Show this cycle's objectives (and those of no cycle); `all` for every one (default: the current cycle).
+    #[arg(long, value_name = "CYCLE|all")]
+    pub cycle: Option<String>,
     /// Also write OKRchestra's score report (as_of, per KR percent_to_target 0-100,
     /// missing_metric_keys) with our 0-1 score alongside, to FILE.
     #[arg(long, value_name = "FILE")]
@@ -378,6 +458,9 @@ pub struct ScoreArgs {
 pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
+    /// Show this cycle's objectives (and those of no cycle); `all` for every one (default: the current cycle).
+    #[arg(long, value_name = "CYCLE|all")]
+    pub cycle: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +471,9 @@ pub struct ReportArgs {
     /// Open the page with xdg-open/open afterwards (best effort).
     #[arg(long)]
     pub open: bool,
+    /// Report on this cycle's objectives (and those of no cycle); `all` for every one (default: the current cycle).
+    #[arg(long, value_name = "CYCLE|all")]
+    pub cycle: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -114,3 +114,48 @@ pub fn okr_texts(snap: &Snapshot<'_>) -> Result<Vec<(String, String)>> {
     }
     Ok(out)
 }
+
+/// `okrs/cycles.yml`, checked (no file: quarters, check-ins due every 7 days).
+pub fn load_cycles(snap: &Snapshot<'_>) -> Result<crate::model::cycles::Cycles> {
+    use crate::model::cycles::{Cycles, CYCLES_FILE};
+    Cycles::parse(
+        CYCLES_FILE,
+        &snap.read_text(CYCLES_FILE)?.unwrap_or_default(),
+    )
+}
+
+/// Every check-in on the state (`checkins/DAY/*.json`), checked, oldest first.
+pub fn load_checkins(snap: &Snapshot<'_>) -> Result<Vec<crate::model::checkin::Checkin>> {
+    use crate::model::checkin::{Checkin, CHECKINS_DIR};
+    let mut out = Vec::new();
+    for day in snap.list(CHECKINS_DIR)?.iter().filter_map(|p| {
+        let (dir, _) = p.rsplit_once('/')?;
+        Some(dir.to_string())
+    }) {
+        if out
+            .last()
+            .is_some_and(|(d, _): &(String, Vec<Checkin>)| *d == day)
+        {
+            continue;
+        }
+        let mut of_day = Vec::new();
+        for (path, bytes) in snap.read_dir_files(&day)? {
+            let text =
+                String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{path}: not UTF-8"))?;
+            of_day.push(Checkin::parse(&path, &text)?);
+        }
+        out.push((day, of_day));
+    }
+    let mut all: Vec<Checkin> = out.into_iter().flat_map(|(_, c)| c).collect();
+    all.sort_by_key(|c| c.millis());
+    Ok(all)
+}
+
+/// The grades of cycle `id`, if it was closed.
+pub fn load_grades(snap: &Snapshot<'_>, id: &str) -> Result<Option<crate::model::grades::Grades>> {
+    use crate::model::grades::{grades_path, Grades};
+    let path = grades_path(id);
+    snap.read_text(&path)?
+        .map(|text| Grades::parse(&path, &text))
+        .transpose()
+}

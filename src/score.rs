@@ -17,6 +17,10 @@ pub struct KrScore {
     pub score: f64,
     pub status: Status,
     pub weight: f64,
+    /// The last check-in's confidence, else the KR's own `confidence` field.
+    pub confidence: Option<f64>,
+    /// When the last check-in was made (RFC 3339), if there was one.
+    pub last_checkin: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +31,8 @@ pub struct ObjectiveScore {
     pub score: f64,
     pub weight: f64,
     pub due: Option<String>,
+    /// The cycle it belongs to (`None`: every cycle).
+    pub cycle: Option<String>,
     pub key_results: Vec<KrScore>,
 }
 
@@ -56,6 +62,8 @@ pub fn by_scope(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore>
                     score: current.map(|c| kr.score(c)).unwrap_or(0.0),
                     status: kr.status,
                     weight: kr.weight(),
+                    confidence: kr.confidence,
+                    last_checkin: None,
                 }
             })
             .collect();
@@ -67,6 +75,7 @@ pub fn by_scope(set: &OkrSet, values: &BTreeMap<String, f64>) -> Vec<ScopeScore>
             score,
             weight: objective.weight.unwrap_or(1.0),
             due: objective.due.clone(),
+            cycle: objective.cycle.clone(),
             key_results,
         });
     }

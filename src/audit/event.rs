@@ -45,6 +45,9 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "schedule",
     "unschedule",
     "sync-merge",
+    "checkin",
+    "cycle-close",
+    "cycle-start",
     // Imported from OKRchestra's audit log (`init --from`): see `okrchestra`.
     "score",
     "status-update",

@@ -142,6 +142,8 @@ pub enum HistorySource {
     StatusChange,
     /// A regression recorded without a snapshot.
     Regression,
+    /// An owner's check-in (`git okr kr checkin`): confidence, note, maybe a value.
+    Checkin,
 }
 
 impl HistorySource {
@@ -150,6 +152,7 @@ impl HistorySource {
             HistorySource::Snapshot => "snapshot",
             HistorySource::StatusChange => "status-change",
             HistorySource::Regression => "regression",
+            HistorySource::Checkin => "checkin",
         }
     }
 }
@@ -170,6 +173,11 @@ pub struct HistoryPoint {
     pub from: Option<String>,
     pub score: Option<f64>,
     pub regression: bool,
+    /// A check-in's confidence (0-1) and note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     #[serde(skip)]
     seq: i64,
 }
@@ -205,10 +213,14 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             from: None,
             score: r.get(7)?,
             regression: false,
+            confidence: None,
+            note: None,
         })
     })? {
         points.push(row?);
     }
+    points.extend(checkin_points(conn, kr)?);
+    points.sort_by_key(|p| p.seq);
     let mut stmt = conn.prepare(
         "SELECT e.seq, e.commit_id, e.time, e.action, e.value, e.from_status, e.to_status FROM audit_events e
          WHERE e.id IN (SELECT event FROM audit_event_refs WHERE kind = 'kr' AND ref = ?1)
@@ -234,7 +246,9 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             .iter_mut()
             .rev()
             .take_while(|p| p.seq >= seq)
-            .find(|p| p.seq == seq && p.source == HistorySource::Snapshot)
+            .find(|p| {
+                p.seq == seq && matches!(p.source, HistorySource::Snapshot | HistorySource::Checkin)
+            })
         {
             if regression {
                 p.regression = true;
@@ -262,9 +276,61 @@ pub fn kr_history(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
             from,
             score: None,
             regression,
+            confidence: None,
+            note: None,
         });
     }
     points.sort_by_key(|p| p.seq);
+    Ok(points)
+}
+
+/// The check-ins of `kr`: `checkin` commits naming it, their confidence and note read
+/// from the `Okr-Checkin` and `Okr-Note` trailers (`Okr-Checkin: KR-1.1 confidence 0.6`).
+fn checkin_points(conn: &Connection, kr: &str) -> Result<Vec<HistoryPoint>> {
+    let mut stmt = conn.prepare(
+        "SELECT e.seq, e.commit_id, e.time, e.value, m.message FROM audit_events e
+         JOIN audit_messages m ON m.seq = e.seq
+         WHERE e.id IN (SELECT event FROM audit_event_refs WHERE kind = 'kr' AND ref = ?1)
+           AND e.action = 'checkin' AND e.derived = 0
+         ORDER BY e.seq, e.id",
+    )?;
+    let rows: Vec<(i64, String, i64, Option<f64>, String)> = stmt
+        .query_map(params![kr], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut points = Vec::new();
+    for (seq, commit, time, value, message) in rows {
+        let trailers = crate::store::parse_trailers(&message);
+        let confidence = trailers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("Okr-Checkin"))
+            .find_map(|(_, v)| {
+                let mut words = v.split_whitespace();
+                (words.next() == Some(kr) && words.next() == Some("confidence"))
+                    .then(|| words.next().and_then(|c| c.parse::<f64>().ok()))
+                    .flatten()
+            });
+        let note = trailers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Okr-Note"))
+            .map(|(_, v)| v.clone());
+        points.push(HistoryPoint {
+            seq,
+            commit,
+            time,
+            source: HistorySource::Checkin,
+            path: None,
+            as_of: None,
+            value,
+            status: None,
+            from: None,
+            score: None,
+            regression: false,
+            confidence,
+            note,
+        });
+    }
     Ok(points)
 }
 

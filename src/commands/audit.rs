@@ -208,7 +208,10 @@ fn print_history(kr: &str, points: &[HistoryPoint]) -> std::io::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let values: Vec<f64> = points.iter().filter_map(|p| p.value).collect();
     if points.is_empty() {
-        writeln!(out, "{kr}: no measurements or status changes recorded yet")?;
+        writeln!(
+            out,
+            "{kr}: no measurements, check-ins or status changes recorded yet"
+        )?;
         return out.flush();
     }
     let range = match (values.first(), values.last()) {
@@ -235,10 +238,16 @@ fn print_history(kr: &str, points: &[HistoryPoint]) -> std::io::Result<()> {
             .score
             .map(|s| format!("{s:.2}"))
             .unwrap_or_else(|| "-".into());
-        let source = p
-            .path
-            .clone()
-            .unwrap_or_else(|| p.source.as_str().to_string());
+        let status = match p.confidence {
+            Some(c) if status.is_empty() => format!("confidence {}", fmt_num(c)),
+            Some(c) => format!("confidence {}, {status}", fmt_num(c)),
+            None => status,
+        };
+        let source = match (&p.path, &p.note) {
+            (Some(path), _) => path.clone(),
+            (None, Some(note)) => format!("{}: {note}", p.source.as_str()),
+            (None, None) => p.source.as_str().to_string(),
+        };
         writeln!(
             out,
             "{}  {}  value {value:>8}  score {score:>4}  {status:<28}  {source}",

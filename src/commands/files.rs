@@ -5,6 +5,7 @@ use super::validate::validate_file;
 use crate::cli::{EditArgs, ExportArgs, ShowArgs};
 use crate::ctx::Ctx;
 use crate::ctx::{okr_texts, require_initialized};
+use crate::model::cycles::CYCLES_FILE;
 use crate::model::snapshot::{MetricSnapshot, SNAPSHOT_DIR};
 use crate::store::{Changes, Commit, Step};
 use anyhow::{bail, Context, Result};
@@ -146,7 +147,7 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
         ctx,
         &path,
         original.as_deref().unwrap_or_default(),
-        &okr_texts(&snap)?,
+        &with_cycles(&snap)?,
     )?;
     if Some(&edited) == original.as_ref() || (original.is_none() && edited.is_empty()) {
         println!("No changes to {path}");
@@ -159,7 +160,7 @@ pub fn edit(ctx: &Ctx, args: EditArgs) -> Result<()> {
             let kept = keep_rejected(ctx, &path, &edited)?;
             bail!("{path} changed on refs/okr/state while you were editing; your version is kept at {kept}");
         }
-        validate_file(&path, &edited, &okr_texts(now)?, check_job_args)?;
+        validate_file(&path, &edited, &with_cycles(now)?, check_job_args)?;
         let mut changes = Changes::new();
         changes.write(path.clone(), edited.clone());
         let mut message = ctx.message(format!("okr: edit {path} ({summary})"), "edit").trailer("Okr-File", &path);
@@ -344,6 +345,15 @@ pub(super) fn normalize(path: &str) -> Result<String> {
         .filter(|c| !c.is_empty())
         .collect::<Vec<_>>()
         .join("/"))
+}
+
+/// The OKR files and `okrs/cycles.yml`: what validating an OKR file or the cycles needs.
+fn with_cycles(snap: &crate::store::Snapshot<'_>) -> Result<Vec<(String, String)>> {
+    let mut texts = okr_texts(snap)?;
+    if let Some(cycles) = snap.read_text(CYCLES_FILE)? {
+        texts.push((CYCLES_FILE.to_string(), cycles));
+    }
+    Ok(texts)
 }
 
 #[cfg(test)]

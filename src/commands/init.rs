@@ -147,7 +147,7 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
     let okr_texts: Vec<(String, String)> = ws
         .files
         .iter()
-        .filter(|(p, _)| is_okr_file(p))
+        .filter(|(p, _)| is_okr_file(p) || *p == crate::model::cycles::CYCLES_FILE)
         .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
         .collect();
     // The OKR files are validated together, once (each alone would parse them all again).
@@ -177,7 +177,10 @@ fn import(ctx: &Ctx, dir: &Path, force: bool) -> Result<()> {
             .or_insert_with(|| text.as_bytes().to_vec());
     }
     let origin = format!(" from {}", dir.display());
-    let okr_map: BTreeMap<String, String> = okr_texts.into_iter().collect();
+    let okr_map: BTreeMap<String, String> = okr_texts
+        .into_iter()
+        .filter(|(p, _)| is_okr_file(p))
+        .collect();
     let (head, ()) = ctx.store.transact_chain(|snap, chain| {
         check_force(snap, force)?;
         for event in &ws.history {

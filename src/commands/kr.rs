@@ -547,13 +547,23 @@ fn manual_points_of(manual: ManualMetrics, recorded_at: &str) -> Vec<MetricPoint
 pub fn score(ctx: &Ctx, args: ScoreArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
-    let set = load_okrs(&snap)?;
+    let all = load_okrs(&snap)?;
+    let cycles = crate::ctx::load_cycles(&snap)?;
+    crate::rhythm::check_objective_cycles(&all, &cycles)?;
+    let view = crate::rhythm::View::choose(
+        &cycles,
+        args.cycle.as_deref(),
+        chrono::Local::now().date_naive(),
+    )?;
+    let set = view.okrs(&all);
     let chosen = chosen_snapshot(&snap, args.snapshot.as_deref())?;
     let values = match (&chosen, &args.snapshot) {
         (Some((_, s)), _) => s.values(),
         (None, _) => latest_values(&snap)?,
     };
-    let scopes = by_scope(&set, &values);
+    let mut scopes = by_scope(&set, &values);
+    let checkins = crate::ctx::load_checkins(&snap)?;
+    crate::rhythm::annotate(&mut scopes, &crate::rhythm::by_kr(&checkins));
     if let Some(file) = &args.output {
         let (path, snapshot) = chosen
             .as_ref()

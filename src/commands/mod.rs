@@ -3,6 +3,7 @@
 
 mod audit;
 mod ci;
+mod cycle;
 mod daemon;
 mod files;
 mod hooks;
@@ -217,6 +218,9 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Push(args) => sync::push(ctx, args),
         Command::Audit(args) => audit::audit(ctx, args),
         Command::Kr(KrCommand::History(args)) => audit::kr_history(ctx, args),
+        Command::Kr(KrCommand::Checkin(args)) => cycle::checkin(ctx, args),
+        Command::Kr(KrCommand::Stale(args)) => cycle::stale(ctx, args),
+        Command::Cycle(cmd) => cycle::run(ctx, cmd),
         Command::Daemon(cmd) => daemon::run(ctx, cmd),
         Command::Hooks(cmd) => hooks::run(ctx, cmd),
         Command::Ci(CiCommand::Ingest(args)) => ci::ingest(ctx, args),

@@ -9,8 +9,34 @@ use anyhow::{Context, Result};
 pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
-    let set = load_okrs(&snap)?;
-    let report = gather(&snap, &set, status_events(ctx)?)?;
+    let all = load_okrs(&snap)?;
+    let cycles = crate::ctx::load_cycles(&snap)?;
+    crate::rhythm::check_objective_cycles(&all, &cycles)?;
+    let view = crate::rhythm::View::choose(
+        &cycles,
+        args.cycle.as_deref(),
+        chrono::Local::now().date_naive(),
+    )?;
+    let set = view.okrs(&all);
+    let mut graded = Vec::new();
+    let mut ids: Vec<String> = match view.cycle() {
+        Some(c) => vec![c.id.clone()],
+        None => all
+            .objectives()
+            .filter_map(|(_, o)| o.cycle.clone())
+            .collect(),
+    };
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        graded.extend(crate::ctx::load_grades(&snap, &id)?);
+    }
+    let rhythm = crate::report::Rhythm {
+        cycle: view.cycle().cloned(),
+        checkins: crate::ctx::load_checkins(&snap)?,
+        grades: graded,
+    };
+    let report = gather(&snap, &set, status_events(ctx)?, rhythm)?;
     let page = html::render(&report);
     std::fs::write(&args.html, page).with_context(|| format!("writing {}", args.html.display()))?;
     println!("Wrote report: {}", args.html.display());

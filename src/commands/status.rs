@@ -22,12 +22,37 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         }
     }
     require_initialized(&snap)?;
-    let set = load_okrs(&snap)?;
+    let all = load_okrs(&snap)?;
+    let cycles = crate::ctx::load_cycles(&snap)?;
+    crate::rhythm::check_objective_cycles(&all, &cycles)?;
+    let now = chrono::Utc::now();
+    let view = crate::rhythm::View::choose(
+        &cycles,
+        args.cycle.as_deref(),
+        chrono::Local::now().date_naive(),
+    )?;
+    let set = view.okrs(&all);
+    let checkins = crate::ctx::load_checkins(&snap)?;
+    let by_kr = crate::rhythm::by_kr(&checkins);
     // The newest snapshot is read once: it gives the values and the "last measured" line.
     let last = latest_snapshot(&snap)?;
     let values = last.as_ref().map(|(_, s)| s.values()).unwrap_or_default();
-    let scopes = by_scope(&set, &values);
+    let mut scopes = by_scope(&set, &values);
+    crate::rhythm::annotate(&mut scopes, &by_kr);
     let mut attention = attention(&set, &values);
+    attention.extend(
+        crate::rhythm::quiet_krs(&set, &cycles, &by_kr, now)
+            .into_iter()
+            .map(|q| Attention {
+                kr_id: Some(q.kr_id.clone()),
+                metric_key: Some(q.metric_key.clone()),
+                target: Some(q.target),
+                days: Some(q.days),
+                since: q.last.clone(),
+                command: Some(format!("git okr kr checkin {} --confidence N", q.kr_id)),
+                ..Attention::new("stale", q.describe())
+            }),
+    );
     let forecasts = crate::report::recent_forecasts(&snap, &set)?;
     attention.extend(
         forecasts
@@ -45,6 +70,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     if args.json {
         let out = serde_json::json!({
             "state": snap.tip().map(|t| t.to_string()),
+            "cycle": view.cycle().map(|c| serde_json::json!({"id": c.id, "start": c.start.to_string(), "end": c.end.to_string()})),
             "last_snapshot": last.as_ref().map(|(p, s)| serde_json::json!({"path": p, "measured_at": s.measured_at})),
             "scopes": scopes,
             "attention": attention,
@@ -63,6 +89,18 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         ),
         None => println!("refs/okr/state at {tip}; never measured (run `git okr kr measure`)"),
     }
+    match view.cycle() {
+        Some(c) => {
+            let left = (c.end - now.date_naive()).num_days();
+            let when = match left {
+                l if l < 0 => "ended".to_string(),
+                0 => "last day".to_string(),
+                l => format!("{l} days left"),
+            };
+            println!("Cycle {} ({} to {}, {when})", c.id, c.start, c.end);
+        }
+        None => println!("All cycles"),
+    }
     for scope in &scopes {
         println!();
         anstream::println!(
@@ -79,8 +117,12 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             );
             for k in &o.key_results {
                 let current = k.current.map(fmt_num).unwrap_or_else(|| "-".into());
+                let confidence = k
+                    .confidence
+                    .map(|c| format!("  confidence {}", fmt_num(c)))
+                    .unwrap_or_default();
                 println!(
-                    "    {:<10} {:<12} {}/{}  {:.2}  {}",
+                    "    {:<10} {:<12} {}/{}  {:.2}  {}{confidence}",
                     k.kr_id,
                     k.status.as_str(),
                     current,
@@ -102,7 +144,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
 }
 
 /// Something a person should look at, as `status --json` gives it: `kind` says what
-/// (blocked, at_risk, regressed, no_value, reached, likely_to_miss, proposals_proposed,
+/// (blocked, at_risk, regressed, no_value, reached, likely_to_miss, stale, proposals_proposed,
 /// proposals_approved), `message` is the line `status` prints.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct Attention {
@@ -119,6 +161,11 @@ pub(super) struct Attention {
     due: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<usize>,
+    /// `stale`: whole days without a check-in or measured change, and the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
     /// The command that helps, if there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<String>,
@@ -135,6 +182,8 @@ impl Attention {
             target: None,
             due: None,
             count: None,
+            days: None,
+            since: None,
             command: None,
             message,
         }

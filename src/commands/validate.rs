@@ -1,6 +1,7 @@
 //! Validating a file by where it lives on the state, before `init` or `edit` commits it.
 
 use crate::daemon::ArgsCheck;
+use crate::model::cycles::{Cycles, CYCLES_FILE};
 use crate::model::definitions::{Definitions, DEFINITIONS_FILE};
 use crate::model::manual::{ManualMetrics, MANUAL_FILE};
 use crate::model::okrs::{is_okr_file, OkrSet, PERMISSIONS_FILE};
@@ -29,6 +30,27 @@ pub fn validate_file(
         files.sort();
         let set = OkrSet::parse(files)?;
         refuse_emptied(path, text, others, &set)?;
+        let cycles = others
+            .iter()
+            .find(|(p, _)| p == CYCLES_FILE)
+            .map(|(_, t)| Cycles::parse(CYCLES_FILE, t))
+            .transpose()?
+            .unwrap_or_default();
+        crate::rhythm::check_objective_cycles(&set, &cycles)?;
+    } else if path == CYCLES_FILE {
+        let cycles = Cycles::parse(path, text)?;
+        let files: Vec<(&str, &str)> = others
+            .iter()
+            .filter(|(p, _)| is_okr_file(p))
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        if let Ok(set) = OkrSet::parse(files) {
+            crate::rhythm::check_objective_cycles(&set, &cycles)?;
+        }
+    } else if path.starts_with(crate::model::checkin::CHECKINS_DIR) {
+        crate::model::checkin::Checkin::parse(path, text)?;
+    } else if path.starts_with(crate::model::grades::GRADES_DIR) {
+        crate::model::grades::Grades::parse(path, text)?;
     } else if path == PERMISSIONS_FILE {
         Permissions::parse(path, text)?;
     } else if path == MANUAL_FILE {

@@ -80,6 +80,13 @@ pub const JOB_KINDS: &[JobKind] = &[
         ],
     },
     JobKind {
+        name: "checkin_reminder",
+        command: &["kr", "stale"],
+        json: true,
+        agents: Agents::Never,
+        allowed: &["cycle"],
+    },
+    JobKind {
         name: "sync",
         command: &["sync"],
         json: false,
@@ -383,7 +390,7 @@ mod tests {
         let err = job_kind("coffee").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown job \"coffee\"; jobs: kr_measure, plan_generate, plan_run, sync"
+            "unknown job \"coffee\"; jobs: kr_measure, plan_generate, plan_run, checkin_reminder, sync"
         );
     }
 

@@ -38,6 +38,29 @@ pub fn from_measure(stdout: &str) -> Vec<Notice> {
         .collect()
 }
 
+/// One notice per owner from `kr stale --json`: the KRs waiting for their check-in.
+pub fn from_stale(stdout: &str) -> Vec<Notice> {
+    let Ok(out) = serde_json::from_str::<Value>(stdout) else {
+        return Vec::new();
+    };
+    let owners = out["owners"].as_array().cloned().unwrap_or_default();
+    owners
+        .iter()
+        .filter_map(|o| {
+            let owner = o["owner"].as_str().unwrap_or("(no owner)");
+            let krs: Vec<String> = o["krs"]
+                .as_array()?
+                .iter()
+                .filter_map(|k| Some(format!("{} ({} days)", k["kr_id"].as_str()?, k["days"])))
+                .collect();
+            (!krs.is_empty()).then(|| Notice {
+                summary: format!("📝 Check-in due: {owner}"),
+                body: format!("{}: git okr kr checkin KR --confidence N", krs.join(", ")),
+            })
+        })
+        .collect()
+}
+
 /// The notice for a finished plan run.
 pub fn plan_run(completed: bool, body: String) -> Notice {
     let summary = if completed {

@@ -521,8 +521,16 @@ async fn scheduler(store: &Store, okr_dir: &Path, opts: &Options, log: &mut Logg
 /// Run one pending job to its end (a signal waits for it), then record everything.
 async fn run_pending(d: &mut Daemon<'_>, p: Pending, log: &mut Logger) {
     let okr_dir = d.okr_dir;
-    let outcome = run_job(&p.job, &p.trigger, d.opts, &mut d.state, log).await;
+    let mut unshown = Vec::new();
+    let outcome = run_job(&p.job, &p.trigger, d.opts, &mut d.state, log, &mut unshown).await;
     d.ran += 1;
+    // A notice nobody saw (no desktop, notifications off) is said in the journal.
+    for notice in unshown {
+        d.journal(
+            log,
+            Entry::now("daemon", "notify", "not-shown", Some(&p.job.id), notice),
+        );
+    }
     let (kind, detail) = match &outcome {
         Outcome::Done(ms) => (
             "finished",
@@ -616,6 +624,7 @@ async fn run_job(
     opts: &Options,
     state: &mut DaemonState,
     log: &mut Logger,
+    unshown: &mut Vec<String>,
 ) -> Outcome {
     let started_at = Utc::now();
     // Checked again right before it runs (this clone's remotes may have changed since the
@@ -711,6 +720,7 @@ async fn run_job(
     };
     let notices: Vec<Notice> = match s.kind.name {
         "kr_measure" if output.status.success() => notify::from_measure(&stdout),
+        "checkin_reminder" if output.status.success() => notify::from_stale(&stdout),
         "plan_run" => vec![notify::from_plan_run(
             output.status.success(),
             if output.status.success() {
@@ -732,10 +742,11 @@ async fn run_job(
         };
         match shown {
             Ok(()) => log.log(format!("notice: {}: {}", notice.summary, notice.body)),
-            Err(why) => log.log(format!(
-                "notice: {}: {} (not shown: {why})",
-                notice.summary, notice.body
-            )),
+            Err(why) => {
+                let line = format!("{}: {} (not shown: {why})", notice.summary, notice.body);
+                log.log(format!("notice: {line}"));
+                unshown.push(line);
+            }
         }
     }
     outcome

@@ -41,6 +41,7 @@ pub fn is_importable(path: &str) -> bool {
         || matches!(
             path,
             "okrs/permissions.yml"
+                | "okrs/cycles.yml"
                 | "okrs/schema.md"
                 | "metrics/manual.yml"
                 | "metrics/definitions.yml"

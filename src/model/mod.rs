@@ -1,8 +1,11 @@
 //! Serde types and validation of everything stored on the state ref.
 //! `model` depends on nothing else of ours.
 
+pub mod checkin;
+pub mod cycles;
 pub mod definitions;
 pub mod duration;
+pub mod grades;
 pub mod ids;
 pub mod jobs;
 pub mod manual;

@@ -24,6 +24,7 @@ pub fn is_okr_file(path: &str) -> bool {
     path.strip_prefix(OKR_DIR).is_some_and(|name| {
         !name.contains('/') && (name.ends_with(".yml") || name.ends_with(".yaml"))
     }) && path != PERMISSIONS_FILE
+        && path != super::cycles::CYCLES_FILE
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -85,6 +86,33 @@ impl fmt::Display for Status {
     }
 }
 
+/// Google's two kinds of objective: a `committed` one is expected to reach 1.0, an
+/// `aspirational` one is on target at 0.7 (the default: most OKRs stretch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Commitment {
+    Committed,
+    #[default]
+    Aspirational,
+}
+
+impl Commitment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Commitment::Committed => "committed",
+            Commitment::Aspirational => "aspirational",
+        }
+    }
+
+    /// The grade an objective of this kind should reach.
+    pub fn expected(self) -> f64 {
+        match self {
+            Commitment::Committed => 1.0,
+            Commitment::Aspirational => 0.7,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OkrFile {
     #[serde(default)]
@@ -107,6 +135,12 @@ pub struct Objective {
     /// When the objective should be met (`YYYY-MM-DD`); forecasts project to it.
     #[serde(default)]
     pub due: Option<String>,
+    /// The cycle it belongs to (`2026-Q4`; see `okrs/cycles.yml`); none: every cycle.
+    #[serde(default)]
+    pub cycle: Option<String>,
+    /// `committed` or `aspirational` (default), for grading.
+    #[serde(default, rename = "type")]
+    pub commitment: Option<Commitment>,
     #[serde(default)]
     pub key_results: Vec<KeyResult>,
 }
@@ -502,6 +536,10 @@ fn validate_docs<'d>(docs: impl Iterator<Item = &'d OkrDoc>) -> Result<()> {
                 objective.weight,
                 &format!("{}: objective {id}", at(path, line)),
             )?;
+            if let Some(cycle) = &objective.cycle {
+                super::cycles::check_cycle_id(cycle)
+                    .map_err(|e| anyhow!("{}: objective {id}: cycle {e}", at(path, line)))?;
+            }
             if let Some(due) = &objective.due {
                 chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").map_err(|_| {
                     anyhow!(
@@ -781,6 +819,7 @@ mod tests {
         assert!(is_okr_file("okrs/org.yml"));
         assert!(is_okr_file("okrs/team-platform.yaml"));
         assert!(!is_okr_file("okrs/permissions.yml"));
+        assert!(!is_okr_file("okrs/cycles.yml"));
         assert!(!is_okr_file("okrs/schema.md"));
         assert!(!is_okr_file("okrs/sub/x.yml"));
     }

@@ -94,6 +94,8 @@ pub enum Change {
     Remove { id: String },
     /// Write a whole OKR file (new or replaced).
     PutFile { path: String, content: String },
+    /// Append an objective (every field as given) to an OKR file's objectives.
+    AddObjective { path: String, objective: Value },
 }
 
 impl fmt::Display for Change {
@@ -107,6 +109,13 @@ impl fmt::Display for Change {
                 write!(f, "add {id} to {objective}")
             }
             Change::Remove { id } => write!(f, "remove {id}"),
+            Change::AddObjective { path, objective } => {
+                let id = objective
+                    .get("objective_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                write!(f, "add objective {id} to {path}")
+            }
             Change::PutFile { path, content } => {
                 write!(f, "write {path} ({} lines)", content.lines().count())
             }

@@ -32,6 +32,8 @@ const KR_FIELDS: &[(&str, Kind)] = &[
 
 const OBJECTIVE_FIELDS: &[(&str, Kind)] = &[
     ("objective", Kind::Text),
+    ("cycle", Kind::Text),
+    ("type", Kind::Text),
     ("owner_id", Kind::Text),
     ("weight", Kind::Number),
     ("due", Kind::Date),
@@ -142,6 +144,28 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
             texts.insert(path, text);
             Ok(change.clone())
         }
+        Change::AddObjective { path, objective } => {
+            check_put_path(path)?;
+            check_new_objective(objective)?;
+            let text = texts
+                .get(path)
+                .ok_or_else(|| anyhow!("{path}: no such OKR file to add an objective to"))?;
+            let mut doc = OkrDoc::parse(path, text)?;
+            let root = doc
+                .value_mut()
+                .as_mapping_mut()
+                .ok_or_else(|| anyhow!("{path}: not a mapping"))?;
+            let list = root
+                .entry(Value::String("objectives".into()))
+                .or_insert_with(|| Value::Sequence(Vec::new()));
+            list.as_sequence_mut()
+                .ok_or_else(|| anyhow!("{path}: objectives is not a list"))?
+                .push(objective.clone());
+            let text = text.clone();
+            let text = new_text(trees, &text, &mut doc, change, false)?;
+            texts.insert(path.clone(), text);
+            Ok(change.clone())
+        }
         Change::AddKr { objective, kr } => {
             check_new_kr(kr)?;
             let (path, mut doc, is_kr) = find(trees, texts, objective)?;
@@ -222,6 +246,16 @@ fn check_new_kr(kr: &Value) -> Result<()> {
     }
     serde_yaml::from_value::<KeyResult>(kr.clone())
         .map_err(|e| anyhow!("the key result to add is not valid: {e}"))?;
+    Ok(())
+}
+
+/// An objective to add must be a complete objective (its KRs complete key results).
+fn check_new_objective(objective: &Value) -> Result<()> {
+    if !objective.is_mapping() {
+        bail!("the objective to add must be a mapping with objective_id and key_results");
+    }
+    serde_yaml::from_value::<crate::model::okrs::Objective>(objective.clone())
+        .map_err(|e| anyhow!("the objective to add is not valid: {e}"))?;
     Ok(())
 }
 

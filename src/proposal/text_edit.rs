@@ -87,8 +87,46 @@ pub fn edit_text(text: &str, change: &Change, id_is_kr: bool) -> Option<String> 
             out.insert(last + 1, item);
             Some(out.concat())
         }
+        Change::AddObjective { objective, .. } => append_objective(&lines, objective),
         Change::PutFile { .. } => None,
     }
+}
+
+/// `objective` appended after the last item of the top-level `objectives:` list, in the
+/// list's indentation; the rest of the file stays as it is.
+fn append_objective(lines: &[&str], objective: &Value) -> Option<String> {
+    let key = lines.iter().position(|l| l.trim_end() == "objectives:")?;
+    let first_item = (key + 1..lines.len()).find(|&i| is_content(lines[i]))?;
+    let item_col = indent(lines[first_item]);
+    if !lines[first_item].trim_start().starts_with("- ") {
+        return None;
+    }
+    let mut last = key;
+    for (i, line) in lines.iter().enumerate().skip(key + 1) {
+        if !is_content(line) {
+            continue;
+        }
+        let col = indent(line);
+        if col > item_col || (col == item_col && line.trim_start().starts_with("- ")) {
+            last = i;
+        } else {
+            break;
+        }
+    }
+    let body = serde_yaml::to_string(objective).ok()?;
+    let mut item = String::new();
+    for (n, l) in body.lines().enumerate() {
+        let pad = if n == 0 {
+            format!("{}- ", " ".repeat(item_col))
+        } else {
+            " ".repeat(item_col + 2)
+        };
+        item.push_str(&format!("{pad}{l}\n"));
+    }
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    ensure_newline(&mut out, last);
+    out.insert(last + 1, item);
+    Some(out.concat())
 }
 
 fn id_key(is_kr: bool) -> &'static str {

@@ -107,6 +107,8 @@ pub fn render(r: &Report) -> String {
     if r.scopes.iter().all(|sc| sc.objectives.is_empty()) {
         s.push_str(r#"<p class="none-yet">No objectives on refs/okr/state.</p>"#);
     }
+    grades(&mut s, r);
+    checkins(&mut s, r);
     status_changes(&mut s, r);
     proposals(&mut s, &r.proposals);
     runs(&mut s, &r.runs);
@@ -193,9 +195,7 @@ fn summary(s: &mut String, r: &Report) {
                     badge(k.status.as_str()),
                     k.score,
                     k.score * 100.0,
-                    f.confidence
-                        .map(|c| format!("{:.0}%", c * 100.0))
-                        .unwrap_or_else(|| "-".into()),
+                    confidence_cell(f),
                     trend_cell(f),
                     f.last_updated
                         .map(|d| d.to_string())
@@ -221,9 +221,13 @@ fn header(s: &mut String, r: &Report) {
     };
     let _ = write!(
         s,
-        r#"<h1>OKR report</h1><p class="meta">refs/okr/state at <span class="id">{}</span> · {}</p><div class="scopes">"#,
+        r#"<h1>OKR report</h1><p class="meta">refs/okr/state at <span class="id">{}</span> · {} · {}</p><div class="scopes">"#,
         esc(tip),
-        esc(&measured)
+        esc(&measured),
+        esc(&match &r.cycle {
+            Some(c) => format!("cycle {} ({} to {})", c.id, c.start, c.end),
+            None => "all cycles".to_string(),
+        })
     );
     for scope in &r.scopes {
         let _ = write!(
@@ -286,9 +290,7 @@ fn kr(s: &mut String, k: &KrScore, h: &KrHistory, f: &KrFacts) {
         k.score * 100.0,
         esc(&k.metric_key),
         esc(f.owner.as_deref().unwrap_or("-")),
-        f.confidence
-            .map(|c| format!("{:.0}%", c * 100.0))
-            .unwrap_or_else(|| "-".into()),
+        confidence_cell(f),
         f.last_updated
             .map(|d| d.to_string())
             .unwrap_or_else(|| "never measured".into()),
@@ -361,6 +363,99 @@ fn signed(v: f64) -> String {
     } else {
         fmt_num(r)
     }
+}
+
+/// The confidence as a percentage, with the check-ins' trend (`60% (80% → 70% → 60%)`,
+/// the last five).
+fn confidence_cell(f: &KrFacts) -> String {
+    let Some(c) = f.confidence else {
+        return "-".into();
+    };
+    let pct = |c: f64| format!("{:.0}%", c * 100.0);
+    if f.confidences.len() < 2 {
+        return pct(c);
+    }
+    let recent: Vec<String> = f.confidences[f.confidences.len().saturating_sub(5)..]
+        .iter()
+        .map(|c| pct(*c))
+        .collect();
+    format!(
+        r#"{} <span class="trend confidence-trend">({})</span>"#,
+        pct(c),
+        recent.join(" → ")
+    )
+}
+
+/// A closed cycle's grades: each objective against what its kind expects, each KR.
+fn grades(s: &mut String, r: &Report) {
+    for g in &r.grades {
+        let _ = write!(
+            s,
+            r#"<h3 id="grades-{id}">Grades of cycle {id}</h3><p class="meta">{} to {}, closed {} by {}; 0.0–1.0 on Google's scale: committed objectives are expected to reach 1.0, aspirational ones are on target at 0.7.</p><table class="list grades"><tr><th></th><th>type</th><th>grade</th><th>expected</th><th>value</th><th>target</th><th></th></tr>"#,
+            esc(&g.start),
+            esc(&g.end),
+            esc(&when(&g.closed_at)),
+            esc(&g.closed_by),
+            id = esc(&g.cycle),
+        );
+        for o in &g.objectives {
+            let _ = write!(
+                s,
+                r#"<tr class="obj" data-grade-objective="{id}"><td><span class="id">{id}</span> {}</td><td>{}</td><td class="num"><span class="score-chip {}">{:.2}</span></td><td class="num">{:.1}</td><td></td><td></td><td>{}</td></tr>"#,
+                esc(&o.objective),
+                o.commitment.as_str(),
+                grade_class(o.grade),
+                o.grade,
+                o.expected,
+                if o.on_target {
+                    "on target"
+                } else {
+                    "below target"
+                },
+                id = esc(&o.objective_id),
+            );
+            for k in &o.key_results {
+                let _ = write!(
+                    s,
+                    r#"<tr data-grade-kr="{id}"><td><span class="id">{id}</span> {}</td><td></td><td class="num">{:.2}</td><td></td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+                    esc(&k.description),
+                    k.grade,
+                    esc(&k
+                        .value
+                        .map(crate::model::fmt_num)
+                        .unwrap_or_else(|| "-".into())),
+                    esc(&crate::model::fmt_num(k.target)),
+                    badge(k.status.as_str()),
+                    id = esc(&k.kr_id),
+                );
+            }
+        }
+        s.push_str("</table>");
+    }
+}
+
+/// The owners' check-ins, newest first (the latest 50).
+fn checkins(s: &mut String, r: &Report) {
+    s.push_str(r#"<h3 id="checkins">Check-ins</h3>"#);
+    if r.checkins.is_empty() {
+        s.push_str(r#"<p class="none-yet">No check-ins yet: <code>git okr kr checkin KR --confidence 0.7 --note "…"</code>.</p>"#);
+        return;
+    }
+    s.push_str(r#"<table class="list checkins"><tr><th>date</th><th>KR</th><th>confidence</th><th>value</th><th>status</th><th>note</th><th>by</th></tr>"#);
+    for c in r.checkins.iter().take(50) {
+        let _ = write!(
+            s,
+            r#"<tr data-checkin-kr="{id}"><td>{}</td><td class="id">{id}</td><td class="num">{:.0}%</td><td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            esc(&when(&c.at)),
+            c.confidence * 100.0,
+            esc(&c.value.map(crate::model::fmt_num).unwrap_or_default()),
+            c.status.map(|st| badge(st.as_str())).unwrap_or_default(),
+            esc(c.note.as_deref().unwrap_or("")),
+            esc(&c.by),
+            id = esc(&c.kr_id),
+        );
+    }
+    s.push_str("</table>");
 }
 
 fn status_changes(s: &mut String, r: &Report) {

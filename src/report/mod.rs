@@ -10,6 +10,9 @@ pub mod chart;
 pub mod forecast;
 pub mod html;
 
+use crate::model::checkin::Checkin;
+use crate::model::cycles::Cycle;
+use crate::model::grades::Grades;
 use crate::model::okrs::OkrSet;
 use crate::model::snapshot::{KrPoint, MetricSnapshot, SNAPSHOT_DIR};
 use crate::score::{by_scope, ScopeScore};
@@ -57,6 +60,8 @@ pub struct KrFacts {
     /// The KR's `owner_id`, else its objective's.
     pub owner: Option<String>,
     pub confidence: Option<f64>,
+    /// Every check-in's confidence, oldest first (the trend beside the value).
+    pub confidences: Vec<f64>,
     /// The KR's `unit`, else the unit its metric was measured in.
     pub unit: Option<String>,
     /// The date of the latest measurement with a value.
@@ -109,6 +114,22 @@ pub struct Report {
     pub status_changes: Vec<StatusChange>,
     pub proposals: Vec<Listed>,
     pub runs: Vec<RunRow>,
+    /// The cycle shown (`None`: every cycle).
+    pub cycle: Option<Cycle>,
+    /// Check-ins on the KRs shown, newest first.
+    pub checkins: Vec<Checkin>,
+    /// Grades of the closed cycles shown.
+    pub grades: Vec<Grades>,
+}
+
+/// The rhythm the report shows besides the measurements: the cycle in view, its
+/// check-ins and grades.
+#[derive(Debug, Clone, Default)]
+pub struct Rhythm {
+    pub cycle: Option<Cycle>,
+    /// Every check-in, oldest first.
+    pub checkins: Vec<Checkin>,
+    pub grades: Vec<Grades>,
 }
 
 /// Everything the report shows, from one view of the state and the history's status
@@ -117,6 +138,7 @@ pub fn gather(
     snap: &Snapshot<'_>,
     set: &OkrSet,
     mut status_changes: Vec<StatusChange>,
+    rhythm: Rhythm,
 ) -> Result<Report> {
     let files: Vec<(String, Vec<u8>)> = snap
         .read_dir_files(SNAPSHOT_DIR)?
@@ -134,7 +156,21 @@ pub fn gather(
     let mut krs = histories(set, &snapshots);
     mark_status_events(&mut krs, &status_changes);
     status_changes.sort_by(|a, b| b.time.cmp(&a.time).then(a.kr.cmp(&b.kr)));
-    let facts = facts(set, &krs, snapshots.last().map(|(_, s)| s));
+    let mut facts = facts(set, &krs, snapshots.last().map(|(_, s)| s));
+    for c in &rhythm.checkins {
+        if let Some(f) = facts.get_mut(&c.kr_id) {
+            f.confidence = Some(c.confidence);
+            f.confidences.push(c.confidence);
+        }
+    }
+    let mut scopes = by_scope(set, &values);
+    crate::rhythm::annotate(&mut scopes, &crate::rhythm::by_kr(&rhythm.checkins));
+    let mut checkins: Vec<Checkin> = rhythm
+        .checkins
+        .into_iter()
+        .filter(|c| facts.contains_key(&c.kr_id))
+        .collect();
+    checkins.reverse();
     Ok(Report {
         tip: snap.tip().map(|t| t.to_string()),
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -143,12 +179,15 @@ pub fn gather(
             .zip(snapshots.last())
             .map(|(a, b)| (a.0, b.0)),
         snapshot_count: snapshots.len(),
-        scopes: by_scope(set, &values),
+        scopes,
         krs,
         facts,
         status_changes,
         proposals: list_proposals(snap)?,
         runs: list_runs(snap)?,
+        cycle: rhythm.cycle,
+        checkins,
+        grades: rhythm.grades,
     })
 }
 
@@ -211,6 +250,7 @@ fn facts(
                 KrFacts {
                     owner: kr.owner_id.clone().or_else(|| objective.owner_id.clone()),
                     confidence: kr.confidence,
+                    confidences: Vec::new(),
                     unit: kr
                         .unit
                         .clone()

@@ -145,6 +145,8 @@ pub fn in_layout(path: &str) -> bool {
         ["runs", _run, _file] => true,
         ["runs", _run, _task, "prompt.md" | "report.json" | "transcript.log"] => true,
         ["daemon", "jobs.yml"] => true,
+        ["checkins", day, name] => is_day(day) && is_checkin_name(name),
+        ["grades", name] => name.strip_suffix(".json").is_some_and(is_cycle_id),
         _ => false,
     }
 }
@@ -154,12 +156,47 @@ fn folder_in_layout(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
     matches!(
         parts.as_slice(),
-        ["okrs" | "culture" | "metrics" | "proposals" | "plans" | "runs" | "daemon"]
+        ["okrs"
+            | "culture"
+            | "metrics"
+            | "proposals"
+            | "plans"
+            | "runs"
+            | "daemon"
+            | "checkins"
+            | "grades"]
             | ["metrics", "snapshots"]
             | ["plans", _]
             | ["runs", _]
             | ["runs", _, _]
-    )
+    ) || matches!(parts.as_slice(), ["checkins", day] if is_day(day))
+}
+
+/// `YYYY-MM-DD`, a real day (check-ins are filed by day).
+fn is_day(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+/// A check-in's name: `HHMMSS-xxxxxxxx.json` (time and 8 random hex digits).
+fn is_checkin_name(name: &str) -> bool {
+    let Some((time, hex)) = name.strip_suffix(".json").and_then(|s| s.split_once('-')) else {
+        return false;
+    };
+    time.len() == 6
+        && time.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 8
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A cycle id as it names `grades/<id>.json`: 1-64 of `A-Z a-z 0-9 . _ -`, starting
+/// with a letter or digit, no `..` (the same rule `okrs/cycles.yml` is checked by).
+fn is_cycle_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !id.contains("..")
 }
 
 /// Check one file path as a write would create it (the transaction checks its changes).
@@ -359,6 +396,10 @@ mod tests {
             "runs/r-1/T1/report.json",
             "runs/r-1/T1/transcript.log",
             "daemon/jobs.yml",
+            "okrs/cycles.yml",
+            "checkins/2026-11-30/101500-0a1b2c3d.json",
+            "grades/2026-Q4.json",
+            "grades/FY2027.H1.json",
         ] {
             check_file_path(path).unwrap();
         }
@@ -373,6 +414,13 @@ mod tests {
             "runs/r/T1/x/prompt.md",
             "daemon/other.yml",
             "hooks/pre-push",
+            "checkins/KR-1.1.json",
+            "checkins/2026-11-31/101500-0a1b2c3d.json",
+            "checkins/2026-11-30/note.json",
+            "checkins/2026-11-30/x/101500-0a1b2c3d.json",
+            "grades/2026-Q4.yml",
+            "grades/_x.json",
+            "grades/a/b.json",
         ] {
             assert!(
                 matches!(check_file_path(path), Err(TreeError::Layout { .. })),

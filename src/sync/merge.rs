@@ -82,6 +82,7 @@ enum Kind {
     CiHistory,
     Proposal,
     PlanOrRun,
+    Checkin,
     Jobs,
     Okr,
     Other,
@@ -101,6 +102,10 @@ fn kind(path: &str) -> Kind {
         Kind::Proposal
     } else if path.starts_with("plans/") || path.starts_with("runs/") {
         Kind::PlanOrRun
+    } else if path.starts_with(crate::model::checkin::CHECKINS_DIR) {
+        // Each check-in is its own file, so two clones' check-ins never meet; the same
+        // name written twice (never by git-okr) keeps the later one.
+        Kind::Checkin
     } else if path == "daemon/jobs.yml" {
         Kind::Jobs
     } else if is_okr_file(path) {
@@ -155,6 +160,7 @@ pub fn merge_file(
         Kind::Manual => records::merge_manual(path, base, o, t, m),
         Kind::Proposal => records::merge_proposal(path, o, t, m),
         Kind::PlanOrRun => records::merge_run_or_plan(path, o, t, m),
+        Kind::Checkin => records::later_of(path, o, t, "at", m),
         Kind::Jobs => merge_jobs_file(path, base, o, t, m),
         Kind::Okr => merge_okr_file(path, base, o, t, m),
         Kind::Other => Ok(whole_file_conflict(path, m)),

@@ -489,3 +489,38 @@ fn other_files_merge_whole() {
     assert!(m.conflicts.is_empty());
     assert_eq!(out[s], "{\"a\":1}");
 }
+
+#[test]
+fn checkins_are_records_never_conflicts() {
+    let a = "checkins/2026-11-30/100000-0000000a.json";
+    let b_ = "checkins/2026-11-30/100500-0000000b.json";
+    let early = r#"{"kr_id": "KR-1.1", "at": "2026-11-30T10:00:00.000Z", "confidence": 0.3}"#;
+    let late = r#"{"kr_id": "KR-1.1", "at": "2026-11-30T10:05:00.000Z", "confidence": 0.9}"#;
+    // Each side's own check-ins: both kept.
+    let (out, m) = merge(
+        &files(&[]),
+        &files(&[(a, early)]),
+        &files(&[(b_, late)]),
+        Resolution::Stop,
+    );
+    assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    assert_eq!(out.len(), 2);
+    // One name, two contents (git-okr never writes that): the later one, no conflict.
+    let (out, m) = merge(
+        &files(&[]),
+        &files(&[(a, late)]),
+        &files(&[(a, early)]),
+        Resolution::Stop,
+    );
+    assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    assert_eq!(out[a], late);
+    // Deleted on one side, changed on the other: kept.
+    let (out, m) = merge(
+        &files(&[(a, early)]),
+        &files(&[]),
+        &files(&[(a, late)]),
+        Resolution::Stop,
+    );
+    assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    assert_eq!(out[a], late);
+}

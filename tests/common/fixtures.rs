@@ -128,6 +128,46 @@ objectives:
         status: not_started
 ";
 
+/// A committed objective in cycle 2026-Q4 with an increasing CI KR and a decreasing
+/// manual KR, an aspirational objective in the same cycle, and fields git-okr does not
+/// know (cycles: check-ins, grading, carry-over keeping every field).
+pub const CYCLE_Q4: &str = "scope: org
+objectives:
+  - objective_id: OBJ-1
+    objective: Ship production-ready feature
+    owner_id: team-backend
+    cycle: 2026-Q4
+    type: committed
+    due: 2026-12-31
+    notes: kept across cycles
+    key_results:
+      - kr_id: KR-1.1
+        description: Complete 100 unit tests
+        metric_key: ci.test_count
+        baseline: 0
+        target: 100
+        status: not_started
+        owner_id: alice
+        weight: 2
+        unit: tests
+        custom_field: {team: core, tags: [a, b]}
+      - kr_id: KR-1.2
+        description: p95 latency in ms
+        metric_key: manual.latency_ms
+        baseline: 300
+        target: 200
+        status: not_started
+  - objective_id: OBJ-2
+    objective: Delight users
+    cycle: 2026-Q4
+    key_results:
+      - kr_id: KR-2.1
+        description: NPS
+        metric_key: manual.nps
+        baseline: 10
+        target: 50
+        status: not_started
+";
 /// Two objectives due 2026-03-01: KR-A.1 moving too slowly for its target, KR-A.2 on
 /// pace, and OBJ-B's KR already achieved (the loop: likely to miss, plan selection).
 pub const TWO_PACES: &str = "scope: org
