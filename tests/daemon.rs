@@ -622,7 +622,7 @@ impl Drop for Running {
 
 fn start_daemon(repo: &TestRepo) -> Running {
     let child = spawn_daemon(repo, &repo.home.path().join("daemon.stderr"));
-    wait_until("the daemon to watch", Duration::from_secs(20), || {
+    wait_until("the daemon to watch", Duration::from_secs(60), || {
         std::fs::read_to_string(okr_dir(repo).join("daemon.log"))
             .is_ok_and(|l| l.contains("daemon started"))
     });
@@ -659,7 +659,7 @@ fn events_trigger_jobs_with_who_and_why_recorded_and_never_loop() {
     let after = repo.state_tip().unwrap();
     wait_until(
         "a measurement after metric set",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || daemon_commits(&repo).len() == 1,
     );
     let c = &daemon_commits(&repo)[0];
@@ -683,7 +683,7 @@ fn events_trigger_jobs_with_who_and_why_recorded_and_never_loop() {
 
     // branch_moved: a commit on the measured branch.
     repo.ok(&["metric", "set", "manual.x", "9"]);
-    wait_until("the second measurement", Duration::from_secs(20), || {
+    wait_until("the second measurement", Duration::from_secs(60), || {
         daemon_commits(&repo).len() == 2
     });
     repo.write("more.txt", "x");
@@ -691,7 +691,7 @@ fn events_trigger_jobs_with_who_and_why_recorded_and_never_loop() {
     repo.git(&["commit", "-q", "-m", "more"]);
     wait_until(
         "a run after the branch moved",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || {
             std::fs::read_to_string(okr_dir(&repo).join("daemon.log")).is_ok_and(|l| {
                 l.contains("(event branch_moved main") || l.contains("(event branch_moved HEAD")
@@ -762,7 +762,7 @@ fn lifecycle_start_status_enqueue_logs_stop_install_uninstall() {
         out.contains(&format!("the daemon (pid {pid}) picks it up")),
         "{out}"
     );
-    wait_until("the enqueued measurement", Duration::from_secs(20), || {
+    wait_until("the enqueued measurement", Duration::from_secs(60), || {
         measure_commits(&repo) > before
     });
     let msg = repo.git(&["log", "-1", "--format=%B", "refs/okr/state"]);

@@ -948,9 +948,20 @@ fn export_okrchestra_writes_snapshots_its_loader_reads() {
         "a plain export is a copy"
     );
 
+    // The cycles file is ours: OKRchestra would parse it as OKRs and fail its whole load.
+    repo.forge_state_file(
+        "okrs/cycles.yml",
+        b"cycles:\n  - id: 2026-Q4\n    start: 2026-10-01\n    end: 2026-12-31\n",
+        "cycles",
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = repo.ok(&["export", "--okrchestra", dir.path().to_str().unwrap()]);
     assert!(out.contains("OKRchestra's form"), "{out}");
+    assert!(
+        out.contains("Left out okrs/cycles.yml: OKRchestra would read it as an OKR file"),
+        "{out}"
+    );
+    assert!(!dir.path().join("okrs/cycles.yml").exists());
     let original = json(&ours);
     for name in snapshots.lines() {
         let text = std::fs::read_to_string(dir.path().join(name)).unwrap();

@@ -48,7 +48,19 @@ pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
 pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
     let snap = ctx.store.snapshot()?;
     require_initialized(&snap)?;
-    let files = snap.list("")?;
+    let mut files = snap.list("")?;
+    // OKRchestra parses every okrs/*.yml but permissions.yml as OKRs, and one that is
+    // not (the cycles) fails its whole load: its workspace gets it left out.
+    let left_out: Vec<String> = if args.okrchestra {
+        files
+            .iter()
+            .filter(|p| p.as_str() == crate::model::cycles::CYCLES_FILE)
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    files.retain(|p| !left_out.contains(p));
     // Every file is read (and converted) before the first is written, so a snapshot
     // that does not convert leaves no half export behind.
     let mut contents = Vec::with_capacity(files.len());
@@ -74,6 +86,9 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
         files.len(),
         args.dir.display()
     );
+    for path in &left_out {
+        println!("Left out {path}: OKRchestra would read it as an OKR file");
+    }
     Ok(())
 }
 
