@@ -815,3 +815,57 @@ rm -f "$idx""#,
         "{err}"
     );
 }
+
+/// A run file on the ref (a teammate's clone or an agent wrote it) with terminal escape
+/// sequences in its texts: `run show`, `run list` and `--log` show them, never obey them.
+#[test]
+fn escape_sequences_from_the_ref_are_shown_not_obeyed() {
+    let repo = setup();
+    repo.git(&["config", "okr.adapter.default", "mock"]);
+    repo.ok(&["plan", "generate", "--kr-id", "KR-1.1"]);
+    let plan = repo
+        .ok(&["show", "plans"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    repo.ok(&["plan", "run", &plan]);
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "refs/okr/state", "runs/"]);
+    let result_path = files.lines().find(|p| p.ends_with("/result.json")).unwrap();
+    let mut result: serde_json::Value =
+        serde_json::from_str(&repo.state_file(result_path)).unwrap();
+    result["adapter"] = "mock\u{1b}]0;owned\u{7}".into();
+    result["tasks"][0]["title"] = "clear\u{1b}[2J\u{1b}[Hthe screen".into();
+    result["tasks"][0]["reason"] = "bidi \u{202e}desrever".into();
+    repo.forge_state_file(
+        result_path,
+        serde_json::to_string_pretty(&result).unwrap().as_bytes(),
+        "a run with escapes",
+    );
+    let log = files
+        .lines()
+        .find(|p| p.ends_with("/transcript.log"))
+        .expect("the mock agent's transcript");
+    repo.forge_state_file(
+        log,
+        b"line one\n\x1b[31mred\x1b[0m\rover\n",
+        "a log with escapes",
+    );
+    let show = repo.ok(&["run", "show", "latest"]);
+    let list = repo.ok(&["run", "list"]);
+    for out in [&show, &list] {
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+            "{out:?}"
+        );
+    }
+    assert!(
+        show.contains("clear\\u{1b}[2J\\u{1b}[Hthe screen"),
+        "{show}"
+    );
+    assert!(show.contains("bidi \\u{202e}desrever"), "{show}");
+    assert!(list.contains("mock\\u{1b}]0;owned\\u{7}"), "{list}");
+    let task = log.rsplit('/').nth(1).unwrap();
+    let out = repo.ok(&["run", "show", "latest", "--log", task]);
+    assert_eq!(out, "line one\n\\u{1b}[31mred\\u{1b}[0m\\u{d}over\n");
+}

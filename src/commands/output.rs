@@ -166,3 +166,43 @@ mod tests {
         assert_eq!(config_choice("sometimes"), None);
     }
 }
+
+/// Text from the state ref or from an agent, made safe to show on a terminal: control
+/// characters (ESC, CR, BEL, …) and bidi controls are written as `\u{1b}`-style escapes,
+/// so a stranger's text cannot move the cursor, recolour the screen, retitle the window
+/// or reorder what is shown. With `lines`, line feeds and tabs stay as they are.
+pub fn plain(text: &str, lines: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        crate::model::ids::is_forbidden_in_line(c) && !(lines && matches!(c, '\n' | '\t'))
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::plain;
+
+    #[test]
+    fn escapes_and_bidi_controls_are_shown_not_obeyed() {
+        assert_eq!(plain("fine text", false), "fine text");
+        assert_eq!(plain("a\u{1b}[2Jb", false), "a\\u{1b}[2Jb");
+        assert_eq!(plain("x\ry\u{202e}z", false), "x\\u{d}y\\u{202e}z");
+        assert_eq!(plain("one\ntwo\tthree", true), "one\ntwo\tthree");
+        assert_eq!(plain("one\ntwo", false), "one\\u{a}two");
+        assert_eq!(
+            plain("\u{7}\u{1b}]0;title\u{7}", true),
+            "\\u{7}\\u{1b}]0;title\\u{7}"
+        );
+    }
+}

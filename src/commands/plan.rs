@@ -1,6 +1,7 @@
 //! `git okr plan generate|run|schema|list|show`: arguments in, the plan domain called,
 //! lines out.
 
+use super::output::plain;
 use crate::cli::{
     JsonArgs, MeasureArgs, PlanCommand, PlanGenerateArgs, PlanRunArgs, PlanShowArgs, RunCommand,
 };
@@ -327,15 +328,16 @@ fn run_plan(ctx: &Ctx, args: PlanRunArgs) -> Result<()> {
 
 fn print_result(result: &RunResult, path: &str) {
     for t in &result.tasks {
+        // Titles and reasons come from the ref and from agents: shown, never obeyed.
         println!(
             "{} {:<9} {:>8}  {}{}",
-            t.task_id,
+            plain(&t.task_id, false),
             t.status.as_str(),
             elapsed(Duration::from_millis(t.duration_ms)),
-            t.title,
+            plain(&t.title, false),
             t.reason
                 .as_deref()
-                .map(|r| format!(" ({r})"))
+                .map(|r| format!(" ({})", plain(r, false)))
                 .unwrap_or_default()
         );
         if let Some(b) = &t.branch {
@@ -363,7 +365,11 @@ fn print_result(result: &RunResult, path: &str) {
         .iter()
         .chain(result.tasks.iter().flat_map(|t| &t.violations))
     {
-        println!("Guardrail violation: {}; {}", v.detail, v.action);
+        println!(
+            "Guardrail violation: {}; {}",
+            plain(&v.detail, false),
+            plain(&v.action, false)
+        );
     }
     println!("Wrote run result: {path}");
     for t in &result.tasks {
@@ -522,24 +528,26 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
                 println!("No runs yet (start one with `git okr plan run PLAN`).");
             }
             for (plan_id, r) in &runs {
-                if r.status == "unreadable" {
-                    println!(
+                // Every field comes from a file on the ref: shown, never obeyed.
+                let line = if r.status == "unreadable" {
+                    format!(
                         "{}  unreadable  {}",
                         r.run_id,
                         r.failure.as_deref().unwrap_or(&r.path)
-                    );
-                    continue;
-                }
-                println!(
-                    "{}  {:<9}  {}  {}  {} ({} of {} tasks passed)",
-                    r.run_id,
-                    r.status,
-                    r.started_at.get(..16).unwrap_or(&r.started_at),
-                    plan_id,
-                    r.adapter,
-                    r.passed,
-                    r.passed + r.failed
-                );
+                    )
+                } else {
+                    format!(
+                        "{}  {:<9}  {}  {}  {} ({} of {} tasks passed)",
+                        r.run_id,
+                        r.status,
+                        r.started_at.get(..16).unwrap_or(&r.started_at),
+                        plan_id,
+                        r.adapter,
+                        r.passed,
+                        r.passed + r.failed
+                    )
+                };
+                println!("{}", plain(&line, false));
             }
             Ok(())
         }
@@ -547,15 +555,17 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
             let snap = ctx.store.snapshot()?;
             let (path, r) = run::find_run(&snap, &args.run)?;
             if let Some(task) = &args.log {
+                // An agent's transcript: its lines as text, its escape sequences shown.
                 let bytes = run::task_log(&snap, &path, &r, task)?;
-                std::io::stdout().write_all(&bytes)?;
+                let text = String::from_utf8_lossy(&bytes);
+                std::io::stdout().write_all(plain(&text, true).as_bytes())?;
                 return Ok(());
             }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
                 return Ok(());
             }
-            println!(
+            let header = format!(
                 "{} {} (plan {}, adapter {}, {}{})",
                 r.run_id,
                 r.status,
@@ -564,6 +574,7 @@ pub fn runs(ctx: &Ctx, command: RunCommand) -> Result<()> {
                 elapsed(Duration::from_millis(r.duration_ms)),
                 if r.in_place { ", in place" } else { "" }
             );
+            println!("{}", plain(&header, false));
             print_result(&r, &path);
             Ok(())
         }
