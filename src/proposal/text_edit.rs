@@ -49,43 +49,12 @@ pub fn edit_text(text: &str, change: &Change, id_is_kr: bool) -> Option<String> 
             if !lines[krs_line].trim_end().ends_with("key_results:") {
                 return None;
             }
-            // The items' indentation, from the first item; their end, from the last line deeper than the key.
+            // Only a list whose items sit at least as deep as the objective's keys.
             let first_item = (krs_line + 1..=block.last_content).find(|&i| is_content(lines[i]))?;
-            let item_col = indent(lines[first_item]);
-            if !lines[first_item].trim_start().starts_with("- ") || item_col < block.key_col {
+            if indent(lines[first_item]) < block.key_col {
                 return None;
             }
-            let mut last = krs_line;
-            for (i, line) in lines
-                .iter()
-                .enumerate()
-                .take(block.last_content + 1)
-                .skip(krs_line + 1)
-            {
-                if !is_content(line) {
-                    continue;
-                }
-                let col = indent(line);
-                if col > item_col || (col == item_col && line.trim_start().starts_with("- ")) {
-                    last = i;
-                } else {
-                    break;
-                }
-            }
-            let body = serde_yaml::to_string(kr).ok()?;
-            let mut item = String::new();
-            for (n, l) in body.lines().enumerate() {
-                let pad = if n == 0 {
-                    format!("{}- ", " ".repeat(item_col))
-                } else {
-                    " ".repeat(item_col + 2)
-                };
-                item.push_str(&format!("{pad}{l}\n"));
-            }
-            let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-            ensure_newline(&mut out, last);
-            out.insert(last + 1, item);
-            Some(out.concat())
+            append_item(&lines, krs_line, block.last_content + 1, kr)
         }
         Change::AddObjective { objective, .. } => append_objective(&lines, objective),
         Change::PutFile { .. } => None,
@@ -96,13 +65,26 @@ pub fn edit_text(text: &str, change: &Change, id_is_kr: bool) -> Option<String> 
 /// list's indentation; the rest of the file stays as it is.
 fn append_objective(lines: &[&str], objective: &Value) -> Option<String> {
     let key = lines.iter().position(|l| l.trim_end() == "objectives:")?;
-    let first_item = (key + 1..lines.len()).find(|&i| is_content(lines[i]))?;
+    append_item(lines, key, lines.len(), objective)
+}
+
+/// `value` appended as one more item of the list under the key on line `key` (its items
+/// found before line `end`), in the items' indentation, taken from the first item; the
+/// rest of the text stays as it is. `None` when the list is not a block of `- ` items.
+fn append_item<T: serde::Serialize>(
+    lines: &[&str],
+    key: usize,
+    end: usize,
+    value: &T,
+) -> Option<String> {
+    let first_item = (key + 1..end).find(|&i| is_content(lines[i]))?;
     let item_col = indent(lines[first_item]);
     if !lines[first_item].trim_start().starts_with("- ") {
         return None;
     }
+    // The list ends at the last line deeper than its items, or at one of its own items.
     let mut last = key;
-    for (i, line) in lines.iter().enumerate().skip(key + 1) {
+    for (i, line) in lines.iter().enumerate().take(end).skip(key + 1) {
         if !is_content(line) {
             continue;
         }
@@ -113,7 +95,7 @@ fn append_objective(lines: &[&str], objective: &Value) -> Option<String> {
             break;
         }
     }
-    let body = serde_yaml::to_string(objective).ok()?;
+    let body = serde_yaml::to_string(value).ok()?;
     let mut item = String::new();
     for (n, l) in body.lines().enumerate() {
         let pad = if n == 0 {
