@@ -223,22 +223,11 @@ fn plan_list_and_show() {
 fn plan_list_survives_a_broken_plan_file() {
     let repo = initialized();
     // Written as a hostile teammate would: straight onto the ref with git plumbing.
-    let script = r#"set -e
-idx=$(mktemp); rm -f "$idx"
-GIT_INDEX_FILE=$idx git read-tree refs/okr/state
-blob=$(printf '{ not json' | git hash-object -w --stdin)
-GIT_INDEX_FILE=$idx git update-index --add --cacheinfo "100644,$blob,plans/2026-01-18/plan-broken.json"
-tree=$(GIT_INDEX_FILE=$idx git write-tree)
-commit=$(echo broken | git commit-tree "$tree" -p refs/okr/state)
-git update-ref refs/okr/state "$commit"
-rm -f "$idx""#;
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(repo.path())
-        .envs(repo.env())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    repo.forge_state_file(
+        "plans/2026-01-18/plan-broken.json",
+        br#"{ not json"#,
+        "broken",
+    );
     let text = repo.ok(&["plan", "list"]);
     assert!(
         text.contains("plan-broken") && text.contains("unreadable"),

@@ -739,22 +739,11 @@ fn a_broken_run_result_does_not_hide_the_other_runs() {
     repo.ok(&["plan", "run", "--adapter", "mock", &plan]);
     let good = run_result(&repo)["run_id"].as_str().unwrap().to_string();
     // A teammate's clone pushes a result that is not JSON, dated to sort first.
-    let script = r#"set -e
-idx=$(mktemp); rm -f "$idx"
-GIT_INDEX_FILE=$idx git read-tree refs/okr/state
-blob=$(printf '{ "started_at": "2999' | git hash-object -w --stdin)
-GIT_INDEX_FILE=$idx git update-index --add --cacheinfo "100644,$blob,runs/run-29990101-000000-bad0/result.json"
-tree=$(GIT_INDEX_FILE=$idx git write-tree)
-commit=$(echo broken | git commit-tree "$tree" -p refs/okr/state)
-git update-ref refs/okr/state "$commit"
-rm -f "$idx""#;
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(repo.path())
-        .envs(repo.env())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    repo.forge_state_file(
+        "runs/run-29990101-000000-bad0/result.json",
+        br#"{ "started_at": "2999"#,
+        "broken",
+    );
     let text = repo.ok(&["run", "list"]);
     assert!(
         text.contains(
