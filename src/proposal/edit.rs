@@ -219,7 +219,7 @@ fn checked_edit(
     expected: &Value,
 ) -> Option<(String, Value)> {
     let text = edit_text_all(old, changes, is_kr)?;
-    let tree = serde_yaml::from_str::<Value>(&text).ok()?;
+    let tree = crate::model::okrs::parse_tree("", &text).ok()?;
     (tree == *expected).then_some((text, tree))
 }
 
