@@ -14,6 +14,7 @@ use serde_yaml::Value;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 /// The OKR files live here; `permissions.yml` beside them is not one.
 pub const OKR_DIR: &str = "okrs/";
@@ -225,7 +226,7 @@ pub struct OkrDoc {
     pub file: OkrFile,
     /// The YAML tree as parsed, built from the text when first needed: commands that only
     /// read the typed view never build it.
-    tree: OnceCell<Value>,
+    tree: OnceCell<Rc<Value>>,
     /// The tree being edited, a copy of `tree` made on the first mutable access.
     edited: Option<Value>,
     /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
@@ -239,13 +240,14 @@ impl OkrDoc {
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
         let tree = parse_tree(path, text)?;
         let file = typed_from_tree(path, text, &tree)?;
-        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+        Ok(OkrDoc::new(path, text, file, OnceCell::from(Rc::new(tree))))
     }
 
-    /// The document whose text `text` parses to `tree`, ready to edit that tree.
-    pub fn with_tree(path: &str, text: &str, tree: Value) -> Result<OkrDoc> {
-        let file = typed_from_tree(path, text, &tree)?;
-        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+    /// This document keeping `tree`, the parse of its text, to edit (a caller that has the
+    /// tree already saves a parse).
+    pub fn keeping_tree(mut self, tree: Rc<Value>) -> OkrDoc {
+        self.tree = OnceCell::from(tree);
+        self
     }
 
     /// The document whose text `text` parses to `tree` (parsed by a caller that needed the
@@ -255,7 +257,7 @@ impl OkrDoc {
         Ok(OkrDoc::new(path, text, file, OnceCell::new()))
     }
 
-    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Value>) -> OkrDoc {
+    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Rc<Value>>) -> OkrDoc {
         let mut kr_positions = HashMap::new();
         for (o, objective) in file.objectives.iter().enumerate() {
             for (k, kr) in objective.key_results.iter().enumerate() {
@@ -287,7 +289,7 @@ impl OkrDoc {
     pub fn is_edited(&self) -> bool {
         self.edited
             .as_ref()
-            .is_some_and(|edited| Some(edited) != self.tree.get())
+            .is_some_and(|edited| Some(edited) != self.tree.get().map(|t| &**t))
     }
 
     /// The YAML text of this document after edits.
@@ -348,7 +350,7 @@ impl OkrDoc {
             // The typed view was parsed from this text, so its tree parses too.
             None => self
                 .tree
-                .get_or_init(|| parse_tree(&self.path, &self.text).unwrap_or(Value::Null)),
+                .get_or_init(|| Rc::new(parse_tree(&self.path, &self.text).unwrap_or(Value::Null))),
         }
     }
 
