@@ -556,7 +556,7 @@ pub fn has_promisor_remote(repo: &gix::Repository) -> bool {
 
 /// Let git obtain what it needs for `commit`'s numstat, as `git log --numstat`
 /// would (a lazy fetch from the promisor remote). Whether git succeeded.
-fn fetch_through_git(repo: &gix::Repository, commit: ObjectId) -> bool {
+pub fn fetch_through_git(repo: &gix::Repository, commit: ObjectId) -> bool {
     std::process::Command::new("git")
         .arg("--git-dir")
         .arg(repo.git_dir())
