@@ -258,8 +258,9 @@ pub struct Writer<'c> {
 
 impl<'c> Writer<'c> {
     pub fn new(conn: &'c mut Connection) -> Writer<'c> {
-        // Room for the commit table's pages while it grows (SQLite's default is 2 MB).
-        let _ = conn.pragma_update(None, "cache_size", -32_000);
+        // Room for the commit table's pages while it grows (SQLite's default is 2 MB), but
+        // not all of it: a cold scan keeps its peak memory below git's own `git log`.
+        let _ = conn.pragma_update(None, "cache_size", -8_000);
         Writer {
             conn,
             pending: Vec::new(),
