@@ -22,7 +22,7 @@ mod scan;
 pub mod select;
 mod stats;
 mod tally;
-mod timing;
+pub(crate) mod timing;
 
 pub use stats::Lines as CommitLines;
 
