@@ -89,7 +89,10 @@ fn main() {
     });
     let db = repo.join(".git/okr/audit.sqlite");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("DELETE FROM delivery_ranges").unwrap();
+    conn.execute_batch(
+        "DELETE FROM delivery_ranges; DELETE FROM delivery_ids; DELETE FROM delivery_tags",
+    )
+    .unwrap();
     drop(conn);
     okr(repo, &["metric", "set", "manual.round", "0"]);
     let t = Instant::now();

@@ -600,3 +600,94 @@ fn tags_on_several_branches_and_late_tags_equal_what_git_shows() {
     );
     assert_eq!(check().cfr, Some(50.0));
 }
+
+/// The caches (each tag's commit and time, each deployment's commits, their ids) never
+/// hide a change git shows: tags moved, deleted and made again with another date, ids
+/// missing from the cache, history rewritten, and definitions changed by a teammate.
+#[test]
+fn the_caches_follow_tags_history_and_definitions_as_they_change() {
+    let h = History::new();
+    let repo = &h.repo;
+    h.commit("src/a.rs", "root", (-29 * DAY, "+0000"), -29 * DAY);
+    let a = h.commit("src/a.rs", "a", (-28 * DAY, "+0100"), -28 * DAY);
+    repo.git(&["tag", "v1", &a]);
+    let b = h.commit("src/b.rs", "b", (-20 * DAY, "+0000"), -20 * DAY);
+    h.annotated_tag("v2", -19 * DAY, &b);
+    let c = h.commit("src/c.rs", "c", (-12 * DAY, "-0500"), -12 * DAY);
+    h.annotated_tag("v3", -11 * DAY, &c);
+    h.git_at(&["revert", "--no-edit", &c], (-5 * DAY, "+0000"), -5 * DAY);
+    let revert_c = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    init_state(repo, "deployments:\n  tag_pattern: \"v*\"\n");
+
+    let check = |hotfix: &str| {
+        let points = measured(repo);
+        let deps = tag_deployments(repo);
+        let e = expected(
+            repo,
+            &deps,
+            "HEAD",
+            h.now - 30 * DAY,
+            h.now + 120,
+            &[],
+            hotfix,
+        );
+        assert_point(&points, "git.deployments", Some(e.deployments));
+        assert_point(&points, "git.lead_time_hours_p50", e.lead_p50);
+        assert_point(&points, "git.lead_time_hours_p90", e.lead_p90);
+        assert_point(&points, "git.change_failure_rate", e.cfr);
+        assert_point(&points, "git.time_to_restore_hours_p50", e.restore_p50);
+        e
+    };
+    let mut last = check("(?i)hotfix");
+    assert_eq!(
+        (last.deployments, last.cfr),
+        (3.0, Some(100.0 / 3.0)),
+        "v3 reverted"
+    );
+    let changed = |before: &Expected, what: &str, hotfix: &str| {
+        let now = check(hotfix);
+        assert_ne!(&now, before, "{what} changes the metrics");
+        now
+    };
+
+    // Moved onto the revert, v3 ships it: nothing fails any more.
+    repo.git(&["tag", "-f", "v3", &revert_c]);
+    last = changed(&last, "moving a tag", "(?i)hotfix");
+    assert_eq!(last.cfr, Some(0.0));
+
+    repo.git(&["tag", "-d", "v2"]);
+    last = changed(&last, "deleting a tag", "(?i)hotfix");
+    assert_eq!(last.deployments, 2.0);
+
+    // The same commit, tagged again a day later: only the deployment's time moves.
+    repo.git(&["tag", "-d", "v1"]);
+    h.annotated_tag("v1", -27 * DAY, &a);
+    last = changed(&last, "a tag made again with another date", "(?i)hotfix");
+
+    // With every range's ids gone from the cache, a revert of b (shipped by v3) is
+    // still matched: the range is walked again.
+    let db = rusqlite::Connection::open(repo.path().join(".git/okr/audit.sqlite")).unwrap();
+    let dropped = db.execute("DELETE FROM delivery_ids", []).unwrap();
+    assert!(dropped >= 2, "ids were cached for each range: {dropped}");
+    drop(db);
+    h.git_at(&["revert", "--no-edit", &b], (-2 * DAY, "+0000"), -2 * DAY);
+    last = changed(&last, "a revert after the newest tag", "(?i)hotfix");
+    assert_eq!(last.cfr, Some(50.0), "v3 reverted");
+
+    // History rewritten under the newest tag.
+    repo.git(&["reset", "-q", "--hard", &b]);
+    h.commit("src/d.rs", "d", (-10 * DAY, "+0000"), -10 * DAY);
+    let e = h.commit("src/e.rs", "e", (-9 * DAY, "+0000"), -9 * DAY);
+    repo.git(&["tag", "-f", "v3", &e]);
+    last = changed(&last, "rewritten history", "(?i)hotfix");
+    assert_eq!(last.cfr, Some(0.0));
+
+    // A teammate's new hotfix pattern names d, which came after v1.
+    repo.forge_state_file(
+        "metrics/definitions.yml",
+        b"deployments:\n  tag_pattern: \"v*\"\n  hotfix_pattern: \"^d$\"\n",
+        "definitions: hotfix pattern",
+    );
+    last = changed(&last, "a new hotfix pattern", "^d$");
+    assert_eq!(last.cfr, Some(50.0), "v1 followed by d");
+}

@@ -95,6 +95,7 @@ pub fn points(
     if !builtin && own.is_empty() {
         return Ok(Vec::new());
     }
+    let mut timer = crate::metrics::git::timing::Timer::new();
     let repo = store.repo();
     let main_rev = rev.or(defs.branch.as_deref()).unwrap_or("HEAD");
     if main_rev == "HEAD" && repo.head().map(|h| h.is_unborn()).unwrap_or(false) {
@@ -117,12 +118,15 @@ pub fn points(
         ));
     }
     let earliest = queries.iter().map(|(w, _)| w.since).min().unwrap_or(0);
-    let deployments = find_deployments(repo, &config, earliest)?;
     let kind = match config.branch {
         Some(_) => Kind::Branch,
         None => Kind::Tags,
     };
     let results = crate::db::with_db(&store.okr_dir()?, |conn| {
+        ranges::prepare(conn)?;
+        timer.lap("delivery: db open");
+        let deployments = find_deployments(repo, conn, &config, earliest)?;
+        timer.lap("delivery: deployments");
         let ranges = Ranges::new(repo, conn, config.hotfix_pattern())?;
         // Ranges are read once per set of paths, from the earliest window's first
         // deployment, and shared by every window with those paths.
@@ -134,6 +138,7 @@ pub fn points(
                 shipped.insert(paths, ranges.shipped(kind, &deployments, first, paths)?);
             }
         }
+        timer.lap("delivery: ranges");
         // Definitions that differ only in their statistic share one evaluation.
         let mut evaluated: BTreeMap<(&Window, &str), Delivery> = BTreeMap::new();
         let mut results = Vec::with_capacity(queries.len());
@@ -149,6 +154,7 @@ pub fn points(
             };
             results.push(delivery);
         }
+        timer.lap("delivery: evaluate");
         Ok(results)
     })
     .context("measuring delivery metrics")?;
@@ -232,6 +238,7 @@ fn normalize_paths(paths: &[String]) -> Result<Vec<String>> {
 
 fn find_deployments(
     repo: &gix::Repository,
+    conn: &rusqlite::Connection,
     config: &DeploymentsDef,
     since: i64,
 ) -> Result<Vec<Deployment>> {
@@ -245,7 +252,7 @@ fn find_deployments(
             })?;
             deployments::from_branch(repo, tip, since)
         }
-        None => deployments::from_tags(repo, config.tag_pattern()),
+        None => deployments::from_tags(repo, config.tag_pattern(), conn),
     }
 }
 
@@ -271,7 +278,7 @@ fn evaluate(
     let range = |i: usize| shipped.range(i);
     // With paths, a deployment counts only when it shipped a commit under them.
     let counting: Vec<usize> = (first..deployments.len())
-        .filter(|&i| window.paths.is_empty() || !range(i).ids.is_empty())
+        .filter(|&i| window.paths.is_empty() || range(i).commits > 0)
         .collect();
     let in_window: Vec<usize> = counting
         .iter()
@@ -304,9 +311,14 @@ fn evaluate(
             }
             after.extend(tail.as_ref());
         }
-        let is_failure = after
-            .iter()
-            .any(|a| a.hotfix || a.reverts.iter().any(|sha| shipped_here.contains(sha)));
+        let mut is_failure = after.iter().any(|a| a.hotfix);
+        if !is_failure && after.iter().any(|a| !a.reverts.is_empty()) {
+            let ids = ranges.ids(shipped, deployments, i)?;
+            is_failure = after
+                .iter()
+                .flat_map(|a| &a.reverts)
+                .any(|sha| ranges::holds(ids, sha));
+        }
         if is_failure {
             failed += 1;
             if let Some(n) = next {

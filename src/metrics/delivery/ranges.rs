@@ -4,28 +4,29 @@
 //! where an earlier one has been and the whole history is read once (hiding every
 //! earlier tag in each range's own walk read it once per tag). A deployment branch's
 //! ranges hide only the commit's first parent. Summaries are kept (in a compact binary
-//! form: a warm measurement reads every one) in
-//! `.git/okr/audit.sqlite`, keyed by everything that decides them, so a warm
-//! measurement reads only the commits after the newest deployment.
+//! form: a warm measurement reads every one) in `.git/okr/audit.sqlite`, keyed by
+//! everything that decides them, so a warm measurement reads only the commits after
+//! the newest deployment. Each range's commit ids are kept apart from its summary and
+//! read only when a revert must be matched against them.
 
 use super::deployments::{sig_seconds, Deployment};
 use anyhow::{anyhow, Context, Result};
 use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use rusqlite::{Connection, OptionalExtension};
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 const SCHEMA_KEY: &str = "delivery_schema";
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 /// What delivery metrics need to know about one range of commits. With paths, only
 /// the commits that change something under them are kept.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Range {
-    /// Ids (hex) of the kept commits, separated by spaces: one string, because a warm
-    /// measurement reads every range and needs the ids only to look up reverted commits.
-    pub ids: String,
+    /// How many commits were kept.
+    pub commits: u32,
     /// Author dates (seconds) of the kept commits that are not merges.
     pub author_times: Vec<i64>,
     /// Commit ids or prefixes named by `This reverts commit <sha>` in kept commits.
@@ -34,18 +35,28 @@ pub struct Range {
     pub hotfix: bool,
 }
 
-impl Range {
-    /// Whether this range holds the commit `sha` (a full id or a prefix of one).
-    pub fn contains(&self, sha: &str) -> bool {
-        self.ids.split(' ').any(|id| id.starts_with(sha))
-    }
+/// A range as a walk finds it: the summary, and the kept commits' ids (hex, separated
+/// by spaces), which only matching a revert needs.
+#[derive(Debug, Default)]
+struct Walked {
+    range: Range,
+    ids: String,
+}
 
+/// Whether `ids` (as [`Walked::ids`]) holds the commit `sha` (a full id or a prefix).
+pub fn holds(ids: &str, sha: &str) -> bool {
+    ids.split(' ')
+        .any(|id| !id.is_empty() && id.starts_with(sha))
+}
+
+impl Range {
     /// The cache's form, which a warm measurement reads for every deployment: the
-    /// hotfix flag, the author times (count, then little-endian i64s), the reverted
-    /// ids (count, then length-prefixed), then the ids.
+    /// hotfix flag, the commit count, the author times (count, then little-endian
+    /// i64s), then the reverted ids (count, then length-prefixed).
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(9 + self.author_times.len() * 8 + self.ids.len());
+        let mut out = Vec::with_capacity(13 + self.author_times.len() * 8);
         out.push(u8::from(self.hotfix));
+        out.extend(self.commits.to_le_bytes());
         out.extend((self.author_times.len() as u32).to_le_bytes());
         for t in &self.author_times {
             out.extend(t.to_le_bytes());
@@ -56,7 +67,6 @@ impl Range {
             out.push(r.len() as u8);
             out.extend(r.as_bytes());
         }
-        out.extend(self.ids.as_bytes());
         out
     }
 
@@ -73,6 +83,7 @@ impl Range {
             [1] => true,
             _ => return None,
         };
+        let commits = u32::from_le_bytes(take(4)?.try_into().ok()?);
         let count = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
         let times = take(count.checked_mul(8)?)?;
         let author_times = times
@@ -85,9 +96,11 @@ impl Range {
             let len = *take(1)?.first()? as usize;
             reverts.push(std::str::from_utf8(take(len)?).ok()?.to_string());
         }
-        let ids = std::str::from_utf8(rest).ok()?.to_string();
+        if !rest.is_empty() {
+            return None;
+        }
         Some(Range {
-            ids,
+            commits,
             author_times,
             reverts,
             hotfix,
@@ -108,7 +121,14 @@ pub enum Kind {
 /// all of them do.
 pub struct Shipped {
     pub first: usize,
+    kind: Kind,
+    paths: Vec<String>,
     ranges: Vec<Range>,
+    /// Each range's cache key, under which its ids are kept.
+    keys: Vec<String>,
+    /// Each range's ids once known: a walk knows them all, the cache is asked for
+    /// one range's only when a revert must be matched against it.
+    ids: Vec<OnceCell<String>>,
     frontier: Vec<ObjectId>,
 }
 
@@ -130,7 +150,6 @@ pub struct Ranges<'a> {
 
 impl<'a> Ranges<'a> {
     pub fn new(repo: &'a gix::Repository, conn: &'a Connection, hotfix: &str) -> Result<Self> {
-        prepare(conn)?;
         Ok(Ranges {
             repo,
             conn,
@@ -150,29 +169,72 @@ impl<'a> Ranges<'a> {
         first: usize,
         paths: &[String],
     ) -> Result<Shipped> {
-        let (ranges, frontier) = match kind {
-            Kind::Tags => self.tag_ranges(deployments, first, paths)?,
+        let keys = match kind {
+            Kind::Tags => self.tag_keys(deployments, paths),
+            Kind::Branch => deployments
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let hidden = hidden_of(kind, deployments, i);
+                    self.key(&d.commit.to_string(), &hidden, paths)
+                })
+                .collect(),
+        };
+        let (ranges, ids, frontier) = match kind {
+            Kind::Tags => self.tag_ranges(deployments, first, &keys, paths)?,
             Kind::Branch => {
-                let ranges = deployments[first..]
-                    .iter()
-                    .map(|d| {
-                        let parent: Vec<ObjectId> = d.first_parent.into_iter().collect();
-                        let key = self.key(&d.commit.to_string(), &parent, paths);
-                        self.cached_or(&key, || self.walk(d.commit, &parent, paths))
-                    })
-                    .collect::<Result<_>>()?;
+                let mut ranges = Vec::new();
+                let mut ids = Vec::new();
+                for (i, d) in deployments.iter().enumerate().skip(first) {
+                    let hidden = hidden_of(kind, deployments, i);
+                    let (range, walked_ids) =
+                        self.summary_or_walk(&keys[i], d.commit, &hidden, paths)?;
+                    ranges.push(range);
+                    ids.push(walked_ids);
+                }
                 // Every deployment is a first-parent ancestor of the newest one.
-                (
-                    ranges,
-                    deployments.last().map(|d| d.commit).into_iter().collect(),
-                )
+                let frontier = deployments.last().map(|d| d.commit).into_iter().collect();
+                (ranges, ids, frontier)
             }
         };
         Ok(Shipped {
             first,
+            kind,
+            paths: paths.to_vec(),
             ranges,
+            keys: keys.into_iter().skip(first).collect(),
+            ids: ids
+                .into_iter()
+                .map(|ids| ids.map_or_else(OnceCell::new, OnceCell::from))
+                .collect(),
             frontier,
         })
+    }
+
+    /// The ids (as [`holds`] reads them) of the commits deployment `i` shipped.
+    pub fn ids<'s>(
+        &self,
+        shipped: &'s Shipped,
+        deployments: &[Deployment],
+        i: usize,
+    ) -> Result<&'s str> {
+        let cell = &shipped.ids[i - shipped.first];
+        if let Some(ids) = cell.get() {
+            return Ok(ids);
+        }
+        let key = &shipped.keys[i - shipped.first];
+        let ids = match self.cached_ids(key)? {
+            Some(ids) => ids,
+            // Kept apart from the summaries, the ids can be missing when these are
+            // not (a cache cut short): the range is walked again, as on any miss.
+            None => {
+                let hidden = hidden_of(shipped.kind, deployments, i);
+                let walked = self.walk(deployments[i].commit, &hidden, &shipped.paths)?;
+                self.store(key, &walked.range, Some(&walked.ids))?;
+                walked.ids
+            }
+        };
+        Ok(cell.get_or_init(|| ids))
     }
 
     /// The tail: the commits of `tip` that no deployment shipped.
@@ -185,18 +247,44 @@ impl<'a> Ranges<'a> {
     ) -> Result<Range> {
         let all: Vec<ObjectId> = deployments.iter().map(|d| d.commit).collect();
         let key = self.key(&format!("tail:{tip}"), &all, paths);
-        self.cached_or(&key, || self.walk(tip, &shipped.frontier, paths))
+        if let Some(range) = self.cached_summary(&key)? {
+            return Ok(range);
+        }
+        // No deployment has the tail's commits, so no revert is ever matched against
+        // them: their ids are not kept.
+        let walked = self.walk(tip, &shipped.frontier, paths)?;
+        self.store(&key, &walked.range, None)?;
+        Ok(walked.range)
     }
 
-    /// Tag deployments' ranges from `first` on, and the frontier: the deployments no
-    /// other deployment reaches, which hide as much as all of them do.
+    /// The cached summary under `key`, else a walk of `tip` hiding `hidden` (cached
+    /// for the next time, and its ids returned).
+    fn summary_or_walk(
+        &self,
+        key: &str,
+        tip: ObjectId,
+        hidden: &[ObjectId],
+        paths: &[String],
+    ) -> Result<(Range, Option<String>)> {
+        if let Some(range) = self.cached_summary(key)? {
+            return Ok((range, None));
+        }
+        let walked = self.walk(tip, hidden, paths)?;
+        self.store(key, &walked.range, Some(&walked.ids))?;
+        Ok((walked.range, Some(walked.ids)))
+    }
+
+    /// Tag deployments' ranges from `first` on (with their ids when they had to be
+    /// walked), and the frontier: the deployments no other deployment reaches, which
+    /// hide as much as all of them do.
+    #[allow(clippy::type_complexity)]
     fn tag_ranges(
         &self,
         deployments: &[Deployment],
         first: usize,
+        keys: &[String],
         paths: &[String],
-    ) -> Result<(Vec<Range>, Vec<ObjectId>)> {
-        let keys = self.tag_keys(deployments, paths);
+    ) -> Result<(Vec<Range>, Vec<Option<String>>, Vec<ObjectId>)> {
         let frontier_key = self.key(
             "frontier",
             &deployments.iter().map(|d| d.commit).collect::<Vec<_>>(),
@@ -204,27 +292,33 @@ impl<'a> Ranges<'a> {
         );
         let cached = keys[first..]
             .iter()
-            .map(|k| Ok(self.cached(k)?.and_then(|b| Range::decode(&b))))
+            .map(|k| self.cached_summary(k))
             .collect::<Result<Option<Vec<_>>>>()?;
-        let frontier = self.cached(&frontier_key)?.and_then(|bytes| {
+        let frontier = self.cached_bytes(&frontier_key)?.and_then(|bytes| {
             bytes
-                .chunks(20)
+                .chunks(self.repo.object_hash().len_in_bytes())
                 .map(|id| ObjectId::try_from(id).ok())
                 .collect::<Option<Vec<_>>>()
         });
         if let (Some(ranges), Some(frontier)) = (cached, frontier) {
-            return Ok((ranges, frontier));
+            let ids = vec![None; ranges.len()];
+            return Ok((ranges, ids, frontier));
         }
-        let (ranges, frontier) = self.walk_tags(deployments, paths)?;
-        for (key, range) in keys.iter().zip(&ranges) {
-            self.store(key, &range.encode())?;
+        let (walked, frontier) = self.walk_tags(deployments, paths)?;
+        for (key, w) in keys.iter().zip(&walked) {
+            self.store(key, &w.range, Some(&w.ids))?;
         }
         let ids: Vec<u8> = frontier
             .iter()
             .flat_map(|id| id.as_bytes().to_vec())
             .collect();
-        self.store(&frontier_key, &ids)?;
-        Ok((ranges.into_iter().skip(first).collect(), frontier))
+        self.store_bytes(&frontier_key, &ids)?;
+        let (ranges, ids) = walked
+            .into_iter()
+            .skip(first)
+            .map(|w| (w.range, Some(w.ids)))
+            .unzip();
+        Ok((ranges, ids, frontier))
     }
 
     /// One walk for every tag deployment, oldest first: each takes the commits it
@@ -234,7 +328,7 @@ impl<'a> Ranges<'a> {
         &self,
         deployments: &[Deployment],
         paths: &[String],
-    ) -> Result<(Vec<Range>, Vec<ObjectId>)> {
+    ) -> Result<(Vec<Walked>, Vec<ObjectId>)> {
         let at: HashMap<ObjectId, usize> = deployments
             .iter()
             .enumerate()
@@ -244,7 +338,7 @@ impl<'a> Ranges<'a> {
         let mut reached = vec![false; deployments.len()];
         let mut ranges = Vec::with_capacity(deployments.len());
         for (i, d) in deployments.iter().enumerate() {
-            let mut range = Range::default();
+            let mut walked = Walked::default();
             if seen.contains(&d.commit) {
                 reached[i] = true;
             }
@@ -258,10 +352,10 @@ impl<'a> Ranges<'a> {
                 }
                 let commit = self.repo.find_commit(id).map_err(crate::store::gix_error)?;
                 let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
-                self.add(&mut range, &commit, &parents, paths)?;
+                self.add(&mut walked, &commit, &parents, paths)?;
                 stack.extend(parents);
             }
-            ranges.push(range);
+            ranges.push(walked);
         }
         let frontier = deployments
             .iter()
@@ -305,17 +399,13 @@ impl<'a> Ranges<'a> {
         )
     }
 
-    fn cached_or(&self, key: &str, compute: impl FnOnce() -> Result<Range>) -> Result<Range> {
-        if let Some(range) = self.cached(key)?.and_then(|b| Range::decode(&b)) {
-            return Ok(range);
-        }
-        let range = compute()?;
-        self.store(key, &range.encode())?;
-        Ok(range)
+    /// The summary cached under `key`; what does not decode is recomputed, like any
+    /// miss.
+    fn cached_summary(&self, key: &str) -> Result<Option<Range>> {
+        Ok(self.cached_bytes(key)?.and_then(|b| Range::decode(&b)))
     }
 
-    /// The cached bytes for `key`; what does not decode is recomputed, like any miss.
-    fn cached(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    fn cached_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
             .prepare_cached("SELECT summary FROM delivery_ranges WHERE key = ?1")?
@@ -323,19 +413,41 @@ impl<'a> Ranges<'a> {
             .optional()?)
     }
 
-    fn store(&self, key: &str, bytes: &[u8]) -> Result<()> {
+    /// The ids of the range cached under `key`, kept in a table of their own: a warm
+    /// measurement reads every summary and hardly ever an id.
+    fn cached_ids(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT ids FROM delivery_ids WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// Caches a range's summary, and its ids when a revert may have to be matched
+    /// against them.
+    fn store(&self, key: &str, range: &Range, ids: Option<&str>) -> Result<()> {
+        if let Some(ids) = ids {
+            self.conn
+                .prepare_cached("INSERT OR REPLACE INTO delivery_ids (key, ids) VALUES (?1, ?2)")?
+                .execute((key, ids))
+                .context("caching a deployment's commits")?;
+        }
+        self.store_bytes(key, &range.encode())
+    }
+
+    fn store_bytes(&self, key: &str, summary: &[u8]) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO delivery_ranges (key, summary) VALUES (?1, ?2)",
             )?
-            .execute((key, bytes))
+            .execute((key, summary))
             .context("caching a deployment's commits")?;
         Ok(())
     }
 
     /// The commits reachable from `tip` and not from `hidden`, summarised.
-    fn walk(&self, tip: ObjectId, hidden: &[ObjectId], paths: &[String]) -> Result<Range> {
-        let mut range = Range::default();
+    fn walk(&self, tip: ObjectId, hidden: &[ObjectId], paths: &[String]) -> Result<Walked> {
+        let mut walked = Walked::default();
         let walk = self
             .repo
             .rev_walk([tip])
@@ -348,17 +460,17 @@ impl<'a> Ranges<'a> {
                 .object()
                 .map_err(|e| anyhow!("reading commit {}: {e}", info.id))?;
             let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
-            self.add(&mut range, &commit, &parents, paths)?;
+            self.add(&mut walked, &commit, &parents, paths)?;
         }
-        Ok(range)
+        Ok(walked)
     }
 
-    /// Adds `commit` to `range` when it changes something under `paths` (or there are
+    /// Adds `commit` to `walked` when it changes something under `paths` (or there are
     /// none): its id, its author date unless it is a merge, what it reverts, and
     /// whether its subject names a hotfix.
     fn add(
         &self,
-        range: &mut Range,
+        walked: &mut Walked,
         commit: &gix::Commit<'_>,
         parents: &[ObjectId],
         paths: &[String],
@@ -366,6 +478,7 @@ impl<'a> Ranges<'a> {
         if !paths.is_empty() && !touches(self.repo, commit, parents.first().copied(), paths)? {
             return Ok(());
         }
+        let range = &mut walked.range;
         let message = commit
             .message_raw()
             .map_err(|e| anyhow!("reading commit {}: {e}", commit.id))?;
@@ -381,11 +494,21 @@ impl<'a> Ranges<'a> {
                 .map_err(|e| anyhow!("reading commit {}: {e}", commit.id))?;
             range.author_times.push(sig_seconds(&author)?);
         }
-        if !range.ids.is_empty() {
-            range.ids.push(' ');
+        range.commits += 1;
+        if !walked.ids.is_empty() {
+            walked.ids.push(' ');
         }
-        range.ids.push_str(&commit.id.to_string());
+        walked.ids.push_str(&commit.id.to_string());
         Ok(())
+    }
+}
+
+/// What deployment `i`'s range hides: every earlier tag deployment, or a branch
+/// deployment's first parent.
+fn hidden_of(kind: Kind, deployments: &[Deployment], i: usize) -> Vec<ObjectId> {
+    match kind {
+        Kind::Tags => deployments[..i].iter().map(|d| d.commit).collect(),
+        Kind::Branch => deployments[i].first_parent.into_iter().collect(),
     }
 }
 
@@ -435,25 +558,32 @@ fn entry_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<(ObjectId, u16)>>
         .map(|e| (e.object_id(), e.mode().value())))
 }
 
-fn prepare(conn: &Connection) -> Result<()> {
+/// The delivery tables, as this version writes them (older ones are dropped).
+pub fn prepare(conn: &Connection) -> Result<()> {
     if crate::db::meta_get(conn, SCHEMA_KEY)?.as_deref() == Some(SCHEMA_VERSION) {
         return Ok(());
     }
+    // Rowid tables: in a WITHOUT ROWID one, every key comparison on the way to a row
+    // whose cell overflows reads that whole row.
     conn.execute_batch(
         "DROP TABLE IF EXISTS delivery_ranges;
-         CREATE TABLE delivery_ranges (key TEXT PRIMARY KEY, summary BLOB NOT NULL) WITHOUT ROWID;",
+         DROP TABLE IF EXISTS delivery_ids;
+         DROP TABLE IF EXISTS delivery_tags;
+         CREATE TABLE delivery_ranges (key TEXT PRIMARY KEY, summary BLOB NOT NULL);
+         CREATE TABLE delivery_ids (key TEXT PRIMARY KEY, ids TEXT NOT NULL);
+         CREATE TABLE delivery_tags (pattern TEXT PRIMARY KEY, digest TEXT NOT NULL, deployments BLOB NOT NULL);",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Range;
+    use super::{holds, Range};
 
     #[test]
     fn the_cache_form_round_trips_and_refuses_anything_else() {
         let range = Range {
-            ids: "a1b2 c3d4".into(),
+            commits: 4,
             author_times: vec![-5, 0, 1_700_000_000],
             reverts: vec!["abcdef1".into(), "0123456789".into()],
             hotfix: true,
@@ -464,14 +594,27 @@ mod tests {
             Range::decode(&Range::default().encode()),
             Some(Range::default())
         );
-        for cut in [0, 1, 4, 12, 29] {
+        for cut in [0, 1, 5, 12, 33, bytes.len() - 1] {
             assert_eq!(Range::decode(&bytes[..cut]), None, "cut at {cut}");
         }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Range::decode(&longer), None, "trailing bytes");
         let mut bad = bytes.clone();
         bad[0] = 7;
         assert_eq!(Range::decode(&bad), None);
         let mut huge = bytes;
-        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[5..9].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(Range::decode(&huge), None);
+    }
+
+    #[test]
+    fn ids_hold_full_ids_and_prefixes_only() {
+        let ids = "a1b2c3d4e5 f6a7b8c9d0";
+        assert!(holds(ids, "a1b2c3d4e5"));
+        assert!(holds(ids, "f6a7b8c"));
+        assert!(!holds(ids, "b2c3d4e"), "not a prefix");
+        assert!(!holds(ids, "a1b2c3d4e5f"), "longer than the id");
+        assert!(!holds("", "a1b2c3d"));
     }
 }
