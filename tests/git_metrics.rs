@@ -1140,6 +1140,126 @@ fn an_offline_partial_clone_measures_all_but_the_lines_it_cannot_read() {
     assert!(only_commits.unavailable.is_empty());
 }
 
+/// A line count that was unavailable is remembered with the commits it could
+/// not read: the next measurement names them again without walking the history,
+/// and counts them once the objects are there (here: a promisor remote that
+/// answers again), equal to git's numbers.
+#[test]
+fn an_unavailable_line_count_is_remembered_and_retried_when_the_objects_arrive() {
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("partial");
+    clone_of(&h, &["--filter=blob:limit=100", "--no-checkout"], &clone);
+    let url = git_in(&clone, &["remote", "get-url", "origin"]);
+    git_in(
+        &clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "file:///nonexistent/okr-test-remote",
+        ],
+    );
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let queries = [q("HEAD", None, None, &[])];
+    let (first, report) =
+        measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
+    assert!(!first[0].missing.is_empty());
+    assert!(report.reachable > 0 && report.scanned > 0, "{report:?}");
+
+    let (again, report) =
+        measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
+    assert_eq!(again, first, "the same commits and objects named again");
+    assert_eq!(report.reachable, 0, "no history walked: {report:?}");
+    assert_eq!(report.scanned, 0, "{report:?}");
+
+    // The remote answers again: git fetches what is missing, the lines are counted.
+    git_in(&clone, &["remote", "set-url", "origin", url.trim()]);
+    let (fetched, report) =
+        measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
+    assert!(fetched[0].missing.is_empty(), "{:?}", fetched[0].missing);
+    assert!(report.scanned > 0, "{report:?}");
+    let (mut added, mut removed) = (0, 0);
+    for line in git_in(&clone, &["log", "--numstat", "--format="])
+        .lines()
+        .filter(|l| l.contains('\t'))
+    {
+        let mut parts = line.split('\t');
+        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+    }
+    assert_eq!(
+        (fetched[0].lines_added, fetched[0].lines_removed),
+        (added, removed)
+    );
+    assert_eq!(fetched[0].commits, first[0].commits);
+}
+
+/// A line count that was unavailable is counted as soon as the lacking objects
+/// are in the clone, without a promisor remote to ask.
+#[test]
+fn an_unavailable_line_count_is_counted_once_the_objects_are_copied_in() {
+    let h = tricky_history();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("partial");
+    clone_of(&h, &["--filter=blob:limit=100", "--no-checkout"], &clone);
+    // No promisor remote at all: nothing is fetched, the objects only arrive by hand.
+    git_in(&clone, &["config", "--unset", "remote.origin.promisor"]);
+    assert!(
+        !git_in(&clone, &["config", "--list"]).contains("extensions.partialclone"),
+        "no other promisor configuration"
+    );
+    let okr = clone.join(".git/okr");
+    std::fs::create_dir_all(&okr).unwrap();
+    let queries = [q("HEAD", None, None, &[])];
+    let (first, _) =
+        measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
+    assert!(!first[0].missing.is_empty());
+    let (again, report) =
+        measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
+    assert_eq!(again, first);
+    assert_eq!(report.reachable, 0, "{report:?}");
+
+    // Copy in every object the clone lacks (git's own list of them).
+    let lacking = git_in(
+        &clone,
+        &["rev-list", "--objects", "--missing=print", "HEAD"],
+    );
+    for object in lacking.lines().filter_map(|l| l.strip_prefix('?')) {
+        let content = std::process::Command::new("git")
+            .current_dir(h.repo.path())
+            .args(["cat-file", "blob", object])
+            .output()
+            .unwrap();
+        assert!(content.status.success());
+        let mut write = std::process::Command::new("git")
+            .current_dir(&clone)
+            .args(["hash-object", "-w", "--stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        write
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&content.stdout)
+            .unwrap();
+        assert!(write.wait().unwrap().success());
+    }
+    let (last, report) =
+        measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
+    assert!(report.scanned > 0, "{report:?}");
+    assert!(last[0].missing.is_empty(), "{:?}", last[0].missing);
+    let expected = h.oracle(&q("HEAD", None, None, &[]));
+    assert_eq!(last[0].commits, expected.commits);
+    let cmp = compare_per_commit(&clone, "HEAD");
+    assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
+    assert!(cmp.unreadable_by_git.is_empty());
+}
+
 /// A shallow clone counts what git counts there: the oldest commit is diffed
 /// against nothing, as git shows it.
 #[test]

@@ -17,7 +17,7 @@ use gix::ObjectId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub const SCHEMA_KEY: &str = "stats.schema";
-pub const SCHEMA_VERSION: &str = "4";
+pub const SCHEMA_VERSION: &str = "5";
 pub const DIFF_KEY: &str = "stats.diff";
 /// Tallies kept over all queries; the least recently used go first.
 const TALLIES_KEPT: usize = 64;
@@ -96,8 +96,8 @@ fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
          CREATE TABLE stats_commits (id BLOB PRIMARY KEY, author INTEGER NOT NULL, added INTEGER NOT NULL, removed INTEGER NOT NULL,
              files BLOB NOT NULL, lines INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE stats_tips (query TEXT NOT NULL, tip BLOB NOT NULL, commits INTEGER NOT NULL, merges INTEGER NOT NULL,
-             added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, used INTEGER NOT NULL,
-             PRIMARY KEY (query, tip));",
+             added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, missing TEXT NOT NULL,
+             used INTEGER NOT NULL, PRIMARY KEY (query, tip));",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)?;
     crate::db::meta_set(conn, DIFF_KEY, diff_settings)?;
@@ -258,8 +258,9 @@ pub struct Writer<'c> {
 
 impl<'c> Writer<'c> {
     pub fn new(conn: &'c mut Connection) -> Writer<'c> {
-        // Room for the commit table's pages while it grows (SQLite's default is 2 MB).
-        let _ = conn.pragma_update(None, "cache_size", -32_000);
+        // Room for the commit table's pages while it grows (SQLite's default is 2 MB), but
+        // not all of it: a cold scan keeps its peak memory below git's own `git log`.
+        let _ = conn.pragma_update(None, "cache_size", -8_000);
         Writer {
             conn,
             pending: Vec::new(),
@@ -353,7 +354,7 @@ impl<'c> Writer<'c> {
 /// The most recently used tallies of `query`, newest first.
 pub fn tallies(conn: &Connection, query: &str, limit: usize) -> Result<Vec<(ObjectId, Tally)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT tip, commits, merges, added, removed, authors FROM stats_tips WHERE query = ?1 ORDER BY used DESC LIMIT ?2",
+        "SELECT tip, commits, merges, added, removed, authors, missing FROM stats_tips WHERE query = ?1 ORDER BY used DESC LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![query, limit as i64])?;
     let mut out = Vec::new();
@@ -374,21 +375,45 @@ pub fn tallies(conn: &Connection, query: &str, limit: usize) -> Result<Vec<(Obje
                     .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect(),
                 exits: Vec::new(),
-                missing: Vec::new(),
+                missing: decode_missing(row.get_ref(6)?.as_str()?),
             },
         ));
     }
     Ok(out)
 }
 
-/// Remember `tally` as the totals of `query` at `tip`, and forget the least recently used.
+/// Unreadable commits as text: per line, `commit object` in hex.
+fn encode_missing(missing: &[(ObjectId, ObjectId)]) -> String {
+    missing
+        .iter()
+        .map(|(commit, object)| format!("{commit} {object}\n"))
+        .collect()
+}
+
+/// A damaged line is left out: the tally then claims fewer unreadable commits,
+/// never different totals.
+fn decode_missing(text: &str) -> Vec<(ObjectId, ObjectId)> {
+    text.lines()
+        .filter_map(|line| {
+            let (commit, object) = line.split_once(' ')?;
+            Some((
+                ObjectId::from_hex(commit.as_bytes()).ok()?,
+                ObjectId::from_hex(object.as_bytes()).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Remember `tally` as the totals of `query` at `tip` (with the commits it could
+/// not read, so that a later measurement names them without walking the history
+/// again), and forget the least recently used.
 pub fn save_tally(conn: &Connection, query: &str, tip: ObjectId, tally: &Tally) -> Result<()> {
     let mut authors: Vec<i64> = tally.authors.iter().copied().collect();
     authors.sort_unstable();
     let blob: Vec<u8> = authors.iter().flat_map(|a| a.to_le_bytes()).collect();
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO stats_tips (query, tip, commits, merges, added, removed, authors, used)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(used), 0) + 1 FROM stats_tips))",
+        "INSERT OR REPLACE INTO stats_tips (query, tip, commits, merges, added, removed, authors, missing, used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT coalesce(max(used), 0) + 1 FROM stats_tips))",
     )?
     .execute(params![
         query,
@@ -397,7 +422,8 @@ pub fn save_tally(conn: &Connection, query: &str, tip: ObjectId, tally: &Tally) 
         tally.merge_commits as i64,
         tally.lines_added as i64,
         tally.lines_removed as i64,
-        blob
+        blob,
+        encode_missing(&tally.missing)
     ])?;
     conn.prepare_cached(
         "DELETE FROM stats_tips WHERE used <= (SELECT max(used) FROM stats_tips) - ?1",

@@ -223,10 +223,7 @@ pub fn measure_with_report(
         let tx = conn.transaction()?;
         for (i, tally) in tallies.iter().enumerate() {
             let tally = tally.as_ref().expect("every query was counted");
-            // Totals with unread commits are not remembered: next time counts them again.
-            if tally.missing.is_empty() {
-                cache::save_tally(&tx, &keys[i], tips[i], tally)?;
-            }
+            cache::save_tally(&tx, &keys[i], tips[i], tally)?;
         }
         tx.commit()?;
         let authors = cache::authors(conn)?;
@@ -261,6 +258,10 @@ fn incremental<'a>(
     query: impl Fn(usize) -> select::Query<'a>,
 ) -> Result<Option<tally::Tally>> {
     for (known, tally) in cache::tallies(conn, key, CANDIDATES)? {
+        if !tally.missing.is_empty() && readable_now(repo, &tally.missing) {
+            // Count again: the commits it could not read are read this time.
+            continue;
+        }
         if known == tip {
             return Ok(Some(tally));
         }
@@ -297,6 +298,16 @@ fn incremental<'a>(
         return Ok(Some(part));
     }
     Ok(None)
+}
+
+/// Whether some commit a remembered tally could not read can be read now: an
+/// object it lacked has arrived, or git fetches it from a promisor remote.
+fn readable_now(repo: &gix::Repository, missing: &[(gix::ObjectId, gix::ObjectId)]) -> bool {
+    missing.iter().any(|(_, object)| repo.has_object(object))
+        || (stats::has_promisor_remote(repo)
+            && missing
+                .iter()
+                .any(|(commit, _)| stats::fetch_through_git(repo, *commit)))
 }
 
 /// Read the commits of `graph` that the cache does not know, storing them as they come.

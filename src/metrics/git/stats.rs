@@ -176,11 +176,12 @@ pub struct Scanner<'r> {
     tree_state: gix::diff::tree::State,
     old_tree: Vec<u8>,
     new_tree: Vec<u8>,
-    buf: Vec<u8>,
     differ: Differ,
     attributes: Option<Attributes<'r>>,
-    /// Blobs read for this commit's rename detection.
-    blobs: HashMap<ObjectId, Rc<[u8]>>,
+    /// Blobs read for this commit's binary checks and rename detection.
+    blobs: HashMap<ObjectId, Rc<Vec<u8>>>,
+    /// Buffers of blobs no longer used, to read the next ones into.
+    spare: Vec<Vec<u8>>,
     spans: HashMap<ObjectId, Rc<Vec<(u32, u32)>>>,
 }
 
@@ -200,9 +201,9 @@ impl<'r> Scanner<'r> {
             tree_state: Default::default(),
             old_tree: Vec::new(),
             new_tree: Vec::new(),
-            buf: Vec::new(),
             attributes: if lines { attributes(repo)? } else { None },
             blobs: HashMap::new(),
+            spare: Vec::new(),
             spans: HashMap::new(),
         })
     }
@@ -259,7 +260,11 @@ impl<'r> Scanner<'r> {
 
     fn diff_lines(&mut self, old: Option<ObjectId>, new: ObjectId) -> Result<Lines> {
         let result = self.files(old, new);
-        self.blobs.clear();
+        let mut blobs = std::mem::take(&mut self.blobs);
+        for (_, data) in blobs.drain() {
+            self.recycle(data);
+        }
+        self.blobs = blobs;
         self.spans.clear();
         match result {
             Ok(files) => Ok(Lines::Known(files)),
@@ -427,9 +432,12 @@ impl<'r> Scanner<'r> {
         if binary {
             return Ok(stat);
         }
-        let old = pair.old.as_ref().map(|s| self.data(s, false)).transpose()?;
-        let new = pair.new.as_ref().map(|s| self.data(s, false)).transpose()?;
-        let (old, new) = (old.as_deref().unwrap_or(&[]), new.as_deref().unwrap_or(&[]));
+        let old_data = pair.old.as_ref().map(|s| self.data(s, false)).transpose()?;
+        let new_data = pair.new.as_ref().map(|s| self.data(s, false)).transpose()?;
+        let (old, new) = (
+            old_data.as_deref().map_or(&[][..], Vec::as_slice),
+            new_data.as_deref().map_or(&[][..], Vec::as_slice),
+        );
         if pair.copy.is_some() {
             stat.source_lines = lines::count(old);
             stat.dest_lines = lines::count(new);
@@ -437,32 +445,70 @@ impl<'r> Scanner<'r> {
         if !same {
             (stat.added, stat.removed) = self.differ.counts(old, new);
         }
+        for data in [old_data, new_data].into_iter().flatten() {
+            self.recycle(data);
+        }
         Ok(stat)
     }
 
     /// The content git diffs: a blob's data, or for a submodule the line git shows.
-    fn data(&mut self, side: &Side, keep: bool) -> Result<Rc<[u8]>> {
+    /// `keep`: remember it for this commit (it is read again).
+    fn data(&mut self, side: &Side, keep: bool) -> Result<Rc<Vec<u8>>> {
         if side.mode.is_commit() {
-            return Ok(Rc::from(
+            return Ok(Rc::new(
                 format!("Subproject commit {}\n", side.id).into_bytes(),
             ));
         }
         if let Some(d) = self.blobs.get(&side.id) {
             return Ok(d.clone());
         }
-        let data: Rc<[u8]> = match self
+        let mut buf = self.spare.pop().unwrap_or_default();
+        let found = self
             .repo
             .objects
-            .try_find(&side.id, &mut self.buf)
+            .try_find(&side.id, &mut buf)
             .map_err(|e| anyhow!("reading blob {}: {e}", side.id))?
-        {
-            Some(d) => Rc::from(d.data),
-            None => return Err(MissingObject(side.id).into()),
+            .map(|d| (d.data.as_ptr() as usize, d.data.len()));
+        let Some((at, len)) = found else {
+            self.spare.push(buf);
+            return Err(MissingObject(side.id).into());
+        };
+        // The object is the buffer (or a part of it): keep it without a copy.
+        let start = at.wrapping_sub(buf.as_ptr() as usize);
+        if start > buf.len() || len > buf.len() - start {
+            return Err(anyhow!(
+                "internal error: blob {} read outside its buffer",
+                side.id
+            ));
+        }
+        buf.truncate(start + len);
+        buf.drain(..start);
+        // Decoding a delta leaves room for its base too: a blob kept for the
+        // whole commit holds only its own bytes.
+        let data = if keep && buf.capacity() > 2 * buf.len() + 4096 {
+            let exact = buf.clone();
+            self.recycle(Rc::new(buf));
+            Rc::new(exact)
+        } else {
+            Rc::new(buf)
         };
         if keep {
             self.blobs.insert(side.id, data.clone());
         }
         Ok(data)
+    }
+
+    /// Keep the buffer of `data` for the next blob, unless something still uses it
+    /// (or it is too big to keep around).
+    fn recycle(&mut self, data: Rc<Vec<u8>>) {
+        const KEPT: usize = 4;
+        const LARGEST: usize = 256 << 10;
+        if let Ok(mut buf) = Rc::try_unwrap(data) {
+            if self.spare.len() < KEPT && buf.capacity() <= LARGEST {
+                buf.clear();
+                self.spare.push(buf);
+            }
+        }
     }
 
     /// Git's `diff_filespec_is_binary` for one side.
@@ -556,7 +602,7 @@ pub fn has_promisor_remote(repo: &gix::Repository) -> bool {
 
 /// Let git obtain what it needs for `commit`'s numstat, as `git log --numstat`
 /// would (a lazy fetch from the promisor remote). Whether git succeeded.
-fn fetch_through_git(repo: &gix::Repository, commit: ObjectId) -> bool {
+pub fn fetch_through_git(repo: &gix::Repository, commit: ObjectId) -> bool {
     std::process::Command::new("git")
         .arg("--git-dir")
         .arg(repo.git_dir())
