@@ -230,8 +230,8 @@ pub struct OkrDoc {
     /// The tree being edited, a copy of `tree` made on the first mutable access.
     edited: Option<Value>,
     /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
-    /// an edit of one KR does not search the whole file.
-    kr_positions: HashMap<String, (usize, usize)>,
+    /// an edit of one KR does not search the whole file. Made on the first edit.
+    kr_positions: OnceCell<HashMap<String, (usize, usize)>>,
 }
 
 impl OkrDoc {
@@ -258,20 +258,28 @@ impl OkrDoc {
     }
 
     fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Rc<Value>>) -> OkrDoc {
-        let mut kr_positions = HashMap::new();
-        for (o, objective) in file.objectives.iter().enumerate() {
-            for (k, kr) in objective.key_results.iter().enumerate() {
-                kr_positions.entry(kr.kr_id.clone()).or_insert((o, k));
-            }
-        }
         OkrDoc {
             path: path.to_string(),
             text: text.to_string(),
             file,
             tree,
             edited: None,
-            kr_positions,
+            kr_positions: OnceCell::new(),
         }
+    }
+
+    /// Where each KR sits in the tree as parsed (the typed view was read from that tree
+    /// and is never edited).
+    fn kr_positions(&self) -> &HashMap<String, (usize, usize)> {
+        self.kr_positions.get_or_init(|| {
+            let mut positions = HashMap::new();
+            for (o, objective) in self.file.objectives.iter().enumerate() {
+                for (k, kr) in objective.key_results.iter().enumerate() {
+                    positions.entry(kr.kr_id.clone()).or_insert((o, k));
+                }
+            }
+            positions
+        })
     }
 
     /// A copy to read with only the objectives `keep` accepts (views are never edited, so
@@ -309,7 +317,7 @@ impl OkrDoc {
     /// Mutable access to the mapping of KR `kr_id` in the editable tree.
     pub fn kr_value_mut(&mut self, kr_id: &str) -> Option<&mut serde_yaml::Mapping> {
         let is_it = |kr: &Value| kr.get("kr_id").and_then(Value::as_str) == Some(kr_id);
-        let at = self.kr_positions.get(kr_id).copied();
+        let at = self.kr_positions().get(kr_id).copied();
         let objectives = self.tree_mut().get_mut("objectives")?.as_sequence_mut()?;
         // The position as parsed, unless structural edits moved the KR since.
         let at = at.filter(|&(o, k)| {

@@ -88,8 +88,14 @@ fn write(path: &Path, tree: &Value) -> std::io::Result<()> {
     trim(dir)
 }
 
-/// Remove the oldest entries once the folder holds more than `MAX_BYTES`.
+/// Remove the oldest entries once the folder holds more than `MAX_BYTES`. Looked at by
+/// the first write of a process only: a measurement that changes 500 files writes 500
+/// entries, and listing the folder after each would cost more than the parses saved.
 fn trim(dir: &Path) -> std::io::Result<()> {
+    static TRIMMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TRIMMED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut entries = Vec::new();
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
