@@ -2,7 +2,8 @@
 //! 500 commits, beside git in the same run: a cold measurement (every deployment's
 //! commits read once) against `git log` reading the same facts (parents, author
 //! dates, messages), and warm measurements with no new commit and with 10 new
-//! commits (goal: median <= 50 ms). `OKR_BENCH_COMMITS` overrides the history size.
+//! commits (goal: median <= 50 ms). `OKR_BENCH_COMMITS` overrides the history size;
+//! `OKR_BENCH_KEEP=1` keeps the repository (its path is printed) for a closer look.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -89,10 +90,15 @@ fn main() {
     });
     let db = repo.join(".git/okr/audit.sqlite");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "DELETE FROM delivery_ranges; DELETE FROM delivery_ids; DELETE FROM delivery_tags",
-    )
-    .unwrap();
+    // Every delivery table: the measurement below reads the whole history again.
+    for table in [
+        "delivery_ranges",
+        "delivery_ids",
+        "delivery_tags",
+        "delivery_windows",
+    ] {
+        conn.execute(&format!("DELETE FROM {table}"), []).unwrap();
+    }
     drop(conn);
     okr(repo, &["metric", "set", "manual.round", "0"]);
     let t = Instant::now();
@@ -137,6 +143,9 @@ fn main() {
         warm.push(measure());
     }
     report_costs("git okr kr measure, warm, 10 new commits (median)", &warm);
+    if std::env::var_os("OKR_BENCH_KEEP").is_some() {
+        println!("repository kept in {}", dir.keep().display());
+    }
 }
 
 /// The median wall time against the goal (50 ms), with the median CPU time beside it.

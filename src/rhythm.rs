@@ -5,13 +5,14 @@
 use crate::model::checkin::Checkin;
 use crate::model::cycles::{Cycle, Cycles, CYCLES_FILE};
 use crate::model::grades::{Grades, KrGrade, ObjectiveGrade};
-use crate::model::okrs::{OkrSet, Status};
+use crate::model::okrs::{Objective, OkrSet, Status};
 use crate::model::proposal::Change;
 use crate::model::{at, line_of};
 use crate::score::{by_scope, ScopeScore};
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_yaml::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Which objectives a view shows.
@@ -42,17 +43,15 @@ impl View {
         }
     }
 
-    /// The OKRs this view shows: a copy of `set` without other cycles' objectives.
-    pub fn okrs(&self, set: &OkrSet) -> OkrSet {
-        let mut out = set.clone();
-        if let View::Cycle(c) = self {
-            for doc in &mut out.docs {
-                doc.file
-                    .objectives
-                    .retain(|o| o.cycle.as_deref().is_none_or(|id| id == c.id));
-            }
-        }
-        out
+    /// The OKRs this view shows: `set` itself, or a copy without other cycles' objectives.
+    pub fn okrs<'s>(&self, set: &'s OkrSet) -> Cow<'s, OkrSet> {
+        let View::Cycle(c) = self else {
+            return Cow::Borrowed(set);
+        };
+        let in_cycle = |o: &Objective| o.cycle.as_deref().is_none_or(|id| id == c.id);
+        Cow::Owned(OkrSet {
+            docs: set.docs.iter().map(|d| d.filtered(in_cycle)).collect(),
+        })
     }
 }
 

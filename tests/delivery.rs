@@ -690,4 +690,48 @@ fn the_caches_follow_tags_history_and_definitions_as_they_change() {
     );
     last = changed(&last, "a new hotfix pattern", "^d$");
     assert_eq!(last.cfr, Some(50.0), "v1 followed by d");
+
+    // Windows move as time passes: the same definitions with a later `since`, then
+    // with an earlier `until`, are other windows, whatever was measured before.
+    let at = |t: i64| {
+        chrono::DateTime::from_timestamp(h.now + t, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let window = |since: i64, until: i64| {
+        let def = |key: &str, stat: &str| {
+            format!(
+                "  - key: {key}\n    stat: {stat}\n    since: {}\n    until: {}\n",
+                at(since),
+                at(until)
+            )
+        };
+        let definitions = format!(
+            "deployments:\n  tag_pattern: \"v*\"\n  hotfix_pattern: \"^d$\"\ngit:\n{}{}",
+            def("git.window.cfr", "change_failure_rate"),
+            def("git.window.lead", "lead_time_hours_p50")
+        );
+        repo.forge_state_file(
+            "metrics/definitions.yml",
+            definitions.as_bytes(),
+            "definitions: a window",
+        );
+        let points = measured(repo);
+        let deps = tag_deployments(repo);
+        let e = expected(
+            repo,
+            &deps,
+            "HEAD",
+            h.now + since,
+            h.now + until,
+            &[],
+            "^d$",
+        );
+        assert_point(&points, "git.window.cfr", e.cfr);
+        assert_point(&points, "git.window.lead", e.lead_p50);
+        e
+    };
+    assert_eq!(window(-28 * DAY, DAY).cfr, Some(50.0), "v1 and v3");
+    assert_eq!(window(-20 * DAY, DAY).cfr, Some(0.0), "v3 alone");
+    assert_eq!(window(-28 * DAY, -15 * DAY).cfr, Some(100.0), "v1 alone");
 }

@@ -1607,3 +1607,70 @@ mod sync_merges {
         assert_eq!(alice.state_tip(), before, "nothing merged");
     }
 }
+
+/// `.git/okr/trees/`, the parse cache of state files: it answers only for the exact text
+/// it was made from, a damaged entry is a miss, and trees JSON cannot hold are not kept.
+mod parse_cache {
+    use super::common::{fixtures, TestRepo};
+    use std::path::PathBuf;
+
+    fn entries(repo: &TestRepo) -> Vec<PathBuf> {
+        let dir = repo.path().join(".git/okr/trees");
+        let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// The entry of the state's `okrs/org.yml`, named by its blob id.
+    fn org_entry(repo: &TestRepo) -> PathBuf {
+        let blob = repo.git(&["rev-parse", "refs/okr/state:okrs/org.yml"]);
+        repo.path()
+            .join(format!(".git/okr/trees/{}.json", blob.trim()))
+    }
+
+    #[test]
+    fn a_damaged_entry_is_parsed_again_and_a_changed_file_is_never_answered_from_the_old_one() {
+        let repo = TestRepo::with_state(&[("okrs/org.yml", fixtures::ONE_KR)]);
+        let first = repo.ok(&["status", "--json"]);
+        let entry = org_entry(&repo);
+        assert!(
+            entry.is_file(),
+            "status keeps the tree it parsed: {:?}",
+            entries(&repo)
+        );
+        // Garbage, then a truncated entry: both are misses, the output is the same.
+        for damage in [
+            &b"not json at all"[..],
+            &std::fs::read(&entry).unwrap()[..40],
+        ] {
+            std::fs::write(&entry, damage).unwrap();
+            assert_eq!(repo.ok(&["status", "--json"]), first);
+            let kept = std::fs::read(&entry).unwrap();
+            assert!(
+                kept.len() > 40 && kept != damage,
+                "rewritten after the miss"
+            );
+        }
+        // A teammate's commit changes the target: the new text has its own entry.
+        let changed = fixtures::ONE_KR.replace("target: 100", "target: 250");
+        repo.forge_state_file("okrs/org.yml", changed.as_bytes(), "retarget");
+        let score = repo.ok(&["kr", "score", "--json"]);
+        assert!(score.contains("250"), "{score}");
+        assert!(org_entry(&repo).is_file() && org_entry(&repo) != entry);
+    }
+
+    #[test]
+    fn a_tree_json_cannot_hold_is_parsed_every_time() {
+        // A tagged evidence item: JSON has no tags, so keeping it would change the tree.
+        let tagged = fixtures::ONE_KR.replace(
+            "        status: not_started\n",
+            "        status: not_started\n        evidence: [!link https://example.com/x]\n",
+        );
+        let repo = TestRepo::with_state(&[("okrs/org.yml", &tagged)]);
+        let first = repo.ok(&["status", "--json"]);
+        assert!(!org_entry(&repo).exists(), "{:?}", entries(&repo));
+        assert_eq!(repo.ok(&["status", "--json"]), first);
+    }
+}

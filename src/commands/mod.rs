@@ -149,6 +149,10 @@ fn run(cli: Cli) -> Result<()> {
         .or(cli.chdir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::discover(&dir)?;
+    // Without `.git/okr/` (a read-only repository) every OKR file is parsed: slower, not wrong.
+    if let Ok(okr_dir) = store.okr_dir() {
+        crate::model::tree_cache::enable(&okr_dir);
+    }
     // An agent identity that is present but blank is refused, never read as "no agent":
     // otherwise an agent given an empty `OKR_AGENT` would act as the person.
     let agent = cli

@@ -76,15 +76,18 @@ impl ManualMetrics {
             return Ok(ManualMetrics::default());
         }
         let m = parse_layout(path, text)?;
-        let lines = LineIndex::new(text, &["key"]);
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        let mut value_keys: HashMap<String, Option<usize>> = HashMap::new();
-        for metric in &m.metrics {
-            let n = seen.entry(metric.key.as_str()).or_insert(0);
-            let line = lines.line("key", &metric.key, *n);
-            *n += 1;
-            validate_key(&metric.key).map_err(|e| anyhow::anyhow!("{}: {e}", at(path, line)))?;
-            if let Some(first) = value_keys.insert(metric.value_key(), line) {
+        // Lines are looked up only for an error: a valid file of thousands of metrics is
+        // checked without indexing its text.
+        let line_of = |index: usize| {
+            let key = m.metrics[index].key.as_str();
+            let nth = m.metrics[..index].iter().filter(|o| o.key == key).count();
+            LineIndex::new(text, &["key"]).line("key", key, nth)
+        };
+        let mut value_keys: HashMap<String, usize> = HashMap::new();
+        for (index, metric) in m.metrics.iter().enumerate() {
+            let here = || at(path, line_of(index));
+            validate_key(&metric.key).map_err(|e| anyhow::anyhow!("{}: {e}", here()))?;
+            if let Some(first) = value_keys.insert(metric.value_key(), index) {
                 let dims = if metric.dimensions.is_empty() {
                     String::new()
                 } else {
@@ -92,21 +95,17 @@ impl ManualMetrics {
                 };
                 bail!(
                     "{}: duplicate metric key {:?}{dims} (first at {})",
-                    at(path, line),
+                    here(),
                     metric.key,
-                    at(path, first)
+                    at(path, line_of(first))
                 );
             }
             if !metric.value.is_finite() {
-                bail!(
-                    "{}: {}: value must be a finite number",
-                    at(path, line),
-                    metric.key
-                );
+                bail!("{}: {}: value must be a finite number", here(), metric.key);
             }
             metric
                 .check_lines()
-                .map_err(|e| anyhow::anyhow!("{}: {}: {e}", at(path, line), metric.key))?;
+                .map_err(|e| anyhow::anyhow!("{}: {}: {e}", here(), metric.key))?;
         }
         Ok(m)
     }
@@ -138,7 +137,7 @@ impl ManualMetrics {
 /// `metrics: [...]` or a top-level list; an error names the line either layout stopped at.
 fn parse_layout(path: &str, text: &str) -> Result<ManualMetrics> {
     // Size, depth and NUL are checked (and a BOM skipped) before any parse.
-    let value: serde_yaml::Value = super::parse_yaml(path, text)?;
+    let value = super::tree_cache::parse(path, text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if value.is_null() {
         return Ok(ManualMetrics::default());

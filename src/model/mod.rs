@@ -14,6 +14,7 @@ pub mod permissions;
 pub mod plan;
 pub mod proposal;
 pub mod snapshot;
+pub mod tree_cache;
 
 use std::collections::HashMap;
 

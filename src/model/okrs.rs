@@ -1,8 +1,10 @@
 //! OKR files: `okrs/*.yml` (every one but `permissions.yml`), scopes org/team/person.
 //!
-//! Files are parsed twice: into typed structs (for validation and reading, with
-//! serde_yaml's line numbers in errors) and into a `serde_yaml::Value` that edits
-//! work on, so fields git-okr does not know survive a rewrite in their order.
+//! A file is parsed into a `serde_yaml::Value` tree that edits work on, so fields
+//! git-okr does not know survive a rewrite in their order, and the typed structs (for
+//! validation and reading) are read from that tree. Only a tree the typed structs refuse
+//! sends the text to serde_yaml again, for its error with the line. Trees come from the
+//! tree cache (`tree_cache`) when the same text was parsed before.
 
 use super::ids::{check_id, check_line, check_text};
 use super::{at, LineIndex};
@@ -12,6 +14,7 @@ use serde_yaml::Value;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 /// The OKR files live here; `permissions.yml` beside them is not one.
 pub const OKR_DIR: &str = "okrs/";
@@ -223,7 +226,7 @@ pub struct OkrDoc {
     pub file: OkrFile,
     /// The YAML tree as parsed, built from the text when first needed: commands that only
     /// read the typed view never build it.
-    tree: OnceCell<Value>,
+    tree: OnceCell<Rc<Value>>,
     /// The tree being edited, a copy of `tree` made on the first mutable access.
     edited: Option<Value>,
     /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
@@ -232,29 +235,19 @@ pub struct OkrDoc {
 }
 
 impl OkrDoc {
-    /// Parse the typed view (what reading commands need); the tree is parsed from the
-    /// text on the first edit.
+    /// Parse the tree (from the tree cache when this text was parsed before: YAML is
+    /// the cost of a large OKR file) and read the typed view from it.
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
-        let file = if text.trim().is_empty() {
-            empty_file()
-        } else {
-            super::parse_yaml(path, text)?
-        };
-        Ok(OkrDoc::new(path, text, file, OnceCell::new()))
-    }
-
-    /// Parse the tree and read the typed view from it (what editing commands need: one
-    /// parse instead of two).
-    pub fn parse_editable(path: &str, text: &str) -> Result<OkrDoc> {
         let tree = parse_tree(path, text)?;
         let file = typed_from_tree(path, text, &tree)?;
-        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+        Ok(OkrDoc::new(path, text, file, OnceCell::from(Rc::new(tree))))
     }
 
-    /// The document whose text `text` parses to `tree`, ready to edit that tree.
-    pub fn with_tree(path: &str, text: &str, tree: Value) -> Result<OkrDoc> {
-        let file = typed_from_tree(path, text, &tree)?;
-        Ok(OkrDoc::new(path, text, file, OnceCell::from(tree)))
+    /// This document keeping `tree`, the parse of its text, to edit (a caller that has the
+    /// tree already saves a parse).
+    pub fn keeping_tree(mut self, tree: Rc<Value>) -> OkrDoc {
+        self.tree = OnceCell::from(tree);
+        self
     }
 
     /// The document whose text `text` parses to `tree` (parsed by a caller that needed the
@@ -264,7 +257,7 @@ impl OkrDoc {
         Ok(OkrDoc::new(path, text, file, OnceCell::new()))
     }
 
-    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Value>) -> OkrDoc {
+    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Rc<Value>>) -> OkrDoc {
         let mut kr_positions = HashMap::new();
         for (o, objective) in file.objectives.iter().enumerate() {
             for (k, kr) in objective.key_results.iter().enumerate() {
@@ -281,6 +274,14 @@ impl OkrDoc {
         }
     }
 
+    /// A copy to read with only the objectives `keep` accepts (views are never edited, so
+    /// the tree is not copied).
+    pub fn filtered(&self, keep: impl Fn(&Objective) -> bool) -> OkrDoc {
+        let mut file = self.file.clone();
+        file.objectives.retain(keep);
+        OkrDoc::new(&self.path, &self.text, file, OnceCell::new())
+    }
+
     pub fn scope(&self) -> Scope {
         self.file.scope.unwrap_or(Scope::Org)
     }
@@ -288,7 +289,7 @@ impl OkrDoc {
     pub fn is_edited(&self) -> bool {
         self.edited
             .as_ref()
-            .is_some_and(|edited| Some(edited) != self.tree.get())
+            .is_some_and(|edited| Some(edited) != self.tree.get().map(|t| &**t))
     }
 
     /// The YAML text of this document after edits.
@@ -349,7 +350,7 @@ impl OkrDoc {
             // The typed view was parsed from this text, so its tree parses too.
             None => self
                 .tree
-                .get_or_init(|| parse_tree(&self.path, &self.text).unwrap_or(Value::Null)),
+                .get_or_init(|| Rc::new(parse_tree(&self.path, &self.text).unwrap_or(Value::Null))),
         }
     }
 
@@ -366,12 +367,13 @@ fn empty_file() -> OkrFile {
     }
 }
 
-/// The YAML tree of an OKR file's text (an empty mapping for a blank file).
+/// The YAML tree of an OKR file's text (an empty mapping for a blank file), from the
+/// tree cache when this text was parsed before.
 pub fn parse_tree(path: &str, text: &str) -> Result<Value> {
     if text.trim().is_empty() {
         return Ok(Value::Mapping(Default::default()));
     }
-    super::parse_yaml(path, text)
+    super::tree_cache::parse(path, text)
 }
 
 /// The typed view of `tree`, the parse of `text`. Only a tree the typed view refuses is
@@ -491,14 +493,17 @@ impl OkrSet {
 }
 
 /// The rules every OKR set must keep, for documents in file order.
+///
+/// Lines are only looked up for an error: a valid set of 10,000 key results is checked
+/// without indexing its text.
 fn validate_docs<'d>(docs: impl Iterator<Item = &'d OkrDoc>) -> Result<()> {
-    let mut objective_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
-    let mut kr_ids: HashMap<&str, (&str, Option<usize>)> = HashMap::new();
+    let mut objective_ids: HashMap<&str, Place<'d>> = HashMap::new();
+    let mut kr_ids: HashMap<&str, Place<'d>> = HashMap::new();
     for doc in docs {
         let path = doc.path.as_str();
-        let lines = LineIndex::new(&doc.text, &["objective_id", "kr_id", "owner_id"]);
         if let Some(owner) = &doc.file.owner_id {
             check_id(owner).map_err(|e| {
+                let lines = LineIndex::new(&doc.text, &["owner_id"]);
                 anyhow!(
                     "{}: owner_id {e}",
                     at(path, lines.line_of_key("owner_id", 0))
@@ -510,126 +515,151 @@ fn validate_docs<'d>(docs: impl Iterator<Item = &'d OkrDoc>) -> Result<()> {
         let mut kr_index = 0;
         for (objective_index, objective) in doc.file.objectives.iter().enumerate() {
             let id = objective.objective_id.as_str();
-            let line = next_line(&lines, &mut seen, "objective_id", id)
-                .or_else(|| lines.line_of_key("objective_id", objective_index));
+            let place = Place::next(doc, &mut seen, "objective_id", id, objective_index);
             if id.trim().is_empty() {
-                bail!("{}: objective_id is empty", at(path, line));
+                bail!("{}: objective_id is empty", place.here());
             }
-            check_id(id).map_err(|e| anyhow!("{}: objective_id {e}", at(path, line)))?;
-            check_one_lines(
-                &at(path, line),
-                id,
-                &[("objective", Some(&objective.objective))],
-            )?;
+            check_id(id).map_err(|e| anyhow!("{}: objective_id {e}", place.here()))?;
+            check_one_lines(&place, id, &[("objective", Some(&objective.objective))])?;
             if let Some(owner) = &objective.owner_id {
                 check_id(owner)
-                    .map_err(|e| anyhow!("{}: objective {id}: owner_id {e}", at(path, line)))?;
+                    .map_err(|e| anyhow!("{}: objective {id}: owner_id {e}", place.here()))?;
             }
-            if let Some((first, first_line)) = objective_ids.insert(id, (path, line)) {
+            if let Some(first) = objective_ids.insert(id, place) {
                 bail!(
                     "{}: duplicate objective_id {id:?} (first defined at {})",
-                    at(path, line),
-                    at(first, first_line)
+                    place.here(),
+                    first.here()
                 );
             }
-            check_weight(
-                objective.weight,
-                &format!("{}: objective {id}", at(path, line)),
-            )?;
+            check_weight(objective.weight)
+                .map_err(|e| anyhow!("{}: objective {id}: {e}", place.here()))?;
             if let Some(cycle) = &objective.cycle {
                 super::cycles::check_cycle_id(cycle)
-                    .map_err(|e| anyhow!("{}: objective {id}: cycle {e}", at(path, line)))?;
+                    .map_err(|e| anyhow!("{}: objective {id}: cycle {e}", place.here()))?;
             }
             if let Some(due) = &objective.due {
                 chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").map_err(|_| {
                     anyhow!(
                         "{}: objective {id}: due {due:?} is not a date (YYYY-MM-DD)",
-                        at(path, line)
+                        place.here()
                     )
                 })?;
             }
             for kr in &objective.key_results {
                 let id = kr.kr_id.as_str();
-                let line = next_line(&lines, &mut seen, "kr_id", id)
-                    .or_else(|| lines.line_of_key("kr_id", kr_index));
+                let place = Place::next(doc, &mut seen, "kr_id", id, kr_index);
                 kr_index += 1;
-                let here = at(path, line);
                 if id.trim().is_empty() {
-                    bail!("{here}: kr_id is empty");
+                    bail!("{}: kr_id is empty", place.here());
                 }
-                check_id(id).map_err(|e| anyhow!("{here}: kr_id {e}"))?;
-                if let Some((first, first_line)) = kr_ids.insert(id, (path, line)) {
+                check_id(id).map_err(|e| anyhow!("{}: kr_id {e}", place.here()))?;
+                if let Some(first) = kr_ids.insert(id, place) {
                     bail!(
-                        "{here}: duplicate kr_id {id:?} (first defined at {})",
-                        at(first, first_line)
+                        "{}: duplicate kr_id {id:?} (first defined at {})",
+                        place.here(),
+                        first.here()
                     );
                 }
-                validate_kr(kr, &here)?;
+                validate_kr(kr, &place)?;
             }
         }
     }
     Ok(())
 }
 
+/// Where an objective or KR is defined: the `nth` `key: id` line of its file, else the
+/// `index`th `key:` line. The line is found only when an error names it.
+#[derive(Clone, Copy)]
+struct Place<'d> {
+    doc: &'d OkrDoc,
+    key: &'static str,
+    id: &'d str,
+    nth: usize,
+    index: usize,
+}
+
+impl<'d> Place<'d> {
+    /// The place of the next occurrence of `key: id` in `doc`, counting those seen so far.
+    fn next(
+        doc: &'d OkrDoc,
+        seen: &mut HashMap<(&'static str, &'d str), usize>,
+        key: &'static str,
+        id: &'d str,
+        index: usize,
+    ) -> Place<'d> {
+        let n = seen.entry((key, id)).or_insert(0);
+        let nth = *n;
+        *n += 1;
+        Place {
+            doc,
+            key,
+            id,
+            nth,
+            index,
+        }
+    }
+
+    /// `file:line` for an error message.
+    fn here(&self) -> String {
+        let lines = LineIndex::new(&self.doc.text, &[self.key]);
+        let line = lines
+            .line(self.key, self.id, self.nth)
+            .or_else(|| lines.line_of_key(self.key, self.index));
+        at(&self.doc.path, line)
+    }
+}
+
 /// Refuse control characters in one-line fields of objective or KR `id`.
-fn check_one_lines(here: &str, id: &str, fields: &[(&str, Option<&String>)]) -> Result<()> {
+fn check_one_lines(place: &Place<'_>, id: &str, fields: &[(&str, Option<&String>)]) -> Result<()> {
     for (name, value) in fields {
         if let Some(value) = value {
-            check_line(value).map_err(|e| anyhow!("{here}: {id}: {name} {e}"))?;
+            check_line(value).map_err(|e| anyhow!("{}: {id}: {name} {e}", place.here()))?;
         }
     }
     Ok(())
 }
 
-/// The line of the next occurrence of `key: id` in a file, counting those seen so far.
-fn next_line<'t>(
-    lines: &LineIndex<'_>,
-    seen: &mut HashMap<(&'static str, &'t str), usize>,
-    key: &'static str,
-    id: &'t str,
-) -> Option<usize> {
-    let n = seen.entry((key, id)).or_insert(0);
-    let line = lines.line(key, id, *n);
-    *n += 1;
-    line
-}
-
-fn validate_kr(kr: &KeyResult, here: &str) -> Result<()> {
+fn validate_kr(kr: &KeyResult, place: &Place<'_>) -> Result<()> {
     let id = &kr.kr_id;
     check_one_lines(
-        here,
+        place,
         id,
         &[
             ("metric_key", Some(&kr.metric_key)),
             ("unit", kr.unit.as_ref()),
         ],
     )?;
-    check_text(&kr.description).map_err(|e| anyhow!("{here}: {id}: description {e}"))?;
+    let here = || place.here();
+    check_text(&kr.description).map_err(|e| anyhow!("{}: {id}: description {e}", here()))?;
     if let Some(owner) = &kr.owner_id {
-        check_id(owner).map_err(|e| anyhow!("{here}: {id}: owner_id {e}"))?;
+        check_id(owner).map_err(|e| anyhow!("{}: {id}: owner_id {e}", here()))?;
     }
     for item in &kr.evidence {
         if let Value::String(text) = item {
-            check_line(text).map_err(|e| anyhow!("{here}: {id}: evidence {e}"))?;
+            check_line(text).map_err(|e| anyhow!("{}: {id}: evidence {e}", here()))?;
         }
     }
     if kr.metric_key.trim().is_empty() {
-        bail!("{here}: {id}: metric_key is empty");
+        bail!("{}: {id}: metric_key is empty", here());
     }
     if !kr.baseline.is_finite() || !kr.target.is_finite() {
-        bail!("{here}: {id}: baseline and target must be finite numbers");
+        bail!(
+            "{}: {id}: baseline and target must be finite numbers",
+            here()
+        );
     }
     if let Some(c) = kr.confidence {
         if !(0.0..=1.0).contains(&c) {
-            bail!("{here}: {id}: confidence {c} is outside 0..1");
+            bail!("{}: {id}: confidence {c} is outside 0..1", here());
         }
     }
-    check_weight(kr.weight, &format!("{here}: {id}"))
+    check_weight(kr.weight).map_err(|e| anyhow!("{}: {id}: {e}", here()))
 }
 
-fn check_weight(weight: Option<f64>, what: &str) -> Result<()> {
+fn check_weight(weight: Option<f64>) -> Result<()> {
     match weight {
-        Some(w) if !w.is_finite() || w < 0.0 => bail!("{what}: weight {w} must be a number >= 0"),
+        Some(w) if !w.is_finite() || w < 0.0 => bail!("weight {w} must be a number >= 0"),
         _ => Ok(()),
     }
 }

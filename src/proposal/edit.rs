@@ -219,7 +219,7 @@ fn checked_edit(
     expected: &Value,
 ) -> Option<(String, Value)> {
     let text = edit_text_all(old, changes, is_kr)?;
-    let tree = serde_yaml::from_str::<Value>(&text).ok()?;
+    let tree = crate::model::okrs::parse_tree("", &text).ok()?;
     (tree == *expected).then_some((text, tree))
 }
 
@@ -264,17 +264,20 @@ fn find(trees: &mut Trees, texts: &Texts, id: &str) -> Result<(String, OkrDoc, b
     for (path, text) in texts {
         let tree = trees.get(path, text)?;
         let doc = OkrDoc::from_tree(path, text, &tree)?;
-        for objective in &doc.file.objectives {
-            let is_kr = if objective.objective_id == id {
-                false
-            } else if objective.key_results.iter().any(|kr| kr.kr_id == id) {
-                true
+        let is_kr = doc.file.objectives.iter().find_map(|objective| {
+            if objective.objective_id == id {
+                Some(false)
             } else {
-                continue;
-            };
-            // Only the file to edit gets its own copy of the tree.
-            let doc = OkrDoc::with_tree(path, text, (*tree).clone())?;
-            return Ok((path.clone(), doc, is_kr));
+                objective
+                    .key_results
+                    .iter()
+                    .any(|kr| kr.kr_id == id)
+                    .then_some(true)
+            }
+        });
+        if let Some(is_kr) = is_kr {
+            // Only the file to edit keeps its tree (copied on its first edit).
+            return Ok((path.clone(), doc.keeping_tree(tree), is_kr));
         }
     }
     bail!("no key result or objective {id:?} in the OKR files (okrs/*.yml)")

@@ -5,6 +5,7 @@
 
 mod deployments;
 mod ranges;
+mod settled;
 
 use crate::metrics::git::resolve;
 use crate::model::definitions::{
@@ -15,7 +16,8 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
 use deployments::Deployment;
 use gix::ObjectId;
-use ranges::{Kind, Range, Ranges, Shipped};
+use ranges::{Kind, Ranges, Shipped};
+use settled::Settled;
 use std::collections::BTreeMap;
 
 /// The built-in keys, over the 30 days before the measurement.
@@ -57,6 +59,20 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A window's metrics: its settled part, and `failed` deployments in all.
+    fn of(settled: &Settled, failed: u64, window: &Window) -> Delivery {
+        let count = settled.deployments;
+        let weeks = ((window.until - window.since).max(1)) as f64 / WEEK;
+        Delivery {
+            deployments: count,
+            deploys_per_week: count as f64 / weeks,
+            lead_time_hours_p50: settled.lead_time_hours_p50,
+            lead_time_hours_p90: settled.lead_time_hours_p90,
+            change_failure_rate: (count > 0).then(|| failed as f64 * 100.0 / count as f64),
+            time_to_restore_hours_p50: settled.time_to_restore_hours_p50,
+        }
+    }
+
     pub fn get(&self, stat: GitStat) -> Option<f64> {
         match stat {
             GitStat::Deployments => Some(self.deployments as f64),
@@ -128,30 +144,64 @@ pub fn points(
         let deployments = find_deployments(repo, conn, &config, earliest)?;
         timer.lap("delivery: deployments");
         let ranges = Ranges::new(repo, conn, config.hotfix_pattern())?;
-        // Ranges are read once per set of paths, from the earliest window's first
-        // deployment, and shared by every window with those paths.
-        let mut shipped: BTreeMap<&[String], Shipped> = BTreeMap::new();
+        // Range keys once per set of paths; ranges themselves only for windows the
+        // cache does not know, once per set of paths, from the earliest such window's
+        // first deployment.
+        let mut keys: BTreeMap<&[String], Vec<String>> = BTreeMap::new();
+        let mut earliest: BTreeMap<&[String], usize> = BTreeMap::new();
         for (window, _) in &queries {
-            let first = first_in(&deployments, window.since);
             let paths = window.paths.as_slice();
-            if shipped.get(paths).is_none_or(|s| s.first > first) {
-                shipped.insert(paths, ranges.shipped(kind, &deployments, first, paths)?);
-            }
+            keys.entry(paths)
+                .or_insert_with(|| ranges.keys(kind, &deployments, paths));
+            let first = first_in(&deployments, window.since);
+            let e = earliest.entry(paths).or_insert(first);
+            *e = (*e).min(first);
         }
-        timer.lap("delivery: ranges");
+        let mut shipped: BTreeMap<&[String], Shipped> = BTreeMap::new();
+        let mut frontier: Option<Vec<ObjectId>> = None;
         // Definitions that differ only in their statistic share one evaluation.
         let mut evaluated: BTreeMap<(&Window, &str), Delivery> = BTreeMap::new();
         let mut results = Vec::with_capacity(queries.len());
         for (window, rev) in &queries {
-            let delivery = match evaluated.entry((window, rev.as_str())) {
-                std::collections::btree_map::Entry::Occupied(done) => done.get().clone(),
-                std::collections::btree_map::Entry::Vacant(todo) => {
-                    let tip = resolve(repo, rev)?;
-                    let of_paths = &shipped[window.paths.as_slice()];
-                    let delivery = evaluate(&ranges, of_paths, &deployments, tip, window)?;
-                    todo.insert(delivery).clone()
+            if let Some(done) = evaluated.get(&(window, rev.as_str())) {
+                results.push(done.clone());
+                continue;
+            }
+            let paths = window.paths.as_slice();
+            let of_paths = &keys[paths];
+            let first = first_in(&deployments, window.since);
+            let end = deployments.partition_point(|d| d.time <= window.until);
+            let key = settled::key(kind, of_paths, &deployments, first, end);
+            let settled = match settled::cached(conn, &key)? {
+                Some(settled) => settled,
+                None => {
+                    if !shipped.contains_key(paths) {
+                        let from = earliest[paths];
+                        let read = ranges.shipped(kind, &deployments, of_paths, from, paths)?;
+                        shipped.insert(paths, read);
+                    }
+                    let s = &shipped[paths];
+                    let settled = settled::settle(&ranges, s, &deployments, first, end, paths)?;
+                    settled::store(conn, &key, &settled)?;
+                    settled
                 }
             };
+            let mut failed = settled.failed;
+            if let Some(open) = settled.open {
+                let tip = resolve(repo, rev)?;
+                if frontier.is_none() {
+                    frontier = Some(ranges.frontier(kind, &deployments, of_paths, paths)?);
+                }
+                let frontier = frontier.as_deref().unwrap_or_default();
+                let tail = ranges.tail(frontier, &deployments, tip, paths)?;
+                let ids = || match shipped.get(paths) {
+                    Some(s) => ranges.ids(s, &deployments, open).map(str::to_string),
+                    None => ranges.ids_at(kind, &deployments, &of_paths[open], open, paths),
+                };
+                failed += u64::from(settled::fails(&[&tail], ids)?);
+            }
+            let delivery = Delivery::of(&settled, failed, window);
+            evaluated.insert((window, rev.as_str()), delivery.clone());
             results.push(delivery);
         }
         timer.lap("delivery: evaluate");
@@ -263,79 +313,6 @@ fn first_in(deployments: &[Deployment], since: i64) -> usize {
         .iter()
         .position(|d| d.time >= since)
         .unwrap_or(deployments.len())
-}
-
-/// The metrics of one window; `tip` is the measured branch, whose commits after the
-/// last deployment can still mark it failed.
-fn evaluate(
-    ranges: &Ranges<'_>,
-    shipped: &Shipped,
-    deployments: &[Deployment],
-    tip: ObjectId,
-    window: &Window,
-) -> Result<Delivery> {
-    let first = first_in(deployments, window.since);
-    let range = |i: usize| shipped.range(i);
-    // With paths, a deployment counts only when it shipped a commit under them.
-    let counting: Vec<usize> = (first..deployments.len())
-        .filter(|&i| window.paths.is_empty() || range(i).commits > 0)
-        .collect();
-    let in_window: Vec<usize> = counting
-        .iter()
-        .copied()
-        .filter(|&i| deployments[i].time <= window.until)
-        .collect();
-
-    let mut lead_hours = Vec::new();
-    let mut failed = 0u64;
-    let mut restore_hours = Vec::new();
-    let mut tail: Option<Range> = None;
-    for &i in &in_window {
-        let d = &deployments[i];
-        let shipped_here = range(i);
-        lead_hours.extend(
-            shipped_here
-                .author_times
-                .iter()
-                .map(|t| (d.time - t).max(0) as f64 / HOUR),
-        );
-        let next = counting.iter().copied().find(|&j| j > i);
-        // What came after: every deployment up to the next one that counts, or (none
-        // yet) the measured branch's commits that no deployment shipped.
-        let mut after: Vec<&Range> = ((i + 1)..next.map_or(deployments.len(), |n| n + 1))
-            .map(range)
-            .collect();
-        if next.is_none() {
-            if tail.is_none() {
-                tail = Some(ranges.tail(shipped, deployments, tip, &window.paths)?);
-            }
-            after.extend(tail.as_ref());
-        }
-        let mut is_failure = after.iter().any(|a| a.hotfix);
-        if !is_failure && after.iter().any(|a| !a.reverts.is_empty()) {
-            let ids = ranges.ids(shipped, deployments, i)?;
-            is_failure = after
-                .iter()
-                .flat_map(|a| &a.reverts)
-                .any(|sha| ranges::holds(ids, sha));
-        }
-        if is_failure {
-            failed += 1;
-            if let Some(n) = next {
-                restore_hours.push((deployments[n].time - d.time).max(0) as f64 / HOUR);
-            }
-        }
-    }
-    let count = in_window.len() as u64;
-    let weeks = ((window.until - window.since).max(1)) as f64 / WEEK;
-    Ok(Delivery {
-        deployments: count,
-        deploys_per_week: count as f64 / weeks,
-        lead_time_hours_p50: percentile(&mut lead_hours, 0.5),
-        lead_time_hours_p90: percentile(&mut lead_hours, 0.9),
-        change_failure_rate: (count > 0).then(|| failed as f64 * 100.0 / count as f64),
-        time_to_restore_hours_p50: percentile(&mut restore_hours, 0.5),
-    })
 }
 
 /// The `p` quantile of `values`, interpolating linearly between the two nearest ranks

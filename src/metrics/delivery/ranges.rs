@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 const SCHEMA_KEY: &str = "delivery_schema";
-const SCHEMA_VERSION: &str = "5";
+const SCHEMA_VERSION: &str = "6";
 
 /// What delivery metrics need to know about one range of commits. With paths, only
 /// the commits that change something under them are kept.
@@ -117,8 +117,7 @@ pub enum Kind {
     Branch,
 }
 
-/// Every deployment's range from `first` on, and the deployments that hide as much as
-/// all of them do.
+/// Every deployment's range from `first` on.
 pub struct Shipped {
     pub first: usize,
     kind: Kind,
@@ -129,7 +128,6 @@ pub struct Shipped {
     /// Each range's ids once known: a walk knows them all, the cache is asked for
     /// one range's only when a revert must be matched against it.
     ids: Vec<OnceCell<String>>,
-    frontier: Vec<ObjectId>,
 }
 
 impl Shipped {
@@ -161,15 +159,9 @@ impl<'a> Ranges<'a> {
         })
     }
 
-    /// The ranges of `deployments[first..]` (oldest first).
-    pub fn shipped(
-        &self,
-        kind: Kind,
-        deployments: &[Deployment],
-        first: usize,
-        paths: &[String],
-    ) -> Result<Shipped> {
-        let keys = match kind {
+    /// Each deployment's range's cache key: everything that decides the range.
+    pub fn keys(&self, kind: Kind, deployments: &[Deployment], paths: &[String]) -> Vec<String> {
+        match kind {
             Kind::Tags => self.tag_keys(deployments, paths),
             Kind::Branch => deployments
                 .iter()
@@ -179,9 +171,20 @@ impl<'a> Ranges<'a> {
                     self.key(&d.commit.to_string(), &hidden, paths)
                 })
                 .collect(),
-        };
-        let (ranges, ids, frontier) = match kind {
-            Kind::Tags => self.tag_ranges(deployments, first, &keys, paths)?,
+        }
+    }
+
+    /// The ranges of `deployments[first..]` (oldest first); `keys` as [`Ranges::keys`].
+    pub fn shipped(
+        &self,
+        kind: Kind,
+        deployments: &[Deployment],
+        keys: &[String],
+        first: usize,
+        paths: &[String],
+    ) -> Result<Shipped> {
+        let (ranges, ids) = match kind {
+            Kind::Tags => self.tag_ranges(deployments, keys, first, paths)?,
             Kind::Branch => {
                 let mut ranges = Vec::new();
                 let mut ids = Vec::new();
@@ -192,9 +195,7 @@ impl<'a> Ranges<'a> {
                     ranges.push(range);
                     ids.push(walked_ids);
                 }
-                // Every deployment is a first-parent ancestor of the newest one.
-                let frontier = deployments.last().map(|d| d.commit).into_iter().collect();
-                (ranges, ids, frontier)
+                (ranges, ids)
             }
         };
         Ok(Shipped {
@@ -202,12 +203,11 @@ impl<'a> Ranges<'a> {
             kind,
             paths: paths.to_vec(),
             ranges,
-            keys: keys.into_iter().skip(first).collect(),
+            keys: keys[first..].to_vec(),
             ids: ids
                 .into_iter()
                 .map(|ids| ids.map_or_else(OnceCell::new, OnceCell::from))
                 .collect(),
-            frontier,
         })
     }
 
@@ -223,24 +223,54 @@ impl<'a> Ranges<'a> {
             return Ok(ids);
         }
         let key = &shipped.keys[i - shipped.first];
-        let ids = match self.cached_ids(key)? {
-            Some(ids) => ids,
-            // Kept apart from the summaries, the ids can be missing when these are
-            // not (a cache cut short): the range is walked again, as on any miss.
-            None => {
-                let hidden = hidden_of(shipped.kind, deployments, i);
-                let walked = self.walk(deployments[i].commit, &hidden, &shipped.paths)?;
-                self.store(key, &walked.range, Some(&walked.ids))?;
-                walked.ids
-            }
-        };
+        let ids = self.ids_at(shipped.kind, deployments, key, i, &shipped.paths)?;
         Ok(cell.get_or_init(|| ids))
     }
 
-    /// The tail: the commits of `tip` that no deployment shipped.
+    /// The ids of deployment `i`'s range, cached under `key`.
+    pub fn ids_at(
+        &self,
+        kind: Kind,
+        deployments: &[Deployment],
+        key: &str,
+        i: usize,
+        paths: &[String],
+    ) -> Result<String> {
+        if let Some(ids) = self.cached_ids(key)? {
+            return Ok(ids);
+        }
+        // Kept apart from the summaries, the ids can be missing when these are not (a
+        // cache cut short): the range is walked again, as on any miss.
+        let hidden = hidden_of(kind, deployments, i);
+        let walked = self.walk(deployments[i].commit, &hidden, paths)?;
+        self.store(key, &walked.range, Some(&walked.ids))?;
+        Ok(walked.ids)
+    }
+
+    /// The deployments no other deployment reaches, which hide as much as all of them
+    /// do; `keys` as [`Ranges::keys`].
+    pub fn frontier(
+        &self,
+        kind: Kind,
+        deployments: &[Deployment],
+        keys: &[String],
+        paths: &[String],
+    ) -> Result<Vec<ObjectId>> {
+        if kind == Kind::Branch {
+            // Every deployment is a first-parent ancestor of the newest one.
+            return Ok(deployments.last().map(|d| d.commit).into_iter().collect());
+        }
+        if let Some(frontier) = self.cached_frontier(deployments)? {
+            return Ok(frontier);
+        }
+        Ok(self.walk_and_store_tags(deployments, keys, paths)?.1)
+    }
+
+    /// The tail: the commits of `tip` that no deployment shipped (`frontier` as
+    /// [`Ranges::frontier`]).
     pub fn tail(
         &self,
-        shipped: &Shipped,
+        frontier: &[ObjectId],
         deployments: &[Deployment],
         tip: ObjectId,
         paths: &[String],
@@ -252,7 +282,7 @@ impl<'a> Ranges<'a> {
         }
         // No deployment has the tail's commits, so no revert is ever matched against
         // them: their ids are not kept.
-        let walked = self.walk(tip, &shipped.frontier, paths)?;
+        let walked = self.walk(tip, frontier, paths)?;
         self.store(&key, &walked.range, None)?;
         Ok(walked.range)
     }
@@ -274,36 +304,38 @@ impl<'a> Ranges<'a> {
         Ok((walked.range, Some(walked.ids)))
     }
 
-    /// Tag deployments' ranges from `first` on (with their ids when they had to be
-    /// walked), and the frontier: the deployments no other deployment reaches, which
-    /// hide as much as all of them do.
-    #[allow(clippy::type_complexity)]
+    /// Tag deployments' ranges from `first` on, with their ids when they had to be
+    /// walked.
     fn tag_ranges(
         &self,
         deployments: &[Deployment],
-        first: usize,
         keys: &[String],
+        first: usize,
         paths: &[String],
-    ) -> Result<(Vec<Range>, Vec<Option<String>>, Vec<ObjectId>)> {
-        let frontier_key = self.key(
-            "frontier",
-            &deployments.iter().map(|d| d.commit).collect::<Vec<_>>(),
-            &[],
-        );
+    ) -> Result<(Vec<Range>, Vec<Option<String>>)> {
         let cached = keys[first..]
             .iter()
             .map(|k| self.cached_summary(k))
             .collect::<Result<Option<Vec<_>>>>()?;
-        let frontier = self.cached_bytes(&frontier_key)?.and_then(|bytes| {
-            bytes
-                .chunks(self.repo.object_hash().len_in_bytes())
-                .map(|id| ObjectId::try_from(id).ok())
-                .collect::<Option<Vec<_>>>()
-        });
-        if let (Some(ranges), Some(frontier)) = (cached, frontier) {
+        if let Some(ranges) = cached {
             let ids = vec![None; ranges.len()];
-            return Ok((ranges, ids, frontier));
+            return Ok((ranges, ids));
         }
+        let (walked, _) = self.walk_and_store_tags(deployments, keys, paths)?;
+        Ok(walked
+            .into_iter()
+            .skip(first)
+            .map(|w| (w.range, Some(w.ids)))
+            .unzip())
+    }
+
+    /// [`Ranges::walk_tags`], caching every range and the frontier.
+    fn walk_and_store_tags(
+        &self,
+        deployments: &[Deployment],
+        keys: &[String],
+        paths: &[String],
+    ) -> Result<(Vec<Walked>, Vec<ObjectId>)> {
         let (walked, frontier) = self.walk_tags(deployments, paths)?;
         for (key, w) in keys.iter().zip(&walked) {
             self.store(key, &w.range, Some(&w.ids))?;
@@ -312,13 +344,25 @@ impl<'a> Ranges<'a> {
             .iter()
             .flat_map(|id| id.as_bytes().to_vec())
             .collect();
-        self.store_bytes(&frontier_key, &ids)?;
-        let (ranges, ids) = walked
-            .into_iter()
-            .skip(first)
-            .map(|w| (w.range, Some(w.ids)))
-            .unzip();
-        Ok((ranges, ids, frontier))
+        self.store_bytes(&self.frontier_key(deployments), &ids)?;
+        Ok((walked, frontier))
+    }
+
+    fn frontier_key(&self, deployments: &[Deployment]) -> String {
+        let all: Vec<ObjectId> = deployments.iter().map(|d| d.commit).collect();
+        self.key("frontier", &all, &[])
+    }
+
+    fn cached_frontier(&self, deployments: &[Deployment]) -> Result<Option<Vec<ObjectId>>> {
+        let len = self.repo.object_hash().len_in_bytes();
+        Ok(self
+            .cached_bytes(&self.frontier_key(deployments))?
+            .and_then(|bytes| {
+                bytes
+                    .chunks(len)
+                    .map(|id| ObjectId::try_from(id).ok())
+                    .collect::<Option<Vec<_>>>()
+            }))
     }
 
     /// One walk for every tag deployment, oldest first: each takes the commits it
@@ -569,9 +613,11 @@ pub fn prepare(conn: &Connection) -> Result<()> {
         "DROP TABLE IF EXISTS delivery_ranges;
          DROP TABLE IF EXISTS delivery_ids;
          DROP TABLE IF EXISTS delivery_tags;
+         DROP TABLE IF EXISTS delivery_windows;
          CREATE TABLE delivery_ranges (key TEXT PRIMARY KEY, summary BLOB NOT NULL);
          CREATE TABLE delivery_ids (key TEXT PRIMARY KEY, ids TEXT NOT NULL);
-         CREATE TABLE delivery_tags (pattern TEXT PRIMARY KEY, digest TEXT NOT NULL, deployments BLOB NOT NULL);",
+         CREATE TABLE delivery_tags (pattern TEXT PRIMARY KEY, digest TEXT NOT NULL, deployments BLOB NOT NULL);
+         CREATE TABLE delivery_windows (key TEXT PRIMARY KEY, settled BLOB NOT NULL);",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)
 }
