@@ -17,6 +17,12 @@ const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Delta bases kept per thread (unless `core.deltaBaseCacheLimit` says otherwise):
 /// gix's default keeps only 64 entries, which made a cold scan ~2-3x slower.
 const PACK_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Commits a thread takes at a time: contiguous runs keep the neighbouring
+/// commits' trees and deltas in its caches; several runs per thread let a
+/// thread that finishes early take work from the rest (the two halves of a
+/// history are rarely equally heavy).
+const RUNS_PER_THREAD: usize = 8;
+const SMALLEST_RUN: usize = 256;
 /// Results a thread hands over at once.
 const SEND_EVERY: usize = 64;
 /// A scan shorter than this shows no progress bar.
@@ -70,8 +76,9 @@ pub fn scan(
     } else {
         1
     };
-    // Contiguous chunks: neighbouring commits share trees and pack deltas.
-    let chunk = jobs.len().div_ceil(threads);
+    let run = (jobs.len() / (threads * RUNS_PER_THREAD)).max(SMALLEST_RUN);
+    let runs: Vec<&[ScanJob]> = jobs.chunks(run).collect();
+    let next_run = std::sync::atomic::AtomicUsize::new(0);
     let sync = repo.clone().into_sync();
     let pack_cache_configured = repo
         .config_snapshot()
@@ -81,10 +88,10 @@ pub fn scan(
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(ObjectId, CommitStats)>>(64);
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
                 let (sync, tx, stop) = (&sync, tx.clone(), &stop);
+                let (runs, next_run) = (&runs, &next_run);
                 s.spawn(move || -> Result<()> {
                     let mut repo = sync.to_thread_local();
                     repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
@@ -96,16 +103,18 @@ pub fn scan(
                         });
                     }
                     let mut scanner = Scanner::new(&repo, settings.config.clone(), settings.lines)?;
-                    for group in part.chunks(SEND_EVERY) {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let mut out = Vec::with_capacity(group.len());
-                        for job in group {
-                            out.push((job.id, scanner.scan(job)?));
-                        }
-                        if tx.send(out).is_err() {
-                            break;
+                    while let Some(part) = runs.get(next_run.fetch_add(1, Ordering::Relaxed)) {
+                        for group in part.chunks(SEND_EVERY) {
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
+                            let mut out = Vec::with_capacity(group.len());
+                            for job in group {
+                                out.push((job.id, scanner.scan(job)?));
+                            }
+                            if tx.send(out).is_err() {
+                                return Ok(());
+                            }
                         }
                     }
                     Ok(())

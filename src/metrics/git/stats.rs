@@ -422,18 +422,27 @@ impl<'r> Scanner<'r> {
         if same && pair.copy.is_none() {
             return Ok(stat);
         }
-        let binary = match &pair.old {
-            Some(s) => self.is_binary(s)?,
-            None => false,
-        } || match &pair.new {
-            Some(s) => self.is_binary(s)?,
-            None => false,
+        // Each side is read once and let go after this pair (a commit that
+        // changes thousands of files holds one pair's blobs at a time).
+        let old_data = match &pair.old {
+            Some(s) => match self.text(s)? {
+                Some(data) => Some(data),
+                None => return Ok(stat),
+            },
+            None => None,
         };
-        if binary {
-            return Ok(stat);
-        }
-        let old_data = pair.old.as_ref().map(|s| self.data(s, false)).transpose()?;
-        let new_data = pair.new.as_ref().map(|s| self.data(s, false)).transpose()?;
+        let new_data = match &pair.new {
+            Some(s) => match self.text(s)? {
+                Some(data) => Some(data),
+                None => {
+                    if let Some(data) = old_data {
+                        self.recycle(data);
+                    }
+                    return Ok(stat);
+                }
+            },
+            None => None,
+        };
         let (old, new) = (
             old_data.as_deref().map_or(&[][..], Vec::as_slice),
             new_data.as_deref().map_or(&[][..], Vec::as_slice),
@@ -509,6 +518,24 @@ impl<'r> Scanner<'r> {
                 self.spare.push(buf);
             }
         }
+    }
+
+    /// The content of `side` to diff, or `None` when git calls it binary (as
+    /// [`Self::is_binary`], without keeping the blob for the rest of the commit).
+    fn text(&mut self, side: &Side) -> Result<Option<Rc<Vec<u8>>>> {
+        let by_attributes = self.binary_by_attributes(side)?;
+        if by_attributes == Some(true) {
+            return Ok(None);
+        }
+        let data = self.data(side, false)?;
+        if by_attributes.is_none()
+            && !side.mode.is_commit()
+            && (data.len() as u64 > self.config.big_file_threshold || lines::looks_binary(&data))
+        {
+            self.recycle(data);
+            return Ok(None);
+        }
+        Ok(Some(data))
     }
 
     /// Git's `diff_filespec_is_binary` for one side.
