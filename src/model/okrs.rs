@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The OKR files live here; `permissions.yml` beside them is not one.
 pub const OKR_DIR: &str = "okrs/";
@@ -226,7 +226,7 @@ pub struct OkrDoc {
     pub file: OkrFile,
     /// The YAML tree as parsed, built from the text when first needed: commands that only
     /// read the typed view never build it.
-    tree: OnceCell<Rc<Value>>,
+    tree: OnceCell<Arc<Value>>,
     /// The tree being edited, a copy of `tree` made on the first mutable access.
     edited: Option<Value>,
     /// Where each KR sits in the tree as parsed: (objective, key result) positions, so
@@ -240,12 +240,17 @@ impl OkrDoc {
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
         let tree = parse_tree(path, text)?;
         let file = typed_from_tree(path, text, &tree)?;
-        Ok(OkrDoc::new(path, text, file, OnceCell::from(Rc::new(tree))))
+        Ok(OkrDoc::new(
+            path,
+            text,
+            file,
+            OnceCell::from(Arc::new(tree)),
+        ))
     }
 
     /// This document keeping `tree`, the parse of its text, to edit (a caller that has the
     /// tree already saves a parse).
-    pub fn keeping_tree(mut self, tree: Rc<Value>) -> OkrDoc {
+    pub fn keeping_tree(mut self, tree: Arc<Value>) -> OkrDoc {
         self.tree = OnceCell::from(tree);
         self
     }
@@ -257,7 +262,7 @@ impl OkrDoc {
         Ok(OkrDoc::new(path, text, file, OnceCell::new()))
     }
 
-    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Rc<Value>>) -> OkrDoc {
+    fn new(path: &str, text: &str, file: OkrFile, tree: OnceCell<Arc<Value>>) -> OkrDoc {
         OkrDoc {
             path: path.to_string(),
             text: text.to_string(),
@@ -351,14 +356,22 @@ impl OkrDoc {
             .as_mapping_mut()
     }
 
+    /// The edited tree (or the tree as parsed), taken out of the document.
+    pub fn into_value(mut self) -> Value {
+        match self.edited.take() {
+            Some(edited) => edited,
+            None => self.value().clone(),
+        }
+    }
+
     /// The editable tree as it is now.
     pub fn value(&self) -> &Value {
         match &self.edited {
             Some(edited) => edited,
             // The typed view was parsed from this text, so its tree parses too.
-            None => self
-                .tree
-                .get_or_init(|| Rc::new(parse_tree(&self.path, &self.text).unwrap_or(Value::Null))),
+            None => self.tree.get_or_init(|| {
+                Arc::new(parse_tree(&self.path, &self.text).unwrap_or(Value::Null))
+            }),
         }
     }
 

@@ -119,7 +119,7 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
                 field: field.clone(),
                 value,
             };
-            let text = new_text(trees, &texts[&path], &mut doc, &typed, is_kr)?;
+            let text = new_text(trees, &texts[&path], doc, &typed, is_kr)?;
             texts.insert(path, text);
             Ok(typed)
         }
@@ -140,7 +140,7 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
             } else {
                 objectives.retain(|o| o.get("objective_id").and_then(Value::as_str) != Some(id));
             }
-            let text = new_text(trees, &texts[&path], &mut doc, change, is_kr)?;
+            let text = new_text(trees, &texts[&path], doc, change, is_kr)?;
             texts.insert(path, text);
             Ok(change.clone())
         }
@@ -162,7 +162,7 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
                 .ok_or_else(|| anyhow!("{path}: objectives is not a list"))?
                 .push(objective.clone());
             let text = text.clone();
-            let text = new_text(trees, &text, &mut doc, change, false)?;
+            let text = new_text(trees, &text, doc, change, false)?;
             texts.insert(path.clone(), text);
             Ok(change.clone())
         }
@@ -180,7 +180,7 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
                 .as_sequence_mut()
                 .ok_or_else(|| anyhow!("{path}: {objective}.key_results is not a list"))?;
             krs.push(kr.clone());
-            let text = new_text(trees, &texts[&path], &mut doc, change, false)?;
+            let text = new_text(trees, &texts[&path], doc, change, false)?;
             texts.insert(path, text);
             Ok(change.clone())
         }
@@ -189,14 +189,27 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
 
 /// The edited document's text: a small edit of `old` when it yields exactly the edited
 /// tree (comments and layout survive, the diff stays small), else the tree re-serialized.
+///
+/// With trees that check aside, the edit is taken to mean the edited tree at once and is
+/// checked on another thread (see `Trees::confirm`).
 fn new_text(
     trees: &mut Trees,
     old: &str,
-    doc: &mut OkrDoc,
+    doc: OkrDoc,
     change: &Change,
     is_kr: bool,
 ) -> Result<String> {
-    match checked_edit(old, std::slice::from_ref(change), is_kr, doc.value()) {
+    let changes = std::slice::from_ref(change);
+    if trees.checks_aside() {
+        return match edit_text_all(old, changes, is_kr) {
+            Some(text) => {
+                trees.expect(&text, doc.into_value());
+                Ok(text)
+            }
+            None => doc.render(),
+        };
+    }
+    match checked_edit(old, changes, is_kr, doc.value()) {
         Some((text, tree)) => {
             trees.insert(&text, tree);
             Ok(text)

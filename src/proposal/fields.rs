@@ -8,7 +8,8 @@ use crate::model::proposal::show_value;
 use anyhow::{anyhow, Result};
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// One field of the OKR files and where it sits.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,7 @@ pub fn flatten_changes(
         .chain(after.keys())
         .filter(|p| before.get(*p) != after.get(*p))
         .collect();
-    let side = |trees: &mut Trees, texts: &Texts| -> Result<Vec<(String, Rc<Value>)>> {
+    let side = |trees: &mut Trees, texts: &Texts| -> Result<Vec<(String, Arc<Value>)>> {
         paths
             .iter()
             .filter_map(|p| texts.get(*p).map(|t| (p, t)))
@@ -91,7 +92,7 @@ struct Items<'v> {
 }
 
 impl<'v> Items<'v> {
-    fn of(trees: &'v [(String, Rc<Value>)]) -> Items<'v> {
+    fn of(trees: &'v [(String, Arc<Value>)]) -> Items<'v> {
         let mut items = Items::default();
         for (path, root) in trees {
             for objective in sequence(root, "objectives") {
@@ -215,16 +216,34 @@ fn flatten_tree(
 /// proposal's effect needs it (applying, checking an edit, validating, flattening).
 #[derive(Default)]
 pub struct Trees {
-    by_text: HashMap<String, Rc<Value>>,
+    by_text: HashMap<String, Arc<Value>>,
+    /// With `checking_aside`: the checks of edited texts running on other threads.
+    aside: Option<Vec<JoinHandle<bool>>>,
+    /// An expectation already found wrong without a thread.
+    mismatch: bool,
 }
 
 impl Trees {
+    /// Trees that take an edited text's tree to be the one its edit expects, and check that
+    /// on another thread (see `confirm`): parsing a large edited file then overlaps the
+    /// rest of the work instead of coming before it.
+    pub fn checking_aside() -> Trees {
+        Trees {
+            aside: Some(Vec::new()),
+            ..Trees::default()
+        }
+    }
+
+    pub fn checks_aside(&self) -> bool {
+        self.aside.is_some()
+    }
+
     /// The tree of `text` (the file at `path`, named in a parse error).
-    pub fn get(&mut self, path: &str, text: &str) -> Result<Rc<Value>> {
+    pub fn get(&mut self, path: &str, text: &str) -> Result<Arc<Value>> {
         if let Some(tree) = self.by_text.get(text) {
             return Ok(tree.clone());
         }
-        let tree = Rc::new(parse_tree(path, text)?);
+        let tree = Arc::new(parse_tree(path, text)?);
         self.by_text.insert(text.to_string(), tree.clone());
         Ok(tree)
     }
@@ -232,8 +251,34 @@ impl Trees {
     /// Remember that `text` parses to `tree` (the caller parsed it).
     pub fn insert(&mut self, text: &str, tree: Value) {
         if !self.by_text.contains_key(text) {
-            self.by_text.insert(text.to_string(), Rc::new(tree));
+            self.by_text.insert(text.to_string(), Arc::new(tree));
         }
+    }
+
+    /// Take `tree` as the parse of the edited `text` now, and check it on another thread.
+    pub fn expect(&mut self, text: &str, tree: Value) {
+        if let Some(known) = self.by_text.get(text) {
+            self.mismatch |= **known != tree;
+            return;
+        }
+        let tree = Arc::new(tree);
+        let (owned, expected) = (text.to_string(), tree.clone());
+        let check = std::thread::spawn(move || {
+            parse_tree("", &owned).is_ok_and(|parsed| parsed == *expected)
+        });
+        self.aside.get_or_insert_with(Vec::new).push(check);
+        self.by_text.insert(text.to_string(), tree);
+    }
+
+    /// Whether every edited text parsed to the tree its edit expected (waits for the
+    /// checks; a check that panicked did not hold).
+    pub fn confirm(&mut self) -> bool {
+        let checks = self.aside.take().unwrap_or_default();
+        let held: Vec<bool> = checks
+            .into_iter()
+            .map(|c| c.join().unwrap_or(false))
+            .collect();
+        !self.mismatch && held.into_iter().all(|h| h)
     }
 }
 

@@ -45,7 +45,21 @@ pub struct Effect {
 
 /// Apply `changes` to `before`, validate the result and describe what changed.
 pub fn effect(before: &Texts, changes: &[Change]) -> Result<Effect> {
-    effect_with(&mut Trees::default(), before, changes)
+    with_edits_checked_aside(|trees| effect_with(trees, before, changes))
+}
+
+/// Run `work` while each edited file's parse is checked on another thread (parsing a
+/// large OKR file is most of a proposal's cost; this way it overlaps the rest). If an
+/// edit did not mean exactly the tree it was taken for, `work` runs again checking each
+/// edit before going on (such an edit then becomes a re-serialized file).
+fn with_edits_checked_aside<T>(work: impl Fn(&mut Trees) -> Result<T>) -> Result<T> {
+    let mut trees = Trees::checking_aside();
+    let out = work(&mut trees);
+    if trees.confirm() {
+        out
+    } else {
+        work(&mut Trees::default())
+    }
 }
 
 /// `effect`, each text parsed at most once through `trees`; only the files that change,
@@ -95,14 +109,22 @@ pub struct ApplyConflict(pub String);
 /// field when something it changes was changed since `base` (the files at its base
 /// commit) to another value; otherwise returns the effect on `now`.
 pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Result<Effect> {
-    let mut trees = Trees::default();
+    with_edits_checked_aside(|trees| effect_on_moved_base_with(trees, base, now, changes))
+}
+
+fn effect_on_moved_base_with(
+    trees: &mut Trees,
+    base: &Texts,
+    now: &Texts,
+    changes: &[Change],
+) -> Result<Effect> {
     if base == now {
         // Nothing changed since the base: nothing can conflict.
-        return effect_with(&mut trees, now, changes).map_err(|e| {
+        return effect_with(trees, now, changes).map_err(|e| {
             anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}")
         });
     }
-    let (proposed, _) = apply_changes_with(&mut trees, base, changes).map_err(|e| {
+    let (proposed, _) = apply_changes_with(trees, base, changes).map_err(|e| {
         anyhow::anyhow!("the proposal no longer applies to its own base commit: {e:#}")
     })?;
     let whole_files: Vec<String> = changes
@@ -113,9 +135,9 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
         })
         .collect();
     let found = conflicts(
-        &flatten_with(&mut trees, base)?,
-        &flatten_with(&mut trees, &proposed)?,
-        &flatten_with(&mut trees, now)?,
+        &flatten_with(trees, base)?,
+        &flatten_with(trees, &proposed)?,
+        &flatten_with(trees, now)?,
         &whole_files,
     );
     if let Some(first) = found.first() {
@@ -145,7 +167,7 @@ pub fn effect_on_moved_base(base: &Texts, now: &Texts, changes: &[Change]) -> Re
             .into());
         }
     }
-    effect_with(&mut trees, now, changes)
+    effect_with(trees, now, changes)
         .map_err(|e| anyhow::anyhow!("the proposal is no longer valid on the current state: {e:#}"))
 }
 
@@ -190,6 +212,45 @@ mod tests {
         );
         let perms = Permissions::parse("p", "default_policy: deny\npermissions:\n  - agent: be\n    can_propose_for:\n      - owner: team-backend\n").unwrap();
         check_agent(&perms, "be", &e.owners).unwrap();
+    }
+
+    #[test]
+    fn an_edit_taken_on_trust_that_does_not_hold_is_redone_checking_each_edit() {
+        let tree = |yaml: &str| serde_yaml::from_str::<serde_yaml::Value>(yaml).unwrap();
+        let mut right = Trees::checking_aside();
+        right.expect("a: 1\nb: [x]\n", tree("{a: 1, b: [x]}"));
+        assert!(right.confirm());
+        let mut wrong = Trees::checking_aside();
+        wrong.expect("a: 1\n", tree("a: 2"));
+        assert!(!wrong.confirm());
+        // A wrong expectation makes the work run again with trees that check first.
+        let out = with_edits_checked_aside(|trees| {
+            if trees.checks_aside() {
+                trees.expect("a: 1\n", tree("a: 2"));
+                Ok("taken on trust")
+            } else {
+                Ok("checked first")
+            }
+        });
+        assert_eq!(out.unwrap(), "checked first");
+    }
+
+    #[test]
+    fn checking_aside_gives_what_checking_first_gives() {
+        let commented = ORG.replace("target: 100", "target: 100 # agreed in review");
+        for (text, change) in [
+            (ORG.to_string(), "KR-1.1.target=120"),
+            (commented.clone(), "KR-1.1.target=130"),
+            (commented, "OBJ-1.objective=Ship: now"),
+        ] {
+            let change = [parse_set(change).unwrap()];
+            let aside = effect(&texts(&text), &change).unwrap();
+            let first = effect_with(&mut Trees::default(), &texts(&text), &change).unwrap();
+            assert_eq!(aside.after, first.after);
+            assert_eq!(aside.files, first.files);
+            assert_eq!(aside.krs, first.krs);
+            assert_eq!(aside.owners, first.owners);
+        }
     }
 
     #[test]
