@@ -263,6 +263,33 @@ fn measured(repo: &TestRepo) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Measure, and check every metric of the last 30 days' tag deployments against git's
+/// (`hotfix`: the hotfix pattern); returns git's values.
+fn check_last_30_days(h: &History, hotfix: &str) -> Expected {
+    let points = measured(&h.repo);
+    let deps = tag_deployments(&h.repo);
+    let e = expected(
+        &h.repo,
+        &deps,
+        "HEAD",
+        h.now - 30 * DAY,
+        h.now + 120,
+        &[],
+        hotfix,
+    );
+    assert_points_match(&points, &e);
+    e
+}
+
+/// Every delivery metric but the weekly rate equals the value computed from git.
+fn assert_points_match(points: &BTreeMap<String, f64>, e: &Expected) {
+    assert_point(points, "git.deployments", Some(e.deployments));
+    assert_point(points, "git.lead_time_hours_p50", e.lead_p50);
+    assert_point(points, "git.lead_time_hours_p90", e.lead_p90);
+    assert_point(points, "git.change_failure_rate", e.cfr);
+    assert_point(points, "git.time_to_restore_hours_p50", e.restore_p50);
+}
+
 fn assert_point(points: &BTreeMap<String, f64>, key: &str, want: Option<f64>) {
     assert_eq!(
         points.get(key).copied(),
@@ -356,11 +383,7 @@ fn tags_merges_reverts_and_hotfixes_equal_what_git_shows() {
         Some(75.0),
         "v1.0 reverted, v1.1 hotfixed, v1.3 reverted after"
     );
-    assert_point(&points, "git.deployments", Some(all.deployments));
-    assert_point(&points, "git.lead_time_hours_p50", all.lead_p50);
-    assert_point(&points, "git.lead_time_hours_p90", all.lead_p90);
-    assert_point(&points, "git.change_failure_rate", all.cfr);
-    assert_point(&points, "git.time_to_restore_hours_p50", all.restore_p50);
+    assert_points_match(&points, &all);
     let per_week = points["git.deploys_per_week"];
     assert!(
         (per_week - round(all.per_week)).abs() <= 0.01,
@@ -566,25 +589,7 @@ fn tags_on_several_branches_and_late_tags_equal_what_git_shows() {
     );
     init_state(repo, "deployments:\n  tag_pattern: \"v*\"\n");
 
-    let check = || {
-        let points = measured(repo);
-        let deps = tag_deployments(repo);
-        let e = expected(
-            repo,
-            &deps,
-            "HEAD",
-            h.now - 30 * DAY,
-            h.now + 120,
-            &[],
-            "(?i)hotfix",
-        );
-        assert_point(&points, "git.deployments", Some(e.deployments));
-        assert_point(&points, "git.lead_time_hours_p50", e.lead_p50);
-        assert_point(&points, "git.lead_time_hours_p90", e.lead_p90);
-        assert_point(&points, "git.change_failure_rate", e.cfr);
-        assert_point(&points, "git.time_to_restore_hours_p50", e.restore_p50);
-        e
-    };
+    let check = || check_last_30_days(&h, "(?i)hotfix");
     let cold = check();
     assert_eq!(cold.deployments, 4.0, "v1.0, v0.5, v1.0.1, v2.0");
     assert_eq!(cold.cfr, Some(25.0), "v0.5, followed by v1.0.1's hotfix");
@@ -619,25 +624,7 @@ fn the_caches_follow_tags_history_and_definitions_as_they_change() {
     let revert_c = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
     init_state(repo, "deployments:\n  tag_pattern: \"v*\"\n");
 
-    let check = |hotfix: &str| {
-        let points = measured(repo);
-        let deps = tag_deployments(repo);
-        let e = expected(
-            repo,
-            &deps,
-            "HEAD",
-            h.now - 30 * DAY,
-            h.now + 120,
-            &[],
-            hotfix,
-        );
-        assert_point(&points, "git.deployments", Some(e.deployments));
-        assert_point(&points, "git.lead_time_hours_p50", e.lead_p50);
-        assert_point(&points, "git.lead_time_hours_p90", e.lead_p90);
-        assert_point(&points, "git.change_failure_rate", e.cfr);
-        assert_point(&points, "git.time_to_restore_hours_p50", e.restore_p50);
-        e
-    };
+    let check = |hotfix: &str| check_last_30_days(&h, hotfix);
     let mut last = check("(?i)hotfix");
     assert_eq!(
         (last.deployments, last.cfr),

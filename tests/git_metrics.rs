@@ -1011,6 +1011,20 @@ fn clone_of(h: &History, args: &[&str], dest: &std::path::Path) {
     h.git_env(&all, &[]);
 }
 
+/// Lines added and removed over the history of HEAD in `dir`, as `git log --numstat` sums them.
+fn numstat_totals(dir: &std::path::Path) -> (u64, u64) {
+    let (mut added, mut removed) = (0, 0);
+    for line in git_in(dir, &["log", "--numstat", "--format="])
+        .lines()
+        .filter(|l| l.contains('\t'))
+    {
+        let mut parts = line.split('\t');
+        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
+    }
+    (added, removed)
+}
+
 fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .current_dir(dir)
@@ -1048,15 +1062,7 @@ fn a_partial_clone_fetches_missing_blobs_from_its_promisor_remote() {
     std::fs::create_dir_all(&okr).unwrap();
     let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
     // Without a checkout git reads no .gitattributes: compare with git there.
-    let (mut added, mut removed) = (0, 0);
-    for line in git_in(&clone, &["log", "--numstat", "--format="])
-        .lines()
-        .filter(|l| l.contains('\t'))
-    {
-        let mut parts = line.split('\t');
-        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
-        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
-    }
+    let (added, removed) = numstat_totals(&clone);
     assert!(stats[0].missing.is_empty());
     assert_eq!(
         (stats[0].lines_added, stats[0].lines_removed),
@@ -1180,15 +1186,7 @@ fn an_unavailable_line_count_is_remembered_and_retried_when_the_objects_arrive()
         measure_with_report(&gix::open(&clone).unwrap(), &okr, &queries, false).unwrap();
     assert!(fetched[0].missing.is_empty(), "{:?}", fetched[0].missing);
     assert!(report.scanned > 0, "{report:?}");
-    let (mut added, mut removed) = (0, 0);
-    for line in git_in(&clone, &["log", "--numstat", "--format="])
-        .lines()
-        .filter(|l| l.contains('\t'))
-    {
-        let mut parts = line.split('\t');
-        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
-        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
-    }
+    let (added, removed) = numstat_totals(&clone);
     assert_eq!(
         (fetched[0].lines_added, fetched[0].lines_removed),
         (added, removed)
@@ -1277,15 +1275,7 @@ fn a_shallow_clone_counts_what_git_counts() {
     let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
     let count = git_in(&clone, &["rev-list", "--count", "HEAD"]);
     assert_eq!(stats[0].commits, count.trim().parse::<u64>().unwrap());
-    let (mut added, mut removed) = (0, 0);
-    for line in git_in(&clone, &["log", "--numstat", "--format="])
-        .lines()
-        .filter(|l| l.contains('\t'))
-    {
-        let mut parts = line.split('\t');
-        added += parts.next().unwrap().parse::<u64>().unwrap_or(0);
-        removed += parts.next().unwrap().parse::<u64>().unwrap_or(0);
-    }
+    let (added, removed) = numstat_totals(&clone);
     assert_eq!(
         (stats[0].lines_added, stats[0].lines_removed),
         (added, removed)
