@@ -424,8 +424,9 @@ fn add_history(repo: &Path, count: usize) {
             } else {
                 (
                     format!("okr: metric set manual.extra_{} = {i}\n\nOkr-Action: metric-set\nOkr-Actor: dev{}@example.com\nOkr-Metric: manual.extra_{}\nOkr-Value: {i}\n", i % 50, i % 5, i % 50),
-                    "metrics/manual.yml".to_string(),
-                    format!("metrics:\n  - key: manual.extra_{}\n    value: {i}\n", i % 50),
+                    // A side file of the layout: the history must not change what is measured.
+                    "culture/extra.md".to_string(),
+                    format!("extra {i}\n"),
                 )
             };
             writeln!(w, "commit refs/okr/state").unwrap();
