@@ -107,21 +107,8 @@ pub fn load_permissions(snap: &Snapshot<'_>) -> Result<Permissions> {
 
 /// The text of every OKR file in the state (OKR files are validated together).
 pub fn okr_texts(snap: &Snapshot<'_>) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
     // One read of the folder: 500 team files read by path would decode it 500 times.
-    for (path, bytes) in snap.read_dir_files("okrs")? {
-        if !is_okr_file(&path) {
-            continue;
-        }
-        let text = String::from_utf8(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{path}: not valid UTF-8 (byte {})",
-                e.utf8_error().valid_up_to()
-            )
-        })?;
-        out.push((path, text));
-    }
-    Ok(out)
+    snap.read_dir_texts("okrs", is_okr_file)
 }
 
 /// `okrs/cycles.yml`, checked (no file: quarters, check-ins due every 7 days).

@@ -717,15 +717,7 @@ impl<'s> Snapshot<'s> {
 
     /// The text of the file at `path`; a file that is not UTF-8 is an error naming it.
     pub fn read_text(&self, path: &str) -> Result<Option<String>> {
-        match self.read(path)? {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
-                anyhow!(
-                    "{path}: not valid UTF-8 (byte {})",
-                    e.utf8_error().valid_up_to()
-                )
-            }),
-        }
+        self.read(path)?.map(|bytes| utf8(path, bytes)).transpose()
     }
 
     /// The tree of directory `dir` ("" for the root), if there is one.
@@ -788,6 +780,30 @@ impl<'s> Snapshot<'s> {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
+
+    /// The texts of the files of `dir` whose path `keep` accepts, as `read_dir_files`
+    /// reads them; a kept file that is not UTF-8 is an error naming it.
+    pub fn read_dir_texts(
+        &self,
+        dir: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, String)>> {
+        self.read_dir_files(dir)?
+            .into_iter()
+            .filter(|(path, _)| keep(path))
+            .map(|(path, bytes)| Ok((path.clone(), utf8(&path, bytes)?)))
+            .collect()
+    }
+}
+
+/// The text of the state file `path`, or an error naming it and the first bad byte.
+fn utf8(path: &str, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{path}: not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 #[cfg(test)]
