@@ -1011,6 +1011,19 @@ fn clone_of(h: &History, args: &[&str], dest: &std::path::Path) {
     h.git_env(&all, &[]);
 }
 
+/// Point the clone's promisor remote at a place that does not exist (offline).
+fn cut_off_promisor_remote(clone: &std::path::Path) {
+    git_in(
+        clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "file:///nonexistent/okr-test-remote",
+        ],
+    );
+}
+
 /// Lines added and removed over the history of HEAD in `dir`, as `git log --numstat` sums them.
 fn numstat_totals(dir: &std::path::Path) -> (u64, u64) {
     let (mut added, mut removed) = (0, 0);
@@ -1087,16 +1100,7 @@ fn an_offline_partial_clone_measures_all_but_the_lines_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
     let clone = dir.path().join("partial");
     clone_of(&h, &["--filter=blob:limit=100"], &clone);
-    // Make the promisor remote unreachable.
-    git_in(
-        &clone,
-        &[
-            "remote",
-            "set-url",
-            "origin",
-            "file:///nonexistent/okr-test-remote",
-        ],
-    );
+    cut_off_promisor_remote(&clone);
     let expected = h.oracle(&q("HEAD", None, None, &[]));
     let repo = gix::open(&clone).unwrap();
     let okr = clone.join(".git/okr");
@@ -1157,15 +1161,7 @@ fn an_unavailable_line_count_is_remembered_and_retried_when_the_objects_arrive()
     let clone = dir.path().join("partial");
     clone_of(&h, &["--filter=blob:limit=100", "--no-checkout"], &clone);
     let url = git_in(&clone, &["remote", "get-url", "origin"]);
-    git_in(
-        &clone,
-        &[
-            "remote",
-            "set-url",
-            "origin",
-            "file:///nonexistent/okr-test-remote",
-        ],
-    );
+    cut_off_promisor_remote(&clone);
     let okr = clone.join(".git/okr");
     std::fs::create_dir_all(&okr).unwrap();
     let queries = [q("HEAD", None, None, &[])];
