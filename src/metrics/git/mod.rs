@@ -272,7 +272,34 @@ fn incremental<'a>(
             return Ok(Some(tally));
         }
         timer.lap("  remembered totals");
-        let graph = walks.beyond(repo, tip, known)?;
+        let with_files = query(0).paths.is_some();
+        let mut early = cache::Cached {
+            has_files: with_files,
+            ..cache::Cached::default()
+        };
+        let graph = match walks.walked(tip, known) {
+            Some(graph) => graph,
+            None => {
+                // The new commits are nearly always the ones the cache lacks: read
+                // those while the walk finds out exactly which commits are new.
+                let guess = guess_new(repo, conn, tip, &tally.missing, scan_with.lines)?;
+                report.scanned += guess.len() as u64;
+                let mut writer = cache::Writer::new(conn);
+                let mut graph = None;
+                scan::scan_during(
+                    repo,
+                    &guess,
+                    scan_with,
+                    &mut |id, stats| writer.add(&mut early, id, stats),
+                    &mut || {
+                        graph = Some(walks.beyond(repo, tip, known)?);
+                        Ok(())
+                    },
+                )?;
+                writer.flush(&mut early)?;
+                graph.expect("walked during the scan")
+            }
+        };
         timer.lap("  walk beyond them");
         let Some(graph) = graph else {
             continue;
@@ -289,6 +316,15 @@ fn incremental<'a>(
             .map(|n| n.id)
             .collect();
         let mut cached = cache::load_some(conn, &ids, q.paths.is_some())?;
+        // Commits read early whose lines are missing are not in the cache's table.
+        for (id, commit) in early.commits {
+            if graph.get(&id).is_some() {
+                cached.commits.entry(id).or_insert(commit);
+                if let Some(files) = early.files.remove(&id) {
+                    cached.files.entry(id).or_insert(files);
+                }
+            }
+        }
         timer.lap("  cache rows");
         fill(repo, conn, &graph, &mut cached, scan_with, report)?;
         timer.lap("  scan new commits");
@@ -319,6 +355,18 @@ fn incremental<'a>(
 struct Walks(Vec<(gix::ObjectId, gix::ObjectId, Option<Rc<graph::Graph>>)>);
 
 impl Walks {
+    /// The walk from `tip` beyond `known`, when it was walked already.
+    fn walked(
+        &self,
+        tip: gix::ObjectId,
+        known: gix::ObjectId,
+    ) -> Option<Option<Rc<graph::Graph>>> {
+        self.0
+            .iter()
+            .find(|(t, k, _)| *t == tip && *k == known)
+            .map(|(_, _, graph)| graph.clone())
+    }
+
     /// [`graph::Graph::beyond`] `known` from `tip`, walked once per pair.
     fn beyond(
         &mut self,
@@ -333,6 +381,49 @@ impl Walks {
         self.0.push((tip, known, graph.clone()));
         Ok(graph)
     }
+}
+
+/// Past this many commits the cache lacks, none is read early (see [`guess_new`]).
+const GUESS_LIMIT: usize = 1000;
+
+/// The commits reachable from `tip` that the cache has no stats for (with lines,
+/// when `lines`), found by walking from `tip` until the cache knows a commit or it
+/// is one of `unreadable` (a remembered tally's commits that lack an object: never
+/// stored, and not new). Only a guess, to start reading early: the walk beyond the
+/// remembered tip decides what counts. Empty past [`GUESS_LIMIT`] commits, or when
+/// a commit cannot be read.
+fn guess_new(
+    repo: &gix::Repository,
+    conn: &rusqlite::Connection,
+    tip: gix::ObjectId,
+    unreadable: &[(gix::ObjectId, gix::ObjectId)],
+    lines: bool,
+) -> Result<Vec<stats::ScanJob>> {
+    let mut seen = gix::hashtable::HashSet::default();
+    let mut next = std::collections::VecDeque::from([tip]);
+    let mut jobs = Vec::new();
+    while let Some(id) = next.pop_front() {
+        if !seen.insert(id)
+            || unreadable.iter().any(|(c, _)| *c == id)
+            || cache::knows(conn, &id, lines)?
+        {
+            continue;
+        }
+        if jobs.len() >= GUESS_LIMIT {
+            return Ok(Vec::new());
+        }
+        let Ok(commit) = repo.find_commit(id) else {
+            return Ok(Vec::new());
+        };
+        let parents: Vec<gix::ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        jobs.push(stats::ScanJob {
+            id,
+            parent: parents.first().copied(),
+            merge: parents.len() > 1,
+        });
+        next.extend(parents);
+    }
+    Ok(jobs)
 }
 
 /// Whether some commit a remembered tally could not read can be read now: an

@@ -69,9 +69,21 @@ pub fn scan(
     settings: &Settings,
     sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
 ) -> Result<()> {
+    scan_during(repo, jobs, settings, sink, &mut || Ok(()))
+}
+
+/// [`scan`], running `during` on this thread while the scan threads start reading
+/// (the results are handed to `sink` after it returns).
+pub fn scan_during(
+    repo: &gix::Repository,
+    jobs: &[ScanJob],
+    settings: &Settings,
+    sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
+    during: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
     let progress = settings.progress;
     if jobs.is_empty() {
-        return Ok(());
+        return during();
     }
     let threads = if jobs.len() >= PARALLEL_FROM {
         THREADS
@@ -130,7 +142,7 @@ pub fn scan(
             })
             .collect();
         drop(tx);
-        let received = receive(&rx, jobs.len(), progress, sink);
+        let received = during().and_then(|()| receive(&rx, jobs.len(), progress, sink));
         if received.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
