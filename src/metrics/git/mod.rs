@@ -230,7 +230,9 @@ pub fn measure_with_report(
             cache::save_tally(&tx, &keys[i], tips[i], tally)?;
         }
         tx.commit()?;
+        timer.lap("save totals");
         let authors = cache::authors(conn)?;
+        timer.lap("authors");
         let stats = tallies
             .iter()
             .map(|t| t.as_ref().expect("counted").stats(&authors, &mailmap))
@@ -356,11 +358,7 @@ struct Walks(Vec<(gix::ObjectId, gix::ObjectId, Option<Rc<graph::Graph>>)>);
 
 impl Walks {
     /// The walk from `tip` beyond `known`, when it was walked already.
-    fn walked(
-        &self,
-        tip: gix::ObjectId,
-        known: gix::ObjectId,
-    ) -> Option<Option<Rc<graph::Graph>>> {
+    fn walked(&self, tip: gix::ObjectId, known: gix::ObjectId) -> Option<Option<Rc<graph::Graph>>> {
         self.0
             .iter()
             .find(|(t, k, _)| *t == tip && *k == known)
@@ -374,8 +372,8 @@ impl Walks {
         tip: gix::ObjectId,
         known: gix::ObjectId,
     ) -> Result<Option<Rc<graph::Graph>>> {
-        if let Some((_, _, graph)) = self.0.iter().find(|(t, k, _)| *t == tip && *k == known) {
-            return Ok(graph.clone());
+        if let Some(graph) = self.walked(tip, known) {
+            return Ok(graph);
         }
         let graph = graph::Graph::beyond(repo, tip, known, BEYOND_LIMIT)?.map(Rc::new);
         self.0.push((tip, known, graph.clone()));
