@@ -200,8 +200,9 @@ fn real(repo: &std::path::Path) {
 
 /// Measure `base`, forget what the cache knows of the commits after it (and every
 /// total counted at one of them), then time measuring HEAD: five rounds. Returns
-/// the number of new commits and the median time.
-fn warm_new(repo: &std::path::Path, base: &str) -> (usize, Duration) {
+/// the number of new commits, the median time, and `git log --numstat`'s median
+/// over the same commits.
+fn warm_new(repo: &std::path::Path, base: &str) -> (usize, Duration, Duration) {
     let new: Vec<String> = git(repo, &["rev-list", &format!("{base}..HEAD")])
         .lines()
         .map(str::to_string)

@@ -170,8 +170,11 @@ pub fn measure_with_report(
     crate::db::with_db(okr_dir, |conn| {
         cache::prepare(conn, &settings)?;
         timer.lap("db open");
-        let mut report = ScanReport::default();
-        let mut walks = Walks::default();
+        let mut shared = Shared {
+            walks: Walks::default(),
+            report: ScanReport::default(),
+            timer: &mut timer,
+        };
         let mut tallies: Vec<Option<tally::Tally>> = vec![None; queries.len()];
         for (i, tally) in tallies.iter_mut().enumerate() {
             *tally = incremental(
@@ -180,13 +183,11 @@ pub fn measure_with_report(
                 &keys[i],
                 tips[i],
                 &scan_with,
-                &mut report,
-                &mut walks,
-                &mut timer,
+                &mut shared,
                 |t| query(i, t),
             )?;
         }
-        timer.lap("incremental");
+        shared.timer.lap("incremental");
 
         let full: Vec<usize> = (0..queries.len())
             .filter(|&i| tallies[i].is_none() && bounds[i].0.is_none())
@@ -194,12 +195,19 @@ pub fn measure_with_report(
         if !full.is_empty() {
             let full_tips: Vec<_> = full.iter().map(|&i| tips[i]).collect();
             let graph = graph::Graph::load(repo, &full_tips)?;
-            timer.lap("walk");
+            shared.timer.lap("walk");
             let with_files = full.iter().any(|&i| specs[i].is_some());
             let mut cached = cache::load(conn, with_files)?;
-            timer.lap("cache load");
-            fill(repo, conn, &graph, &mut cached, &scan_with, &mut report)?;
-            timer.lap("scan");
+            shared.timer.lap("cache load");
+            fill(
+                repo,
+                conn,
+                &graph,
+                &mut cached,
+                &scan_with,
+                &mut shared.report,
+            )?;
+            shared.timer.lap("scan");
             for &i in &full {
                 let tip = graph.get(&tips[i]).ok_or_else(|| {
                     anyhow!(
@@ -209,7 +217,7 @@ pub fn measure_with_report(
                 })?;
                 tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, tip))?);
             }
-            timer.lap("queries");
+            shared.timer.lap("queries");
         }
 
         for i in 0..queries.len() {
@@ -219,10 +227,17 @@ pub fn measure_with_report(
             let graph = graph::Graph::window(repo, tips[i], since)?;
             let ids: Vec<_> = graph.nodes.iter().map(|n| n.id).collect();
             let mut cached = cache::load_some(conn, &ids, specs[i].is_some())?;
-            fill(repo, conn, &graph, &mut cached, &scan_with, &mut report)?;
+            fill(
+                repo,
+                conn,
+                &graph,
+                &mut cached,
+                &scan_with,
+                &mut shared.report,
+            )?;
             tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, 0))?);
         }
-        timer.lap("windows");
+        shared.timer.lap("windows");
 
         let tx = conn.transaction()?;
         for (i, tally) in tallies.iter().enumerate() {
@@ -230,15 +245,15 @@ pub fn measure_with_report(
             cache::save_tally(&tx, &keys[i], tips[i], tally)?;
         }
         tx.commit()?;
-        timer.lap("save totals");
+        shared.timer.lap("save totals");
         let authors = cache::authors(conn)?;
-        timer.lap("authors");
+        shared.timer.lap("authors");
         let stats = tallies
             .iter()
             .map(|t| t.as_ref().expect("counted").stats(&authors, &mailmap))
             .collect::<Result<Vec<_>>>()?;
-        timer.lap("tallies");
-        Ok((stats, report))
+        shared.timer.lap("tallies");
+        Ok((stats, shared.report))
     })
     .context("updating the git stats cache in .git/okr")
 }
@@ -260,11 +275,14 @@ fn incremental<'a>(
     key: &str,
     tip: gix::ObjectId,
     scan_with: &scan::Settings,
-    report: &mut ScanReport,
-    walks: &mut Walks,
-    timer: &mut timing::Timer,
+    shared: &mut Shared<'_>,
     query: impl Fn(usize) -> select::Query<'a>,
 ) -> Result<Option<tally::Tally>> {
+    let Shared {
+        walks,
+        report,
+        timer,
+    } = shared;
     for (known, tally) in cache::tallies(conn, key, CANDIDATES)? {
         if !tally.missing.is_empty() && readable_now(repo, &tally.missing) {
             // Count again: the commits it could not read are read this time.
@@ -347,6 +365,13 @@ fn incremental<'a>(
         return Ok(Some(part));
     }
     Ok(None)
+}
+
+/// What the queries of one measurement share as they are counted.
+struct Shared<'t> {
+    walks: Walks,
+    report: ScanReport,
+    timer: &'t mut timing::Timer,
 }
 
 /// The walks from a tip beyond a remembered one, shared by the queries of one
