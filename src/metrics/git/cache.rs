@@ -157,6 +157,15 @@ pub fn load_some(conn: &Connection, ids: &[ObjectId], with_files: bool) -> Resul
     Ok(cached)
 }
 
+/// Whether the cache has `id`'s stats (with its lines, when `lines`).
+pub fn knows(conn: &Connection, id: &ObjectId, lines: bool) -> Result<bool> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT lines FROM stats_commits WHERE id = ?1")?
+        .query_row(params![id.as_bytes()], |row| row.get(0))
+        .optional()?;
+    Ok(found.is_some_and(|l| !lines || l != 0))
+}
+
 fn commit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CachedCommit> {
     Ok(CachedCommit {
         author: row.get(1)?,

@@ -31,6 +31,7 @@ use crate::model::snapshot::MetricPoint;
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::Path;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitQuery {
@@ -169,7 +170,11 @@ pub fn measure_with_report(
     crate::db::with_db(okr_dir, |conn| {
         cache::prepare(conn, &settings)?;
         timer.lap("db open");
-        let mut report = ScanReport::default();
+        let mut shared = Shared {
+            walks: Walks::default(),
+            report: ScanReport::default(),
+            timer: &mut timer,
+        };
         let mut tallies: Vec<Option<tally::Tally>> = vec![None; queries.len()];
         for (i, tally) in tallies.iter_mut().enumerate() {
             *tally = incremental(
@@ -178,11 +183,11 @@ pub fn measure_with_report(
                 &keys[i],
                 tips[i],
                 &scan_with,
-                &mut report,
+                &mut shared,
                 |t| query(i, t),
             )?;
         }
-        timer.lap("incremental");
+        shared.timer.lap("incremental");
 
         let full: Vec<usize> = (0..queries.len())
             .filter(|&i| tallies[i].is_none() && bounds[i].0.is_none())
@@ -190,12 +195,19 @@ pub fn measure_with_report(
         if !full.is_empty() {
             let full_tips: Vec<_> = full.iter().map(|&i| tips[i]).collect();
             let graph = graph::Graph::load(repo, &full_tips)?;
-            timer.lap("walk");
+            shared.timer.lap("walk");
             let with_files = full.iter().any(|&i| specs[i].is_some());
             let mut cached = cache::load(conn, with_files)?;
-            timer.lap("cache load");
-            fill(repo, conn, &graph, &mut cached, &scan_with, &mut report)?;
-            timer.lap("scan");
+            shared.timer.lap("cache load");
+            fill(
+                repo,
+                conn,
+                &graph,
+                &mut cached,
+                &scan_with,
+                &mut shared.report,
+            )?;
+            shared.timer.lap("scan");
             for &i in &full {
                 let tip = graph.get(&tips[i]).ok_or_else(|| {
                     anyhow!(
@@ -205,7 +217,7 @@ pub fn measure_with_report(
                 })?;
                 tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, tip))?);
             }
-            timer.lap("queries");
+            shared.timer.lap("queries");
         }
 
         for i in 0..queries.len() {
@@ -215,10 +227,17 @@ pub fn measure_with_report(
             let graph = graph::Graph::window(repo, tips[i], since)?;
             let ids: Vec<_> = graph.nodes.iter().map(|n| n.id).collect();
             let mut cached = cache::load_some(conn, &ids, specs[i].is_some())?;
-            fill(repo, conn, &graph, &mut cached, &scan_with, &mut report)?;
+            fill(
+                repo,
+                conn,
+                &graph,
+                &mut cached,
+                &scan_with,
+                &mut shared.report,
+            )?;
             tallies[i] = Some(select::evaluate(repo, &graph, &cached, &query(i, 0))?);
         }
-        timer.lap("windows");
+        shared.timer.lap("windows");
 
         let tx = conn.transaction()?;
         for (i, tally) in tallies.iter().enumerate() {
@@ -226,13 +245,15 @@ pub fn measure_with_report(
             cache::save_tally(&tx, &keys[i], tips[i], tally)?;
         }
         tx.commit()?;
+        shared.timer.lap("save totals");
         let authors = cache::authors(conn)?;
+        shared.timer.lap("authors");
         let stats = tallies
             .iter()
             .map(|t| t.as_ref().expect("counted").stats(&authors, &mailmap))
             .collect::<Result<Vec<_>>>()?;
-        timer.lap("tallies");
-        Ok((stats, report))
+        shared.timer.lap("tallies");
+        Ok((stats, shared.report))
     })
     .context("updating the git stats cache in .git/okr")
 }
@@ -254,9 +275,14 @@ fn incremental<'a>(
     key: &str,
     tip: gix::ObjectId,
     scan_with: &scan::Settings,
-    report: &mut ScanReport,
+    shared: &mut Shared<'_>,
     query: impl Fn(usize) -> select::Query<'a>,
 ) -> Result<Option<tally::Tally>> {
+    let Shared {
+        walks,
+        report,
+        timer,
+    } = shared;
     for (known, tally) in cache::tallies(conn, key, CANDIDATES)? {
         if !tally.missing.is_empty() && readable_now(repo, &tally.missing) {
             // Count again: the commits it could not read are read this time.
@@ -265,7 +291,37 @@ fn incremental<'a>(
         if known == tip {
             return Ok(Some(tally));
         }
-        let Some(graph) = graph::Graph::beyond(repo, tip, known, BEYOND_LIMIT)? else {
+        timer.lap("  remembered totals");
+        let with_files = query(0).paths.is_some();
+        let mut early = cache::Cached {
+            has_files: with_files,
+            ..cache::Cached::default()
+        };
+        let graph = match walks.walked(tip, known) {
+            Some(graph) => graph,
+            None => {
+                // The new commits are nearly always the ones the cache lacks: read
+                // those while the walk finds out exactly which commits are new.
+                let guess = guess_new(repo, conn, tip, &tally.missing, scan_with.lines)?;
+                report.scanned += guess.len() as u64;
+                let mut writer = cache::Writer::new(conn);
+                let mut graph = None;
+                scan::scan_during(
+                    repo,
+                    &guess,
+                    scan_with,
+                    &mut |id, stats| writer.add(&mut early, id, stats),
+                    &mut || {
+                        graph = Some(walks.beyond(repo, tip, known)?);
+                        Ok(())
+                    },
+                )?;
+                writer.flush(&mut early)?;
+                graph.expect("walked during the scan")
+            }
+        };
+        timer.lap("  walk beyond them");
+        let Some(graph) = graph else {
             continue;
         };
         let Some(start) = graph.get(&tip) else {
@@ -280,7 +336,18 @@ fn incremental<'a>(
             .map(|n| n.id)
             .collect();
         let mut cached = cache::load_some(conn, &ids, q.paths.is_some())?;
+        // Commits read early whose lines are missing are not in the cache's table.
+        for (id, commit) in early.commits {
+            if graph.get(&id).is_some() {
+                cached.commits.entry(id).or_insert(commit);
+                if let Some(files) = early.files.remove(&id) {
+                    cached.files.entry(id).or_insert(files);
+                }
+            }
+        }
+        timer.lap("  cache rows");
         fill(repo, conn, &graph, &mut cached, scan_with, report)?;
+        timer.lap("  scan new commits");
         let mut part = select::evaluate(repo, &graph, &cached, &q)?;
         let reached = part.exits.contains(&known);
         let sound = if q.paths.is_none() && q.since.is_none() {
@@ -298,6 +365,88 @@ fn incremental<'a>(
         return Ok(Some(part));
     }
     Ok(None)
+}
+
+/// What the queries of one measurement share as they are counted.
+struct Shared<'t> {
+    walks: Walks,
+    report: ScanReport,
+    timer: &'t mut timing::Timer,
+}
+
+/// The walks from a tip beyond a remembered one, shared by the queries of one
+/// measurement: the built-in queries start at the same tip and usually remember the
+/// same earlier one, and the walk (which paints history back to the oldest fork
+/// point of the new merges, as git's does) is the dearest part of a warm measure.
+#[derive(Default)]
+struct Walks(Vec<(gix::ObjectId, gix::ObjectId, Option<Rc<graph::Graph>>)>);
+
+impl Walks {
+    /// The walk from `tip` beyond `known`, when it was walked already.
+    fn walked(&self, tip: gix::ObjectId, known: gix::ObjectId) -> Option<Option<Rc<graph::Graph>>> {
+        self.0
+            .iter()
+            .find(|(t, k, _)| *t == tip && *k == known)
+            .map(|(_, _, graph)| graph.clone())
+    }
+
+    /// [`graph::Graph::beyond`] `known` from `tip`, walked once per pair.
+    fn beyond(
+        &mut self,
+        repo: &gix::Repository,
+        tip: gix::ObjectId,
+        known: gix::ObjectId,
+    ) -> Result<Option<Rc<graph::Graph>>> {
+        if let Some(graph) = self.walked(tip, known) {
+            return Ok(graph);
+        }
+        let graph = graph::Graph::beyond(repo, tip, known, BEYOND_LIMIT)?.map(Rc::new);
+        self.0.push((tip, known, graph.clone()));
+        Ok(graph)
+    }
+}
+
+/// Past this many commits the cache lacks, none is read early (see [`guess_new`]).
+const GUESS_LIMIT: usize = 1000;
+
+/// The commits reachable from `tip` that the cache has no stats for (with lines,
+/// when `lines`), found by walking from `tip` until the cache knows a commit or it
+/// is one of `unreadable` (a remembered tally's commits that lack an object: never
+/// stored, and not new). Only a guess, to start reading early: the walk beyond the
+/// remembered tip decides what counts. Empty past [`GUESS_LIMIT`] commits, or when
+/// a commit cannot be read.
+fn guess_new(
+    repo: &gix::Repository,
+    conn: &rusqlite::Connection,
+    tip: gix::ObjectId,
+    unreadable: &[(gix::ObjectId, gix::ObjectId)],
+    lines: bool,
+) -> Result<Vec<stats::ScanJob>> {
+    let mut seen = gix::hashtable::HashSet::default();
+    let mut next = std::collections::VecDeque::from([tip]);
+    let mut jobs = Vec::new();
+    while let Some(id) = next.pop_front() {
+        if !seen.insert(id)
+            || unreadable.iter().any(|(c, _)| *c == id)
+            || cache::knows(conn, &id, lines)?
+        {
+            continue;
+        }
+        if jobs.len() >= GUESS_LIMIT {
+            return Ok(Vec::new());
+        }
+        let Ok(commit) = repo.find_commit(id) else {
+            return Ok(Vec::new());
+        };
+        let parents: Vec<gix::ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        jobs.push(stats::ScanJob {
+            id,
+            parent: parents.first().copied(),
+            merge: parents.len() > 1,
+        });
+        next.extend(parents);
+    }
+    Ok(jobs)
 }
 
 /// Whether some commit a remembered tally could not read can be read now: an

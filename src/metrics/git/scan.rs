@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Below this many commits a second thread costs more than it saves.
-const PARALLEL_FROM: usize = 200;
+const PARALLEL_FROM: usize = 16;
 const THREADS: usize = 2;
 /// Decoded objects kept per thread: a commit's trees are its child's parent trees.
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
-/// Delta bases kept per thread (unless `core.deltaBaseCacheLimit` says otherwise):
-/// gix's default keeps only 64 entries, which made a cold scan ~2-3x slower.
-const PACK_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Delta bases kept per thread for trees and commits, and for blobs (unless
+/// `core.deltaBaseCacheLimit` says otherwise, then each gets that much): gix's
+/// default keeps only 64 entries, which made a cold scan ~2-3x slower.
+const PACK_CACHE_BYTES: usize = 8 * 1024 * 1024;
+const BLOB_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// Commits a thread takes at a time: contiguous runs keep the neighbouring
 /// commits' trees and deltas in its caches; several runs per thread let a
 /// thread that finishes early take work from the rest (the two halves of a
@@ -67,24 +69,41 @@ pub fn scan(
     settings: &Settings,
     sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
 ) -> Result<()> {
+    scan_during(repo, jobs, settings, sink, &mut || Ok(()))
+}
+
+/// [`scan`], running `during` on this thread while the scan threads start reading
+/// (the results are handed to `sink` after it returns).
+pub fn scan_during(
+    repo: &gix::Repository,
+    jobs: &[ScanJob],
+    settings: &Settings,
+    sink: &mut dyn FnMut(ObjectId, CommitStats) -> Result<()>,
+    during: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
     let progress = settings.progress;
     if jobs.is_empty() {
-        return Ok(());
+        return during();
     }
     let threads = if jobs.len() >= PARALLEL_FROM {
         THREADS
     } else {
         1
     };
-    let run = (jobs.len() / (threads * RUNS_PER_THREAD)).max(SMALLEST_RUN);
+    // Short scans (a warm measure's new commits) still give each thread a few runs.
+    let run = (jobs.len() / (threads * RUNS_PER_THREAD))
+        .max(SMALLEST_RUN)
+        .min(jobs.len().div_ceil(threads * 4));
     let runs: Vec<&[ScanJob]> = jobs.chunks(run).collect();
     let next_run = std::sync::atomic::AtomicUsize::new(0);
     let sync = repo.clone().into_sync();
-    let pack_cache_configured = repo
+    let configured_limit = repo
         .config_snapshot()
         .integer("core.deltaBaseCacheLimit")
-        .is_some()
-        || std::env::var_os("GIX_PACK_CACHE_MEMORY").is_some();
+        .filter(|n| *n >= 0);
+    let pack_cache_configured =
+        configured_limit.is_some() || std::env::var_os("GIX_PACK_CACHE_MEMORY").is_some();
+    let blob_cache = configured_limit.map_or(BLOB_CACHE_BYTES, |n| n as usize);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(ObjectId, CommitStats)>>(64);
@@ -102,7 +121,8 @@ pub fn scan(
                             ))
                         });
                     }
-                    let mut scanner = Scanner::new(&repo, settings.config.clone(), settings.lines)?;
+                    let mut scanner =
+                        Scanner::new(&repo, settings.config.clone(), settings.lines, blob_cache)?;
                     while let Some(part) = runs.get(next_run.fetch_add(1, Ordering::Relaxed)) {
                         for group in part.chunks(SEND_EVERY) {
                             if stop.load(Ordering::Relaxed) {
@@ -122,7 +142,7 @@ pub fn scan(
             })
             .collect();
         drop(tx);
-        let received = receive(&rx, jobs.len(), progress, sink);
+        let received = during().and_then(|()| receive(&rx, jobs.len(), progress, sink));
         if received.is_err() {
             stop.store(true, Ordering::Relaxed);
         }

@@ -183,6 +183,11 @@ pub struct Scanner<'r> {
     /// Buffers of blobs no longer used, to read the next ones into.
     spare: Vec<Vec<u8>>,
     spans: HashMap<ObjectId, Rc<Vec<(u32, u32)>>>,
+    /// Resolved blobs kept as delta bases for the next blob reads. Blobs are read
+    /// past the repository's object cache, which then holds trees only: copying
+    /// every blob into it cost more than its rare hits saved, and pushed out the
+    /// trees a commit shares with its parent.
+    blob_bases: Box<dyn gix::odb::pack::cache::DecodeEntry>,
 }
 
 struct Attributes<'r> {
@@ -191,7 +196,13 @@ struct Attributes<'r> {
 }
 
 impl<'r> Scanner<'r> {
-    pub fn new(repo: &'r gix::Repository, config: DiffConfig, lines: bool) -> Result<Scanner<'r>> {
+    /// `blob_bases`: how many bytes of resolved blobs to keep for delta chains.
+    pub fn new(
+        repo: &'r gix::Repository,
+        config: DiffConfig,
+        lines: bool,
+        blob_bases: usize,
+    ) -> Result<Scanner<'r>> {
         Ok(Scanner {
             repo,
             differ: Differ::new(config.algorithm),
@@ -205,6 +216,9 @@ impl<'r> Scanner<'r> {
             blobs: HashMap::new(),
             spare: Vec::new(),
             spans: HashMap::new(),
+            blob_bases: Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                blob_bases,
+            )),
         })
     }
 
@@ -472,12 +486,16 @@ impl<'r> Scanner<'r> {
             return Ok(d.clone());
         }
         let mut buf = self.spare.pop().unwrap_or_default();
-        let found = self
-            .repo
-            .objects
-            .try_find(&side.id, &mut buf)
-            .map_err(|e| anyhow!("reading blob {}: {e}", side.id))?
-            .map(|d| (d.data.as_ptr() as usize, d.data.len()));
+        // The store itself, past the object cache (see `blob_bases`).
+        let store: &gix::odb::store::Handle<_> = &self.repo.objects;
+        let found = gix::odb::pack::Find::try_find_cached(
+            store,
+            &side.id,
+            &mut buf,
+            self.blob_bases.as_mut(),
+        )
+        .map_err(|e| anyhow!("reading blob {}: {e}", side.id))?
+        .map(|(d, _)| (d.data.as_ptr() as usize, d.data.len()));
         let Some((at, len)) = found else {
             self.spare.push(buf);
             return Err(MissingObject(side.id).into());
