@@ -4,7 +4,7 @@ use crate::cli::{JsonArgs, MetricSetArgs};
 use crate::ctx::Ctx;
 use crate::ctx::{load_manual, require_initialized};
 use crate::model::fmt_num;
-use crate::model::manual::{validate_key, ManualMetric, MANUAL_FILE};
+use crate::model::manual::{validate_key, ManualMetric, ManualMetrics, MANUAL_FILE};
 use crate::store::{Changes, Commit, Step};
 use anyhow::{anyhow, Result};
 
@@ -36,23 +36,30 @@ pub fn set(ctx: &Ctx, args: MetricSetArgs) -> Result<()> {
     }
     let outcome = ctx.store.transact(|snap| {
         require_initialized(snap)?;
-        let mut manual = load_manual(snap)?;
+        let text = snap.read_text(MANUAL_FILE)?.unwrap_or_default();
+        let (mut manual, tree) = ManualMetrics::parse_with_tree(MANUAL_FILE, &text)?;
         // A new value without --unit keeps the unit the metric already has.
         let unit = args
             .unit
             .clone()
             .or_else(|| manual.get(&args.key).and_then(|m| m.unit.clone()));
-        manual.upsert(ManualMetric {
-            key: args.key.clone(),
-            value,
-            unit,
-            evidence: args.evidence.clone(),
-            timestamp: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            source: Some(ctx.actor.id()),
-            dimensions: Default::default(),
-        });
+        let new_text = manual.upsert_in_text(
+            &text,
+            tree,
+            ManualMetric {
+                key: args.key.clone(),
+                value,
+                unit,
+                evidence: args.evidence.clone(),
+                timestamp: Some(
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+                source: Some(ctx.actor.id()),
+                dimensions: Default::default(),
+            },
+        )?;
         let mut changes = Changes::new();
-        changes.write(MANUAL_FILE, manual.render()?);
+        changes.write(MANUAL_FILE, new_text);
         let message = ctx
             .message(format!("okr: metric set {shown}"), "metric-set")
             .trailer("Okr-Metric", &args.key)

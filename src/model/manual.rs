@@ -4,10 +4,13 @@
 //! metric may carry `dimensions` (a map); the same key may appear once per
 //! dimension set.
 
+use super::edit_proof::{lines_prove, ItemList};
+use super::proposal::Change;
 use super::snapshot::{value_key, Dimensions};
 use super::{at, yaml_error, LineIndex};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
 use std::collections::{BTreeMap, HashMap};
 
 pub const MANUAL_FILE: &str = "metrics/manual.yml";
@@ -72,10 +75,15 @@ enum Layout {
 
 impl ManualMetrics {
     pub fn parse(path: &str, text: &str) -> Result<ManualMetrics> {
+        Ok(ManualMetrics::parse_with_tree(path, text)?.0)
+    }
+
+    /// `parse`, with the YAML tree the metrics were read from (to edit the text by its lines).
+    pub fn parse_with_tree(path: &str, text: &str) -> Result<(ManualMetrics, Value)> {
         if text.trim().is_empty() {
-            return Ok(ManualMetrics::default());
+            return Ok((ManualMetrics::default(), Value::Null));
         }
-        let m = parse_layout(path, text)?;
+        let (m, tree) = parse_layout(path, text)?;
         // Lines are looked up only for an error: a valid file of thousands of metrics is
         // checked without indexing its text.
         let line_of = |index: usize| {
@@ -107,11 +115,73 @@ impl ManualMetrics {
                 .check_lines()
                 .map_err(|e| anyhow::anyhow!("{}: {}: {e}", here(), metric.key))?;
         }
-        Ok(m)
+        Ok((m, tree))
     }
 
     pub fn render(&self) -> Result<String> {
         Ok(serde_yaml::to_string(self)?)
+    }
+
+    /// `upsert(metric)`, and the file's new text: `text` (whose tree is `tree`) with the
+    /// lines of the fields the metric changes edited in place (comments and layout kept)
+    /// when those lines prove the result, else every metric rendered again.
+    pub fn upsert_in_text(
+        &mut self,
+        text: &str,
+        mut tree: Value,
+        metric: ManualMetric,
+    ) -> Result<String> {
+        let edited = self.edit_lines(text, &mut tree, &metric);
+        self.upsert(metric);
+        match edited {
+            Some(edited) => {
+                super::tree_cache::remember_behind(edited.clone(), std::sync::Arc::new(tree));
+                Ok(edited)
+            }
+            None => self.render(),
+        }
+    }
+
+    /// `text` with the fields `metric` changes in its entry set by their lines, and `tree`
+    /// made the tree of that text; `None` (and `tree` of no use) when the lines cannot
+    /// prove the edit: a new metric, a field it drops, a layout outside plain block YAML.
+    fn edit_lines(&self, text: &str, tree: &mut Value, metric: &ManualMetric) -> Option<String> {
+        let index = self
+            .metrics
+            .iter()
+            .position(|m| m.key == metric.key && m.dimensions.is_empty())?;
+        if !metric.dimensions.is_empty() {
+            return None;
+        }
+        let item = tree.get_mut("metrics")?.get_mut(index)?.as_mapping_mut()?;
+        if item.get("key")?.as_str()? != metric.key {
+            return None;
+        }
+        let new = serde_yaml::to_value(metric).ok()?;
+        let new = new.as_mapping()?;
+        if item.keys().any(|k| !new.contains_key(k)) {
+            return None;
+        }
+        let mut sets = Vec::new();
+        for (field, value) in new {
+            if item.get(field) != Some(value) {
+                sets.push(Change::Set {
+                    id: metric.key.clone(),
+                    field: field.as_str()?.to_string(),
+                    value: value.clone(),
+                });
+                item.insert(field.clone(), value.clone());
+            }
+        }
+        let edited = super::text_edit::set_item_fields(text, "key", &sets)?;
+        let fields: Vec<(&str, &str)> = sets
+            .iter()
+            .filter_map(|s| match s {
+                Change::Set { id, field, .. } => Some((id.as_str(), field.as_str())),
+                _ => None,
+            })
+            .collect();
+        lines_prove(text, &edited, &fields, tree, MANUAL_ITEMS).then_some(edited)
     }
 
     /// Replace the metric with the same key and dimensions, or add it.
@@ -134,34 +204,42 @@ impl ManualMetrics {
     }
 }
 
-/// `metrics: [...]` or a top-level list; an error names the line either layout stopped at.
-fn parse_layout(path: &str, text: &str) -> Result<ManualMetrics> {
+/// The entries of `metrics/manual.yml` whose fields `metric set` edits by their lines.
+pub const MANUAL_ITEMS: &[ItemList] = &[ItemList {
+    path: &["metrics", "*"],
+    id_key: "key",
+}];
+
+/// `metrics: [...]` or a top-level list, with the tree it was read from; an error names
+/// the line either layout stopped at.
+fn parse_layout(path: &str, text: &str) -> Result<(ManualMetrics, Value)> {
     // Size, depth and NUL are checked (and a BOM skipped) before any parse.
     let value = super::tree_cache::parse(path, text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if value.is_null() {
-        return Ok(ManualMetrics::default());
+        return Ok((ManualMetrics::default(), value));
     }
     // The typed view is read from the tree already parsed (a second parse of a file of
     // thousands of metrics costs as much as the first); only a tree it refuses is parsed
     // again from the text, for serde_yaml's error with its line.
     if value.is_sequence() {
         if let Ok(list) = Vec::<ManualMetric>::deserialize(&value) {
-            return Ok(ManualMetrics { metrics: list });
+            return Ok((ManualMetrics { metrics: list }, value));
         }
         let list: Vec<ManualMetric> =
             serde_yaml::from_str(text).map_err(|e| yaml_error(path, e))?;
-        return Ok(ManualMetrics { metrics: list });
+        return Ok((ManualMetrics { metrics: list }, value));
     }
     if let Ok(m) = ManualMetrics::deserialize(&value) {
-        return Ok(m);
+        return Ok((m, value));
     }
-    match serde_yaml::from_str::<Layout>(text) {
-        Ok(Layout::Wrapped(m)) => Ok(m),
-        Ok(Layout::List(list)) => Ok(ManualMetrics { metrics: list }),
+    let m = match serde_yaml::from_str::<Layout>(text) {
+        Ok(Layout::Wrapped(m)) => m,
+        Ok(Layout::List(list)) => ManualMetrics { metrics: list },
         // Untagged errors say nothing useful: parse again as the wrapped form for a located error.
-        Err(_) => serde_yaml::from_str::<ManualMetrics>(text).map_err(|e| yaml_error(path, e)),
-    }
+        Err(_) => serde_yaml::from_str::<ManualMetrics>(text).map_err(|e| yaml_error(path, e))?,
+    };
+    Ok((m, value))
 }
 
 /// Metric keys are dotted words: `ci.test_count`, `manual.feature_count`.

@@ -5,6 +5,7 @@ pub mod checkin;
 pub mod cycles;
 pub mod definitions;
 pub mod duration;
+pub mod edit_proof;
 pub mod grades;
 pub mod ids;
 pub mod jobs;
@@ -14,6 +15,7 @@ pub mod permissions;
 pub mod plan;
 pub mod proposal;
 pub mod snapshot;
+pub mod text_edit;
 pub mod tree_cache;
 
 use std::collections::HashMap;

@@ -236,8 +236,13 @@ pub struct OkrDoc {
 
 impl OkrDoc {
     /// Parse the tree (from the tree cache when this text was parsed before: YAML is
-    /// the cost of a large OKR file) and read the typed view from it.
+    /// the cost of a large OKR file) and read the typed view from it. A text parsed
+    /// before gets its typed view straight from the kept tree's JSON, and its YAML tree
+    /// only if an edit asks for it.
     pub fn parse(path: &str, text: &str) -> Result<OkrDoc> {
+        if let Some(file) = super::tree_cache::typed::<OkrFile>(text) {
+            return Ok(OkrDoc::new(path, text, file, OnceCell::new()));
+        }
         let tree = parse_tree(path, text)?;
         let file = typed_from_tree(path, text, &tree)?;
         Ok(OkrDoc::new(
@@ -387,6 +392,18 @@ fn empty_file() -> OkrFile {
         objectives: Vec::new(),
     }
 }
+
+/// The items of an OKR file whose fields are set by editing their lines (see `edit_proof`).
+pub const OKR_ITEMS: &[super::edit_proof::ItemList] = &[
+    super::edit_proof::ItemList {
+        path: &["objectives", "*"],
+        id_key: "objective_id",
+    },
+    super::edit_proof::ItemList {
+        path: &["objectives", "*", "key_results", "*"],
+        id_key: "kr_id",
+    },
+];
 
 /// The YAML tree of an OKR file's text (an empty mapping for a blank file), from the
 /// tree cache when this text was parsed before.
@@ -693,6 +710,19 @@ mod tests {
 
     fn parse(text: &str) -> Result<OkrSet> {
         OkrSet::parse([("okrs/org.yml", text)])
+    }
+
+    /// A kept tree's JSON gives the typed view the YAML tree gives (status reads it so).
+    #[test]
+    fn the_typed_view_from_a_kept_tree_is_the_one_from_yaml() {
+        let varied = "scope: team\nowner_id: team-web\nobjectives:\n  - objective_id: OBJ-2\n    objective: 'Two: \"quoted\"'\n    weight: 2.5\n    due: 2026-12-31\n    cycle: 2026-Q4\n    type: committed\n    key_results:\n      - kr_id: KR-2.1\n        metric_key: git.commits\n        baseline: -1.5\n        target: 1e3\n        status: at_risk\n        confidence: 0.7\n        evidence: [a, 2, {x: y}]\n        current: 12\n        last_updated: 2026-11-30T17:00:00Z\n        unit: count\n        dimensions: {suite: e2e, shard: \"2\"}\n      - kr_id: KR-2.2\n        metric_key: m\n        baseline: 0\n        target: 18446744073709551615\n        dimensions: [{key: suite, value: e2e}]\n";
+        for text in [ORG, varied] {
+            let tree: Value = serde_yaml::from_str(text).unwrap();
+            let from_yaml = typed_from_tree("okrs/x.yml", text, &tree).unwrap();
+            let json = serde_json::to_vec(&tree).unwrap();
+            let from_json: OkrFile = serde_json::from_slice(&json).unwrap();
+            assert_eq!(format!("{from_json:?}"), format!("{from_yaml:?}"));
+        }
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Applying structured changes to the OKR files' texts, with type checks per field.
 
-use super::edit_check::edit_proven;
 use super::fields::Trees;
-use super::text_edit::edit_text_all;
 use super::Texts;
+use crate::model::edit_proof::lines_prove;
 use crate::model::okrs::{
-    is_okr_file, parse_tree, KeyResult, OkrDoc, OkrSet, Status, PERMISSIONS_FILE,
+    is_okr_file, parse_tree, KeyResult, OkrDoc, OkrSet, Status, OKR_ITEMS, PERMISSIONS_FILE,
 };
 use crate::model::proposal::{show_value, Change};
+use crate::model::text_edit::edit_text_all;
 use crate::model::tree_cache;
 use anyhow::{anyhow, bail, Result};
 use serde_yaml::{Mapping, Value};
@@ -202,7 +202,7 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
 /// The edited document's text: a small edit of `old` when it yields exactly the edited
 /// tree (comments and layout survive, the diff stays small), else the tree re-serialized.
 ///
-/// An edit the lines themselves prove (see `edit_check`) is taken as it is. Otherwise,
+/// An edit the lines themselves prove (see `model::edit_proof`) is taken as it is. Otherwise,
 /// with trees that check aside, the edit is taken to mean the edited tree at once and is
 /// checked on another thread (see `Trees::confirm`); else it is parsed and compared here.
 fn new_text(
@@ -271,6 +271,19 @@ pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value)
     }
     let tree = parse_tree("", &text).ok()?;
     (tree == *expected).then_some(text)
+}
+
+/// Whether the lines of `new`, an edit of `old` by the field sets `changes`, prove it
+/// means `expected` (see `model::edit_proof`).
+fn edit_proven(old: &str, new: &str, changes: &[Change], expected: &Value) -> bool {
+    let sets: Option<Vec<(&str, &str)>> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Set { id, field, .. } => Some((id.as_str(), field.as_str())),
+            _ => None,
+        })
+        .collect();
+    sets.is_some_and(|sets| lines_prove(old, new, &sets, expected, OKR_ITEMS))
 }
 
 /// Proposals change OKR files only, and never the permissions that judge them.

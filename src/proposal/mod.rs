@@ -6,11 +6,9 @@
 
 mod diff;
 mod edit;
-mod edit_check;
 mod fields;
 pub mod history;
 mod sets;
-mod text_edit;
 
 pub use diff::{file_diff, file_diffs};
 pub use edit::{apply_changes_with, edited_text, parse_set};

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 /// its own lines. Anything else is edited one change after another. Both give the same
 /// text.
 pub fn edit_text_all(text: &str, changes: &[Change], id_is_kr: bool) -> Option<String> {
-    match edit_items_in_one_pass(text, changes, id_is_kr) {
+    match edit_items_in_one_pass(text, changes, id_key(id_is_kr)) {
         OnePass::Done(result) => result,
         OnePass::NotApplicable => {
             let mut text = text.to_string();
@@ -24,6 +24,15 @@ pub fn edit_text_all(text: &str, changes: &[Change], id_is_kr: bool) -> Option<S
             }
             Some(text)
         }
+    }
+}
+
+/// Field sets (`Change::Set`) of the items of any list, each item found by the line
+/// `- ID_KEY: ID` that starts it, made as edits of their lines when the layout allows.
+pub fn set_item_fields(text: &str, id_key: &str, sets: &[Change]) -> Option<String> {
+    match edit_items_in_one_pass(text, sets, id_key) {
+        OnePass::Done(result) => result,
+        OnePass::NotApplicable => None,
     }
 }
 
@@ -171,8 +180,7 @@ enum OnePass {
 /// item's last line, at the item's key column: no other item's lines, and no item's
 /// extent, change. Removals, added KRs, sets of the id itself, items that are not found
 /// exactly once and items inside other changed items go the sequential way.
-fn edit_items_in_one_pass(text: &str, changes: &[Change], id_is_kr: bool) -> OnePass {
-    let key = id_key(id_is_kr);
+fn edit_items_in_one_pass(text: &str, changes: &[Change], key: &str) -> OnePass {
     let mut fields: Vec<(&str, &str, &Value)> = Vec::with_capacity(changes.len());
     for change in changes {
         match change {
@@ -183,12 +191,12 @@ fn edit_items_in_one_pass(text: &str, changes: &[Change], id_is_kr: bool) -> One
         }
     }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let items = item_lines(&lines, key);
     // The changed items in file order, each with its changes in their order.
     let mut by_item: HashMap<&str, Vec<(&str, &Value)>> = HashMap::new();
     for &(id, field, value) in &fields {
         by_item.entry(id).or_default().push((field, value));
     }
+    let items = item_lines(&lines, key, |id| by_item.contains_key(id));
     let mut blocks: Vec<(Block, &[(&str, &Value)])> = Vec::with_capacity(by_item.len());
     for (id, item_changes) in &by_item {
         match items.get(id).map(Vec::as_slice) {
@@ -228,11 +236,16 @@ fn edit_items_in_one_pass(text: &str, changes: &[Change], id_is_kr: bool) -> One
     OnePass::Done(Some(out))
 }
 
-/// Every `- KEY: ID` item line of the text, by id: (line, column of the item's keys).
-fn item_lines<'t>(lines: &[&'t str], key: &str) -> HashMap<&'t str, Vec<(usize, usize)>> {
+/// The `- KEY: ID` item lines of the ids `wanted` accepts, by id: (line, column of the
+/// item's keys).
+fn item_lines<'t>(
+    lines: &[&'t str],
+    key: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> HashMap<&'t str, Vec<(usize, usize)>> {
     let mut out: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
-        if let Some((id, key_col)) = item_id(line, key) {
+        if let Some((id, key_col)) = item_id(line, key).filter(|(id, _)| wanted(id)) {
             out.entry(id).or_default().push((i, key_col));
         }
     }
@@ -441,7 +454,7 @@ mod tests {
 
     fn one_pass_ran(text: &str, changes: &[Change]) -> bool {
         matches!(
-            edit_items_in_one_pass(text, changes, true),
+            edit_items_in_one_pass(text, changes, "kr_id"),
             OnePass::Done(Some(_))
         )
     }
