@@ -105,6 +105,7 @@ pub fn main() -> ExitCode {
             ExitStatus::of(&e)
         }
     };
+    crate::model::tree_cache::finish_writes();
     // The error shows in the pager too, and the terminal is ours again before we exit.
     pager::finish();
     status.into()

@@ -39,6 +39,34 @@ pub fn parse(path: &str, text: &str) -> anyhow::Result<Value> {
     Ok(tree)
 }
 
+/// Keep `tree` as the tree of `text`, known without parsing it (an edit proven to mean
+/// it), on another thread: the command goes on, and `finish_writes` waits for it before
+/// the process ends.
+pub fn remember_behind(text: String, tree: std::sync::Arc<Value>) {
+    if DIR.get().is_none() {
+        return;
+    }
+    let writer = std::thread::spawn(move || put(&text, &tree));
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.push(writer);
+    }
+}
+
+/// Wait for the entries `remember_behind` is still writing (a process ending under a
+/// writer would leave its temporary file behind).
+pub fn finish_writes() {
+    let pending = PENDING
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for writer in pending {
+        let _ = writer.join();
+    }
+}
+
+static PENDING: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// The tree `text` parsed to before, if it is kept.
 fn get(text: &str) -> Option<Value> {
     let path = entry_path(text)?;

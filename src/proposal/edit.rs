@@ -1,10 +1,14 @@
 //! Applying structured changes to the OKR files' texts, with type checks per field.
 
+use super::edit_check::edit_proven;
 use super::fields::Trees;
 use super::text_edit::edit_text_all;
 use super::Texts;
-use crate::model::okrs::{is_okr_file, KeyResult, OkrDoc, OkrSet, Status, PERMISSIONS_FILE};
+use crate::model::okrs::{
+    is_okr_file, parse_tree, KeyResult, OkrDoc, OkrSet, Status, PERMISSIONS_FILE,
+};
 use crate::model::proposal::{show_value, Change};
+use crate::model::tree_cache;
 use anyhow::{anyhow, bail, Result};
 use serde_yaml::{Mapping, Value};
 
@@ -68,6 +72,28 @@ pub fn apply_changes_with(
     Ok((out, typed))
 }
 
+/// The set of `field` of KR (or objective) `id` to `value`, its value typed for the field;
+/// errors name the field (and the fields that can be set) or the value.
+pub(super) fn typed_set(id: &str, field: &str, value: &Value, is_kr: bool) -> Result<Change> {
+    let (fields, what) = if is_kr {
+        (KR_FIELDS, "KR")
+    } else {
+        (OBJECTIVE_FIELDS, "objective")
+    };
+    let Some((_, kind)) = fields.iter().find(|(name, _)| *name == field) else {
+        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        bail!(
+            "{what} {id} has no field {field:?} a proposal can set (fields: {})",
+            names.join(", ")
+        );
+    };
+    Ok(Change::Set {
+        id: id.to_string(),
+        field: field.to_string(),
+        value: typed(id, field, *kind, value)?,
+    })
+}
+
 /// A `--set ID.FIELD=VALUE` argument as a change (the value is typed when applied).
 pub fn parse_set(arg: &str) -> Result<Change> {
     let (target, value) = arg
@@ -99,26 +125,12 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
         }
         Change::Set { id, field, value } => {
             let (path, mut doc, is_kr) = find(trees, texts, id)?;
-            let (fields, what) = if is_kr {
-                (KR_FIELDS, "KR")
-            } else {
-                (OBJECTIVE_FIELDS, "objective")
+            let typed = typed_set(id, field, value, is_kr)?;
+            let Change::Set { value, .. } = &typed else {
+                unreachable!("typed_set gives a set");
             };
-            let Some((_, kind)) = fields.iter().find(|(name, _)| name == field) else {
-                let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
-                bail!(
-                    "{what} {id} has no field {field:?} a proposal can set (fields: {})",
-                    names.join(", ")
-                );
-            };
-            let value = typed(id, field, *kind, value)?;
             let map = entry_mut(&mut doc, id, is_kr)?;
             map.insert(Value::String(field.clone()), value.clone());
-            let typed = Change::Set {
-                id: id.clone(),
-                field: field.clone(),
-                value,
-            };
             let text = new_text(trees, &texts[&path], doc, &typed, is_kr)?;
             texts.insert(path, text);
             Ok(typed)
@@ -190,8 +202,9 @@ fn apply_one(trees: &mut Trees, texts: &mut Texts, change: &Change) -> Result<Ch
 /// The edited document's text: a small edit of `old` when it yields exactly the edited
 /// tree (comments and layout survive, the diff stays small), else the tree re-serialized.
 ///
-/// With trees that check aside, the edit is taken to mean the edited tree at once and is
-/// checked on another thread (see `Trees::confirm`).
+/// An edit the lines themselves prove (see `edit_check`) is taken as it is. Otherwise,
+/// with trees that check aside, the edit is taken to mean the edited tree at once and is
+/// checked on another thread (see `Trees::confirm`); else it is parsed and compared here.
 fn new_text(
     trees: &mut Trees,
     old: &str,
@@ -200,40 +213,64 @@ fn new_text(
     is_kr: bool,
 ) -> Result<String> {
     let changes = std::slice::from_ref(change);
-    if trees.checks_aside() {
-        return match edit_text_all(old, changes, is_kr) {
-            Some(text) => {
-                trees.expect(&text, doc.into_value());
-                Ok(text)
-            }
-            None => doc.render(),
-        };
-    }
-    match checked_edit(old, changes, is_kr, doc.value()) {
-        Some((text, tree)) => {
-            trees.insert(&text, tree);
-            Ok(text)
-        }
+    match edit_text_all(old, changes, is_kr) {
+        Some(text) => settle_edit(trees, old, text, doc.into_value(), changes),
         None => doc.render(),
     }
+}
+
+/// `new_text` for field sets of one file's KRs and objectives, with the file's edited
+/// tree: the KRs' lines are edited first, then the objectives'.
+pub(super) fn new_tree_text(
+    trees: &mut Trees,
+    old: &str,
+    tree: Value,
+    krs: &[Change],
+    objectives: &[Change],
+) -> Result<String> {
+    let edited =
+        edit_text_all(old, krs, true).and_then(|text| edit_text_all(&text, objectives, false));
+    match edited {
+        Some(text) => settle_edit(trees, old, text, tree, &[krs, objectives].concat()),
+        None => Ok(serde_yaml::to_string(&tree)?),
+    }
+}
+
+/// Take `text`, the edit of `old` by `changes`, as meaning `tree` when its lines prove it;
+/// else check it aside (with trees that do) or here, re-serializing `tree` when it fails.
+fn settle_edit(
+    trees: &mut Trees,
+    old: &str,
+    text: String,
+    tree: Value,
+    changes: &[Change],
+) -> Result<String> {
+    if edit_proven(old, &text, changes, &tree) {
+        // Kept for the commands after this one, which would otherwise parse the text.
+        let tree = std::sync::Arc::new(tree);
+        tree_cache::remember_behind(text.clone(), tree.clone());
+        trees.insert_shared(&text, tree);
+    } else if trees.checks_aside() {
+        trees.expect(&text, tree);
+    } else {
+        match parse_tree("", &text) {
+            Ok(parsed) if parsed == tree => trees.insert(&text, parsed),
+            _ => return Ok(serde_yaml::to_string(&tree)?),
+        }
+    }
+    Ok(text)
 }
 
 /// `changes` made as small edits of `old`, if the result is exactly the edited tree
 /// `expected`; `None` when the layout does not allow it (then re-serialize).
 pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value) -> Option<String> {
-    checked_edit(old, changes, is_kr, expected).map(|(text, _)| text)
-}
-
-/// `edited_text` with the tree the edited text parses to (which equals `expected`).
-fn checked_edit(
-    old: &str,
-    changes: &[Change],
-    is_kr: bool,
-    expected: &Value,
-) -> Option<(String, Value)> {
     let text = edit_text_all(old, changes, is_kr)?;
-    let tree = crate::model::okrs::parse_tree("", &text).ok()?;
-    (tree == *expected).then_some((text, tree))
+    if edit_proven(old, &text, changes, expected) {
+        tree_cache::remember_behind(text.clone(), std::sync::Arc::new(expected.clone()));
+        return Some(text);
+    }
+    let tree = parse_tree("", &text).ok()?;
+    (tree == *expected).then_some(text)
 }
 
 /// Proposals change OKR files only, and never the permissions that judge them.

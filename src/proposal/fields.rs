@@ -137,7 +137,7 @@ fn sequence<'v>(v: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
 }
 
 /// Add one file's fields to `out`, the fields of objectives and KRs `keep_*` accepts.
-fn flatten_tree(
+pub(super) fn flatten_tree(
     out: &mut Fields,
     path: &str,
     root: &Value,
@@ -248,10 +248,24 @@ impl Trees {
         Ok(tree)
     }
 
+    /// The tree of `text` to keep and edit: taken out of these trees (a tree still shared
+    /// elsewhere is copied).
+    pub fn take(&mut self, path: &str, text: &str) -> Result<Value> {
+        match self.by_text.remove(text) {
+            Some(tree) => Ok(Arc::unwrap_or_clone(tree)),
+            None => parse_tree(path, text),
+        }
+    }
+
     /// Remember that `text` parses to `tree` (the caller parsed it).
     pub fn insert(&mut self, text: &str, tree: Value) {
+        self.insert_shared(text, Arc::new(tree));
+    }
+
+    /// `insert` of a tree shared with others.
+    pub fn insert_shared(&mut self, text: &str, tree: Arc<Value>) {
         if !self.by_text.contains_key(text) {
-            self.by_text.insert(text.to_string(), Arc::new(tree));
+            self.by_text.insert(text.to_string(), tree);
         }
     }
 

@@ -6,8 +6,10 @@
 
 mod diff;
 mod edit;
+mod edit_check;
 mod fields;
 pub mod history;
+mod sets;
 mod text_edit;
 
 pub use diff::{file_diff, file_diffs};
@@ -65,6 +67,15 @@ fn with_edits_checked_aside<T>(work: impl Fn(&mut Trees) -> Result<T>) -> Result
 /// `effect`, each text parsed at most once through `trees`; only the files that change,
 /// and in them only the objectives and KRs that change, are compared field by field.
 fn effect_with(trees: &mut Trees, before: &Texts, changes: &[Change]) -> Result<Effect> {
+    match sets::effect_of_sets(trees, before, changes)? {
+        Some(effect) => Ok(effect),
+        None => effect_of_any(trees, before, changes),
+    }
+}
+
+/// `effect_with` for any changes: every changed file's tree is copied, edited and
+/// compared item by item with the old one.
+fn effect_of_any(trees: &mut Trees, before: &Texts, changes: &[Change]) -> Result<Effect> {
     let (after, changes) = apply_changes_with(trees, before, changes)?;
     let (fb, fa) = flatten_changes(trees, before, &after)?;
     let keys = touched(&fb, &fa);
@@ -320,6 +331,65 @@ mod tests {
             assert_eq!(e.owners, owners_of_change(&fb, &fa), "{changes:?}");
             assert!(!e.krs.is_empty() || !e.objectives.is_empty(), "{changes:?}");
         }
+    }
+
+    #[test]
+    fn field_sets_have_the_effect_the_general_path_finds() {
+        let team = "scope: team\nowner_id: team-web\nobjectives:\n  - objective_id: OBJ-W\n    objective: Web\n    key_results:\n      - kr_id: KR-W.1\n        metric_key: w\n        owner_id: carol\n        description: |\n          target: 5\n        baseline: 0\n        target: 5\n";
+        let before: Texts = [
+            ("okrs/org.yml".to_string(), ORG.to_string()),
+            ("okrs/team.yml".to_string(), team.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let batches: &[&[&str]] = &[
+            &["KR-1.1.target=120"],
+            &[
+                "KR-1.1.target=120",
+                "OBJ-1.objective=Ship: now",
+                "KR-1.1.baseline=7",
+            ],
+            &["KR-W.1.owner_id=dave", "OBJ-1.owner_id=team-web"],
+            // A KR whose block holds a look-alike line, set twice.
+            &["KR-W.1.target=9", "KR-W.1.target=10"],
+            // A new field (a line added), a value as it already is.
+            &["KR-1.1.unit=ms", "KR-1.1.target=100"],
+            &["KR-1.1.status=at_risk"],
+            // Errors: no such item, no such field, a bad value, an invalid result.
+            &["KR-9.9.target=1"],
+            &["KR-1.1.colour=red"],
+            &["KR-1.1.target=lots"],
+            &["KR-1.1.target=0"],
+        ];
+        for batch in batches {
+            let changes: Vec<Change> = batch.iter().map(|c| parse_set(c).unwrap()).collect();
+            let fast = sets::effect_of_sets(&mut Trees::default(), &before, &changes)
+                .map(|e| e.expect("field sets take the fast path"));
+            let general = effect_of_any(&mut Trees::default(), &before, &changes);
+            match (fast, general) {
+                (Ok(fast), Ok(general)) => {
+                    assert_eq!(fast.after, general.after, "{batch:?}");
+                    assert_eq!(fast.changes, general.changes, "{batch:?}");
+                    assert_eq!(fast.files, general.files, "{batch:?}");
+                    assert_eq!(fast.krs, general.krs, "{batch:?}");
+                    assert_eq!(fast.objectives, general.objectives, "{batch:?}");
+                    assert_eq!(fast.owners, general.owners, "{batch:?}");
+                }
+                (Err(fast), Err(general)) => {
+                    assert_eq!(fast.to_string(), general.to_string(), "{batch:?}")
+                }
+                (fast, general) => panic!("{batch:?}: {:?} vs {:?}", fast.err(), general.err()),
+            }
+        }
+        // Anything but field sets goes the general way.
+        let remove = [Change::Remove {
+            id: "KR-W.1".into(),
+        }];
+        assert!(
+            sets::effect_of_sets(&mut Trees::default(), &before, &remove)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
