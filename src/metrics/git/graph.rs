@@ -24,6 +24,9 @@ pub struct Graph {
     pub index: HashMap<ObjectId, usize>,
 }
 
+/// Commits kept decoded during a walk of the whole history.
+const WALK_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 fn walk_error(e: impl Into<gix::Error>) -> anyhow::Error {
     crate::store::gix_error(e.into()).context("walking the history")
 }
@@ -138,6 +141,10 @@ fn walk(
 ) -> Result<Option<Vec<Info>>> {
     use gix::revision::walk::Sorting;
     use gix::traverse::commit::simple::CommitTimeOrder;
+    // Without a commit-graph file the walk reads each commit twice: as a parent
+    // (for its date, to queue it) and when it is its turn, usually soon after.
+    let mut repo = repo.clone();
+    repo.object_cache_size_if_unset(WALK_CACHE_BYTES);
     let walk = repo
         .rev_walk(tips.iter().copied())
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
@@ -152,7 +159,7 @@ fn walk(
         }
         let time = match info.commit_time {
             Some(t) => t,
-            None => commit_time(repo, info.id)?,
+            None => commit_time(&repo, info.id)?,
         };
         infos.push((info.id, info.parent_ids.to_vec(), time));
     }
