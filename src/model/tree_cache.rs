@@ -21,6 +21,10 @@ const HEADER: &[u8] = b"git-okr yaml tree v1 serde_yaml-0.9\n";
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
 const KEEP_BYTES: u64 = 48 * 1024 * 1024;
 
+/// How often the folder's size is looked at, and the file that says when it last was.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+const TRIM_MARKER: &str = "last-trimmed";
+
 static DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// Use `okr_dir/trees/` for this process (the command line turns it on once it knows the
@@ -124,13 +128,22 @@ fn write(path: &Path, tree: &Value) -> std::io::Result<()> {
 }
 
 /// Remove the oldest entries once the folder holds more than `MAX_BYTES`. Looked at by
-/// the first write of a process only: a measurement that changes 500 files writes 500
-/// entries, and listing the folder after each would cost more than the parses saved.
+/// the first write of a process only, and only when no process looked in the last
+/// `TRIM_EVERY` (the folder's marker file says when): a measurement that changes 500 files
+/// writes 500 entries, and a folder of thousands takes longer to list than a small command.
 fn trim(dir: &Path) -> std::io::Result<()> {
     static TRIMMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if TRIMMED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         return Ok(());
     }
+    let marker = dir.join(TRIM_MARKER);
+    let recent = std::fs::metadata(&marker)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < TRIM_EVERY));
+    if recent {
+        return Ok(());
+    }
+    std::fs::write(&marker, b"")?;
     let mut entries = Vec::new();
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {

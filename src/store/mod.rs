@@ -200,10 +200,8 @@ impl Store {
         // A state commit needs an identity; git-okr must work in hooks and daemons where none is set.
         repo.committer_or_set_fallback("git-okr", "git-okr@localhost")
             .git("reading the git identity")?;
-        Ok(Store {
-            repo,
-            verified: verify::Verified::default(),
-        })
+        let verified = verify::Verified::kept_in(repo.common_dir().join("okr").join("verified"));
+        Ok(Store { repo, verified })
     }
 
     pub fn repo(&self) -> &gix::Repository {

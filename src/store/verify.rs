@@ -210,12 +210,63 @@ pub fn check_file_path(path: &str) -> Result<(), TreeError> {
 
 /// Remembers subtrees already found valid, so reading the state many times (or every
 /// commit of a history, where most subtrees do not change) checks each subtree once.
+/// Trees found valid are also kept in a file (`.git/okr/verified`), so the next command
+/// does not check the same trees again: with 500 OKR files that is 500 object headers to
+/// read, a third of a `metric set`.
 #[derive(Default)]
 pub struct Verified {
     trees: Mutex<HashSet<(ObjectId, String)>>,
+    kept: Option<std::path::PathBuf>,
+    /// Trees found valid by this process, not yet in the file.
+    fresh: Mutex<Vec<(ObjectId, String)>>,
 }
 
+/// The first line of the file of kept trees: the rules that verified them. Another line
+/// (an older git-okr's rules) and the file is not used.
+const KEPT_HEADER: &str = concat!("git-okr verified trees v1 ", env!("CARGO_PKG_VERSION"));
+/// Trees kept; past this many lines the file is cut to the newest `KEPT_AFTER_CUT`.
+const KEPT_MAX: usize = 1024;
+const KEPT_AFTER_CUT: usize = 256;
+
 impl Verified {
+    /// Verified trees remembered in `file` too (a local file, written only by git-okr;
+    /// a line that is not a tree id is ignored).
+    pub fn kept_in(file: std::path::PathBuf) -> Verified {
+        let mut trees = HashSet::new();
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let mut lines = text.lines();
+            if lines.next() == Some(KEPT_HEADER) {
+                for line in lines {
+                    let (id, prefix) = line.split_once(' ').unwrap_or((line, ""));
+                    if let Ok(id) = ObjectId::from_hex(id.as_bytes()) {
+                        trees.insert((id, prefix.to_string()));
+                    }
+                }
+            }
+        }
+        Verified {
+            trees: Mutex::new(trees),
+            kept: Some(file),
+            fresh: Mutex::default(),
+        }
+    }
+
+    /// Write the trees this process found valid to the file. Failing to is no error: the
+    /// next command checks them again.
+    fn keep_fresh(&self) {
+        let Some(file) = &self.kept else {
+            return;
+        };
+        let fresh = self
+            .fresh
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default();
+        if !fresh.is_empty() {
+            let _ = append_kept(file, &fresh);
+        }
+    }
+
     fn contains(&self, id: ObjectId, prefix: &str) -> bool {
         self.trees
             .lock()
@@ -226,7 +277,42 @@ impl Verified {
         if let Ok(mut set) = self.trees.lock() {
             set.insert((id, prefix.to_string()));
         }
+        if let Ok(mut fresh) = self.fresh.lock() {
+            fresh.push((id, prefix.to_string()));
+        }
     }
+}
+
+/// Append `trees` to the file of kept trees (a new or another version's file starts
+/// over; a long one is cut to its newest lines).
+fn append_kept(file: &std::path::Path, trees: &[(ObjectId, String)]) -> std::io::Result<()> {
+    use std::io::Write;
+    let added: String = trees
+        .iter()
+        .map(|(id, prefix)| format!("{id} {prefix}\n"))
+        .collect();
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.first() != Some(&KEPT_HEADER) || lines.len() > KEPT_MAX {
+        let newest = if lines.first() == Some(&KEPT_HEADER) {
+            &lines[lines.len() - KEPT_AFTER_CUT..]
+        } else {
+            &[][..]
+        };
+        let dir = file.parent().unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut out = tempfile::NamedTempFile::new_in(dir)?;
+        writeln!(out, "{KEPT_HEADER}")?;
+        for line in newest {
+            writeln!(out, "{line}")?;
+        }
+        out.write_all(added.as_bytes())?;
+        out.persist(file).map_err(|e| e.error)?;
+        return Ok(());
+    }
+    // One short append: concurrent commands each add their lines whole.
+    let mut f = std::fs::OpenOptions::new().append(true).open(file)?;
+    f.write_all(added.as_bytes())
 }
 
 /// Check every entry of the root tree `root`; the first problem found is returned.
@@ -235,8 +321,13 @@ pub fn verify_tree(
     root: ObjectId,
     verified: &Verified,
 ) -> Result<(), TreeError> {
+    if verified.contains(root, "") {
+        return Ok(());
+    }
     let mut files = 0usize;
-    verify_subtree(repo, root, "", 0, verified, &mut files)
+    verify_subtree(repo, root, "", 0, verified, &mut files)?;
+    verified.keep_fresh();
+    Ok(())
 }
 
 fn verify_subtree(
@@ -427,5 +518,39 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn trees_found_valid_are_kept_for_the_next_command_by_these_rules_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("okr").join("verified");
+        let id = |n: u8| ObjectId::from_bytes_or_panic(&[n; 20]);
+        append_kept(&file, &[(id(1), String::new()), (id(2), "okrs/".into())]).unwrap();
+        append_kept(&file, &[(id(3), "metrics/".into())]).unwrap();
+        let kept = Verified::kept_in(file.clone());
+        assert!(kept.contains(id(1), "") && kept.contains(id(2), "okrs/"));
+        assert!(kept.contains(id(3), "metrics/"));
+        // A tree is kept with its place: the same tree elsewhere is checked again.
+        assert!(!kept.contains(id(2), "") && !kept.contains(id(4), ""));
+        // Lines that are not tree ids are ignored; another version's file is not used.
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{text}not an id\n")).unwrap();
+        assert!(Verified::kept_in(file.clone()).contains(id(1), ""));
+        std::fs::write(
+            &file,
+            text.replace(KEPT_HEADER, "git-okr verified trees v0"),
+        )
+        .unwrap();
+        assert!(!Verified::kept_in(file.clone()).contains(id(1), ""));
+        // That file starts over; a long one is cut to its newest lines.
+        append_kept(&file, &[(id(5), String::new())]).unwrap();
+        let many: Vec<(ObjectId, String)> =
+            (0..KEPT_MAX).map(|n| (id(6), format!("p{n}/"))).collect();
+        append_kept(&file, &many).unwrap();
+        append_kept(&file, &[(id(7), String::new())]).unwrap();
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+        assert_eq!(lines, 1 + KEPT_AFTER_CUT + 1);
+        let kept = Verified::kept_in(file);
+        assert!(kept.contains(id(7), "") && !kept.contains(id(5), ""));
     }
 }
