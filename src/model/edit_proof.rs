@@ -384,7 +384,17 @@ enum Frame<'l> {
     },
 }
 
-impl Frame<'_> {
+impl<'l> Frame<'l> {
+    /// A mapping whose first key, `key`, is at column `indent`.
+    fn map(indent: usize, key: &'l str, open: bool) -> Frame<'l> {
+        Frame::Map {
+            indent,
+            key,
+            open,
+            keys: vec![key],
+        }
+    }
+
     fn indent(&self) -> usize {
         match self {
             Frame::Map { indent, .. } | Frame::Seq { indent, .. } => *indent,
@@ -410,12 +420,7 @@ impl<'l> Reader<'l> {
                 }
                 match key {
                     Some((key, value)) => {
-                        self.stack.push(Frame::Map {
-                            indent: key_col,
-                            key,
-                            open: value.is_none(),
-                            keys: vec![key],
-                        });
+                        self.stack.push(Frame::map(key_col, key, value.is_none()));
                         true
                     }
                     None => true,
@@ -450,21 +455,11 @@ impl<'l> Reader<'l> {
                 open: parent_open, ..
             }) if *parent_open => {
                 *parent_open = false;
-                self.stack.push(Frame::Map {
-                    indent,
-                    key,
-                    open,
-                    keys: vec![key],
-                });
+                self.stack.push(Frame::map(indent, key, open));
                 true
             }
             None if indent == 0 => {
-                self.stack.push(Frame::Map {
-                    indent,
-                    key,
-                    open,
-                    keys: vec![key],
-                });
+                self.stack.push(Frame::map(indent, key, open));
                 true
             }
             _ => false,
