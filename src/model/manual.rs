@@ -174,13 +174,7 @@ impl ManualMetrics {
             }
         }
         let edited = super::text_edit::set_item_fields(text, "key", &sets)?;
-        let fields: Vec<(&str, &str)> = sets
-            .iter()
-            .filter_map(|s| match s {
-                Change::Set { id, field, .. } => Some((id.as_str(), field.as_str())),
-                _ => None,
-            })
-            .collect();
+        let fields: Vec<(&str, &str)> = sets.iter().filter_map(Change::set_field).collect();
         lines_prove(text, &edited, &fields, tree, MANUAL_ITEMS).then_some(edited)
     }
 

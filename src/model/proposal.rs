@@ -98,6 +98,16 @@ pub enum Change {
     AddObjective { path: String, objective: Value },
 }
 
+impl Change {
+    /// The (id, field) a field set changes; `None` for any other change.
+    pub fn set_field(&self) -> Option<(&str, &str)> {
+        match self {
+            Change::Set { id, field, .. } => Some((id, field)),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

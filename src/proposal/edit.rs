@@ -276,13 +276,7 @@ pub fn edited_text(old: &str, changes: &[Change], is_kr: bool, expected: &Value)
 /// Whether the lines of `new`, an edit of `old` by the field sets `changes`, prove it
 /// means `expected` (see `model::edit_proof`).
 fn edit_proven(old: &str, new: &str, changes: &[Change], expected: &Value) -> bool {
-    let sets: Option<Vec<(&str, &str)>> = changes
-        .iter()
-        .map(|c| match c {
-            Change::Set { id, field, .. } => Some((id.as_str(), field.as_str())),
-            _ => None,
-        })
-        .collect();
+    let sets: Option<Vec<(&str, &str)>> = changes.iter().map(Change::set_field).collect();
     sets.is_some_and(|sets| lines_prove(old, new, &sets, expected, OKR_ITEMS))
 }
 
