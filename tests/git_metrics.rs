@@ -1265,17 +1265,30 @@ fn a_shallow_clone_counts_what_git_counts() {
     let cmp = compare_per_commit(&clone, "HEAD");
     assert!(cmp.differing.is_empty(), "{:#?}", cmp.differing);
     assert!(cmp.compared >= 5);
-    let repo = gix::open(&clone).unwrap();
     let okr = clone.join(".git/okr");
     std::fs::create_dir_all(&okr).unwrap();
-    let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
-    let count = git_in(&clone, &["rev-list", "--count", "HEAD"]);
-    assert_eq!(stats[0].commits, count.trim().parse::<u64>().unwrap());
-    let (added, removed) = numstat_totals(&clone);
-    assert_eq!(
-        (stats[0].lines_added, stats[0].lines_removed),
-        (added, removed)
-    );
+    let same_as_git = |step: &str| {
+        let repo = gix::open(&clone).unwrap();
+        let stats = measure(&repo, &okr, &[q("HEAD", None, None, &[])], false).unwrap();
+        let count = git_in(&clone, &["rev-list", "--count", "HEAD"]);
+        assert_eq!(
+            stats[0].commits,
+            count.trim().parse::<u64>().unwrap(),
+            "{step}"
+        );
+        let (added, removed) = numstat_totals(&clone);
+        assert_eq!(
+            (stats[0].lines_added, stats[0].lines_removed),
+            (added, removed),
+            "{step}"
+        );
+    };
+    same_as_git("shallow");
+    // Deeper: the old boundary commit now has a parent, and another diff.
+    git_in(&clone, &["fetch", "-q", "--deepen", "3"]);
+    same_as_git("deepened");
+    git_in(&clone, &["fetch", "-q", "--unshallow"]);
+    same_as_git("unshallowed");
 }
 
 /// The cache stays right when the history is rewritten (a rebase with other
@@ -1326,4 +1339,80 @@ fn cache_follows_rewrites_mailmap_and_backward_moves() {
     check(&h, "mailmap from the configuration");
     std::fs::write(&map, "").unwrap();
     check(&h, "mailmap emptied");
+}
+
+/// The commit graph kept in the cache (`stats_graph`) says what git says of each
+/// commit, later walks beyond an earlier tip count as git does with it, and a
+/// `git replace` (which changes what a commit's parents are) is followed.
+#[test]
+fn the_remembered_commit_graph_is_gits_and_replacements_are_followed() {
+    let mut h = rich_history();
+    let all = [q("HEAD", None, None, &[]), q("HEAD", None, None, &["src/"])];
+    let check = |h: &History, step: &str| {
+        let ours = h.measure(&all);
+        for (q, ours) in all.iter().zip(ours) {
+            assert_eq!(ours, h.oracle(q), "{step}: {q:?}");
+        }
+    };
+    check(&h, "cold");
+    let remembered = |h: &History| -> Vec<String> {
+        let conn = rusqlite::Connection::open(h.okr_dir().join("audit.sqlite")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, time, parents FROM stats_graph ORDER BY time, id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                let id: Vec<u8> = r.get(0)?;
+                let parents: Vec<u8> = r.get(2)?;
+                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                let parents: Vec<String> = parents.chunks(20).map(hex).collect();
+                Ok(
+                    format!("{} {} {}", hex(&id), r.get::<_, i64>(1)?, parents.join(" "))
+                        .trim()
+                        .to_string(),
+                )
+            })
+            .unwrap();
+        let mut rows: Vec<String> = rows.map(Result::unwrap).collect();
+        rows.sort();
+        rows
+    };
+    let from_git = |h: &History, rev: &str| -> Vec<String> {
+        let mut lines: Vec<String> = h
+            .repo
+            .git(&["log", "--format=%H %ct %P", rev])
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        remembered(&h),
+        from_git(&h, "HEAD"),
+        "every walked commit, as git has it"
+    );
+
+    // New commits and a merge of an old branch: the walk back to its fork point
+    // reads remembered commits, and what it read from objects is remembered too.
+    h.repo.git(&["checkout", "-q", "-b", "old-side", "HEAD~6"]);
+    h.write("src/old-side.rs", "old side\n");
+    h.add();
+    h.commit_as(BOB, "old side", &[]);
+    h.repo.git(&["checkout", "-q", "main"]);
+    h.merge_as(ALICE, "old-side", None);
+    check(&h, "merge of an old branch");
+    assert_eq!(remembered(&h), from_git(&h, "HEAD"));
+
+    // Graft a commit onto another parent: git follows the replacement, and so does
+    // the walk (the remembered parents of the original are not used).
+    let grafted = h.repo.git(&["rev-parse", "HEAD~2"]).trim().to_string();
+    let other = h.repo.git(&["rev-parse", "HEAD~8"]).trim().to_string();
+    h.repo.git(&["replace", "--graft", &grafted, &other]);
+    h.write("src/after-graft.rs", "after\n");
+    h.add();
+    h.commit_as(ZOE, "after the graft", &[]);
+    check(&h, "after a replacement");
+    h.repo.git(&["replace", "-d", &grafted]);
+    check(&h, "replacement removed");
 }

@@ -2,11 +2,17 @@
 //!
 //! Keyed by commit id, so it survives history rewrites (new ids are simply new
 //! rows) and never needs invalidating except when what a diff means changes:
-//! the schema or git's diff settings (`diff.renames`, `diff.renameLimit`,
-//! `diff.algorithm`), recorded in `meta` under `stats.schema` and `stats.diff`.
+//! the schema, git's diff settings (`diff.renames`, `diff.renameLimit`,
+//! `diff.algorithm`…) or which parents commits have (`git replace`, a shallow
+//! boundary: [`super::graph::shape`]), recorded in `meta` under `stats.schema`
+//! and `stats.diff`.
 //!
 //! `stats_tips` keeps each query's totals per tip commit (see [`Tally`]), so a
 //! later measurement of a descendant only adds the commits it has not counted.
+//!
+//! `stats_graph` keeps each read commit's date and parents: git's commit-graph
+//! file, for repositories that have none, so that a warm measurement's walk back
+//! to where new merges forked reads rows instead of decoding commits.
 
 use super::stats::{CommitStats, FileStat, Lines};
 use super::tally::Tally;
@@ -17,7 +23,7 @@ use gix::ObjectId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub const SCHEMA_KEY: &str = "stats.schema";
-pub const SCHEMA_VERSION: &str = "5";
+pub const SCHEMA_VERSION: &str = "6";
 pub const DIFF_KEY: &str = "stats.diff";
 /// Tallies kept over all queries; the least recently used go first.
 const TALLIES_KEPT: usize = 64;
@@ -89,7 +95,7 @@ fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
     }
     conn.execute_batch(
         "DROP INDEX IF EXISTS stats_files_commit; DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits;
-         DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips;",
+         DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips; DROP TABLE IF EXISTS stats_graph;",
     )?;
     conn.execute_batch(
         "CREATE TABLE stats_authors (id INTEGER PRIMARY KEY, name BLOB NOT NULL, email BLOB NOT NULL, UNIQUE (name, email));
@@ -97,7 +103,8 @@ fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
              files BLOB NOT NULL, lines INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE stats_tips (query TEXT NOT NULL, tip BLOB NOT NULL, commits INTEGER NOT NULL, merges INTEGER NOT NULL,
              added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, missing TEXT NOT NULL,
-             used INTEGER NOT NULL, PRIMARY KEY (query, tip));",
+             used INTEGER NOT NULL, PRIMARY KEY (query, tip));
+         CREATE TABLE stats_graph (id BLOB PRIMARY KEY, time INTEGER NOT NULL, parents BLOB NOT NULL) WITHOUT ROWID;",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)?;
     crate::db::meta_set(conn, DIFF_KEY, diff_settings)?;
@@ -438,6 +445,42 @@ pub fn save_tally(conn: &Connection, query: &str, tip: ObjectId, tally: &Tally) 
         "DELETE FROM stats_tips WHERE used <= (SELECT max(used) FROM stats_tips) - ?1",
     )?
     .execute(params![TALLIES_KEPT as i64])?;
+    Ok(())
+}
+
+/// A commit's committer date and parents, as [`save_graph`] kept them.
+pub fn graph_row(conn: &Connection, id: &ObjectId) -> Result<Option<(i64, Vec<ObjectId>)>> {
+    let mut stmt = conn.prepare_cached("SELECT time, parents FROM stats_graph WHERE id = ?1")?;
+    let mut rows = stmt.query(params![id.as_bytes()])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let parents = row.get_ref(1)?.as_blob()?;
+    let len = id.as_bytes().len();
+    if parents.len() % len != 0 {
+        // Not a row this code wrote: read the commit instead.
+        return Ok(None);
+    }
+    let parents = parents.chunks_exact(len).filter_map(object_id).collect();
+    Ok(Some((row.get(0)?, parents)))
+}
+
+/// Remember commits' dates and parents (see [`graph_row`]).
+pub fn save_graph(conn: &mut Connection, rows: &[(ObjectId, i64, Vec<ObjectId>)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut add = tx.prepare_cached(
+            "INSERT OR IGNORE INTO stats_graph (id, time, parents) VALUES (?1, ?2, ?3)",
+        )?;
+        for (id, time, parents) in rows {
+            let parents: Vec<u8> = parents.iter().flat_map(|p| p.as_bytes()).copied().collect();
+            add.execute(params![id.as_bytes(), time, parents])?;
+        }
+    }
+    tx.commit()?;
     Ok(())
 }
 

@@ -34,7 +34,7 @@ fn walk_error(e: impl Into<gix::Error>) -> anyhow::Error {
 impl Graph {
     /// Every commit reachable from `tips`.
     pub fn load(repo: &gix::Repository, tips: &[ObjectId]) -> Result<Graph> {
-        let infos = walk(repo, tips, None, usize::MAX)?.expect("no limit");
+        let infos = walk(repo, tips)?;
         let mut graph = Graph::default();
         graph.index.reserve(infos.len());
         for (i, (id, _, _)) in infos.iter().enumerate() {
@@ -58,32 +58,93 @@ impl Graph {
 
     /// The commits reachable from `tip` but not from `known`, with their parents
     /// outside that set as external nodes; `None` when there are more than `limit`.
+    ///
+    /// Found as gix and git find them: both sides are painted down, newest first,
+    /// until every commit still queued is reachable from both; the commits painted
+    /// from `tip` alone are the new ones.
     pub fn beyond(
-        repo: &gix::Repository,
+        commits: &mut Commits<'_>,
         tip: ObjectId,
         known: ObjectId,
         limit: usize,
     ) -> Result<Option<Graph>> {
-        let Some(infos) = walk(repo, &[tip], Some(known), limit)? else {
-            return Ok(None);
-        };
-        let mut graph = Graph::default();
-        for (id, _, time) in &infos {
-            graph.push(*id, *time, false);
-        }
-        for (i, (_, parents, _)) in infos.iter().enumerate() {
-            for p in parents {
-                let at = match graph.get(p) {
-                    Some(at) => at,
-                    None => {
-                        let time = commit_time(repo, *p)?;
-                        graph.push(*p, time, true)
-                    }
-                };
-                graph.nodes[i].parents.push(at);
+        let mut paint = Paint::default();
+        paint.add(commits, tip, VISIBLE)?;
+        paint.add(commits, known, HIDDEN)?;
+        let mut new = 0;
+        while paint.live > 0 {
+            let (_, id) = paint.queue.pop().expect("live commits are queued");
+            let commit = paint
+                .commits
+                .get_mut(&id)
+                .expect("queued commits are painted");
+            commit.queued -= 1;
+            let mut flags = commit.flags;
+            if flags & STALE == 0 {
+                paint.live -= 1;
+            }
+            if flags & (VISIBLE | HIDDEN) == VISIBLE | HIDDEN {
+                flags |= STALE;
+            } else if flags & VISIBLE != 0 {
+                new += 1;
+                if new > limit {
+                    return Ok(None);
+                }
+            }
+            for p in commit.parents.clone() {
+                paint.add(commits, p, flags)?;
             }
         }
+        let both = |id: &ObjectId| paint.commits[id].flags & (VISIBLE | HIDDEN) == VISIBLE | HIDDEN;
+        if both(&tip) {
+            return Ok(Some(Graph::default()));
+        }
+        // Newest first from `tip`, stopping at commits reachable from both sides.
+        let (mut order, mut exits) = (Vec::new(), Vec::new());
+        let mut seen = gix::hashtable::HashSet::default();
+        seen.insert(tip);
+        let mut queue = std::collections::BinaryHeap::from([(paint.commits[&tip].time, tip)]);
+        while let Some((_, id)) = queue.pop() {
+            order.push(id);
+            for &p in &paint.commits[&id].parents {
+                if seen.insert(p) {
+                    if both(&p) {
+                        exits.push(p);
+                    } else {
+                        queue.push((paint.commits[&p].time, p));
+                    }
+                }
+            }
+        }
+        let mut graph = Graph::default();
+        for (ids, external) in [(&order, false), (&exits, true)] {
+            for id in ids {
+                graph.push(*id, paint.commits[id].time, external);
+            }
+        }
+        for (i, id) in order.iter().enumerate() {
+            graph.nodes[i].parents = paint.commits[id]
+                .parents
+                .iter()
+                .map(|p| graph.index[p])
+                .collect();
+        }
         Ok(Some(graph))
+    }
+
+    /// Remember the dates and parents of `ids` (commits of this graph, which
+    /// must hold all of their parents) in the cache, for later walks.
+    pub fn remember(&self, conn: &mut rusqlite::Connection, ids: &[ObjectId]) -> Result<()> {
+        let rows: Vec<_> = ids
+            .iter()
+            .filter_map(|id| self.get(id))
+            .map(|i| {
+                let node = &self.nodes[i];
+                let parents = node.parents.iter().map(|&p| self.nodes[p].id).collect();
+                (node.id, node.time, parents)
+            })
+            .collect();
+        super::cache::save_graph(conn, &rows)
     }
 
     /// The commits `git rev-list --since` walks from `tip`: commits older than
@@ -130,15 +191,132 @@ impl Graph {
     }
 }
 
+const VISIBLE: u8 = 1;
+const HIDDEN: u8 = 2;
+/// Reachable from both sides, as are all its ancestors: no need to go further.
+const STALE: u8 = 4;
+
+struct Painted {
+    time: i64,
+    parents: Vec<ObjectId>,
+    flags: u8,
+    /// Times it is in the queue.
+    queued: u32,
+}
+
+/// The painting of [`Graph::beyond`].
+#[derive(Default)]
+struct Paint {
+    commits: HashMap<ObjectId, Painted>,
+    queue: std::collections::BinaryHeap<(i64, ObjectId)>,
+    /// Queue entries whose commit is not stale: the painting ends at 0.
+    live: usize,
+}
+
+impl Paint {
+    /// Paint `id` with `flags`, queueing it when that adds a flag.
+    fn add(&mut self, commits: &mut Commits<'_>, id: ObjectId, flags: u8) -> Result<()> {
+        if !self.commits.contains_key(&id) {
+            let (time, parents) = commits.get(id)?;
+            let fresh = Painted {
+                time,
+                parents,
+                flags: 0,
+                queued: 0,
+            };
+            self.commits.insert(id, fresh);
+        }
+        let commit = self.commits.get_mut(&id).expect("painted");
+        if commit.flags & flags == flags {
+            return Ok(());
+        }
+        if commit.flags & STALE == 0 && flags & STALE != 0 {
+            self.live -= commit.queued as usize;
+        }
+        commit.flags |= flags;
+        commit.queued += 1;
+        if commit.flags & STALE == 0 {
+            self.live += 1;
+        }
+        self.queue.push((commit.time, id));
+        Ok(())
+    }
+}
+
+/// Commits' dates and parents as git sees them (see [`shape`]), from the cache's
+/// `stats_graph` when it has them, else read (to be remembered: [`Commits::take_read`]).
+pub struct Commits<'a> {
+    repo: &'a gix::Repository,
+    cache: &'a rusqlite::Connection,
+    shallow: Option<gix::shallow::Commits>,
+    read: Vec<(ObjectId, i64, Vec<ObjectId>)>,
+    /// One read transaction for all lookups: SQLite otherwise locks and unlocks
+    /// the file around each one.
+    _reading: rusqlite::Transaction<'a>,
+}
+
+impl<'a> Commits<'a> {
+    pub fn new(repo: &'a gix::Repository, conn: &'a rusqlite::Connection) -> Result<Commits<'a>> {
+        Ok(Commits {
+            repo,
+            cache: conn,
+            shallow: repo.shallow_commits().map_err(walk_error)?,
+            read: Vec::new(),
+            _reading: conn.unchecked_transaction()?,
+        })
+    }
+
+    fn get(&mut self, id: ObjectId) -> Result<(i64, Vec<ObjectId>)> {
+        if let Some(row) = super::cache::graph_row(self.cache, &id)? {
+            return Ok(row);
+        }
+        let commit = find(self.repo, id)?;
+        let time = commit.time().map_err(walk_error)?.seconds;
+        // git treats the shallow boundary's commits as having no parents.
+        let parents: Vec<ObjectId> = match &self.shallow {
+            Some(shallow) if shallow.binary_search(&id).is_ok() => Vec::new(),
+            _ => commit.parent_ids().map(|p| p.detach()).collect(),
+        };
+        self.read.push((id, time, parents.clone()));
+        Ok((time, parents))
+    }
+
+    /// The commits read from objects, for the cache.
+    pub fn take_read(&mut self) -> Vec<(ObjectId, i64, Vec<ObjectId>)> {
+        std::mem::take(&mut self.read)
+    }
+}
+
+/// What decides, beyond the objects, which parents git gives a commit: object
+/// replacements (`git replace`, grafts) and a shallow clone's boundary. Empty
+/// without either; else a digest of them. The stats cache is rebuilt when it
+/// changes: a commit's diff and its remembered parents depend on it.
+pub fn shape(repo: &gix::Repository) -> Result<String> {
+    let mut replaced: Vec<(ObjectId, ObjectId)> = repo.objects.store_ref().replacements().collect();
+    let shallow = repo.shallow_commits().map_err(walk_error)?;
+    if replaced.is_empty() && shallow.is_none() {
+        return Ok(String::new());
+    }
+    replaced.sort();
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    for (from, to) in &replaced {
+        hasher.update(from.as_bytes());
+        hasher.update(to.as_bytes());
+    }
+    hasher.update(b"shallow");
+    for id in shallow.iter().flat_map(|s| s.iter()) {
+        hasher.update(id.as_bytes());
+    }
+    let digest = hasher
+        .try_finalize()
+        .map_err(|e| anyhow::anyhow!("hashing the replaced and shallow commits: {e}"))?;
+    Ok(format!("history={digest}"))
+}
+
 type Info = (ObjectId, Vec<ObjectId>, i64);
 
-/// Commits reachable from `tips` (and not from `hidden`), newest first; `None` past `limit`.
-fn walk(
-    repo: &gix::Repository,
-    tips: &[ObjectId],
-    hidden: Option<ObjectId>,
-    limit: usize,
-) -> Result<Option<Vec<Info>>> {
+/// Commits reachable from `tips`, newest first.
+fn walk(repo: &gix::Repository, tips: &[ObjectId]) -> Result<Vec<Info>> {
     use gix::revision::walk::Sorting;
     use gix::traverse::commit::simple::CommitTimeOrder;
     // Without a commit-graph file the walk reads each commit twice: as a parent
@@ -148,22 +326,18 @@ fn walk(
     let walk = repo
         .rev_walk(tips.iter().copied())
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
-        .with_hidden(hidden)
         .all()
         .map_err(walk_error)?;
     let mut infos = Vec::new();
     for info in walk {
         let info = info.map_err(walk_error)?;
-        if infos.len() >= limit {
-            return Ok(None);
-        }
         let time = match info.commit_time {
             Some(t) => t,
             None => commit_time(&repo, info.id)?,
         };
         infos.push((info.id, info.parent_ids.to_vec(), time));
     }
-    Ok(Some(infos))
+    Ok(infos)
 }
 
 fn find(repo: &gix::Repository, id: ObjectId) -> Result<gix::Commit<'_>> {

@@ -157,7 +157,7 @@ pub fn measure_with_report(
         lines: with_lines[i],
     };
     let config = stats::DiffConfig::from_repo(repo)?;
-    let settings = config.fingerprint();
+    let settings = format!("{};{}", config.fingerprint(), graph::shape(repo)?);
     let need_lines = with_lines.iter().any(|&l| l);
     let scan_with = scan::Settings {
         config,
@@ -199,7 +199,7 @@ pub fn measure_with_report(
             let with_files = full.iter().any(|&i| specs[i].is_some());
             let mut cached = cache::load(conn, with_files)?;
             shared.timer.lap("cache load");
-            fill(
+            let scanned = fill(
                 repo,
                 conn,
                 &graph,
@@ -207,6 +207,7 @@ pub fn measure_with_report(
                 &scan_with,
                 &mut shared.report,
             )?;
+            graph.remember(conn, &scanned)?;
             shared.timer.lap("scan");
             for &i in &full {
                 let tip = graph.get(&tips[i]).ok_or_else(|| {
@@ -304,18 +305,27 @@ fn incremental<'a>(
                 // those while the walk finds out exactly which commits are new.
                 let guess = guess_new(repo, conn, tip, &tally.missing, scan_with.lines)?;
                 report.scanned += guess.len() as u64;
-                let mut writer = cache::Writer::new(conn);
-                let mut graph = None;
+                let (mut graph, mut arrived, mut read) = (None, Vec::new(), Vec::new());
                 scan::scan_during(
                     repo,
                     &guess,
                     scan_with,
-                    &mut |id, stats| writer.add(&mut early, id, stats),
+                    &mut |id, stats| {
+                        arrived.push((id, stats));
+                        Ok(())
+                    },
                     &mut || {
-                        graph = Some(walks.beyond(repo, tip, known)?);
+                        let mut commits = graph::Commits::new(repo, conn)?;
+                        graph = Some(walks.beyond(&mut commits, tip, known)?);
+                        read = commits.take_read();
                         Ok(())
                     },
                 )?;
+                cache::save_graph(conn, &read)?;
+                let mut writer = cache::Writer::new(conn);
+                for (id, stats) in arrived {
+                    writer.add(&mut early, id, stats)?;
+                }
                 writer.flush(&mut early)?;
                 graph.expect("walked during the scan")
             }
@@ -393,14 +403,14 @@ impl Walks {
     /// [`graph::Graph::beyond`] `known` from `tip`, walked once per pair.
     fn beyond(
         &mut self,
-        repo: &gix::Repository,
+        commits: &mut graph::Commits<'_>,
         tip: gix::ObjectId,
         known: gix::ObjectId,
     ) -> Result<Option<Rc<graph::Graph>>> {
         if let Some(graph) = self.walked(tip, known) {
             return Ok(graph);
         }
-        let graph = graph::Graph::beyond(repo, tip, known, BEYOND_LIMIT)?.map(Rc::new);
+        let graph = graph::Graph::beyond(commits, tip, known, BEYOND_LIMIT)?.map(Rc::new);
         self.0.push((tip, known, graph.clone()));
         Ok(graph)
     }
@@ -459,7 +469,8 @@ fn readable_now(repo: &gix::Repository, missing: &[(gix::ObjectId, gix::ObjectId
                 .any(|(commit, _)| stats::fetch_through_git(repo, *commit)))
 }
 
-/// Read the commits of `graph` that the cache does not know, storing them as they come.
+/// Read the commits of `graph` that the cache does not know, storing them as they
+/// come. Returns them.
 fn fill(
     repo: &gix::Repository,
     conn: &mut rusqlite::Connection,
@@ -467,7 +478,7 @@ fn fill(
     cached: &mut cache::Cached,
     scan_with: &scan::Settings,
     report: &mut ScanReport,
-) -> Result<()> {
+) -> Result<Vec<gix::ObjectId>> {
     let walked = graph.nodes.iter().filter(|n| !n.external).count() as u64;
     report.reachable = report.reachable.max(walked);
     let jobs = scan::missing(graph, cached, scan_with.lines);
@@ -476,7 +487,8 @@ fn fill(
     scan::scan(repo, &jobs, scan_with, &mut |id, stats| {
         writer.add(cached, id, stats)
     })?;
-    writer.flush(cached)
+    writer.flush(cached)?;
+    Ok(jobs.into_iter().map(|j| j.id).collect())
 }
 
 /// Each non-merge commit reachable from `rev`, newest first, with its lines as
