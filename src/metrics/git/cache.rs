@@ -10,6 +10,9 @@
 //! `stats_tips` keeps each query's totals per tip commit (see [`Tally`]), so a
 //! later measurement of a descendant only adds the commits it has not counted.
 //!
+//! `stats_people` keeps the person each author is after the mailmap named in
+//! `meta` under `stats.mailmap` (and is emptied when the mailmap changes).
+//!
 //! `stats_graph` keeps each read commit's date and parents: git's commit-graph
 //! file, for repositories that have none, so that a warm measurement's walk back
 //! to where new merges forked reads rows instead of decoding commits.
@@ -23,8 +26,9 @@ use gix::ObjectId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub const SCHEMA_KEY: &str = "stats.schema";
-pub const SCHEMA_VERSION: &str = "6";
+pub const SCHEMA_VERSION: &str = "7";
 pub const DIFF_KEY: &str = "stats.diff";
+const MAILMAP_KEY: &str = "stats.mailmap";
 /// Tallies kept over all queries; the least recently used go first.
 const TALLIES_KEPT: usize = 64;
 /// Commits written per transaction during a scan: an interrupted scan keeps what
@@ -95,7 +99,8 @@ fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
     }
     conn.execute_batch(
         "DROP INDEX IF EXISTS stats_files_commit; DROP TABLE IF EXISTS stats_files; DROP TABLE IF EXISTS stats_commits;
-         DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips; DROP TABLE IF EXISTS stats_graph;",
+         DROP TABLE IF EXISTS stats_authors; DROP TABLE IF EXISTS stats_tips; DROP TABLE IF EXISTS stats_graph;
+         DROP TABLE IF EXISTS stats_people;",
     )?;
     conn.execute_batch(
         "CREATE TABLE stats_authors (id INTEGER PRIMARY KEY, name BLOB NOT NULL, email BLOB NOT NULL, UNIQUE (name, email));
@@ -104,7 +109,9 @@ fn rebuild_tables(conn: &Connection, diff_settings: &str) -> Result<()> {
          CREATE TABLE stats_tips (query TEXT NOT NULL, tip BLOB NOT NULL, commits INTEGER NOT NULL, merges INTEGER NOT NULL,
              added INTEGER NOT NULL, removed INTEGER NOT NULL, authors BLOB NOT NULL, missing TEXT NOT NULL,
              used INTEGER NOT NULL, PRIMARY KEY (query, tip));
-         CREATE TABLE stats_graph (id BLOB PRIMARY KEY, time INTEGER NOT NULL, parents BLOB NOT NULL) WITHOUT ROWID;",
+         CREATE TABLE stats_graph (id BLOB PRIMARY KEY, time INTEGER NOT NULL, parents BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE stats_people (author INTEGER PRIMARY KEY, person INTEGER NOT NULL);
+         DELETE FROM meta WHERE key = 'stats.mailmap';",
     )?;
     crate::db::meta_set(conn, SCHEMA_KEY, SCHEMA_VERSION)?;
     crate::db::meta_set(conn, DIFF_KEY, diff_settings)?;
@@ -247,21 +254,52 @@ fn decode_files(mut bytes: &[u8]) -> Result<Vec<FileStat>> {
     Ok(out)
 }
 
-/// Authors by row id.
-pub fn authors(conn: &Connection) -> Result<std::collections::HashMap<i64, (BString, BString)>> {
+/// An author's name and email by row id.
+pub fn author(conn: &Connection, id: i64) -> Result<Option<(BString, BString)>> {
+    Ok(conn
+        .prepare_cached("SELECT name, email FROM stats_authors WHERE id = ?1")?
+        .query_row([id], |row| {
+            Ok((
+                BString::from(row.get::<_, Vec<u8>>(0)?),
+                BString::from(row.get::<_, Vec<u8>>(1)?),
+            ))
+        })
+        .optional()?)
+}
+
+/// The person of each author (by row id) found after the mailmap `mailmap`
+/// (a digest); none when the mailmap was another.
+pub fn people(conn: &Connection, mailmap: &str) -> Result<std::collections::HashMap<i64, i64>> {
     let mut out = std::collections::HashMap::new();
-    let mut stmt = conn.prepare("SELECT id, name, email FROM stats_authors")?;
+    if crate::db::meta_get(conn, MAILMAP_KEY)?.as_deref() != Some(mailmap) {
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare("SELECT author, person FROM stats_people")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        out.insert(
-            row.get::<_, i64>(0)?,
-            (
-                BString::from(row.get::<_, Vec<u8>>(1)?),
-                BString::from(row.get::<_, Vec<u8>>(2)?),
-            ),
-        );
+        out.insert(row.get(0)?, row.get(1)?);
     }
     Ok(out)
+}
+
+/// Remember authors' persons after the mailmap `mailmap`, forgetting those found
+/// after another one.
+pub fn save_people(conn: &mut Connection, mailmap: &str, people: &[(i64, i64)]) -> Result<()> {
+    let tx = conn.transaction()?;
+    if crate::db::meta_get(&tx, MAILMAP_KEY)?.as_deref() != Some(mailmap) {
+        tx.execute("DELETE FROM stats_people", [])?;
+        crate::db::meta_set(&tx, MAILMAP_KEY, mailmap)?;
+    }
+    {
+        let mut add = tx.prepare_cached(
+            "INSERT OR REPLACE INTO stats_people (author, person) VALUES (?1, ?2)",
+        )?;
+        for (author, person) in people {
+            add.execute([author, person])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// Writes freshly read commits, [`BATCH`] commits per transaction, and adds them

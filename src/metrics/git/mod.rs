@@ -240,20 +240,19 @@ pub fn measure_with_report(
         }
         shared.timer.lap("windows");
 
+        let tallies: Vec<tally::Tally> = tallies
+            .into_iter()
+            .map(|t| t.expect("every query was counted"))
+            .collect();
         let tx = conn.transaction()?;
         for (i, tally) in tallies.iter().enumerate() {
-            let tally = tally.as_ref().expect("every query was counted");
             cache::save_tally(&tx, &keys[i], tips[i], tally)?;
         }
         tx.commit()?;
         shared.timer.lap("save totals");
-        let authors = cache::authors(conn)?;
+        let people = people(conn, &mailmap, &tallies)?;
         shared.timer.lap("authors");
-        let stats = tallies
-            .iter()
-            .map(|t| t.as_ref().expect("counted").stats(&authors, &mailmap))
-            .collect::<Result<Vec<_>>>()?;
-        shared.timer.lap("tallies");
+        let stats = tallies.iter().map(|t| t.stats(&people)).collect();
         Ok((stats, shared.report))
     })
     .context("updating the git stats cache in .git/okr")
@@ -457,6 +456,33 @@ fn guess_new(
         next.extend(parents);
     }
     Ok(jobs)
+}
+
+/// The persons of the authors of `tallies` after `mailmap`: remembered, and
+/// found for authors not seen before (or all of them, when the mailmap changed).
+fn people(
+    conn: &mut rusqlite::Connection,
+    mailmap: &gix::mailmap::Snapshot,
+    tallies: &[tally::Tally],
+) -> Result<tally::People> {
+    let digest = tally::People::mailmap_digest(mailmap)?;
+    let mut people = tally::People(cache::people(conn, &digest)?);
+    let mut found = Vec::new();
+    for &author in tallies.iter().flat_map(|t| &t.authors) {
+        if people.0.contains_key(&author) {
+            continue;
+        }
+        let (name, email) = cache::author(conn, author)?.ok_or_else(|| {
+            anyhow!("internal error: author {author} missing from the stats cache")
+        })?;
+        let person = tally::People::person(mailmap, name.as_ref(), email.as_ref())?;
+        people.0.insert(author, person);
+        found.push((author, person));
+    }
+    if !found.is_empty() {
+        cache::save_people(conn, &digest, &found)?;
+    }
+    Ok(people)
 }
 
 /// Whether some commit a remembered tally could not read can be read now: an

@@ -2,8 +2,8 @@
 
 use super::GitStats;
 use anyhow::{anyhow, Result};
-use gix::bstr::ByteSlice;
-use std::collections::HashSet;
+use gix::bstr::BStr;
+use std::collections::{HashMap, HashSet};
 
 /// What a query counted: [`GitStats`] before mailmap, plus where the walk left the
 /// graph it was given (see [`super::graph::Node::external`]).
@@ -32,31 +32,76 @@ impl Tally {
     }
 
     /// The stats, counting authors the way shortlog does after `mailmap`.
-    pub fn stats(
-        &self,
-        authors: &std::collections::HashMap<i64, (gix::bstr::BString, gix::bstr::BString)>,
-        mailmap: &gix::mailmap::Snapshot,
-    ) -> Result<GitStats> {
-        let mut people = HashSet::new();
-        for a in &self.authors {
-            let (name, email) = authors.get(a).ok_or_else(|| {
-                anyhow!("internal error: author {a} missing from the stats cache")
-            })?;
-            let sig = gix::actor::SignatureRef {
-                name: name.as_bstr(),
-                email: email.as_bstr(),
-                time: "",
-            };
-            let resolved = mailmap.resolve_cow(sig);
-            people.insert((resolved.name.into_owned(), resolved.email.into_owned()));
-        }
-        Ok(GitStats {
+    pub fn stats(&self, people: &People) -> GitStats {
+        let distinct: HashSet<i64> = self
+            .authors
+            .iter()
+            .filter_map(|a| people.0.get(a).copied())
+            .collect();
+        GitStats {
             commits: self.commits,
             merge_commits: self.merge_commits,
-            contributors: people.len() as u64,
+            contributors: distinct.len() as u64,
             lines_added: self.lines_added,
             lines_removed: self.lines_removed,
             missing: self.missing.clone(),
-        })
+        }
+    }
+}
+
+/// Author row ids mapped to the person they are after the mailmap.
+#[derive(Default)]
+pub struct People(pub HashMap<i64, i64>);
+
+impl People {
+    /// A number for the person `name <email>` is after `mailmap`: the first 8
+    /// bytes of a SHA-1 of the mapped name and email (two people share one
+    /// with a chance of 1 in 2^64 per pair).
+    pub fn person(mailmap: &gix::mailmap::Snapshot, name: &BStr, email: &BStr) -> Result<i64> {
+        let resolved = mailmap.try_resolve_ref(gix::actor::SignatureRef {
+            name,
+            email,
+            time: "",
+        });
+        let (name, email) = match resolved {
+            Some(r) => (r.name.unwrap_or(name), r.email.unwrap_or(email)),
+            None => (name, email),
+        };
+        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name);
+        hasher.update(email);
+        let digest = hasher
+            .try_finalize()
+            .map_err(|e| anyhow!("hashing an author: {e}"))?;
+        Ok(i64::from_le_bytes(
+            digest.as_bytes()[..8].try_into().expect("8 bytes"),
+        ))
+    }
+
+    /// A digest of `mailmap`'s entries: what [`People`] found after it is kept under it.
+    pub fn mailmap_digest(mailmap: &gix::mailmap::Snapshot) -> Result<String> {
+        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+        for entry in mailmap.iter() {
+            let parts = [
+                Some(entry.old_email()),
+                entry.old_name(),
+                entry.new_name(),
+                entry.new_email(),
+            ];
+            for part in parts {
+                match part {
+                    Some(text) => {
+                        hasher.update(&(text.len() as u64).to_le_bytes());
+                        hasher.update(text);
+                    }
+                    None => hasher.update(&u64::MAX.to_le_bytes()),
+                }
+            }
+        }
+        let digest = hasher
+            .try_finalize()
+            .map_err(|e| anyhow!("hashing the mailmap: {e}"))?;
+        Ok(digest.to_string())
     }
 }
