@@ -503,18 +503,23 @@ pub fn graph_row(conn: &Connection, id: &ObjectId) -> Result<Option<(i64, Vec<Ob
     Ok(Some((row.get(0)?, parents)))
 }
 
-/// Remember commits' dates and parents (see [`graph_row`]).
-pub fn save_graph(conn: &mut Connection, rows: &[(ObjectId, i64, Vec<ObjectId>)]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+/// Remember commits' dates and parents (see [`graph_row`]), given as (commit,
+/// date, parents).
+pub fn save_graph<'a>(
+    conn: &mut Connection,
+    rows: impl IntoIterator<Item = (ObjectId, i64, impl IntoIterator<Item = &'a ObjectId>)>,
+) -> Result<()> {
     let tx = conn.transaction()?;
     {
         let mut add = tx.prepare_cached(
             "INSERT OR IGNORE INTO stats_graph (id, time, parents) VALUES (?1, ?2, ?3)",
         )?;
-        for (id, time, parents) in rows {
-            let parents: Vec<u8> = parents.iter().flat_map(|p| p.as_bytes()).copied().collect();
+        let mut parents = Vec::new();
+        for (id, time, of) in rows {
+            parents.clear();
+            for p in of {
+                parents.extend_from_slice(p.as_bytes());
+            }
             add.execute(params![id.as_bytes(), time, parents])?;
         }
     }

@@ -135,16 +135,12 @@ impl Graph {
     /// Remember the dates and parents of `ids` (commits of this graph, which
     /// must hold all of their parents) in the cache, for later walks.
     pub fn remember(&self, conn: &mut rusqlite::Connection, ids: &[ObjectId]) -> Result<()> {
-        let rows: Vec<_> = ids
-            .iter()
-            .filter_map(|id| self.get(id))
-            .map(|i| {
-                let node = &self.nodes[i];
-                let parents = node.parents.iter().map(|&p| self.nodes[p].id).collect();
-                (node.id, node.time, parents)
-            })
-            .collect();
-        super::cache::save_graph(conn, &rows)
+        let rows = ids.iter().filter_map(|id| self.get(id)).map(|i| {
+            let node = &self.nodes[i];
+            let parents = node.parents.iter().map(|&p| &self.nodes[p].id);
+            (node.id, node.time, parents)
+        });
+        super::cache::save_graph(conn, rows)
     }
 
     /// The commits `git rev-list --since` walks from `tip`: commits older than

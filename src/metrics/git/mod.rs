@@ -207,8 +207,9 @@ pub fn measure_with_report(
                 &scan_with,
                 &mut shared.report,
             )?;
-            graph.remember(conn, &scanned)?;
             shared.timer.lap("scan");
+            graph.remember(conn, &scanned)?;
+            shared.timer.lap("remember the graph");
             for &i in &full {
                 let tip = graph.get(&tips[i]).ok_or_else(|| {
                     anyhow!(
@@ -304,6 +305,7 @@ fn incremental<'a>(
                 // those while the walk finds out exactly which commits are new.
                 let guess = guess_new(repo, conn, tip, &tally.missing, scan_with.lines)?;
                 report.scanned += guess.len() as u64;
+                timer.lap("  guess the new commits");
                 let (mut graph, mut arrived, mut read) = (None, Vec::new(), Vec::new());
                 scan::scan_during(
                     repo,
@@ -320,7 +322,10 @@ fn incremental<'a>(
                         Ok(())
                     },
                 )?;
-                cache::save_graph(conn, &read)?;
+                cache::save_graph(
+                    conn,
+                    read.iter().map(|(id, time, parents)| (*id, *time, parents)),
+                )?;
                 let mut writer = cache::Writer::new(conn);
                 for (id, stats) in arrived {
                     writer.add(&mut early, id, stats)?;
