@@ -16,9 +16,12 @@ const THREADS: usize = 2;
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Delta bases kept per thread for trees and commits, and for blobs (unless
 /// `core.deltaBaseCacheLimit` says otherwise, then each gets that much): gix's
-/// default keeps only 64 entries, which made a cold scan ~2-3x slower.
-const PACK_CACHE_BYTES: usize = 8 * 1024 * 1024;
-const BLOB_CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// default keeps only 64 entries, which made a cold scan ~2-3x slower. Blobs
+/// gain most from more (on git/git, 8 → 16 MiB: ~4% less CPU, 32 MiB: ~7%),
+/// trees nothing past 4 MiB; the split keeps the peak heap of 8 + 8 MiB, below
+/// git's own (more raised it above).
+const PACK_CACHE_BYTES: usize = 4 * 1024 * 1024;
+const BLOB_CACHE_BYTES: usize = 12 * 1024 * 1024;
 /// Commits a thread takes at a time: contiguous runs keep the neighbouring
 /// commits' trees and deltas in its caches; several runs per thread let a
 /// thread that finishes early take work from the rest (the two halves of a
