@@ -151,6 +151,8 @@ pub fn load_some(conn: &Connection, ids: &[ObjectId], with_files: bool) -> Resul
         has_files: with_files,
         ..Cached::default()
     };
+    // One read transaction for all lookups (SQLite otherwise locks the file for each).
+    let _reading = conn.unchecked_transaction()?;
     let mut commit = conn.prepare_cached(
         "SELECT id, author, added, removed, lines, files FROM stats_commits WHERE id = ?1",
     )?;

@@ -436,6 +436,8 @@ fn guess_new(
     unreadable: &[(gix::ObjectId, gix::ObjectId)],
     lines: bool,
 ) -> Result<Vec<stats::ScanJob>> {
+    // One read transaction for all lookups (SQLite otherwise locks the file for each).
+    let _reading = conn.unchecked_transaction()?;
     let mut seen = gix::hashtable::HashSet::default();
     let mut next = std::collections::VecDeque::from([tip]);
     let mut jobs = Vec::new();
