@@ -87,6 +87,17 @@ impl History {
         self.git_env(&["commit", "-q", "-m", &format!("Merge {branch}")], &env);
     }
 
+    /// Branch `name` off `base` on main, add `src/<name>.rs` there as `who`, and
+    /// merge it into main (as Alice).
+    fn merge_a_branch_from(&mut self, base: &str, name: &str, who: (&str, &str)) {
+        self.repo.git(&["checkout", "-q", "-b", name, base]);
+        self.write(&format!("src/{name}.rs"), format!("{name}\n"));
+        self.add();
+        self.commit_as(who, name, &[]);
+        self.repo.git(&["checkout", "-q", "main"]);
+        self.merge_as(ALICE, name, None);
+    }
+
     fn write(&self, path: &str, content: impl AsRef<[u8]>) {
         self.repo.write(path, content);
     }
@@ -424,12 +435,7 @@ fn totals_carried_forward_from_earlier_tips_equal_git() {
     );
 
     // A branch from an old commit, merged: its base is not the earlier tip.
-    h.repo.git(&["checkout", "-q", "-b", "old-base", "HEAD~8"]);
-    h.write("src/old.rs", "from an old base\n");
-    h.add();
-    h.commit_as(ALICE_OLD, "old base", &[]);
-    h.repo.git(&["checkout", "-q", "main"]);
-    h.merge_as(ALICE, "old-base", None);
+    h.merge_a_branch_from("HEAD~8", "old-base", ALICE_OLD);
     check(&h, "merge of an old branch");
 
     // A docs-only branch from the tip, merged after a src/ change on main.
@@ -1395,12 +1401,7 @@ fn the_remembered_commit_graph_is_gits_and_replacements_are_followed() {
 
     // New commits and a merge of an old branch: the walk back to its fork point
     // reads remembered commits, and what it read from objects is remembered too.
-    h.repo.git(&["checkout", "-q", "-b", "old-side", "HEAD~6"]);
-    h.write("src/old-side.rs", "old side\n");
-    h.add();
-    h.commit_as(BOB, "old side", &[]);
-    h.repo.git(&["checkout", "-q", "main"]);
-    h.merge_as(ALICE, "old-side", None);
+    h.merge_a_branch_from("HEAD~6", "old-side", BOB);
     check(&h, "merge of an old branch");
     assert_eq!(remembered(&h), from_git(&h, "HEAD"));
 
