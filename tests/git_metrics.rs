@@ -120,6 +120,13 @@ impl History {
         measure(&self.gix(), &self.okr_dir(), queries, false).unwrap()
     }
 
+    /// Measure `queries` and check each against git (`step` names the moment).
+    fn measures_as_git(&self, queries: &[GitQuery], step: &str) {
+        for (q, ours) in queries.iter().zip(self.measure(queries)) {
+            assert_eq!(ours, self.oracle(q), "{step}: {q:?}");
+        }
+    }
+
     /// What git itself says for `q`.
     fn oracle(&self, q: &GitQuery) -> GitStats {
         let mut range = vec![q.rev.clone()];
@@ -1305,12 +1312,7 @@ fn a_shallow_clone_counts_what_git_counts() {
 fn cache_follows_rewrites_mailmap_and_backward_moves() {
     let mut h = rich_history();
     let all = [q("HEAD", None, None, &[]), q("HEAD", None, None, &["src/"])];
-    let check = |h: &History, step: &str| {
-        let ours = h.measure(&all);
-        for (q, ours) in all.iter().zip(ours) {
-            assert_eq!(ours, h.oracle(q), "{step}: {q:?}");
-        }
-    };
+    let check = |h: &History, step: &str| h.measures_as_git(&all, step);
     // First without lines: nothing is diffed, then the lines are read when wanted.
     let no_lines = GitQuery {
         lines: false,
@@ -1354,12 +1356,7 @@ fn cache_follows_rewrites_mailmap_and_backward_moves() {
 fn the_remembered_commit_graph_is_gits_and_replacements_are_followed() {
     let mut h = rich_history();
     let all = [q("HEAD", None, None, &[]), q("HEAD", None, None, &["src/"])];
-    let check = |h: &History, step: &str| {
-        let ours = h.measure(&all);
-        for (q, ours) in all.iter().zip(ours) {
-            assert_eq!(ours, h.oracle(q), "{step}: {q:?}");
-        }
-    };
+    let check = |h: &History, step: &str| h.measures_as_git(&all, step);
     check(&h, "cold");
     let remembered = |h: &History| -> Vec<String> {
         let conn = rusqlite::Connection::open(h.okr_dir().join("audit.sqlite")).unwrap();
