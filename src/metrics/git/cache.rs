@@ -529,6 +529,24 @@ pub fn save_graph<'a>(
     Ok(())
 }
 
+/// A SHA-1 of `parts`, each with its length (a `None` part marks a gap), so that no
+/// two different lists of parts share it: what a cache entry is kept under.
+pub fn digest<'a>(parts: impl IntoIterator<Item = Option<&'a [u8]>>) -> Result<ObjectId> {
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    for part in parts {
+        match part {
+            Some(bytes) => {
+                hasher.update(&(bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+            None => hasher.update(&u64::MAX.to_le_bytes()),
+        }
+    }
+    hasher
+        .try_finalize()
+        .map_err(|e| anyhow::anyhow!("hashing a cache key: {e}"))
+}
+
 fn object_id(bytes: &[u8]) -> Option<ObjectId> {
     ObjectId::try_from(bytes).ok()
 }

@@ -243,27 +243,25 @@ impl Paint {
 /// `stats_graph` when it has them, else read (to be remembered: [`Commits::take_read`]).
 pub struct Commits<'a> {
     repo: &'a gix::Repository,
-    cache: &'a rusqlite::Connection,
+    /// The cache, read in one transaction for all lookups: SQLite otherwise locks
+    /// and unlocks the file around each one.
+    cache: rusqlite::Transaction<'a>,
     shallow: Option<gix::shallow::Commits>,
     read: Vec<(ObjectId, i64, Vec<ObjectId>)>,
-    /// One read transaction for all lookups: SQLite otherwise locks and unlocks
-    /// the file around each one.
-    _reading: rusqlite::Transaction<'a>,
 }
 
 impl<'a> Commits<'a> {
     pub fn new(repo: &'a gix::Repository, conn: &'a rusqlite::Connection) -> Result<Commits<'a>> {
         Ok(Commits {
             repo,
-            cache: conn,
+            cache: conn.unchecked_transaction()?,
             shallow: repo.shallow_commits().map_err(walk_error)?,
             read: Vec::new(),
-            _reading: conn.unchecked_transaction()?,
         })
     }
 
     fn get(&mut self, id: ObjectId) -> Result<(i64, Vec<ObjectId>)> {
-        if let Some(row) = super::cache::graph_row(self.cache, &id)? {
+        if let Some(row) = super::cache::graph_row(&self.cache, &id)? {
             return Ok(row);
         }
         let commit = find(self.repo, id)?;
@@ -294,19 +292,16 @@ pub fn shape(repo: &gix::Repository) -> Result<String> {
         return Ok(String::new());
     }
     replaced.sort();
-    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-    for (from, to) in &replaced {
-        hasher.update(from.as_bytes());
-        hasher.update(to.as_bytes());
-    }
-    hasher.update(b"shallow");
-    for id in shallow.iter().flat_map(|s| s.iter()) {
-        hasher.update(id.as_bytes());
-    }
-    let digest = hasher
-        .try_finalize()
-        .map_err(|e| anyhow::anyhow!("hashing the replaced and shallow commits: {e}"))?;
-    Ok(format!("history={digest}"))
+    let replacements = replaced
+        .iter()
+        .flat_map(|(from, to)| [Some(from.as_bytes()), Some(to.as_bytes())]);
+    // A gap between the two lists: neither can pass for the other.
+    let boundary = shallow
+        .iter()
+        .flat_map(|s| s.iter())
+        .map(|id| Some(id.as_bytes()));
+    let parts = replacements.chain([None]).chain(boundary);
+    Ok(format!("history={}", super::cache::digest(parts)?))
 }
 
 type Info = (ObjectId, Vec<ObjectId>, i64);

@@ -1,7 +1,7 @@
 //! What a query counted, kept per tip commit by the cache and summed by the selection.
 
 use super::GitStats;
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use gix::bstr::BStr;
 use std::collections::{HashMap, HashSet};
 
@@ -67,13 +67,7 @@ impl People {
             Some(r) => (r.name.unwrap_or(name), r.email.unwrap_or(email)),
             None => (name, email),
         };
-        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-        hasher.update(&(name.len() as u64).to_le_bytes());
-        hasher.update(name);
-        hasher.update(email);
-        let digest = hasher
-            .try_finalize()
-            .map_err(|e| anyhow!("hashing an author: {e}"))?;
+        let digest = super::cache::digest([Some(name.as_ref()), Some(email.as_ref())])?;
         Ok(i64::from_le_bytes(
             digest.as_bytes()[..8].try_into().expect("8 bytes"),
         ))
@@ -81,27 +75,15 @@ impl People {
 
     /// A digest of `mailmap`'s entries: what [`People`] found after it is kept under it.
     pub fn mailmap_digest(mailmap: &gix::mailmap::Snapshot) -> Result<String> {
-        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-        for entry in mailmap.iter() {
-            let parts = [
+        let parts = mailmap.iter().flat_map(|entry| {
+            [
                 Some(entry.old_email()),
                 entry.old_name(),
                 entry.new_name(),
                 entry.new_email(),
-            ];
-            for part in parts {
-                match part {
-                    Some(text) => {
-                        hasher.update(&(text.len() as u64).to_le_bytes());
-                        hasher.update(text);
-                    }
-                    None => hasher.update(&u64::MAX.to_le_bytes()),
-                }
-            }
-        }
-        let digest = hasher
-            .try_finalize()
-            .map_err(|e| anyhow!("hashing the mailmap: {e}"))?;
-        Ok(digest.to_string())
+            ]
+            .map(|part| part.map(|text| text.as_ref()))
+        });
+        Ok(super::cache::digest(parts)?.to_string())
     }
 }
