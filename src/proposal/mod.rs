@@ -286,15 +286,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn comparing_only_what_changed_finds_what_comparing_everything_finds() {
-        let team = "scope: team\nowner_id: team-web\nobjectives:\n  - objective_id: OBJ-W\n    objective: Web\n    key_results:\n      - kr_id: KR-W.1\n        metric_key: w\n        owner_id: carol\n        baseline: 0\n        target: 5\n  - objective_id: OBJ-X\n    key_results: []\n";
-        let before: Texts = [
+    /// The example org file beside a team file `team`.
+    fn org_and_team(team: &str) -> Texts {
+        [
             ("okrs/org.yml".to_string(), ORG.to_string()),
             ("okrs/team.yml".to_string(), team.to_string()),
         ]
         .into_iter()
-        .collect();
+        .collect()
+    }
+
+    #[test]
+    fn comparing_only_what_changed_finds_what_comparing_everything_finds() {
+        let team = "scope: team\nowner_id: team-web\nobjectives:\n  - objective_id: OBJ-W\n    objective: Web\n    key_results:\n      - kr_id: KR-W.1\n        metric_key: w\n        owner_id: carol\n        baseline: 0\n        target: 5\n  - objective_id: OBJ-X\n    key_results: []\n";
+        let before = org_and_team(team);
         let kr: serde_yaml::Value =
             serde_yaml::from_str("kr_id: KR-1.2\nmetric_key: m\nbaseline: 1\ntarget: 2\n").unwrap();
         let batches: Vec<Vec<Change>> = vec![
@@ -334,12 +339,7 @@ mod tests {
     #[test]
     fn field_sets_have_the_effect_the_general_path_finds() {
         let team = "scope: team\nowner_id: team-web\nobjectives:\n  - objective_id: OBJ-W\n    objective: Web\n    key_results:\n      - kr_id: KR-W.1\n        metric_key: w\n        owner_id: carol\n        description: |\n          target: 5\n        baseline: 0\n        target: 5\n";
-        let before: Texts = [
-            ("okrs/org.yml".to_string(), ORG.to_string()),
-            ("okrs/team.yml".to_string(), team.to_string()),
-        ]
-        .into_iter()
-        .collect();
+        let before = org_and_team(team);
         let batches: &[&[&str]] = &[
             &["KR-1.1.target=120"],
             &[
