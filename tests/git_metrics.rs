@@ -991,6 +991,158 @@ fn every_commit_equals_git_numstat_in_a_tricky_history() {
     ]);
 }
 
+/// [`tricky_history`] and then one file edited in many commits, so that a
+/// repack stores its versions as chains of deltas.
+fn history_with_delta_chains() -> History {
+    let mut h = tricky_history();
+    let mut body: Vec<String> = (0..300)
+        .map(|i| format!("line {i} of a long file\n"))
+        .collect();
+    for n in 0..30 {
+        body[(n * 37) % 300] = format!("changed in commit {n}\n");
+        body.insert((n * 13) % body.len(), format!("added in commit {n}\n"));
+        if n % 3 == 0 {
+            body.remove((n * 7) % body.len());
+        }
+        h.write("long.txt", body.concat());
+        h.add();
+        h.commit_as(BOB, &format!("edit {n}"), &[]);
+    }
+    h
+}
+
+/// Blob deltas in the repository's packs, as `git verify-pack` lists them.
+fn blob_deltas(h: &History) -> usize {
+    let pack_dir = h.repo.path().join(".git/objects/pack");
+    let mut deltas = 0;
+    for entry in std::fs::read_dir(pack_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "idx") {
+            let listing = h.repo.git(&["verify-pack", "-v", path.to_str().unwrap()]);
+            deltas += listing
+                .lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("blob"))
+                .filter(|l| l.split_whitespace().count() == 7)
+                .count();
+        }
+    }
+    deltas
+}
+
+fn assert_every_commit_as_git(h: &History, step: &str) {
+    let cmp = compare_per_commit(h.repo.path(), "HEAD");
+    assert!(cmp.differing.is_empty(), "{step}: {:#?}", cmp.differing);
+    let commits: usize = h
+        .repo
+        .git(&["rev-list", "--count", "--no-merges", "HEAD"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(cmp.compared, commits, "{step}");
+}
+
+#[test]
+fn packed_objects_read_as_git_reads_them() {
+    let h = history_with_delta_chains();
+    assert_eq!(blob_deltas(&h), 0, "loose objects first");
+    assert_every_commit_as_git(&h, "loose");
+    // Deltas against an offset in the pack, then against an object id.
+    h.repo
+        .git(&["repack", "-adfq", "--depth=50", "--window=50"]);
+    assert!(blob_deltas(&h) >= 20, "the versions of long.txt are deltas");
+    assert_every_commit_as_git(&h, "offset deltas");
+    h.repo
+        .git(&["config", "repack.useDeltaBaseOffset", "false"]);
+    h.repo
+        .git(&["repack", "-adfq", "--depth=50", "--window=50"]);
+    assert!(blob_deltas(&h) >= 20);
+    assert_every_commit_as_git(&h, "id deltas");
+    // Nothing kept between reads: every chain is read down to its whole object.
+    h.repo.git(&["config", "core.deltaBaseCacheLimit", "1"]);
+    assert_every_commit_as_git(&h, "no cache");
+    // Loose objects and packs side by side.
+    h.repo
+        .git(&["config", "--unset", "core.deltaBaseCacheLimit"]);
+    let mut h = h;
+    h.write("long.txt", "rewritten\n");
+    h.add();
+    h.commit_as(ALICE, "a loose commit on packed history", &[]);
+    assert_every_commit_as_git(&h, "loose on packed");
+}
+
+#[test]
+fn a_replaced_blob_in_a_pack_is_read_as_its_replacement() {
+    let h = history_with_delta_chains();
+    h.repo.git(&["repack", "-adfq"]);
+    let all = [q("HEAD", None, None, &[])];
+    let before = h.measure(&all)[0].lines_added;
+    let old = h
+        .repo
+        .git(&["rev-parse", "HEAD~5:long.txt"])
+        .trim()
+        .to_string();
+    let other = h
+        .repo
+        .git(&["rev-parse", "HEAD~29:long.txt"])
+        .trim()
+        .to_string();
+    h.repo.git(&["replace", &old, &other]);
+    assert_every_commit_as_git(&h, "replaced blob");
+    let replaced = h.oracle(&all[0]).lines_added;
+    assert_ne!(before, replaced, "the replacement changes git's counts");
+    assert_eq!(h.measure(&all)[0].lines_added, replaced);
+}
+
+#[test]
+fn a_corrupt_pack_entry_is_an_error_naming_the_object_and_the_pack() {
+    let h = history_with_delta_chains();
+    h.repo.git(&["repack", "-adfq"]);
+    let blob = h
+        .repo
+        .git(&["rev-parse", "HEAD:long.txt"])
+        .trim()
+        .to_string();
+    let pack = std::fs::read_dir(h.repo.path().join(".git/objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pack"))
+        .unwrap();
+    // The newest version is stored whole: garble its compressed bytes.
+    let listing = h.repo.git(&[
+        "verify-pack",
+        "-v",
+        pack.with_extension("idx").to_str().unwrap(),
+    ]);
+    let fields: Vec<&str> = listing
+        .lines()
+        .find(|l| l.starts_with(&blob))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields.len(), 5, "stored whole: {fields:?}");
+    let (size, offset): (usize, usize) = (fields[3].parse().unwrap(), fields[4].parse().unwrap());
+    let mut bytes = std::fs::read(&pack).unwrap();
+    for b in &mut bytes[offset + size / 2..offset + size / 2 + 8] {
+        *b ^= 0x5a;
+    }
+    let mut perms = std::fs::metadata(&pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&pack, perms).unwrap();
+    std::fs::write(&pack, bytes).unwrap();
+
+    let err = measure(&h.gix(), &h.okr_dir(), &[q("HEAD", None, None, &[])], false).unwrap_err();
+    // The error names the pack and the broken entry (git's "unable to unpack").
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(pack.file_name().unwrap().to_str().unwrap()),
+        "{text}"
+    );
+    let broken = format!("offset {offset}");
+    assert!(text.contains(&broken), "{text}");
+    assert!(text.contains("inflating"), "{text}");
+}
+
 #[test]
 fn diff_configuration_is_followed() {
     let h = tricky_history();

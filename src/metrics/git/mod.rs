@@ -17,6 +17,7 @@
 mod cache;
 mod graph;
 mod lines;
+mod packs;
 mod renames;
 mod scan;
 pub mod select;

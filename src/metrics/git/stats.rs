@@ -10,12 +10,14 @@
 //! the lines of a line diff that compares lines with their terminator.
 
 use super::lines::{self, Differ};
+use super::packs::{Objects, PackReader, Packs};
 use super::renames::{self, Contents, Detect, Pair, Side};
 use anyhow::{anyhow, Context, Result};
 use gix::bstr::{BString, ByteSlice};
 use gix::diff::tree::recorder::Change;
 use gix::prelude::Find;
 use gix::ObjectId;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -180,14 +182,10 @@ pub struct Scanner<'r> {
     attributes: Option<Attributes<'r>>,
     /// Blobs read for this commit's binary checks and rename detection.
     blobs: HashMap<ObjectId, Rc<Vec<u8>>>,
-    /// Buffers of blobs no longer used, to read the next ones into.
-    spare: Vec<Vec<u8>>,
     spans: HashMap<ObjectId, Rc<Vec<(u32, u32)>>>,
-    /// Resolved blobs kept as delta bases for the next blob reads. Blobs are read
-    /// past the repository's object cache, which then holds trees only: copying
-    /// every blob into it cost more than its rare hits saved, and pushed out the
-    /// trees a commit shares with its parent.
-    blob_bases: Box<dyn gix::odb::pack::cache::DecodeEntry>,
+    /// Trees and blobs, read from the packs by the scan itself (see
+    /// [`PackReader`]); the repository's object cache holds the commits.
+    packs: RefCell<PackReader<'r>>,
 }
 
 struct Attributes<'r> {
@@ -196,12 +194,13 @@ struct Attributes<'r> {
 }
 
 impl<'r> Scanner<'r> {
-    /// `blob_bases`: how many bytes of resolved blobs to keep for delta chains.
+    /// `cache_bytes`: how much of the trees and blobs read to keep (see [`PackReader`]).
     pub fn new(
         repo: &'r gix::Repository,
+        packs: &'r Packs,
         config: DiffConfig,
         lines: bool,
-        blob_bases: usize,
+        cache_bytes: usize,
     ) -> Result<Scanner<'r>> {
         Ok(Scanner {
             repo,
@@ -214,11 +213,8 @@ impl<'r> Scanner<'r> {
             new_tree: Vec::new(),
             attributes: if lines { attributes(repo)? } else { None },
             blobs: HashMap::new(),
-            spare: Vec::new(),
             spans: HashMap::new(),
-            blob_bases: Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
-                blob_bases,
-            )),
+            packs: RefCell::new(PackReader::new(packs, cache_bytes)),
         })
     }
 
@@ -274,11 +270,7 @@ impl<'r> Scanner<'r> {
 
     fn diff_lines(&mut self, old: Option<ObjectId>, new: ObjectId) -> Result<Lines> {
         let result = self.files(old, new);
-        let mut blobs = std::mem::take(&mut self.blobs);
-        for (_, data) in blobs.drain() {
-            self.recycle(data);
-        }
-        self.blobs = blobs;
+        self.blobs.clear();
         self.spans.clear();
         match result {
             Ok(files) => Ok(Lines::Known(files)),
@@ -302,24 +294,18 @@ impl<'r> Scanner<'r> {
     /// The changed files from `old` to `new`, in git's order (by path).
     fn tree_pairs(&mut self, old: Option<ObjectId>, new: ObjectId) -> Result<Vec<Pair>> {
         let kind = new.kind();
+        let objects = Objects {
+            reader: &self.packs,
+            repo: self.repo,
+        };
         if let Some(old) = old {
-            if self
-                .repo
-                .objects
-                .try_find(&old, &mut self.old_tree)?
-                .is_none()
-            {
+            if objects.try_find(&old, &mut self.old_tree)?.is_none() {
                 return Err(MissingObject(old).into());
             }
         } else {
             self.old_tree.clear();
         }
-        if self
-            .repo
-            .objects
-            .try_find(&new, &mut self.new_tree)?
-            .is_none()
-        {
+        if objects.try_find(&new, &mut self.new_tree)?.is_none() {
             return Err(MissingObject(new).into());
         }
         let mut recorder = gix::diff::tree::Recorder::default();
@@ -327,7 +313,7 @@ impl<'r> Scanner<'r> {
             gix::objs::TreeRefIter::from_bytes(&self.old_tree, kind),
             gix::objs::TreeRefIter::from_bytes(&self.new_tree, kind),
             &mut self.tree_state,
-            &self.repo.objects,
+            &objects,
             &mut recorder,
         )
         .map_err(|e| {
@@ -448,12 +434,7 @@ impl<'r> Scanner<'r> {
         let new_data = match &pair.new {
             Some(s) => match self.text(s)? {
                 Some(data) => Some(data),
-                None => {
-                    if let Some(data) = old_data {
-                        self.recycle(data);
-                    }
-                    return Ok(stat);
-                }
+                None => return Ok(stat),
             },
             None => None,
         };
@@ -467,9 +448,6 @@ impl<'r> Scanner<'r> {
         }
         if !same {
             (stat.added, stat.removed) = self.differ.counts(old, new);
-        }
-        for data in [old_data, new_data].into_iter().flatten() {
-            self.recycle(data);
         }
         Ok(stat)
     }
@@ -485,39 +463,10 @@ impl<'r> Scanner<'r> {
         if let Some(d) = self.blobs.get(&side.id) {
             return Ok(d.clone());
         }
-        let mut buf = self.spare.pop().unwrap_or_default();
-        // The store itself, past the object cache (see `blob_bases`).
-        let store: &gix::odb::store::Handle<_> = &self.repo.objects;
-        let found = gix::odb::pack::Find::try_find_cached(
-            store,
-            &side.id,
-            &mut buf,
-            self.blob_bases.as_mut(),
-        )
-        .map_err(|e| anyhow!("reading blob {}: {e}", side.id))?
-        .map(|(d, _)| (d.data.as_ptr() as usize, d.data.len()));
-        let Some((at, len)) = found else {
-            self.spare.push(buf);
-            return Err(MissingObject(side.id).into());
-        };
-        // The object is the buffer (or a part of it): keep it without a copy.
-        let start = at.wrapping_sub(buf.as_ptr() as usize);
-        if start > buf.len() || len > buf.len() - start {
-            return Err(anyhow!(
-                "internal error: blob {} read outside its buffer",
-                side.id
-            ));
-        }
-        buf.truncate(start + len);
-        buf.drain(..start);
-        // Decoding a delta leaves room for its base too: a blob kept for the
-        // whole commit holds only its own bytes.
-        let data = if keep && buf.capacity() > 2 * buf.len() + 4096 {
-            let exact = buf.clone();
-            self.recycle(Rc::new(buf));
-            Rc::new(exact)
-        } else {
-            Rc::new(buf)
+        let read = self.packs.get_mut().read(&side.id)?;
+        let data = match read {
+            Some((_, data)) => data,
+            None => self.read_unpacked(side.id)?,
         };
         if keep {
             self.blobs.insert(side.id, data.clone());
@@ -525,17 +474,20 @@ impl<'r> Scanner<'r> {
         Ok(data)
     }
 
-    /// Keep the buffer of `data` for the next blob, unless something still uses it
-    /// (or it is too big to keep around).
-    fn recycle(&mut self, data: Rc<Vec<u8>>) {
-        const KEPT: usize = 4;
-        const LARGEST: usize = 256 << 10;
-        if let Ok(mut buf) = Rc::try_unwrap(data) {
-            if self.spare.len() < KEPT && buf.capacity() <= LARGEST {
-                buf.clear();
-                self.spare.push(buf);
-            }
-        }
+    /// A blob that is in no pack the scan opened (a loose object, or in a pack
+    /// newer than the scan), read by gix past the object cache.
+    fn read_unpacked(&mut self, id: ObjectId) -> Result<Rc<Vec<u8>>> {
+        let mut buf = Vec::new();
+        let store: &gix::odb::store::Handle<_> = &self.repo.objects;
+        let found = gix::odb::pack::Find::try_find_cached(
+            store,
+            &id,
+            &mut buf,
+            &mut gix::odb::pack::cache::Never,
+        )
+        .map_err(|e| anyhow!("reading blob {id}: {e}"))?
+        .map(|(d, _)| d.data.to_vec());
+        found.map(Rc::new).ok_or_else(|| MissingObject(id).into())
     }
 
     /// The content of `side` to diff, or `None` when git calls it binary (as
@@ -550,7 +502,6 @@ impl<'r> Scanner<'r> {
             && !side.mode.is_commit()
             && (data.len() as u64 > self.config.big_file_threshold || lines::looks_binary(&data))
         {
-            self.recycle(data);
             return Ok(None);
         }
         Ok(Some(data))
