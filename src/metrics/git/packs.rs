@@ -228,6 +228,12 @@ impl<'p> PackReader<'p> {
             Header::Tag => Entry::Whole(gix::object::Kind::Tag),
         };
         let size = usize::try_from(header.decompressed_size)?;
+        // zlib makes at most ~1032 bytes of one: a bigger size is a lie, and
+        // would be a lot of memory to zero before inflating fails.
+        let compressed = available(p, header.data_offset)?;
+        if size / MAX_INFLATION > compressed {
+            bail!("an entry of {size} bytes in the {compressed} bytes left of the pack");
+        }
         out.clear();
         out.try_reserve_exact(size)
             .map_err(|_| anyhow!("an entry of {size} bytes does not fit in memory"))?;
@@ -357,6 +363,12 @@ impl gix::objs::Find for Objects<'_, '_> {
     }
 }
 
+/// How many bytes zlib can make of one, at most (deflate's limit is 1032).
+const MAX_INFLATION: usize = 1032;
+/// How many bytes one byte of delta instructions can make, at most (a copy of
+/// 64 KiB takes one command byte).
+const MAX_DELTA_GROWTH: usize = 0x10000;
+
 /// Longer chains than git writes (its `--depth` is 50 by default, 4095 at most).
 const MAX_CHAIN: usize = 10_000;
 
@@ -380,6 +392,12 @@ fn apply(base: &[u8], delta: &[u8], out: &mut Vec<u8>) -> Result<()> {
         );
     }
     let result_size = usize::try_from(result_size)?;
+    if result_size / MAX_DELTA_GROWTH > delta.len() {
+        bail!(
+            "a delta of {} bytes that says it makes {result_size}",
+            delta.len()
+        );
+    }
     out.clear();
     out.try_reserve_exact(result_size)
         .map_err(|_| anyhow!("an object of {result_size} bytes does not fit in memory"))?;
@@ -470,13 +488,14 @@ mod tests {
         let base = b"0123456789".to_vec();
         let mut out = Vec::new();
         for delta in [
-            &[10u8, 5, 0x91, 8, 5][..], // copies past the base
-            &[9, 1, 1, b'x'][..],       // wrong base size
-            &[10, 3, 5, b'a'][..],      // insert longer than the delta
-            &[10, 1, 0][..],            // reserved command
-            &[10, 2, 1, b'a'][..],      // makes less than it says
-            &[10][..],                  // no result size
-            &[10, 1, 0x91][..],         // copy without its bytes
+            &[10u8, 5, 0x91, 8, 5][..],                       // copies past the base
+            &[9, 1, 1, b'x'][..],                             // wrong base size
+            &[10, 3, 5, b'a'][..],                            // insert longer than the delta
+            &[10, 1, 0][..],                                  // reserved command
+            &[10, 2, 1, b'a'][..],                            // makes less than it says
+            &[10][..],                                        // no result size
+            &[10, 1, 0x91][..],                               // copy without its bytes
+            &[10, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, b'a'][..], // claims 4 GiB
         ] {
             assert!(apply(&base, delta, &mut out).is_err(), "{delta:?}");
         }
