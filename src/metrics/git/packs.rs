@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 /// The packs of a repository and of its alternates, shared by the scan threads.
+#[derive(Default)]
 pub struct Packs {
     packs: Vec<Pack>,
     /// Objects `git replace` stands others in for: left to gix, which follows

@@ -104,7 +104,11 @@ pub fn scan_during(
         .integer("core.deltaBaseCacheLimit")
         .filter(|n| *n >= 0);
     let cache_bytes = configured_limit.map_or(CACHE_BYTES, |n| n as usize);
-    let packs = Packs::open(repo);
+    // Without line counts no tree or blob is read.
+    let packs = match settings.lines {
+        true => Packs::open(repo),
+        false => Packs::default(),
+    };
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(ObjectId, CommitStats)>>(64);
