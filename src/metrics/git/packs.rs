@@ -12,7 +12,7 @@
 //! process's resident memory for as long as it runs, and trees and blobs are
 //! most of a pack; what that saves pays for a bigger cache. Objects that are
 //! not in a pack (loose ones, or in a pack that appeared after the scan
-//! began) are left to gix.
+//! began) are read by gix, past its object cache.
 
 use anyhow::{anyhow, bail, Context, Result};
 use gix::odb::pack::data::entry::Header;
@@ -125,6 +125,7 @@ const HEADER_BYTES: usize = 10 + 32;
 
 /// Reads objects for one thread.
 pub struct PackReader<'p> {
+    repo: &'p gix::Repository,
     packs: &'p Packs,
     kept: Kept,
     inflate: gix::zlib::Decompress,
@@ -137,9 +138,10 @@ pub struct PackReader<'p> {
 
 impl<'p> PackReader<'p> {
     /// `cache_bytes`: how much resolved data to keep for the next reads.
-    pub fn new(packs: &'p Packs, cache_bytes: usize) -> PackReader<'p> {
+    pub fn new(repo: &'p gix::Repository, packs: &'p Packs, cache_bytes: usize) -> PackReader<'p> {
         let cap = NonZeroUsize::new(cache_bytes.max(1)).unwrap_or(NonZeroUsize::MIN);
         PackReader {
+            repo,
             packs,
             kept: Kept::with_config(clru::CLruCacheConfig::new(cap).with_scale(ByLength)),
             inflate: gix::zlib::Decompress::new(),
@@ -149,15 +151,30 @@ impl<'p> PackReader<'p> {
         }
     }
 
-    /// The object `id` from a pack, or `None` when no pack of ours has it.
+    /// The object `id`, or `None` when the repository does not have it.
     pub fn read(&mut self, id: &gix::oid) -> Result<Option<Object>> {
         let Some((pack, offset)) = self.packs.locate(id) else {
-            return Ok(None);
+            return self.read_by_gix(id);
         };
         let path = &self.packs.packs[pack as usize].path;
         self.resolve(pack, offset)
             .with_context(|| format!("reading {id} at offset {offset} of {}", path.display()))
             .map(Some)
+    }
+
+    /// An object in no pack of ours, read by gix past the object cache (which
+    /// holds the commits).
+    fn read_by_gix(&self, id: &gix::oid) -> Result<Option<Object>> {
+        let mut buf = Vec::new();
+        let store: &gix::odb::store::Handle<_> = &self.repo.objects;
+        let found = gix::odb::pack::Find::try_find_cached(
+            store,
+            id,
+            &mut buf,
+            &mut gix::odb::pack::cache::Never,
+        )
+        .map_err(|e| anyhow!("reading {id}: {e}"))?;
+        Ok(found.map(|(d, _)| (d.kind, Rc::new(d.data.to_vec()))))
     }
 
     fn resolve(&mut self, pack: u32, offset: u64) -> Result<Object> {
@@ -211,7 +228,9 @@ impl<'p> PackReader<'p> {
     /// Inflates the entry at `at` into `out`: an object, or a delta's instructions.
     fn entry(&mut self, pack: u32, at: u64, out: &mut Vec<u8>) -> Result<Entry> {
         let p = &self.packs.packs[pack as usize];
-        let bytes = self.windows.at(p, pack, at, HEADER_BYTES, WINDOW)?;
+        let bytes = self
+            .windows
+            .at(self.packs, pack, at, HEADER_BYTES, WINDOW)?;
         let header = data::Entry::from_bytes(bytes, at, p.index.object_hash())
             .map_err(|e| anyhow!("{e}"))?;
         let entry = match header.header {
@@ -254,14 +273,13 @@ impl<'p> PackReader<'p> {
     /// Inflates the stream starting at `from` until `out` is full.
     fn inflate_into(&mut self, pack: u32, from: u64, out: &mut [u8]) -> Result<()> {
         use gix::zlib::{FlushDecompress, Status};
-        let p = &self.packs.packs[pack as usize];
         self.inflate.reset();
         let mut pos = from;
         loop {
             let (in_before, written) = (self.inflate.total_in(), self.inflate.total_out() as usize);
             // What is left to inflate takes about half as many compressed bytes.
             let guess = (out.len() - written) / 2 + HEADER_BYTES;
-            let input = self.windows.at(p, pack, pos, 1, guess)?;
+            let input = self.windows.at(self.packs, pack, pos, 1, guess)?;
             let status = self
                 .inflate
                 .decompress(input, &mut out[written..], FlushDecompress::None)
@@ -295,10 +313,11 @@ impl Windows {
         self.held.retain(|(_, _, bytes)| bytes.capacity() <= WINDOW);
     }
 
-    /// The bytes of `pack` (number `n`) from `at` on, at least `min` of them
-    /// unless the pack ends sooner, as far as a window goes; a new window
-    /// holds `want` bytes, or [`WINDOW`] if that is more.
-    fn at(&mut self, pack: &Pack, n: u32, at: u64, min: usize, want: usize) -> Result<&[u8]> {
+    /// The bytes of pack `n` from `at` on, at least `min` of them unless the
+    /// pack ends sooner, as far as a window goes; a new window holds `want`
+    /// bytes, or [`WINDOW`] if that is more.
+    fn at(&mut self, packs: &Packs, n: u32, at: u64, min: usize, want: usize) -> Result<&[u8]> {
+        let pack = &packs.packs[n as usize];
         let left = available(pack, at)?;
         if left == 0 {
             bail!("the pack ends inside an entry");
@@ -331,12 +350,8 @@ enum Entry {
     Delta { base: u64 },
 }
 
-/// The scan's objects for gix: from the packs through a [`PackReader`], else
-/// from gix's own store.
-pub struct Objects<'a, 'p> {
-    pub reader: &'a RefCell<PackReader<'p>>,
-    pub repo: &'a gix::Repository,
-}
+/// The scan's objects for gix's tree diff, read by a [`PackReader`].
+pub struct Objects<'a, 'p>(pub &'a RefCell<PackReader<'p>>);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0:#}")]
@@ -349,18 +364,15 @@ impl gix::objs::Find for Objects<'_, '_> {
         buffer: &'b mut Vec<u8>,
     ) -> gix::Result<Option<gix::objs::Data<'b>>> {
         let read = self
-            .reader
+            .0
             .borrow_mut()
             .read(id)
             .map_err(|e| gix::Error::from_error(ReadError(e)))?;
-        match read {
-            Some((kind, data)) => {
-                buffer.clear();
-                buffer.extend_from_slice(&data);
-                Ok(Some(gix::objs::Data::new(buffer, kind, id.kind())))
-            }
-            None => self.repo.objects.try_find(id, buffer),
-        }
+        Ok(read.map(|(kind, data)| {
+            buffer.clear();
+            buffer.extend_from_slice(&data);
+            gix::objs::Data::new(buffer, kind, id.kind())
+        }))
     }
 }
 
@@ -407,21 +419,21 @@ fn apply(base: &[u8], delta: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if cmd & 0x80 != 0 {
             // Copy from the base: which offset and size bytes follow is in the
             // command's low bits, little-endian.
-            let mut field = |bits: u8, shifts: &[u32]| -> Result<usize> {
+            let mut field = |bits: u8, bytes: usize| -> Result<usize> {
                 let mut v = 0usize;
-                for (i, &shift) in shifts.iter().enumerate() {
+                for i in 0..bytes {
                     if bits & (1 << i) != 0 {
                         let (&b, rest) = delta
                             .split_first()
                             .ok_or_else(|| anyhow!("a truncated delta"))?;
                         delta = rest;
-                        v |= usize::from(b) << shift;
+                        v |= usize::from(b) << (8 * i);
                     }
                 }
                 Ok(v)
             };
-            let offset = field(cmd & 0x0f, &[0, 8, 16, 24])?;
-            let size = match field((cmd >> 4) & 0x07, &[0, 8, 16])? {
+            let offset = field(cmd & 0x0f, 4)?;
+            let size = match field((cmd >> 4) & 0x07, 3)? {
                 0 => 0x10000,
                 n => n,
             };

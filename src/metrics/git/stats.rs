@@ -214,7 +214,7 @@ impl<'r> Scanner<'r> {
             attributes: if lines { attributes(repo)? } else { None },
             blobs: HashMap::new(),
             spans: HashMap::new(),
-            packs: RefCell::new(PackReader::new(packs, cache_bytes)),
+            packs: RefCell::new(PackReader::new(repo, packs, cache_bytes)),
         })
     }
 
@@ -294,10 +294,7 @@ impl<'r> Scanner<'r> {
     /// The changed files from `old` to `new`, in git's order (by path).
     fn tree_pairs(&mut self, old: Option<ObjectId>, new: ObjectId) -> Result<Vec<Pair>> {
         let kind = new.kind();
-        let objects = Objects {
-            reader: &self.packs,
-            repo: self.repo,
-        };
+        let objects = Objects(&self.packs);
         if let Some(old) = old {
             if objects.try_find(&old, &mut self.old_tree)?.is_none() {
                 return Err(MissingObject(old).into());
@@ -463,31 +460,15 @@ impl<'r> Scanner<'r> {
         if let Some(d) = self.blobs.get(&side.id) {
             return Ok(d.clone());
         }
-        let read = self.packs.get_mut().read(&side.id)?;
-        let data = match read {
-            Some((_, data)) => data,
-            None => self.read_unpacked(side.id)?,
-        };
+        let (_, data) = self
+            .packs
+            .get_mut()
+            .read(&side.id)?
+            .ok_or(MissingObject(side.id))?;
         if keep {
             self.blobs.insert(side.id, data.clone());
         }
         Ok(data)
-    }
-
-    /// A blob that is in no pack the scan opened (a loose object, or in a pack
-    /// newer than the scan), read by gix past the object cache.
-    fn read_unpacked(&mut self, id: ObjectId) -> Result<Rc<Vec<u8>>> {
-        let mut buf = Vec::new();
-        let store: &gix::odb::store::Handle<_> = &self.repo.objects;
-        let found = gix::odb::pack::Find::try_find_cached(
-            store,
-            &id,
-            &mut buf,
-            &mut gix::odb::pack::cache::Never,
-        )
-        .map_err(|e| anyhow!("reading blob {id}: {e}"))?
-        .map(|(d, _)| d.data.to_vec());
-        found.map(Rc::new).ok_or_else(|| MissingObject(id).into())
     }
 
     /// The content of `side` to diff, or `None` when git calls it binary (as
