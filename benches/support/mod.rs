@@ -181,17 +181,10 @@ pub struct Cost {
     pub peak_anon_kib: u64,
 }
 
-/// Run `cmd` to completion (it must succeed) and measure it.
-pub fn run_costed(cmd: Command) -> Cost {
-    let (cost, ok) = run_costed_even_failing(cmd);
-    assert!(ok, "command failed");
-    cost
-}
-
-/// Run `cmd` to completion and measure it; whether it succeeded. The child is
-/// reaped by `wait4`, which also gives its CPU time and peak RSS.
+/// Run `cmd` to completion (it must succeed) and measure it. The child is reaped
+/// by `wait4`, which also gives its CPU time and peak RSS.
 #[allow(unsafe_code, clippy::zombie_processes)]
-pub fn run_costed_even_failing(mut cmd: Command) -> (Cost, bool) {
+pub fn run_costed(mut cmd: Command) -> Cost {
     let start = Instant::now();
     let child = cmd
         .stdout(Stdio::null())
@@ -217,19 +210,16 @@ pub fn run_costed_even_failing(mut cmd: Command) -> (Cost, bool) {
         let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if done == pid {
             let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-            if !ok {
-                eprintln!("command failed: {cmd:?}");
-            }
+            assert!(ok, "command failed: {cmd:?}");
             let tv = |t: libc::timeval| {
                 Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
             };
-            let cost = Cost {
+            return Cost {
                 wall: start.elapsed(),
                 cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
                 peak_rss_kib: usage.ru_maxrss as u64,
                 peak_anon_kib: peak_anon,
             };
-            return (cost, ok);
         }
         assert!(done == 0, "wait4 failed");
         std::thread::sleep(Duration::from_millis(3));
