@@ -3,9 +3,9 @@
 //! `OKR_BENCH_REPO=/path/to/clone`: a real repository (left as it is except for
 //! `refs/okr/state` and `.git/okr`; one that lacks objects is measured in a
 //! shared clone where they are stood in for, see `stand_in_for_absent`): cold
-//! measures interleaved with `git log --numstat --format=%H`, medians of `OKR_BENCH_ROUNDS` (default 3)
-//! rounds; wall and CPU ratios, peak RSS and peak anonymous memory (the heap) of
-//! both; then warm measures with no new commit and with 10 new commits, as
+//! measures interleaved with `git log --numstat --format=%H`, medians of
+//! `OKR_BENCH_ROUNDS` (default 3) rounds; wall and CPU ratios, peak RSS and peak
+//! anonymous memory (the heap) of both; then warm measures with no new commit and with 10 new commits, as
 //! `HEAD~10..HEAD` (more commits when merges bring their branches') and as the
 //! first-parent base with the count nearest 10 (goals: cold <= 0.6x git's wall,
 //! CPU <= git's, heap <= 200 MiB, RSS <= git's, warm <= 20 ms and <= 50 ms).
