@@ -81,6 +81,14 @@ pub fn by_kr(checkins: &[Checkin]) -> BTreeMap<&str, Vec<&Checkin>> {
     out
 }
 
+/// Each KR's newest check-in's confidence (`checkins` oldest first).
+pub fn last_confidences(checkins: &[Checkin]) -> BTreeMap<String, f64> {
+    checkins
+        .iter()
+        .map(|c| (c.kr_id.clone(), c.confidence))
+        .collect()
+}
+
 /// Put each KR's last check-in (confidence, when) into its score row.
 pub fn annotate(scopes: &mut [ScopeScore], checkins: &BTreeMap<&str, Vec<&Checkin>>) {
     for k in scopes

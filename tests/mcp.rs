@@ -119,6 +119,7 @@ fn lists_tools_and_resources_and_answers_every_read_tool() {
     let repo = repo();
     repo.ok(&["metric", "set", "ci.test_count", "40"]);
     repo.ok(&["kr", "measure"]);
+    repo.ok(&["kr", "checkin", "KR-1.1", "--confidence", "0.6"]);
     let mut s = Session::start(&repo, "team-backend", &[]);
 
     let tools = s.request("tools/list", json!({}));
@@ -192,6 +193,11 @@ fn lists_tools_and_resources_and_answers_every_read_tool() {
     );
     assert_eq!(kr["status"], "in_progress");
     assert!((kr["score"].as_f64().unwrap() - 0.4).abs() < 1e-9);
+    assert_eq!(
+        kr["confidence"],
+        json!(0.6),
+        "the check-in's confidence: {kr}"
+    );
 
     let all = s.ok("list_key_results", json!({}));
     assert_eq!(all["key_results"].as_array().unwrap().len(), 1);
@@ -206,6 +212,7 @@ fn lists_tools_and_resources_and_answers_every_read_tool() {
     let ctx = s.ok("kr_context", json!({"kr_id": "KR-1.1"}));
     assert_eq!(ctx["direction"], "increase");
     assert_eq!(ctx["gap"], json!(60.0));
+    assert_eq!(ctx["confidence"], json!(0.6));
     let history = ctx["history"].as_array().unwrap();
     assert!(
         history.iter().any(|p| p["value"] == json!(40.0)),

@@ -4,11 +4,11 @@
 
 use super::types::*;
 use crate::commands::{proposals, status};
-use crate::ctx::{load_okrs, require_initialized, Actor, Ctx};
+use crate::ctx::{load_checkins, load_okrs, require_initialized, Actor, Ctx};
 use crate::measure::{latest_snapshot, latest_values};
 use crate::model::okrs::OkrSet;
 use crate::model::proposal::{Change, Proposal};
-use crate::store::Store;
+use crate::store::{Snapshot, Store};
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::model::{
     ErrorData, Implementation, ListResourcesResult, PaginatedRequestParams,
@@ -17,6 +17,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, Json, RoleServer, ServerHandler};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const URI_PREFIX: &str = "okr://state/";
@@ -52,7 +53,7 @@ impl OkrServer {
     }
 
     #[tool(
-        description = "The OKRs at a glance: every objective's score and its key results (status, current value, target, score), and what needs attention."
+        description = "The OKRs at a glance: every objective's score and its key results (status, current value, target, score, confidence), and what needs attention."
     )]
     async fn okr_status(&self) -> Result<Json<Status>, String> {
         self.status().map(Json).map_err(fail)
@@ -128,16 +129,15 @@ impl OkrServer {
     fn status(&self) -> anyhow::Result<Status> {
         let ctx = self.ctx()?;
         let snap = ctx.store.snapshot()?;
-        require_initialized(&snap)?;
-        let set = load_okrs(&snap)?;
-        let values = latest_values(&snap)?;
+        let krs = Krs::read(&snap)?;
+        let (set, values) = (&krs.set, &krs.values);
         let last = latest_snapshot(&snap)?;
-        let mut attention: Vec<String> = status::attention(&set, &values)
+        let mut attention: Vec<String> = status::attention(set, values)
             .into_iter()
             .map(|a| a.message)
             .collect();
         attention.extend(
-            crate::report::recent_forecasts(&snap, &set)?
+            crate::report::recent_forecasts(&snap, set)?
                 .iter()
                 .filter(|(_, f)| f.likely_to_miss)
                 .map(|(kr, f)| f.describe(kr)),
@@ -147,7 +147,7 @@ impl OkrServer {
                 .into_iter()
                 .map(|a| a.message),
         );
-        let (set, values) = (&set, &values);
+        let krs = &krs;
         let objectives = crate::score::by_scope(set, values)
             .into_iter()
             .flat_map(|scope| {
@@ -156,7 +156,7 @@ impl OkrServer {
                     key_results: o
                         .key_results
                         .iter()
-                        .filter_map(|k| summary(set, &k.kr_id, values))
+                        .filter_map(|k| krs.summary(&k.kr_id))
                         .collect(),
                     objective_id: o.objective_id,
                     objective: o.objective,
@@ -176,18 +176,16 @@ impl OkrServer {
 
     fn list_krs(&self, filter: &KrFilter) -> anyhow::Result<KrList> {
         let ctx = self.ctx()?;
-        let snap = ctx.store.snapshot()?;
-        require_initialized(&snap)?;
-        let set = load_okrs(&snap)?;
-        let values = latest_values(&snap)?;
+        let krs = Krs::read(&ctx.store.snapshot()?)?;
         if let Some(s) = &filter.status {
             if crate::model::okrs::Status::parse(s).is_none() {
                 anyhow::bail!("{s:?} is not a KR status (not_started, in_progress, achieved, at_risk, blocked)");
             }
         }
-        let key_results = set
+        let key_results = krs
+            .set
             .krs()
-            .filter_map(|k| summary(&set, &k.kr.kr_id, &values))
+            .filter_map(|k| krs.summary(&k.kr.kr_id))
             .filter(|k| {
                 filter
                     .objective
@@ -208,13 +206,12 @@ impl OkrServer {
     fn context(&self, kr_id: &str) -> anyhow::Result<KrContext> {
         let ctx = self.ctx()?;
         let snap = ctx.store.snapshot()?;
-        require_initialized(&snap)?;
-        let set = load_okrs(&snap)?;
-        let values = latest_values(&snap)?;
+        let krs = Krs::read(&snap)?;
+        let set = &krs.set;
         let found = set
             .find_kr(kr_id)
             .ok_or_else(|| anyhow::anyhow!("{kr_id} is not a key result in the current OKRs"))?;
-        let summary = summary(&set, kr_id, &values).expect("the KR exists");
+        let summary = krs.summary(kr_id).expect("the KR exists");
         let history = crate::audit::with_mirror(&ctx.store, |conn| {
             crate::audit::query::kr_history(conn, kr_id)
         })?
@@ -228,7 +225,7 @@ impl OkrServer {
             status: p.status,
         })
         .collect();
-        let forecast = crate::report::recent_forecasts(&snap, &set)?
+        let forecast = crate::report::recent_forecasts(&snap, set)?
             .into_iter()
             .find(|(k, _)| k == kr_id)
             .map(|(_, f)| Forecast {
@@ -246,7 +243,6 @@ impl OkrServer {
             }
             .into(),
             gap: kr.target - summary.current.unwrap_or(kr.baseline),
-            confidence: kr.confidence,
             evidence: kr
                 .evidence
                 .iter()
@@ -331,30 +327,47 @@ impl OkrServer {
 }
 
 /// One KR as the tools show it, with its value from the latest snapshot.
-fn summary(
-    set: &OkrSet,
-    kr_id: &str,
-    values: &std::collections::BTreeMap<String, f64>,
-) -> Option<KrSummary> {
-    let k = set.find_kr(kr_id)?;
-    let current = values.get(&k.kr.metric_key).copied().or(k.kr.current);
-    Some(KrSummary {
-        kr_id: k.kr.kr_id.clone(),
-        objective_id: k.objective.objective_id.clone(),
-        description: k.kr.description.clone(),
-        owner: k
-            .kr
-            .owner_id
-            .clone()
-            .or_else(|| k.objective.owner_id.clone()),
-        status: k.kr.status.as_str().to_string(),
-        metric_key: k.kr.metric_key.clone(),
-        unit: k.kr.unit.clone(),
-        baseline: k.kr.baseline,
-        target: k.kr.target,
-        current,
-        score: current.map(|c| k.kr.score(c)).unwrap_or(0.0),
-    })
+/// What the key-result tools read of one state commit.
+struct Krs {
+    set: OkrSet,
+    /// The newest snapshot's values.
+    values: BTreeMap<String, f64>,
+    /// Each KR's newest check-in's confidence.
+    confidences: BTreeMap<String, f64>,
+}
+
+impl Krs {
+    fn read(snap: &Snapshot<'_>) -> anyhow::Result<Self> {
+        require_initialized(snap)?;
+        Ok(Krs {
+            set: load_okrs(snap)?,
+            values: latest_values(snap)?,
+            confidences: crate::rhythm::last_confidences(&load_checkins(snap)?),
+        })
+    }
+
+    fn summary(&self, kr_id: &str) -> Option<KrSummary> {
+        let k = self.set.find_kr(kr_id)?;
+        let current = self.values.get(&k.kr.metric_key).copied().or(k.kr.current);
+        Some(KrSummary {
+            kr_id: k.kr.kr_id.clone(),
+            objective_id: k.objective.objective_id.clone(),
+            description: k.kr.description.clone(),
+            owner: k
+                .kr
+                .owner_id
+                .clone()
+                .or_else(|| k.objective.owner_id.clone()),
+            status: k.kr.status.as_str().to_string(),
+            metric_key: k.kr.metric_key.clone(),
+            unit: k.kr.unit.clone(),
+            baseline: k.kr.baseline,
+            target: k.kr.target,
+            current,
+            score: current.map(|c| k.kr.score(c)).unwrap_or(0.0),
+            confidence: self.confidences.get(kr_id).copied().or(k.kr.confidence),
+        })
+    }
 }
 
 fn proposal_summary(p: &Proposal) -> ProposalSummary {

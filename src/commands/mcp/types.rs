@@ -41,6 +41,8 @@ pub struct KrSummary {
     pub current: Option<f64>,
     /// clamp((current − baseline) / (target − baseline), 0, 1).
     pub score: f64,
+    /// The newest check-in's confidence: how likely the target is reached, 0–1.
+    pub confidence: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -74,7 +76,6 @@ pub struct KrContext {
     pub direction: String,
     /// What is left to reach the target (target − current, or − baseline when unmeasured).
     pub gap: f64,
-    pub confidence: Option<f64>,
     /// Evidence recorded on the KR, as text.
     pub evidence: Vec<String>,
     pub due: Option<String>,
