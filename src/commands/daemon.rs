@@ -719,19 +719,7 @@ fn enqueue(ctx: &Ctx, args: EnqueueArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn job(kind: &str, args: &[&str]) -> Job {
-        Job {
-            id: "1".into(),
-            job: kind.into(),
-            cron: Some("@daily".into()),
-            on: Vec::new(),
-            tz: None,
-            args: args.iter().map(|a| a.to_string()).collect(),
-            created_at: None,
-            created_by: None,
-        }
-    }
+    use crate::daemon::tests::job;
 
     /// Every job names a command this binary has, and its allowlist only arguments that
     /// command has (a renamed flag would otherwise silently leave a job unusable).

@@ -342,7 +342,7 @@ pub fn validate_jobs(text: &str, tree: ArgsCheck) -> Result<Jobs> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::{Arg, ArgAction, Command};
 
@@ -372,7 +372,8 @@ mod tests {
         )
     }
 
-    fn job(kind: &str, args: &[&str]) -> Job {
+    /// A daily job of `kind` with `args`.
+    pub(crate) fn job(kind: &str, args: &[&str]) -> Job {
         Job {
             id: "a1".into(),
             job: kind.into(),
