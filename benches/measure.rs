@@ -5,10 +5,11 @@
 //! shared clone where they are stood in for, see `stand_in_for_absent`): cold
 //! measures interleaved with `git log --numstat --format=%H`, medians of
 //! `OKR_BENCH_ROUNDS` (default 3) rounds; wall and CPU ratios, peak RSS and peak
-//! anonymous memory (the heap) of both; then warm measures with no new commit and with 10 new commits, as
-//! `HEAD~10..HEAD` (more commits when merges bring their branches') and as the
-//! first-parent base with the count nearest 10 (goals: cold <= 0.6x git's wall,
-//! CPU <= git's, heap <= 200 MiB, RSS <= git's, warm <= 20 ms and <= 50 ms).
+//! anonymous memory (the heap) of both; then warm measures with no new commit
+//! and with 10 new commits, as `HEAD~10..HEAD` (more commits when merges bring
+//! their branches') and as the first-parent base with the count nearest 10
+//! (goals: cold <= 0.6x git's wall, CPU <= git's, heap <= 200 MiB, RSS <= git's,
+//! warm <= 20 ms and <= 50 ms).
 //!
 //! Without it: a synthetic 100,000-commit repository (`OKR_BENCH_COMMITS`
 //! overrides the size), cold vs git, warm after 10 new commits, peak memory.
@@ -58,12 +59,8 @@ fn stand_in_for_absent(repo: &std::path::Path) -> Option<tempfile::TempDir> {
     );
     // A measure of its own: not its origin's OKR state.
     git(dir.path(), &["remote", "remove", "origin"]);
-    let empty = cmd("git", dir.path())
-        .args(["hash-object", "-w", "--stdin"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let empty = String::from_utf8(empty.stdout).unwrap();
+    // `output()` gives git an empty stdin.
+    let empty = git(dir.path(), &["hash-object", "-w", "--stdin"]);
     for id in &absent {
         git(
             dir.path(),
