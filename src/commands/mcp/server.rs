@@ -326,7 +326,6 @@ impl OkrServer {
     }
 }
 
-/// One KR as the tools show it, with its value from the latest snapshot.
 /// What the key-result tools read of one state commit.
 struct Krs {
     set: OkrSet,
@@ -346,6 +345,7 @@ impl Krs {
         })
     }
 
+    /// One KR as the tools show it, with its value from the latest snapshot.
     fn summary(&self, kr_id: &str) -> Option<KrSummary> {
         let k = self.set.find_kr(kr_id)?;
         let current = self.values.get(&k.kr.metric_key).copied().or(k.kr.current);
